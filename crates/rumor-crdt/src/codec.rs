@@ -1,0 +1,125 @@
+//! Bounded binary encoding of every type with bincode 2.
+//!
+//! [`decode`] is for untrusted bytes: it checks the size first, caps every
+//! allocation the input can ask for at about twice the input's length,
+//! validates each type's invariants, rejects trailing bytes, and returns a
+//! [`DecodeError`] instead of panicking.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Why bytes could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The input is longer than the limit the caller allowed; nothing was read.
+    #[error("input of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Length of the input.
+        len: usize,
+        /// The caller's limit.
+        limit: usize,
+    },
+    /// The bytes are not a valid encoding of the type (truncated, corrupted,
+    /// or breaking one of its invariants).
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    /// A value was decoded but bytes were left over.
+    #[error("{extra} trailing bytes after the value")]
+    TrailingBytes {
+        /// How many bytes were left.
+        extra: usize,
+    },
+}
+
+/// Why a value could not be encoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode: {0}")]
+pub struct EncodeError(String);
+
+/// The bincode configuration used on the wire: little-endian, varint integers.
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes `value` with bincode 2 (standard configuration).
+///
+/// ```
+/// use rumor_crdt::{codec, GCounter, ReplicaId};
+///
+/// let mut counter = GCounter::new();
+/// let delta = counter.increment(ReplicaId::from_u128(1), 1);
+/// let bytes = codec::encode(&delta).unwrap();
+/// assert!(bytes.len() <= 48);
+/// let back: GCounter = codec::decode(&bytes, 1024).unwrap();
+/// assert_eq!(back, delta);
+/// ```
+///
+/// # Errors
+/// Only if a user-supplied element type refuses to serialize.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
+}
+
+/// Decodes one `T` from exactly `bytes`, refusing inputs over `limit` bytes.
+///
+/// ```
+/// use rumor_crdt::{codec, codec::DecodeError, OrSet, ReplicaId};
+///
+/// let mut set = OrSet::new();
+/// set.insert(ReplicaId::from_u128(1), "apple".to_string());
+/// let bytes = codec::encode(&set).unwrap();
+///
+/// assert!(codec::decode::<OrSet<String>>(&bytes, 4096).is_ok());
+/// assert!(matches!(
+///     codec::decode::<OrSet<String>>(&bytes, 4),
+///     Err(DecodeError::TooLarge { .. })
+/// ));
+/// assert!(codec::decode::<OrSet<String>>(&bytes[..bytes.len() - 1], 4096).is_err());
+/// ```
+///
+/// # Errors
+/// [`DecodeError`] if the input is too large, malformed, or has trailing bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, DecodeError> {
+    if bytes.len() > limit {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    // bincode allocates a claimed length up front and checks the claim only
+    // against a limit in its configuration, which must be a constant: pick the
+    // smallest power of two of at least twice the input (a claim can never be
+    // honoured by more bytes than the input has anyway).
+    let budget = bytes.len().saturating_mul(2).max(1024);
+    macro_rules! decode_within {
+        ($($bits:literal)*) => {
+            $(
+                if budget <= (1usize << $bits) {
+                    return finish(bytes, bincode::serde::decode_from_slice::<T, _>(
+                        bytes,
+                        config().with_limit::<{ 1usize << $bits }>(),
+                    ));
+                }
+            )*
+        };
+    }
+    decode_within!(10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+    Err(DecodeError::TooLarge {
+        len: bytes.len(),
+        limit: 1 << 30,
+    })
+}
+
+fn finish<T>(
+    bytes: &[u8],
+    result: Result<(T, usize), bincode::error::DecodeError>,
+) -> Result<T, DecodeError> {
+    let (value, read) = result.map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    match bytes.len() - read {
+        0 => Ok(value),
+        extra => Err(DecodeError::TrailingBytes { extra }),
+    }
+}

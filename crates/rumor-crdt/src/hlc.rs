@@ -1,0 +1,205 @@
+//! Hybrid logical clocks: physical milliseconds plus a logical counter,
+//! tie-broken by replica, so that every write has a unique, totally ordered
+//! timestamp that stays close to real time.
+//!
+//! The clock never reads the wall clock itself: the caller passes the current
+//! time in milliseconds, which keeps the crate deterministic and `no_std`.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ReplicaId;
+
+/// The default bound on how far ahead of the local clock a remote timestamp
+/// may be: 30 seconds. Agents without NTP drift by seconds, not minutes.
+pub const DEFAULT_MAX_DRIFT_MS: u64 = 30_000;
+
+/// A hybrid logical clock reading. Ordered by `(wall_ms, logical, replica)`,
+/// so two timestamps from different replicas are never equal.
+///
+/// ```
+/// use rumor_crdt::{HlcTimestamp, ReplicaId};
+///
+/// let early = HlcTimestamp::new(100, 0, ReplicaId::from_u128(9));
+/// let late = HlcTimestamp::new(100, 1, ReplicaId::from_u128(1));
+/// assert!(early < late);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct HlcTimestamp {
+    /// Milliseconds of physical time (any epoch the cluster agrees on).
+    pub wall_ms: u64,
+    /// Logical counter among readings with the same `wall_ms`.
+    pub logical: u32,
+    /// The replica whose clock produced the reading; breaks exact ties.
+    pub replica: ReplicaId,
+}
+
+impl HlcTimestamp {
+    /// A timestamp from its parts.
+    #[must_use]
+    pub const fn new(wall_ms: u64, logical: u32, replica: ReplicaId) -> Self {
+        Self {
+            wall_ms,
+            logical,
+            replica,
+        }
+    }
+}
+
+impl fmt::Debug for HlcTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}@{:?}", self.wall_ms, self.logical, self.replica)
+    }
+}
+
+/// Why a remote timestamp was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// The remote timestamp is further ahead of local wall time than the
+    /// configured drift bound. The clock's state was not touched; the sender's
+    /// clock is probably wrong.
+    #[error(
+        "remote timestamp {remote_ms} ms is {ahead_ms} ms ahead of local time {local_ms} ms \
+         (max drift {max_drift_ms} ms)"
+    )]
+    TooFarAhead {
+        /// The remote reading's physical part.
+        remote_ms: u64,
+        /// The local wall time passed to [`Hlc::observe`].
+        local_ms: u64,
+        /// `remote_ms - local_ms`.
+        ahead_ms: u64,
+        /// The bound in force.
+        max_drift_ms: u64,
+    },
+}
+
+/// A hybrid logical clock owned by one replica.
+///
+/// ```
+/// use rumor_crdt::{Hlc, ReplicaId};
+///
+/// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+/// let a = clock.now(1_000);
+/// let b = clock.now(1_000); // same millisecond: the logical part advances
+/// let c = clock.now(999); // wall clock stepped back: still monotonic
+/// assert!(a < b && b < c);
+///
+/// // A reading from far in the future is refused, and does not drag us along.
+/// let liar = rumor_crdt::HlcTimestamp::new(10_000_000, 0, ReplicaId::from_u128(2));
+/// assert!(clock.observe(liar, 1_001).is_err());
+/// assert!(clock.now(1_001).wall_ms < 10_000_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hlc {
+    last: HlcTimestamp,
+    max_drift_ms: u64,
+}
+
+impl Hlc {
+    /// A clock for `replica` with the default drift bound
+    /// ([`DEFAULT_MAX_DRIFT_MS`]).
+    #[must_use]
+    pub fn new(replica: ReplicaId) -> Self {
+        Self::with_max_drift(replica, DEFAULT_MAX_DRIFT_MS)
+    }
+
+    /// A clock that refuses remote readings more than `max_drift_ms` ahead of
+    /// local time.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, HlcTimestamp, ReplicaId};
+    ///
+    /// let mut clock = Hlc::with_max_drift(ReplicaId::from_u128(1), 500);
+    /// let remote = HlcTimestamp::new(1_400, 0, ReplicaId::from_u128(2));
+    /// assert!(clock.observe(remote, 1_000).is_ok());
+    /// let too_far = HlcTimestamp::new(1_501, 0, ReplicaId::from_u128(2));
+    /// assert!(clock.observe(too_far, 1_000).is_err());
+    /// ```
+    #[must_use]
+    pub fn with_max_drift(replica: ReplicaId, max_drift_ms: u64) -> Self {
+        Self {
+            last: HlcTimestamp::new(0, 0, replica),
+            max_drift_ms,
+        }
+    }
+
+    /// The replica this clock belongs to.
+    #[must_use]
+    pub fn replica(&self) -> ReplicaId {
+        self.last.replica
+    }
+
+    /// The last reading handed out or observed.
+    #[must_use]
+    pub fn last(&self) -> HlcTimestamp {
+        self.last
+    }
+
+    /// The drift bound in force.
+    #[must_use]
+    pub fn max_drift_ms(&self) -> u64 {
+        self.max_drift_ms
+    }
+
+    /// A new timestamp for a local event at wall time `wall_ms`; strictly
+    /// greater than every timestamp this clock has produced or observed.
+    pub fn now(&mut self, wall_ms: u64) -> HlcTimestamp {
+        if wall_ms > self.last.wall_ms {
+            self.last.wall_ms = wall_ms;
+            self.last.logical = 0;
+        } else {
+            self.tick_logical();
+        }
+        self.last
+    }
+
+    /// Merges a remote timestamp seen at local wall time `wall_ms`, and returns
+    /// a timestamp greater than both (for the receive event).
+    ///
+    /// # Errors
+    /// [`ClockError::TooFarAhead`] if `remote` is more than the drift bound
+    /// ahead of `wall_ms`; the clock is then left unchanged.
+    pub fn observe(
+        &mut self,
+        remote: HlcTimestamp,
+        wall_ms: u64,
+    ) -> Result<HlcTimestamp, ClockError> {
+        let ahead_ms = remote.wall_ms.saturating_sub(wall_ms);
+        if ahead_ms > self.max_drift_ms {
+            return Err(ClockError::TooFarAhead {
+                remote_ms: remote.wall_ms,
+                local_ms: wall_ms,
+                ahead_ms,
+                max_drift_ms: self.max_drift_ms,
+            });
+        }
+        let wall = wall_ms.max(self.last.wall_ms).max(remote.wall_ms);
+        let logical = match (wall == self.last.wall_ms, wall == remote.wall_ms) {
+            (true, true) => self.last.logical.max(remote.logical),
+            (true, false) => self.last.logical,
+            (false, true) => remote.logical,
+            (false, false) => {
+                self.last.wall_ms = wall;
+                self.last.logical = 0;
+                return Ok(self.last);
+            }
+        };
+        self.last.wall_ms = wall;
+        self.last.logical = logical;
+        self.tick_logical();
+        Ok(self.last)
+    }
+
+    fn tick_logical(&mut self) {
+        match self.last.logical.checked_add(1) {
+            Some(logical) => self.last.logical = logical,
+            // 4 billion events in one millisecond: borrow the next millisecond.
+            None => {
+                self.last.wall_ms = self.last.wall_ms.saturating_add(1);
+                self.last.logical = 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Delta-state CRDTs: replicated data types that merge without coordination,
+//! and ship small deltas instead of whole states.
+//!
+//! Every type here is a join-semilattice ([`Crdt::join`] is commutative,
+//! associative and idempotent), every mutator returns the **delta** it made,
+//! and [`Crdt::delta_since`] extracts exactly what a peer with a given
+//! [`Crdt::context`] is missing. The crate does no I/O, never reads a clock
+//! (time is passed in), and builds for `no_std` + `alloc` with the default
+//! `std` feature turned off.
+//!
+//! | type | semantics |
+//! |---|---|
+//! | [`GCounter`] | grow-only counter |
+//! | [`PnCounter`] | counter with increments and decrements |
+//! | [`LwwRegister`] | last writer wins, by hybrid logical clock |
+//! | [`LwwMap`] | map of LWW registers; removals are timestamped writes |
+//! | [`OrSet`] | add-wins observed-remove set, no tombstones |
+//!
+//! # Tutorial: three replicas, an unreliable network, one answer
+//!
+//! Three agents keep a shared set. Each mutation returns a delta; the network
+//! below delivers those deltas late, out of order and more than once. Joins
+//! do not care: every replica ends with the same set.
+//!
+//! ```
+//! use rumor_crdt::{codec, Crdt, OrSet, ReplicaId};
+//!
+//! let ids = [1, 2, 3].map(ReplicaId::from_u128);
+//! let mut replicas = [OrSet::new(), OrSet::new(), OrSet::new()];
+//! let mut in_flight = Vec::new(); // (to, encoded delta)
+//!
+//! // Concurrent writes on all three replicas.
+//! let mut send = |from: usize, delta: OrSet<String>, in_flight: &mut Vec<(usize, Vec<u8>)>| {
+//!     let bytes = codec::encode(&delta).unwrap();
+//!     for to in 0..3 {
+//!         if to != from {
+//!             in_flight.push((to, bytes.clone()));
+//!         }
+//!     }
+//! };
+//! let d = replicas[0].insert(ids[0], "lidar".to_string());
+//! send(0, d, &mut in_flight);
+//! let d = replicas[1].insert(ids[1], "camera".to_string());
+//! send(1, d, &mut in_flight);
+//! let d = replicas[2].insert(ids[2], "gps".to_string());
+//! send(2, d, &mut in_flight);
+//! let d = replicas[1].remove(&"camera".to_string());
+//! send(1, d, &mut in_flight);
+//!
+//! // The network reverses the order and duplicates everything.
+//! in_flight.reverse();
+//! let duplicates = in_flight.clone();
+//! in_flight.extend(duplicates);
+//!
+//! for (to, bytes) in in_flight {
+//!     let delta: OrSet<String> = codec::decode(&bytes, 64 * 1024).unwrap();
+//!     replicas[to].join(&delta);
+//! }
+//!
+//! assert_eq!(replicas[0], replicas[1]);
+//! assert_eq!(replicas[1], replicas[2]);
+//! let items: Vec<&String> = replicas[0].iter().collect();
+//! assert_eq!(items, ["gps", "lidar"]);
+//! ```
+//!
+//! A replica that was away catches up from its [`Crdt::context`] alone:
+//!
+//! ```
+//! use rumor_crdt::{Crdt, OrSet, ReplicaId};
+//!
+//! let me = ReplicaId::from_u128(1);
+//! let mut fresh = OrSet::new();
+//! for n in 0..1_000u32 {
+//!     fresh.insert(me, n);
+//! }
+//! let mut behind = fresh.clone();
+//! for n in 0..10u32 {
+//!     fresh.remove(&n);
+//! }
+//! fresh.insert(me, 5_000);
+//!
+//! // `behind` sends its context; `fresh` answers with only what is missing.
+//! let missing = fresh.delta_since(&behind.context());
+//! assert_eq!(missing.len(), 1);
+//! behind.join(&missing);
+//! assert_eq!(behind, fresh);
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod codec;
+mod context;
+mod crdt;
+mod gcounter;
+mod hlc;
+mod lww_map;
+mod lww_register;
+mod orset;
+mod pncounter;
+mod replica;
+mod wire;
+
+pub use context::CausalContext;
+pub use crdt::Crdt;
+pub use gcounter::GCounter;
+pub use hlc::{ClockError, Hlc, HlcTimestamp, DEFAULT_MAX_DRIFT_MS};
+pub use lww_map::LwwMap;
+pub use lww_register::LwwRegister;
+pub use orset::OrSet;
+pub use pncounter::PnCounter;
+pub use replica::{Dot, ReplicaId};

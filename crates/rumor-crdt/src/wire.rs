@@ -1,0 +1,139 @@
+//! Compact wire forms shared by the dot-based types: replica ids are written
+//! once in a table and referred to by index, so that a dot costs a few varint
+//! bytes instead of a 16-byte UUID.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Ranges;
+use crate::{CausalContext, Dot, HlcTimestamp, ReplicaId};
+
+/// Assigns table indices to replica ids while encoding.
+#[derive(Default)]
+pub(crate) struct ReplicaTable {
+    ids: BTreeMap<ReplicaId, u32>,
+}
+
+impl ReplicaTable {
+    pub(crate) fn add(&mut self, replica: ReplicaId) {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.entry(replica).or_insert(next);
+    }
+
+    /// Renumbers so that indices follow id order; call after the last `add`.
+    pub(crate) fn finish(&mut self) {
+        for (i, index) in self.ids.values_mut().enumerate() {
+            *index = u32::try_from(i).unwrap_or(u32::MAX);
+        }
+    }
+
+    pub(crate) fn index(&self, replica: ReplicaId) -> u32 {
+        self.ids.get(&replica).copied().unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn ids(&self) -> Vec<ReplicaId> {
+        self.ids.keys().copied().collect()
+    }
+
+    pub(crate) fn add_context(&mut self, ctx: &CausalContext) {
+        for replica in ctx.replicas() {
+            self.add(replica);
+        }
+    }
+
+    pub(crate) fn context(&self, ctx: &CausalContext) -> WireContext {
+        ctx.iter_replica_ranges()
+            .map(|(replica, ranges)| (self.index(replica), ranges.to_wire().collect()))
+            .collect()
+    }
+
+    pub(crate) fn dot(&self, dot: Dot) -> WireDot {
+        (self.index(dot.replica), dot.counter)
+    }
+
+    pub(crate) fn timestamp(&self, ts: HlcTimestamp) -> WireTimestamp {
+        (ts.wall_ms, ts.logical, self.index(ts.replica))
+    }
+}
+
+/// `(replica index, counter)`.
+pub(crate) type WireDot = (u32, u64);
+/// `(wall_ms, logical, replica index)`.
+pub(crate) type WireTimestamp = (u64, u32, u32);
+/// `[(replica index, [(start, end - start)])]`.
+pub(crate) type WireContext = Vec<(u32, Vec<(u64, u64)>)>;
+
+/// Resolves table indices while decoding untrusted input.
+pub(crate) struct ReplicaLookup(Vec<ReplicaId>);
+
+impl ReplicaLookup {
+    pub(crate) fn new<E: serde::de::Error>(ids: Vec<ReplicaId>) -> Result<Self, E> {
+        if ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(E::custom("replica table not strictly ascending"));
+        }
+        Ok(Self(ids))
+    }
+
+    pub(crate) fn replica<E: serde::de::Error>(&self, index: u32) -> Result<ReplicaId, E> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .copied()
+            .ok_or_else(|| E::custom("replica index out of range"))
+    }
+
+    pub(crate) fn dot<E: serde::de::Error>(&self, (index, counter): WireDot) -> Result<Dot, E> {
+        if counter == 0 {
+            return Err(E::custom("dot counter 0"));
+        }
+        Ok(Dot::new(self.replica(index)?, counter))
+    }
+
+    pub(crate) fn timestamp<E: serde::de::Error>(
+        &self,
+        (wall_ms, logical, index): WireTimestamp,
+    ) -> Result<HlcTimestamp, E> {
+        Ok(HlcTimestamp::new(wall_ms, logical, self.replica(index)?))
+    }
+
+    pub(crate) fn context<E: serde::de::Error>(
+        &self,
+        wire: WireContext,
+    ) -> Result<CausalContext, E> {
+        let mut replicas = BTreeMap::new();
+        let mut prev: Option<u32> = None;
+        for (index, pairs) in wire {
+            if prev.is_some_and(|p| p >= index) {
+                return Err(E::custom("context replicas not strictly ascending"));
+            }
+            prev = Some(index);
+            let ranges = Ranges::from_wire(&pairs).map_err(E::custom)?;
+            replicas.insert(self.replica(index)?, ranges);
+        }
+        Ok(CausalContext::from_replica_ranges(replicas))
+    }
+}
+
+/// Checks that keys arrive strictly ascending, so a decoded map is canonical.
+pub(crate) fn ascending<'a, K: Ord + 'a, E: serde::de::Error>(
+    keys: impl IntoIterator<Item = &'a K>,
+) -> Result<(), E> {
+    let mut prev: Option<&K> = None;
+    for key in keys {
+        if prev.is_some_and(|p| p >= key) {
+            return Err(E::custom("keys not strictly ascending"));
+        }
+        prev = Some(key);
+    }
+    Ok(())
+}
+
+/// Serde helper: a replica table followed by the body that refers to it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Tabled<B> {
+    pub(crate) replicas: Vec<ReplicaId>,
+    pub(crate) body: B,
+}
+
