@@ -16,3 +16,8 @@
 #![forbid(unsafe_code)]
 
 pub use rumor_crdt as crdt;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -76,7 +76,9 @@ impl Ranges {
             Some(_) => {}
         }
         // First range that touches or follows [start, end].
-        let lo = self.0.partition_point(|&(_, e)| e.saturating_add(1) < start);
+        let lo = self
+            .0
+            .partition_point(|&(_, e)| e.saturating_add(1) < start);
         // One past the last range that touches [start, end].
         let hi = self.0.partition_point(|&(s, _)| s <= end.saturating_add(1));
         if lo == hi {
@@ -271,10 +273,7 @@ impl CausalContext {
     pub fn insert_range(&mut self, replica: ReplicaId, counters: RangeInclusive<u64>) {
         let (start, end) = ((*counters.start()).max(1), *counters.end());
         if start <= end {
-            self.replicas
-                .entry(replica)
-                .or_default()
-                .insert(start, end);
+            self.replicas.entry(replica).or_default().insert(start, end);
         }
     }
 
@@ -439,9 +438,11 @@ type WireContext = Vec<(ReplicaId, Vec<(u64, u64)>)>;
 
 impl Serialize for CausalContext {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.replicas.iter().map(|(replica, ranges)| {
-            (replica, WireRanges(ranges))
-        }))
+        serializer.collect_seq(
+            self.replicas
+                .iter()
+                .map(|(replica, ranges)| (replica, WireRanges(ranges))),
+        )
     }
 }
 
@@ -525,7 +526,13 @@ mod tests {
         assert!(Ranges::from_wire(&[(1, 3), (4, 0)]).is_err());
         assert!(Ranges::from_wire(&[(u64::MAX, 1)]).is_err());
         assert!(Ranges::from_wire(&[]).is_err());
-        assert!(Ranges::from_wire(&[(1, 3), (5, 0)]).is_err(), "adjacent ranges are not canonical");
-        assert_eq!(Ranges::from_wire(&[(1, 3), (6, 0)]), Ok(ranges(&[(1, 4), (6, 6)])));
+        assert!(
+            Ranges::from_wire(&[(1, 3), (5, 0)]).is_err(),
+            "adjacent ranges are not canonical"
+        );
+        assert_eq!(
+            Ranges::from_wire(&[(1, 3), (6, 0)]),
+            Ok(ranges(&[(1, 4), (6, 6)]))
+        );
     }
 }

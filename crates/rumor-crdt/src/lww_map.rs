@@ -228,7 +228,9 @@ where
             let ts = lookup.timestamp::<D::Error>(ts)?;
             let write = Write { ts, counter, value };
             if counter == 0 || !context.contains(&write.dot()) {
-                return Err(D::Error::custom("lww map: write outside the causal context"));
+                return Err(D::Error::custom(
+                    "lww map: write outside the causal context",
+                ));
             }
             out.push((key, write));
         }

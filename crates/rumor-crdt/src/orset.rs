@@ -182,7 +182,10 @@ impl<T: Ord + Clone> OrSet<T> {
 
 /// The dots of `dots` that `context` has not seen.
 fn unseen(dots: &Dots, context: &CausalContext) -> Dots {
-    dots.iter().filter(|d| !context.contains(d)).copied().collect()
+    dots.iter()
+        .filter(|d| !context.contains(d))
+        .copied()
+        .collect()
 }
 
 /// `(d1 ∩ d2) ∪ (d1 − c2) ∪ (d2 − c1)`, ascending.
@@ -195,7 +198,11 @@ fn merge_dots(d1: &Dots, c1: &CausalContext, d2: &Dots, c2: &CausalContext) -> D
         .filter(|d| d2.contains(d) || !c2.contains(d))
         .copied()
         .collect();
-    out.extend(d2.iter().filter(|d| !d1.contains(d) && !c1.contains(d)).copied());
+    out.extend(
+        d2.iter()
+            .filter(|d| !d1.contains(d) && !c1.contains(d))
+            .copied(),
+    );
     out.sort_unstable();
     out
 }
@@ -243,7 +250,9 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
         }
         Self {
             entries: entries.into_iter().collect(),
-            context: self.context.difference(&CausalContext::from_dots(shared_live)),
+            context: self
+                .context
+                .difference(&CausalContext::from_dots(shared_live)),
         }
     }
 

@@ -95,7 +95,11 @@ impl fmt::Debug for ReplicaId {
             write!(f, "R{n}")
         } else {
             let bytes = self.0.as_bytes();
-            write!(f, "R{:02x}{:02x}{:02x}{:02x}", bytes[0], bytes[1], bytes[2], bytes[3])
+            write!(
+                f,
+                "R{:02x}{:02x}{:02x}{:02x}",
+                bytes[0], bytes[1], bytes[2], bytes[3]
+            )
         }
     }
 }

@@ -136,4 +136,3 @@ pub(crate) struct Tabled<B> {
     pub(crate) replicas: Vec<ReplicaId>,
     pub(crate) body: B,
 }
-
