@@ -234,6 +234,7 @@ where
             }
             out.push((key, write));
         }
+        wire::distinct_dots::<D::Error>(out.iter().map(|(_, w)| w.dot()).collect())?;
         Ok(Self {
             writes: out.into_iter().collect(),
             context,

@@ -304,6 +304,11 @@ impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for OrSet<T> {
             }
             out.push((element, dots));
         }
+        wire::distinct_dots::<D::Error>(
+            out.iter()
+                .flat_map(|(_, dots)| dots.iter().copied())
+                .collect(),
+        )?;
         Ok(Self {
             entries: out.into_iter().collect(),
             context,

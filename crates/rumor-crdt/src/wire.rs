@@ -130,6 +130,16 @@ pub(crate) fn ascending<'a, K: Ord + 'a, E: serde::de::Error>(
     Ok(())
 }
 
+/// Checks that no dot names two writes: joins (and removals) assume a dot
+/// stands for exactly one element or key.
+pub(crate) fn distinct_dots<E: serde::de::Error>(mut dots: Vec<Dot>) -> Result<(), E> {
+    dots.sort_unstable();
+    if dots.windows(2).any(|w| w[0] == w[1]) {
+        return Err(E::custom("one dot names two writes"));
+    }
+    Ok(())
+}
+
 /// Serde helper: a replica table followed by the body that refers to it.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Tabled<B> {
