@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub use rumor_crdt as crdt;
+pub use rumor_gossip as gossip;
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]

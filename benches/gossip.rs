@@ -1,0 +1,135 @@
+//! Gossip measurements from the deterministic simulator, printed as markdown
+//! tables (copied into docs/BENCHMARKS.md):
+//! - rounds for one update to reach all N nodes (push-pull, fanout 1) against
+//!   the Karp et al. bound log₃N + log₂ln N;
+//! - payload and control bytes per update for each strategy, against the
+//!   (N − 1) × one-delta lower bound;
+//! - simulator speed in node-rounds per second.
+//!
+//! `cargo bench --bench gossip` runs the full sizes; `cargo bench --bench
+//! gossip -- --test` (what CI runs) runs small sizes only, as a smoke test.
+#![allow(clippy::print_stdout, clippy::cast_precision_loss)]
+
+use std::time::Instant;
+
+use rumor::crdt::{codec, Crdt, OrSet};
+use rumor::gossip::sim::{SimConfig, Simulator};
+use rumor::gossip::{Config, Strategy};
+
+fn sim(nodes: u32, seed: u64, strategy: Strategy) -> Simulator<OrSet<u64>> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        node: Config {
+            strategy,
+            fanout: 1,
+            ..Config::default()
+        },
+        ..SimConfig::default()
+    };
+    Simulator::new(config, |_| OrSet::new())
+}
+
+/// Rounds (intervals) until one update reached every node; several updates
+/// written from random nodes, one after the other.
+fn rounds_to_all(nodes: u32, samples: u32) -> (f64, f64) {
+    let mut sim = sim(nodes, 42, Strategy::DeltaOptimized);
+    sim.run_for(1_000); // warm up: every node has ticked
+    let interval = Config::default().interval_ms as f64;
+    let mut all = Vec::new();
+    for k in 0..samples {
+        let origin = (k * 7919) % nodes;
+        let Some(u) = sim.update(origin, |s, me| s.insert(me, u64::from(k))) else {
+            continue;
+        };
+        sim.run_until_delivered(60_000);
+        if let Some(ms) = sim.updates()[u].latest_reach_ms() {
+            all.push(ms as f64 / interval);
+        }
+        sim.run_for(3_000); // let buffers drain before the next sample
+    }
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let max = all.iter().copied().fold(0.0, f64::max);
+    (mean, max)
+}
+
+/// Payload and control bytes to spread one small update, from the write
+/// until buffers are quiet again.
+fn bytes_per_update(nodes: u32, strategy: Strategy) -> (u64, u64, u64) {
+    let mut sim = sim(nodes, 7, strategy);
+    sim.run_for(1_000);
+    // A realistic state: every node already holds one element per 10 nodes.
+    for i in (0..nodes).step_by(10) {
+        sim.update(i, |s, me| s.insert(me, u64::from(i) + 1_000_000));
+    }
+    sim.run_until_delivered(120_000);
+    sim.run_for(5_000);
+    let before = sim.stats();
+    let u = sim.update(0, |s, me| s.insert(me, 1)).unwrap_or(0);
+    sim.run_until_delivered(120_000);
+    sim.run_for(Config::default().buffer_ttl_rounds * Config::default().interval_ms);
+    let after = sim.stats();
+    let delta_bytes = codec::encode(&sim.updates()[u].delta).map_or(0, |b| b.len() as u64);
+    (
+        after.payload_bytes - before.payload_bytes,
+        after.control_bytes - before.control_bytes,
+        delta_bytes,
+    )
+}
+
+fn main() {
+    let smoke = std::env::args().any(|a| a == "--test");
+    let sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000, 10_000] };
+
+    println!("\n### Rounds for one update to reach all N nodes (DeltaOptimized, fanout 1, 1 ms latency)\n");
+    println!("| N | mean rounds | max rounds | log₃N + log₂ln N | target (+1) |");
+    println!("|---:|---:|---:|---:|---:|");
+    for &n in sizes {
+        let samples = if n >= 10_000 { 5 } else { 20 };
+        let (mean, max) = rounds_to_all(n, samples);
+        let nf = f64::from(n);
+        let theory = nf.ln() / 3f64.ln() + nf.ln().log2();
+        println!(
+            "| {n} | {mean:.1} | {max:.1} | {theory:.1} | {:.1} |",
+            theory + 1.0
+        );
+    }
+
+    println!("\n### Bytes to spread one OR-Set add, per strategy (fanout 1, no loss)\n");
+    println!("| N | strategy | payload bytes | × lower bound | control bytes | lower bound (N−1)×delta |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    let byte_sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000] };
+    for &n in byte_sizes {
+        for strategy in [
+            Strategy::FullState,
+            Strategy::Delta,
+            Strategy::DeltaOptimized,
+        ] {
+            let (payload, control, delta) = bytes_per_update(n, strategy);
+            let bound = u64::from(n - 1) * delta;
+            println!(
+                "| {n} | {strategy:?} | {payload} | {:.2} | {control} | {bound} |",
+                payload as f64 / bound as f64
+            );
+        }
+    }
+
+    println!("\n### Simulator speed\n");
+    println!("| N | rounds | wall time | node-rounds/s |");
+    println!("|---:|---:|---:|---:|");
+    let speed_sizes: &[u32] = if smoke { &[1_000] } else { &[1_000, 10_000] };
+    for &n in speed_sizes {
+        let mut sim = sim(n, 3, Strategy::DeltaOptimized);
+        for i in (0..n).step_by(100) {
+            sim.update(i, |s, me| s.insert(me, u64::from(i)));
+        }
+        let started = Instant::now();
+        sim.run_for(30 * Config::default().interval_ms);
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "| {n} | 30 | {secs:.2} s | {:.0} |",
+            f64::from(n) * 30.0 / secs
+        );
+        assert!(sim.updates().iter().all(|u| !u.delta.is_bottom()));
+    }
+}

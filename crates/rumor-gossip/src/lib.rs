@@ -1,0 +1,32 @@
+//! The sans-io gossip core of rumor: spreads the deltas of any
+//! [`rumor_crdt::Crdt`] between replicas by delta-interval anti-entropy, and
+//! a deterministic network simulator ([`sim`]) that drives thousands of nodes.
+//!
+//! A [`Node`] is a plain state machine: [`Node::update`] applies a local
+//! write, [`Node::tick`] runs a gossip round, [`Node::handle`] takes a
+//! message. Each returns an [`Output`]: messages to send, events to report.
+//! Time and randomness come from outside, so the same seeds replay the same
+//! run, and no peer input can make the node panic.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod buffer;
+mod config;
+mod membership;
+mod message;
+mod node;
+pub mod sim;
+
+use core::fmt::Debug;
+use core::hash::Hash;
+
+pub use config::{Config, Strategy};
+pub use membership::{DenseView, FullView, Membership};
+pub use message::{Ack, Message, Sync};
+pub use node::{Event, Node, Output};
+
+/// The address of a peer: anything small, copyable and ordered (a dense
+/// index in the simulator, a socket address and id in the runtime).
+pub trait Peer: Copy + Eq + Ord + Hash + Debug + 'static {}
+
+impl<T: Copy + Eq + Ord + Hash + Debug + 'static> Peer for T {}

@@ -1,0 +1,272 @@
+//! The sans-io gossip node: a state machine fed with messages, ticks and
+//! local updates, returning the messages to send and the events to report.
+
+use std::collections::BTreeMap;
+
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use rumor_crdt::Crdt;
+
+use crate::buffer::DeltaBuffer;
+use crate::message::{Ack, Message, Sync};
+use crate::{Config, FullView, Membership, Peer, Strategy};
+
+/// What the application is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<P> {
+    /// The replicated state changed (a local update or a received delta).
+    StateChanged,
+    /// A peer was seen for the first time.
+    MemberJoined(P),
+}
+
+/// What one call to the node produced: messages for the driver to send and
+/// events for the application.
+#[derive(Debug)]
+pub struct Output<S: Crdt, P> {
+    /// `(to, message)` pairs.
+    pub messages: Vec<(P, Message<S>)>,
+    /// Events, in order.
+    pub events: Vec<Event<P>>,
+}
+
+impl<S: Crdt, P> Default for Output<S, P> {
+    fn default() -> Self {
+        Self {
+            messages: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// One replica's gossip state machine.
+///
+/// It never reads a clock or a global RNG: time comes in as `now_ms`, and
+/// randomness from the seeded generator it owns, so a run replays exactly
+/// from its seeds.
+///
+/// ```
+/// use rumor_crdt::{GCounter, ReplicaId};
+/// use rumor_gossip::{Config, FullView, Message, Node};
+///
+/// let cfg = Config::default();
+/// let mut a = Node::new(1u32, GCounter::new(), FullView::new(1, [2]), cfg.clone(), 7);
+/// let mut b = Node::new(2u32, GCounter::new(), FullView::new(2, [1]), cfg, 8);
+///
+/// a.update(|s| s.increment(ReplicaId::from_u128(1), 5));
+///
+/// // Drive the exchange by hand: a's round, then messages until quiet.
+/// let mut wire: Vec<(u32, u32, Message<GCounter>)> =
+///     a.tick(100).messages.into_iter().map(|(to, m)| (1, to, m)).collect();
+/// while let Some((from, to, msg)) = wire.pop() {
+///     let node = if to == 1 { &mut a } else { &mut b };
+///     for (next, m) in node.handle(from, msg, 100).messages {
+///         wire.push((to, next, m));
+///     }
+/// }
+/// assert_eq!(b.state().value(), 5);
+/// ```
+pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
+    id: P,
+    config: Config,
+    state: S,
+    members: M,
+    rng: Pcg64Mcg,
+    round: u64,
+    digest_phase: u64,
+    buffer: DeltaBuffer<S, P>,
+    /// For each peer, the sequence below which it acknowledged our buffer.
+    acks: BTreeMap<P, u64>,
+}
+
+impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
+    /// A node `id` holding `state`, gossiping with `members`; `seed` drives all
+    /// its random choices.
+    pub fn new(id: P, state: S, members: M, config: Config, seed: u64) -> Self {
+        let mut rng = Pcg64Mcg::seed_from_u64(seed);
+        let digest_phase = rng.random_range(0..config.digest_every_rounds.max(1));
+        Self {
+            id,
+            config,
+            state,
+            members,
+            rng,
+            round: 0,
+            digest_phase,
+            buffer: DeltaBuffer::new(),
+            acks: BTreeMap::new(),
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> P {
+        self.id
+    }
+
+    /// The replicated state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The membership view.
+    pub fn members(&self) -> &M {
+        &self.members
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Gossip rounds run so far.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Deltas currently buffered for pushing.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    fn optimized(&self) -> bool {
+        self.config.strategy == Strategy::DeltaOptimized
+    }
+
+    /// Applies a local update: `mutate` changes the state through a delta
+    /// mutator and returns the delta, which is buffered for gossip.
+    pub fn update(&mut self, mutate: impl FnOnce(&mut S) -> S) -> Output<S, P> {
+        let delta = mutate(&mut self.state);
+        let mut out = Output::default();
+        if !delta.is_bottom() {
+            if self.config.strategy != Strategy::FullState {
+                self.buffer.push(None, delta, self.round);
+            }
+            out.events.push(Event::StateChanged);
+        }
+        out
+    }
+
+    /// Runs one gossip round at time `now_ms`: pushes to `fanout` random
+    /// peers and asks each for what this node lacks.
+    pub fn tick(&mut self, _now_ms: u64) -> Output<S, P> {
+        self.round += 1;
+        let mut out = Output::default();
+        if self.config.strategy != Strategy::FullState {
+            let stop = self.optimized().then_some(self.config.redundant_stop);
+            self.buffer
+                .expire(self.round, self.config.buffer_ttl_rounds, stop);
+        }
+        let peers = self.members.sample(&mut self.rng, self.config.fanout);
+        let every = self.config.digest_every_rounds.max(1);
+        let digest_round = self.round == 1 || self.round % every == self.digest_phase;
+        for (i, peer) in peers.into_iter().enumerate() {
+            let sync = match self.config.strategy {
+                Strategy::FullState => Sync {
+                    seq: 0,
+                    delta: self.state.clone(),
+                    context: None,
+                    ack: None,
+                    reply: true,
+                },
+                Strategy::Delta | Strategy::DeltaOptimized => Sync {
+                    seq: self.buffer.next_seq(),
+                    delta: self.interval_for(peer),
+                    context: (digest_round && i == 0).then(|| self.state.context()),
+                    ack: None,
+                    reply: true,
+                },
+            };
+            out.messages.push((peer, Message::Sync(sync)));
+        }
+        out
+    }
+
+    fn interval_for(&self, peer: P) -> S {
+        let from = self.acks.get(&peer).copied().unwrap_or(0);
+        self.buffer.interval(peer, from, self.optimized())
+    }
+
+    /// Handles a message from `from` received at `now_ms`.
+    pub fn handle(&mut self, from: P, message: Message<S>, _now_ms: u64) -> Output<S, P> {
+        let mut out = Output::default();
+        if from == self.id {
+            return out;
+        }
+        if self.members.observe(from) {
+            out.events.push(Event::MemberJoined(from));
+        }
+        let Message::Sync(sync) = message;
+        if self.config.strategy == Strategy::FullState {
+            self.handle_full_state(from, sync, &mut out);
+        } else {
+            self.handle_delta(from, sync, &mut out);
+        }
+        out
+    }
+
+    fn handle_full_state(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
+        if !sync.delta.delta_since(&self.state.context()).is_bottom() {
+            self.state.join(&sync.delta);
+            out.events.push(Event::StateChanged);
+        }
+        if sync.reply {
+            let reply = Sync {
+                seq: 0,
+                delta: self.state.clone(),
+                context: None,
+                ack: None,
+                reply: false,
+            };
+            out.messages.push((from, Message::Sync(reply)));
+        }
+    }
+
+    fn handle_delta(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
+        if let Some(ack) = sync.ack {
+            let prev = self.acks.get(&from).copied().unwrap_or(0);
+            if ack.seq > prev {
+                if ack.redundant && self.optimized() {
+                    self.buffer.mark_redundant(prev, ack.seq);
+                }
+                self.acks.insert(from, ack.seq);
+            }
+        }
+        // Answer a digest before joining the peer's delta, so that its own
+        // writes are not sent straight back.
+        let answer = match &sync.context {
+            Some(context) => Some(self.state.delta_since(context)),
+            None if sync.reply => Some(self.interval_for(from)),
+            None => None,
+        };
+        let carried = !sync.delta.is_bottom();
+        let ack = if carried {
+            let new = sync.delta.delta_since(&self.state.context());
+            let redundant = new.is_bottom();
+            if !redundant {
+                let stored = if self.optimized() { new } else { sync.delta };
+                self.state.join(&stored);
+                self.buffer.push(Some(from), stored, self.round);
+                out.events.push(Event::StateChanged);
+            }
+            Some(Ack {
+                seq: sync.seq,
+                redundant,
+            })
+        } else {
+            (sync.reply || sync.context.is_some()).then_some(Ack {
+                seq: sync.seq,
+                redundant: false,
+            })
+        };
+        if answer.is_some() || carried {
+            let reply = Sync {
+                seq: self.buffer.next_seq(),
+                delta: answer.unwrap_or_default(),
+                context: None,
+                ack,
+                reply: false,
+            };
+            out.messages.push((from, Message::Sync(reply)));
+        }
+    }
+}

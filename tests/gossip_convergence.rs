@@ -1,0 +1,303 @@
+//! Convergence of the gossip core under loss, partitions, crashes and long
+//! absences, driven through the simulator's scenario helper. Every run is
+//! seeded; a failing randomized run prints its seed.
+
+use rumor::crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
+use rumor::gossip::sim::{NetConfig, Outcome, ScenarioError, SimConfig, Simulator, Step};
+use rumor::gossip::{Config, Message, Strategy};
+
+/// Runs `steps` on a cluster of OR-Sets where the n-th write adds `n`.
+fn check(
+    nodes: u32,
+    seed: u64,
+    strategy: Strategy,
+    loss: f64,
+    steps: &[Step],
+) -> Result<(Simulator<OrSet<u64>>, Outcome), ScenarioError> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        node: Config {
+            strategy,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 5),
+            loss,
+            duplicate: 0.02,
+        },
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    let outcome = sim.run_steps(steps, |set, me, n| set.insert(me, n))?;
+    Ok((sim, outcome))
+}
+
+fn spread(within_ms: u64) -> Vec<Step> {
+    vec![
+        Step::Run(500),
+        Step::WriteEverywhere,
+        Step::AwaitDelivery { within_ms },
+        Step::AssertConverged,
+    ]
+}
+
+#[test]
+fn converges_with_100_nodes_at_0_10_and_30_percent_loss() {
+    for loss in [0.0, 0.1, 0.3] {
+        let (sim, outcome) = check(100, 11, Strategy::DeltaOptimized, loss, &spread(20_000))
+            .unwrap_or_else(|e| panic!("loss {loss}: {e}"));
+        assert_eq!(sim.state(0).len(), 100, "loss {loss}");
+        assert_eq!(outcome.updates, 100);
+    }
+}
+
+#[test]
+fn converges_with_1000_nodes_at_0_10_and_30_percent_loss() {
+    for loss in [0.0, 0.1, 0.3] {
+        let steps = [
+            Step::Run(500),
+            Step::Write((0..1_000).step_by(50).collect()),
+            Step::AwaitDelivery { within_ms: 30_000 },
+            Step::AssertConverged,
+        ];
+        let (sim, _) = check(1_000, 12, Strategy::DeltaOptimized, loss, &steps)
+            .unwrap_or_else(|e| panic!("loss {loss}: {e}"));
+        assert_eq!(sim.state(999).len(), 20, "loss {loss}");
+    }
+}
+
+#[test]
+fn every_strategy_converges_to_the_same_set() {
+    let mut results = Vec::new();
+    for strategy in [
+        Strategy::FullState,
+        Strategy::Delta,
+        Strategy::DeltaOptimized,
+    ] {
+        let (sim, _) = check(60, 13, strategy, 0.1, &spread(20_000))
+            .unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
+        results.push(sim.state(0).iter().copied().collect::<Vec<u64>>());
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[1], results[2]);
+}
+
+#[test]
+fn partition_with_writes_on_both_sides_heals_without_losing_a_write() {
+    let steps = [
+        Step::Run(300),
+        Step::Split { first: 100 },
+        Step::WriteEverywhere,
+        Step::Run(5_000),
+        Step::Heal,
+        Step::AwaitDelivery { within_ms: 30_000 },
+        Step::AssertConverged,
+    ];
+    let (sim, _) = check(200, 14, Strategy::DeltaOptimized, 0.05, &steps).unwrap();
+    assert_eq!(sim.state(0).len(), 200);
+    assert_eq!(sim.state(199).len(), 200);
+}
+
+#[test]
+fn partition_keeps_each_side_apart_until_it_heals() {
+    let steps = [
+        Step::Run(300),
+        Step::Split { first: 20 },
+        Step::Write(vec![0, 39]),
+        Step::Run(5_000),
+    ];
+    let (sim, _) = check(40, 15, Strategy::DeltaOptimized, 0.0, &steps).unwrap();
+    assert!(sim.state(19).contains(&0) && !sim.state(19).contains(&1));
+    assert!(sim.state(20).contains(&1) && !sim.state(20).contains(&0));
+}
+
+#[test]
+fn crash_restart_of_20_percent_of_nodes_converges() {
+    let crashed: Vec<u32> = (0..200).filter(|i| i % 5 == 0).collect();
+    let (keep, lose): (Vec<u32>, Vec<u32>) = crashed.iter().partition(|i| *i % 10 == 0);
+    let steps = [
+        Step::Run(300),
+        Step::WriteEverywhere,
+        Step::Run(150),
+        Step::Crash(crashed.clone()),
+        Step::WriteEverywhere, // the crashed nodes' writes are refused
+        Step::Run(3_000),
+        Step::Restart {
+            nodes: keep,
+            keep_state: true,
+        },
+        Step::Restart {
+            nodes: lose,
+            keep_state: false,
+        },
+        Step::Write(crashed),
+        Step::AwaitDelivery { within_ms: 30_000 },
+        Step::AssertConverged,
+    ];
+    let (sim, outcome) = check(200, 16, Strategy::DeltaOptimized, 0.05, &steps).unwrap();
+    // 200 + 160 + 40 writes; every write acknowledged by a surviving node is everywhere.
+    assert_eq!(outcome.updates, 400);
+    assert!(sim.missing_writes().is_empty());
+}
+
+#[test]
+fn node_away_for_long_catches_up_through_delta_since_not_full_state() {
+    let away = 7;
+    let config = SimConfig {
+        nodes: 50,
+        seed: 17,
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    // A large shared state that the absent node already has.
+    for k in 0..2_000u64 {
+        let node = u32::try_from(k % 50).unwrap_or(0);
+        sim.update(node, |s, me| s.insert(me, k));
+    }
+    assert!(sim.run_until_delivered(60_000));
+    sim.crash(away);
+    for k in 0..20u64 {
+        sim.update(0, |s, me| s.insert(me, 10_000 + k));
+    }
+    // Long enough for every buffered delta to expire.
+    sim.run_for(10_000);
+    assert!(sim.node(0).buffered() == 0);
+    let before = sim.stats();
+    sim.restart(away, true);
+    assert!(sim.run_until_delivered(10_000), "the absent node caught up");
+    assert!(sim.converged());
+    let full_state = codec::encode(sim.state(0)).map_or(0, |b| b.len() as u64);
+    let sent = sim.stats().payload_bytes - before.payload_bytes;
+    assert!(
+        sent < full_state / 4,
+        "catch-up sent {sent} payload bytes; the full state is {full_state}"
+    );
+}
+
+#[test]
+fn same_seed_replays_the_same_run() {
+    let steps = spread(20_000);
+    let (a, oa) = check(80, 18, Strategy::DeltaOptimized, 0.2, &steps).unwrap();
+    let (b, ob) = check(80, 18, Strategy::DeltaOptimized, 0.2, &steps).unwrap();
+    assert_eq!(oa, ob);
+    for i in 0..80 {
+        assert_eq!(a.updates()[0].reached_ms[i], b.updates()[0].reached_ms[i]);
+    }
+    let (_, oc) = check(80, 19, Strategy::DeltaOptimized, 0.2, &steps).unwrap();
+    assert_ne!(oa.stats, oc.stats, "another seed gives another run");
+}
+
+#[test]
+fn counters_gossip_without_losing_an_increment() {
+    let config = SimConfig {
+        nodes: 100,
+        seed: 20,
+        net: NetConfig {
+            latency_ms: (1, 20),
+            loss: 0.2,
+            duplicate: 0.1,
+        },
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config, |_| GCounter::new());
+    let steps = [
+        Step::WriteEverywhere,
+        Step::Run(250),
+        Step::WriteEverywhere,
+        Step::AwaitDelivery { within_ms: 30_000 },
+        Step::AssertConverged,
+    ];
+    sim.run_steps(&steps, |c, me, n| c.increment(me, n + 1))
+        .unwrap();
+    let expected: u64 = (1..=200).sum();
+    assert_eq!(sim.state(42).value(), expected);
+}
+
+/// Many seeded fault schedules: random partitions, crashes, loss and writes.
+/// `GOSSIP_SEEDS` sets how many (default 12); a failure names its seed.
+#[test]
+fn randomized_fault_schedules_converge() {
+    let runs: u64 = std::env::var("GOSSIP_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    for seed in 0..runs {
+        let steps = fault_schedule(seed, 60);
+        if let Err(e) = check(60, seed, Strategy::DeltaOptimized, 0.1, &steps) {
+            panic!("seed {seed} failed (replay with this seed): {e}\nsteps: {steps:?}");
+        }
+    }
+}
+
+fn fault_schedule(seed: u64, nodes: u32) -> Vec<Step> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut steps = Vec::new();
+    let mut down: Vec<u32> = Vec::new();
+    for _ in 0..12 {
+        let node = u32::try_from(next(u64::from(nodes))).unwrap_or(0);
+        steps.push(match next(6) {
+            0 => Step::Split {
+                first: u32::try_from(next(u64::from(nodes))).unwrap_or(1),
+            },
+            1 => Step::Heal,
+            2 if !down.contains(&node) => {
+                down.push(node);
+                Step::Crash(vec![node])
+            }
+            3 if !down.is_empty() => Step::Restart {
+                nodes: vec![down.remove(0)],
+                keep_state: next(2) == 0,
+            },
+            4 => Step::Loss(f64::from(u32::try_from(next(4)).unwrap_or(0)) * 0.1),
+            _ => Step::Write(vec![node, (node + 1) % nodes]),
+        });
+        steps.push(Step::Run(next(2_000)));
+    }
+    steps.extend([
+        Step::Heal,
+        Step::Loss(0.1),
+        Step::Restart {
+            nodes: down,
+            keep_state: true,
+        },
+        Step::AwaitDelivery { within_ms: 60_000 },
+        Step::AssertConverged,
+    ]);
+    steps
+}
+
+#[test]
+fn random_bytes_never_panic_the_message_decoder() {
+    let mut x: u64 = 0x1234_5678;
+    let mut valid = OrSet::new();
+    valid.insert(ReplicaId::from_u128(1), 5u64);
+    let message: Message<OrSet<u64>> = Message::Sync(rumor::gossip::Sync {
+        seq: 3,
+        delta: valid.clone(),
+        context: Some(valid.context()),
+        ack: None,
+        reply: true,
+    });
+    let encoded = codec::encode(&message).unwrap_or_default();
+    let back: Message<OrSet<u64>> = codec::decode(&encoded, 1 << 16).unwrap();
+    assert_eq!(back, message);
+    for round in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut bytes = encoded.clone();
+        if round % 2 == 0 {
+            let at = (x as usize) % bytes.len();
+            bytes[at] ^= 1 << (x % 8);
+        } else {
+            bytes.truncate((x as usize) % bytes.len());
+        }
+        let _ = codec::decode::<Message<OrSet<u64>>>(&bytes, 1 << 16);
+    }
+}
