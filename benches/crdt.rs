@@ -1,2 +1,318 @@
-//! Placeholder until the criterion bench lands.
-fn main() {}
+//! rumor's CRDTs side by side with `crdts` 7.x, in one criterion run.
+//!
+//! `cargo bench --bench crdt` first prints a markdown table of encoded sizes
+//! (bincode 2, standard configuration, for both crates), then times OR-Set
+//! inserts, OR-Set joins and G-Counter joins. `cargo bench --bench crdt --
+//! --test` runs every bench once. `docs/BENCHMARKS.md` records the numbers
+//! against the targets of DESIGN §5.
+//!
+//! Both crates store `u64` elements. rumor names replicas by 16-byte UUIDs
+//! ([`ReplicaId`]); `crdts` is generic over its actor type and is timed with
+//! `u64` actors (its cheapest choice), with `ReplicaId` actors beside it where
+//! the id's size matters.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::fmt::Debug;
+use std::hint::black_box;
+use std::ops::Range;
+use std::time::Duration;
+
+use crdts::{CmRDT, CvRDT, Orswot};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode};
+use rumor::crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
+use serde::Serialize;
+
+/// Elements in each large OR-Set.
+const N: u64 = 100_000;
+/// Replicas (entries) in each G-Counter.
+const COUNTER_REPLICAS: u8 = 64;
+
+/// A `crdts` actor: `u64` or rumor's own [`ReplicaId`].
+trait Actor: crdts::Actor + Debug + Serialize {}
+impl<A: crdts::Actor + Debug + Serialize> Actor for A {}
+
+/// rumor replica number `n`: a v4 UUID from fixed bytes, so runs repeat.
+fn replica(n: u8) -> ReplicaId {
+    ReplicaId::from_random_bytes([n; 16])
+}
+
+/// bincode 2, standard configuration: rumor's wire codec, used for both crates.
+fn encoded_len<T: Serialize>(value: &T) -> usize {
+    codec::encode(value).unwrap().len()
+}
+
+/// `crdts`' own spelling of the same encoding, checked against [`encoded_len`].
+fn crdts_encoded_len<T: Serialize>(value: &T) -> usize {
+    let len = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .unwrap()
+        .len();
+    assert_eq!(len, encoded_len(value));
+    len
+}
+
+fn rumor_set(replica: ReplicaId, elements: Range<u64>) -> OrSet<u64> {
+    let mut set = OrSet::new();
+    for x in elements {
+        black_box(set.insert(replica, x));
+    }
+    set
+}
+
+fn crdts_set<A: Actor>(actor: &A, elements: Range<u64>) -> Orswot<u64, A> {
+    let mut set = Orswot::new();
+    for x in elements {
+        set.apply(set.add(x, set.read_ctx().derive_add_ctx(actor.clone())));
+    }
+    set
+}
+
+/// 100k elements, the first half written by replica 1, the second by replica 2.
+fn rumor_two_writer_set() -> OrSet<u64> {
+    let mut set = rumor_set(replica(1), 0..N / 2);
+    set.join(&rumor_set(replica(2), N / 2..N));
+    set
+}
+
+fn crdts_two_writer_set<A: Actor>(actors: &[A; 2]) -> Orswot<u64, A> {
+    let mut set = crdts_set(&actors[0], 0..N / 2);
+    set.merge(crdts_set(&actors[1], N / 2..N));
+    set
+}
+
+/// Entry `i` of a 64-replica counter; `flip` makes the other side's entry
+/// larger for half the replicas.
+fn counter_value(i: u8, flip: bool) -> u64 {
+    let i = u64::from(if flip { COUNTER_REPLICAS - 1 - i } else { i });
+    1_000 + 7 * i
+}
+
+fn rumor_counter(flip: bool) -> GCounter {
+    let mut counter = GCounter::new();
+    for i in 0..COUNTER_REPLICAS {
+        counter.increment(replica(i), counter_value(i, flip));
+    }
+    counter
+}
+
+fn crdts_counter(flip: bool) -> crdts::GCounter<u64> {
+    let mut counter = crdts::GCounter::new();
+    for i in 0..COUNTER_REPLICAS {
+        counter.apply(counter.inc_many(u64::from(i), counter_value(i, flip)));
+    }
+    counter
+}
+
+/// One row of the size table.
+struct SizeRow {
+    what: &'static str,
+    rumor: usize,
+    crdts_u64: usize,
+    crdts_uuid: usize,
+    target: &'static str,
+}
+
+/// Encoded sizes for one actor type, in the order of [`rumor_sizes`].
+fn crdts_sizes<A: Actor>(actors: &[A; 2]) -> [usize; 5] {
+    let mut set = crdts_two_writer_set(actors);
+    assert_eq!(set.read().val.len(), N as usize);
+    let state = crdts_encoded_len(&set);
+
+    let empty: Orswot<u64, A> = Orswot::new();
+    let add_to_empty = empty.add(N, empty.read_ctx().derive_add_ctx(actors[0].clone()));
+    let add_to_empty = crdts_encoded_len(&add_to_empty);
+
+    let add = set.add(N, set.read_ctx().derive_add_ctx(actors[0].clone()));
+    let add_to_large = crdts_encoded_len(&add);
+    set.apply(add);
+
+    let re_add = set.add(7, set.read_ctx().derive_add_ctx(actors[0].clone()));
+    let re_add_len = crdts_encoded_len(&re_add);
+    set.apply(re_add);
+
+    let remove = set.rm(7, set.contains(&7).derive_rm_ctx());
+    let remove_len = crdts_encoded_len(&remove);
+    [state, add_to_empty, add_to_large, re_add_len, remove_len]
+}
+
+/// Encoded sizes of rumor states and deltas, in the order of [`crdts_sizes`].
+fn rumor_sizes() -> [usize; 5] {
+    let mut set = rumor_two_writer_set();
+    assert_eq!(set.len(), N as usize);
+    let state = encoded_len(&set);
+    let add_to_empty = encoded_len(&OrSet::new().insert(replica(1), N));
+    let add_to_large = encoded_len(&set.insert(replica(1), N));
+    let re_add = encoded_len(&set.insert(replica(1), 7));
+    let remove = encoded_len(&set.remove(&7));
+    [state, add_to_empty, add_to_large, re_add, remove]
+}
+
+fn size_rows() -> Vec<SizeRow> {
+    let rumor = rumor_sizes();
+    let crdts_u64 = crdts_sizes(&[1u64, 2]);
+    let crdts_uuid = crdts_sizes(&[replica(1), replica(2)]);
+    let labels = [
+        (
+            "OR-Set state, 100k elements, 2 writers × 50 %",
+            "≤ 0.35× Orswot",
+        ),
+        ("delta of one OR-Set add, empty set", "≤ 48 B"),
+        ("delta of one OR-Set add, 100k set", "≤ 48 B"),
+        ("delta of one re-add of a present element, 100k set", "—"),
+        ("delta of one OR-Set remove, 100k set", "—"),
+    ];
+    let mut rows: Vec<SizeRow> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &(what, target))| SizeRow {
+            what,
+            rumor: rumor[i],
+            crdts_u64: crdts_u64[i],
+            crdts_uuid: crdts_uuid[i],
+            target,
+        })
+        .collect();
+
+    // G-Counter: rumor's delta is the one entry; crdts' op is a dot.
+    let mut counter = rumor_counter(false);
+    let mut theirs = crdts_counter(false);
+    let uuid_dot = crdts::Dot::new(replica(1), counter_value(1, false) + 1);
+    rows.push(SizeRow {
+        what: "delta of one G-Counter increment, 64 replicas",
+        rumor: encoded_len(&counter.increment(replica(1), 1)),
+        crdts_u64: crdts_encoded_len(&theirs.inc(1)),
+        crdts_uuid: crdts_encoded_len(&uuid_dot),
+        target: "≤ 48 B",
+    });
+    theirs.apply(theirs.inc(1));
+    let mut uuid_counter = crdts::GCounter::new();
+    for i in 0..COUNTER_REPLICAS {
+        uuid_counter.apply(uuid_counter.inc_many(replica(i), counter_value(i, false)));
+    }
+    rows.push(SizeRow {
+        what: "G-Counter state, 64 replicas",
+        rumor: encoded_len(&counter),
+        crdts_u64: crdts_encoded_len(&theirs),
+        crdts_uuid: crdts_encoded_len(&uuid_counter),
+        target: "—",
+    });
+    rows
+}
+
+/// Prints the size table (sizes are not timings, so criterion does not see them).
+fn print_sizes() {
+    println!("\nEncoded sizes, bytes (bincode 2, standard config; crdts deltas are its `Op`s)\n");
+    println!("| what | rumor | crdts, u64 actor | rumor ÷ crdts | crdts, UUID actor | rumor ÷ crdts | target |");
+    println!("|---|--:|--:|--:|--:|--:|---|");
+    for row in size_rows() {
+        let ratio = |theirs: usize| row.rumor as f64 / theirs as f64;
+        println!(
+            "| {} | {} | {} | {:.3} | {} | {:.3} | {} |",
+            row.what,
+            row.rumor,
+            row.crdts_u64,
+            ratio(row.crdts_u64),
+            row.crdts_uuid,
+            ratio(row.crdts_uuid),
+            row.target,
+        );
+    }
+    println!();
+}
+
+fn bench_orset_insert(c: &mut Criterion) {
+    let mut group = c.benchmark_group("orset_insert_100k_one_replica");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("rumor", |b| {
+        b.iter_with_large_drop(|| rumor_set(replica(1), 0..N));
+    });
+    group.bench_function("crdts", |b| {
+        b.iter_with_large_drop(|| crdts_set(&1u64, 0..N));
+    });
+    group.finish();
+}
+
+/// Times `join(a.clone(), b.clone())`; both clones are made outside the timing,
+/// and the joined result is dropped outside it too.
+fn bench_join<S: Clone, T: Clone>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    (a, b): (&S, &T),
+    size: BatchSize,
+    join: impl Fn(&mut S, T),
+) {
+    group.bench_function(id, |bench| {
+        bench.iter_batched(
+            || (a.clone(), b.clone()),
+            |(mut a, b)| {
+                join(&mut a, b);
+                a
+            },
+            size,
+        );
+    });
+}
+
+fn bench_orset_join(c: &mut Criterion) {
+    let (lo, hi) = (0..N, N / 2..N + N / 2);
+    let a = rumor_set(replica(1), lo.clone());
+    let b = rumor_set(replica(2), hi.clone());
+    let (ca, cb) = (crdts_set(&1u64, lo.clone()), crdts_set(&2u64, hi.clone()));
+    let (ua, ub) = (crdts_set(&replica(1), lo), crdts_set(&replica(2), hi));
+
+    let mut joined = a.clone();
+    joined.join(&b);
+    let mut merged = ca.clone();
+    merged.merge(cb.clone());
+    assert_eq!(joined.len(), merged.read().val.len());
+    assert_eq!(joined.len(), (N + N / 2) as usize);
+
+    let mut group = c.benchmark_group("orset_join_100k_50pct_overlap");
+    group.sampling_mode(SamplingMode::Flat);
+    let large = BatchSize::LargeInput;
+    bench_join(&mut group, "rumor", (&a, &&b), large, |a, b| a.join(b));
+    // `Orswot::merge` takes `other` by value and frees it; do the same here.
+    bench_join(
+        &mut group,
+        "rumor_then_drop_other",
+        (&a, &b),
+        large,
+        |a, b| {
+            a.join(&b);
+            drop(b);
+        },
+    );
+    bench_join(&mut group, "crdts", (&ca, &cb), large, CvRDT::merge);
+    bench_join(
+        &mut group,
+        "crdts_uuid_actor",
+        (&ua, &ub),
+        large,
+        CvRDT::merge,
+    );
+    group.finish();
+}
+
+fn bench_gcounter_join(c: &mut Criterion) {
+    let (a, b) = (rumor_counter(false), rumor_counter(true));
+    let (ca, cb) = (crdts_counter(false), crdts_counter(true));
+    let mut group = c.benchmark_group("gcounter_join_64_replicas");
+    group.sample_size(50);
+    let small = BatchSize::SmallInput;
+    bench_join(&mut group, "rumor", (&a, &&b), small, |a, b| a.join(b));
+    bench_join(&mut group, "crdts", (&ca, &cb), small, CvRDT::merge);
+    group.finish();
+}
+
+fn main() {
+    print_sizes();
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .configure_from_args();
+    bench_orset_insert(&mut c);
+    bench_orset_join(&mut c);
+    bench_gcounter_join(&mut c);
+    c.final_summary();
+}

@@ -2,6 +2,8 @@
 //! absences, driven through the simulator's scenario helper. Every run is
 //! seeded; a failing randomized run prints its seed.
 
+#![allow(clippy::unwrap_used)]
+
 use rumor::crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
 use rumor::gossip::sim::{NetConfig, Outcome, ScenarioError, SimConfig, Simulator, Step};
 use rumor::gossip::{Config, Message, Strategy};
