@@ -361,11 +361,13 @@ fn orset_wire() -> WireOrSet {
     (vec![r(1), r(2)], (context, entries))
 }
 
-/// `door` written by r1, `light` removed by r2.
+/// `door` written twice by r1 (dot 1 overwritten by dot 2), `light` removed
+/// by r2. On the wire the context leaves out the dots the writes name, so it
+/// holds only r1's overwritten dot 1.
 fn lww_map_wire() -> WireLwwMap {
-    let context = vec![(0, vec![(1, 0)]), (1, vec![(1, 0)])];
+    let context = vec![(0, vec![(1, 0)])];
     let writes = vec![
-        ("door".into(), (1_000, 0, 0), 1, Some("open".into())),
+        ("door".into(), (1_000, 0, 0), 2, Some("open".into())),
         ("light".into(), (1_001, 0, 1), 1, None),
     ];
     (vec![r(1), r(2)], (context, writes))
@@ -386,6 +388,11 @@ fn wire_shapes_match_the_library_encoding() {
     assert_eq!(encode(&set), encode(&orset_wire()));
 
     let mut map = LwwMap::new();
+    map.insert(
+        "door".to_string(),
+        "closed".to_string(),
+        HlcTimestamp::new(999, 0, r(1)),
+    );
     map.insert(
         "door".to_string(),
         "open".to_string(),
@@ -512,8 +519,8 @@ fn lww_map_invariant_violations_are_malformed() {
         &valid,
         vec![
             (
-                "write outside the context",
-                with(&valid, |w| w.1 .1[0].2 = 2),
+                "write's dot repeated in the context",
+                with(&valid, |w| w.1 .1[0].2 = 1),
             ),
             ("write counter 0", with(&valid, |w| w.1 .1[0].2 = 0)),
             ("keys not ascending", with(&valid, |w| w.1 .1.swap(0, 1))),
@@ -528,7 +535,7 @@ fn lww_map_invariant_violations_are_malformed() {
             ),
             (
                 "context replica out of range",
-                with(&valid, |w| w.1 .0[1].0 = 7),
+                with(&valid, |w| w.1 .0[0].0 = 7),
             ),
             (
                 "overlapping ranges",
@@ -540,7 +547,10 @@ fn lww_map_invariant_violations_are_malformed() {
             ),
             (
                 "one dot under two keys",
-                with(&valid, |w| w.1 .1[1].1 = (1_001, 0, 0)),
+                with(&valid, |w| {
+                    w.1 .1[1].1 = (1_001, 0, 0);
+                    w.1 .1[1].2 = 2;
+                }),
             ),
         ],
     );

@@ -203,9 +203,12 @@ impl<K: Serialize, V: Serialize> Serialize for LwwMap<K, V> {
             .iter()
             .map(|(k, w)| (k, table.timestamp(w.ts), w.counter, &w.value))
             .collect();
+        // The writes name their own dots: send only the rest of the context,
+        // which keeps a one-write delta's context empty on the wire.
+        let named: CausalContext = self.writes.values().map(Write::dot).collect();
         Tabled {
             replicas: table.ids(),
-            body: (table.context(&self.context), writes),
+            body: (table.context(&self.context.difference(&named)), writes),
         }
         .serialize(serializer)
     }
@@ -221,20 +224,21 @@ where
         let wire = Tabled::<WireBody<K, V>>::deserialize(deserializer)?;
         let lookup = ReplicaLookup::new::<D::Error>(wire.replicas)?;
         let (context, writes) = wire.body;
-        let context = lookup.context::<D::Error>(context)?;
+        let mut context = lookup.context::<D::Error>(context)?;
         wire::ascending::<K, D::Error>(writes.iter().map(|(k, ..)| k))?;
         let mut out = Vec::with_capacity(writes.len());
         for (key, ts, counter, value) in writes {
             let ts = lookup.timestamp::<D::Error>(ts)?;
             let write = Write { ts, counter, value };
-            if counter == 0 || !context.contains(&write.dot()) {
+            if counter == 0 || context.contains(&write.dot()) {
                 return Err(D::Error::custom(
-                    "lww map: write outside the causal context",
+                    "lww map: zero counter, or a write's dot repeated in the context",
                 ));
             }
             out.push((key, write));
         }
         wire::distinct_dots::<D::Error>(out.iter().map(|(_, w)| w.dot()).collect())?;
+        context.extend(out.iter().map(|(_, w)| w.dot()));
         Ok(Self {
             writes: out.into_iter().collect(),
             context,

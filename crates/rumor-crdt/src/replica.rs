@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 /// The identity of one replica: a UUID, unique per agent (and per restart that
@@ -20,8 +20,7 @@ use uuid::Uuid;
 /// assert_ne!(a, b);
 /// assert_eq!(a, ReplicaId::from_u128(1));
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ReplicaId(Uuid);
 
 impl ReplicaId {
@@ -110,6 +109,28 @@ impl fmt::Display for ReplicaId {
     }
 }
 
+/// A UUID string in human-readable formats (JSON), 16 raw bytes in binary
+/// ones (bincode: no length prefix).
+impl Serialize for ReplicaId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            self.0.serialize(serializer)
+        } else {
+            self.0.as_bytes().serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplicaId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            Uuid::deserialize(deserializer).map(Self)
+        } else {
+            <[u8; 16]>::deserialize(deserializer).map(|b| Self(Uuid::from_bytes(b)))
+        }
+    }
+}
+
 impl From<Uuid> for ReplicaId {
     fn from(uuid: Uuid) -> Self {
         Self(uuid)
@@ -141,5 +162,25 @@ impl Dot {
     #[must_use]
     pub const fn new(replica: ReplicaId, counter: u64) -> Self {
         Self { replica, counter }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_id_is_a_uuid_string_in_json_and_16_raw_bytes_in_bincode() {
+        let id = ReplicaId::from_u128(0x0102_0304);
+        let json = serde_json::to_string(&id).expect("json");
+        assert_eq!(json, "\"00000000-0000-0000-0000-000001020304\"");
+        assert_eq!(
+            serde_json::from_str::<ReplicaId>(&json).expect("json back"),
+            id
+        );
+
+        let bytes = crate::codec::encode(&id).expect("bincode");
+        assert_eq!(bytes.len(), 16);
+        assert_eq!(crate::codec::decode::<ReplicaId>(&bytes, 16), Ok(id));
     }
 }
