@@ -1,0 +1,721 @@
+//! The operation-history model shared by the merge-law tests
+//! (`laws_proptest.rs` and `laws_quickcheck.rs`), and the laws themselves.
+//!
+//! A [`History`] is a list of [`Step`]s on [`REPLICAS`] replicas: a mutation
+//! by one replica (an `Op` of the type under test), or a sync from one replica
+//! into another (joining its full state, or only
+//! `delta_since(&receiver.context())`), so histories hold causal chains as
+//! well as concurrency. [`run`] plays a history and records every state it
+//! reaches and every delta a mutation returns.
+//!
+//! Each type gets a [`Model`] (how to play its ops, and what "nothing was
+//! lost" means for it); each law is written once, generically over `Model`,
+//! and the test files instantiate every law for every model through
+//! [`for_each_law!`]. Each law returns `Err(explanation)` on a
+//! counterexample, so that proptest and quickcheck can both report it.
+
+use std::fmt::Debug;
+
+use rumor::crdt::{
+    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId,
+};
+
+/// Replicas in every history.
+pub(crate) const REPLICAS: usize = 3;
+/// The longest history generated.
+pub(crate) const MAX_STEPS: usize = 40;
+/// Register values and map values are drawn from `0..VALUES`.
+pub(crate) const VALUES: u8 = 4;
+/// Map keys are drawn from `0..KEYS`: few, so that writes collide.
+pub(crate) const KEYS: u8 = 4;
+/// Set elements are drawn from `0..HOT_ELEMENTS` a third of the time (so
+/// that adds and removes of one element collide often) and from
+/// `0..ELEMENTS` otherwise (so that sets grow past the size where
+/// `OrSet::join` switches to its path for small deltas into large states).
+pub(crate) const HOT_ELEMENTS: u8 = 4;
+/// See [`HOT_ELEMENTS`].
+pub(crate) const ELEMENTS: u8 = 32;
+/// Wall times (ms) passed to the replicas' hybrid logical clocks are drawn
+/// from this window, so a replica's wall clock jumps forward and back and
+/// clocks of different replicas overlap.
+pub(crate) const WALL_MS: std::ops::Range<u64> = 1_000..1_040;
+/// The most copies of one delta the network of the convergence law delivers.
+pub(crate) const MAX_COPIES: u64 = 3;
+
+/// The id of replica number `index` (`ReplicaId::from_u128(1..=REPLICAS)`).
+pub(crate) fn replica_id(index: usize) -> ReplicaId {
+    ReplicaId::from_u128(index as u128 + 1)
+}
+
+/// One step of a history.
+#[derive(Clone, Debug)]
+pub(crate) enum Step<O> {
+    /// Replica `replica` applies `op`.
+    Mutate {
+        /// Index of the replica, `0..REPLICAS`.
+        replica: usize,
+        /// The operation.
+        op: O,
+    },
+    /// Replica `to` receives replica `from`'s state.
+    Sync {
+        /// Index of the receiving replica.
+        to: usize,
+        /// Index of the sending replica.
+        from: usize,
+        /// Ship only `from.delta_since(&to.context())` instead of the full state.
+        via_delta: bool,
+        /// The receiver's clock observes the timestamps received (LWW types).
+        observe_clock: bool,
+    },
+}
+
+/// A history of steps on [`REPLICAS`] replicas, plus a seed for the choices
+/// the laws make after the run (which states to combine, how the network
+/// reorders and duplicates deltas).
+#[derive(Clone, Debug)]
+pub(crate) struct History<O> {
+    /// The steps, in order.
+    pub(crate) steps: Vec<Step<O>>,
+    /// Seed of [`Rng`] for the laws' own choices.
+    pub(crate) seed: u64,
+}
+
+/// The replica making a mutation.
+#[derive(Clone, Debug)]
+pub(crate) struct Writer {
+    /// Its id.
+    pub(crate) id: ReplicaId,
+    /// Its hybrid logical clock (used by the LWW types only).
+    pub(crate) clock: Hlc,
+}
+
+impl Writer {
+    /// A fresh timestamp for a write at wall time `wall_ms`.
+    fn now(&mut self, wall_ms: u64) -> HlcTimestamp {
+        self.clock.now(wall_ms)
+    }
+}
+
+/// How a type is exercised by histories.
+pub(crate) trait Model {
+    /// The type under test.
+    type State: Crdt;
+    /// One mutation of it.
+    type Op: Clone + Debug;
+    /// Applies `op` on behalf of `writer` and returns the delta.
+    fn mutate(state: &mut Self::State, op: &Self::Op, writer: &mut Writer) -> Self::State;
+
+    /// Lets the receiver's clock see the timestamps of a state it received
+    /// (LWW types).
+    fn observe(_clock: &mut Hlc, _received: &Self::State) {}
+
+    /// The type's own statement of "a join loses nothing": what of `a` must
+    /// still be in `joined = a ⊔ b`, and that `joined` holds nothing neither
+    /// side had.
+    fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String>;
+}
+
+/// Returns `Err(format!(...))` from the enclosing function unless `cond`.
+macro_rules! ensure {
+    ($cond:expr, $($message:tt)+) => {
+        if !$cond {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+/// Calls `$callback! { law, law, ... }` with the name of every law below, so
+/// that each test file instantiates all of them with one macro.
+macro_rules! for_each_law {
+    ($callback:ident) => {
+        $callback! {
+            join_is_commutative,
+            join_is_associative,
+            join_is_idempotent,
+            join_is_monotone,
+            delta_mutator_equivalence,
+            exact_delta_extraction,
+            strong_eventual_consistency,
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------
+// Playing histories
+
+/// One mutation of a run.
+#[derive(Clone, Debug)]
+pub(crate) struct Mutation<S> {
+    /// The replica's state before the mutation.
+    pub(crate) prior: S,
+    /// The delta the mutator returned.
+    pub(crate) delta: S,
+    /// The replica's state after the mutation.
+    pub(crate) after: S,
+}
+
+/// The outcome of playing a history.
+#[derive(Clone, Debug)]
+pub(crate) struct Run<S> {
+    /// Every replica's state at the end.
+    pub(crate) finals: Vec<S>,
+    /// Every mutation, in order.
+    pub(crate) mutations: Vec<Mutation<S>>,
+    /// Every sync, in order, as (receiver before, receiver after).
+    pub(crate) syncs: Vec<(S, S)>,
+    /// Every distinct state any replica was in, bottom included.
+    pub(crate) reachable: Vec<S>,
+}
+
+impl<S: Crdt> Run<S> {
+    /// The reachable states and the deltas of mutations: the values the join
+    /// laws combine (a delta is a state too, and is joined into replicas).
+    pub(crate) fn pool(&self) -> Vec<S> {
+        let mut pool = self.reachable.clone();
+        for m in &self.mutations {
+            push_distinct(&mut pool, &m.delta);
+        }
+        pool
+    }
+
+    /// Every step of a replica, mutation or sync, as (before, after).
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (&S, &S)> {
+        let mutations = self.mutations.iter().map(|m| (&m.prior, &m.after));
+        mutations.chain(self.syncs.iter().map(|(before, after)| (before, after)))
+    }
+}
+
+fn push_distinct<S: PartialEq + Clone>(states: &mut Vec<S>, state: &S) {
+    if !states.contains(state) {
+        states.push(state.clone());
+    }
+}
+
+/// Plays `history` on [`REPLICAS`] fresh replicas.
+pub(crate) fn run<M: Model>(history: &History<M::Op>) -> Run<M::State> {
+    let mut states = vec![M::State::default(); REPLICAS];
+    let mut writers: Vec<Writer> = (0..REPLICAS)
+        .map(|i| Writer {
+            id: replica_id(i),
+            clock: Hlc::new(replica_id(i)),
+        })
+        .collect();
+    let mut mutations = Vec::new();
+    let mut syncs = Vec::new();
+    let mut reachable = vec![M::State::default()];
+    for step in &history.steps {
+        let changed = match *step {
+            Step::Mutate { replica, ref op } => {
+                let i = replica % REPLICAS;
+                let prior = states[i].clone();
+                let delta = M::mutate(&mut states[i], op, &mut writers[i]);
+                let after = states[i].clone();
+                mutations.push(Mutation {
+                    prior,
+                    delta,
+                    after,
+                });
+                i
+            }
+            Step::Sync {
+                to,
+                from,
+                via_delta,
+                observe_clock,
+            } => {
+                let (to, from) = (to % REPLICAS, from % REPLICAS);
+                let prior = states[to].clone();
+                let received = if via_delta {
+                    states[from].delta_since(&prior.context())
+                } else {
+                    states[from].clone()
+                };
+                if observe_clock {
+                    M::observe(&mut writers[to].clock, &received);
+                }
+                states[to].join(&received);
+                syncs.push((prior, states[to].clone()));
+                to
+            }
+        };
+        push_distinct(&mut reachable, &states[changed]);
+    }
+    Run {
+        finals: states,
+        mutations,
+        syncs,
+        reachable,
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for the laws' own choices.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Shuffles `items` (Fisher–Yates).
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+
+    /// Up to `n` items of `items`, chosen at random, in random order.
+    pub(crate) fn sample<T: Clone>(&mut self, items: &[T], n: usize) -> Vec<T> {
+        let mut all = items.to_vec();
+        self.shuffle(&mut all);
+        all.truncate(n);
+        all
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The laws
+
+/// How many pool states the pair laws combine (all pairs of them).
+pub(crate) const PAIR_SAMPLE: usize = 12;
+/// How many pool states the associativity law combines (all triples).
+pub(crate) const TRIPLE_SAMPLE: usize = 6;
+
+fn joined<S: Crdt>(a: &S, b: &S) -> S {
+    let mut out = a.clone();
+    out.join(b);
+    out
+}
+
+/// `a ⊑ b` in the lattice order: `a ⊔ b == b`.
+fn leq<S: Crdt>(a: &S, b: &S) -> bool {
+    joined(a, b) == *b
+}
+
+/// Plays `history`, then calls `check(a, b, &(a ⊔ b), &sample)` for every
+/// ordered pair `(a, b)` (with repetition) of a sample of up to `n` states of
+/// the run's pool: the final states first, then others picked with the
+/// history's seed. A counterexample is reported with `a`, `b` and `a ⊔ b`.
+fn check_pairs<M: Model>(
+    history: &History<M::Op>,
+    n: usize,
+    check: impl Fn(&M::State, &M::State, &M::State, &[M::State]) -> Result<(), String>,
+) -> Result<Run<M::State>, String> {
+    let run = run::<M>(history);
+    let mut sample = run.finals.clone();
+    for state in Rng::new(history.seed).sample(&run.pool(), n) {
+        if sample.len() >= n {
+            break;
+        }
+        push_distinct(&mut sample, &state);
+    }
+    for a in &sample {
+        for b in &sample {
+            let ab = joined(a, b);
+            check(a, b, &ab, &sample)
+                .map_err(|e| format!("{e}\na = {a:?}\nb = {b:?}\na ⊔ b = {ab:?}"))?;
+        }
+    }
+    Ok(run)
+}
+
+/// `a ⊔ b == b ⊔ a`.
+pub(crate) fn join_is_commutative<M: Model>(history: &History<M::Op>) -> Result<(), String> {
+    check_pairs::<M>(history, PAIR_SAMPLE, |a, b, ab, _| {
+        let ba = joined(b, a);
+        ensure!(*ab == ba, "a ⊔ b != b ⊔ a, where b ⊔ a = {ba:?}");
+        Ok(())
+    })
+    .map(drop)
+}
+
+/// `(a ⊔ b) ⊔ c == a ⊔ (b ⊔ c)`.
+pub(crate) fn join_is_associative<M: Model>(history: &History<M::Op>) -> Result<(), String> {
+    check_pairs::<M>(history, TRIPLE_SAMPLE, |a, b, ab, sample| {
+        for c in sample {
+            let (left, right) = (joined(ab, c), joined(a, &joined(b, c)));
+            ensure!(
+                left == right,
+                "(a ⊔ b) ⊔ c != a ⊔ (b ⊔ c)\nc = {c:?}\n(a ⊔ b) ⊔ c = {left:?}\na ⊔ (b ⊔ c) = {right:?}"
+            );
+        }
+        Ok(())
+    })
+    .map(drop)
+}
+
+/// `a ⊔ a == a` for every state and delta of the run, and `(a ⊔ b) ⊔ b ==
+/// a ⊔ b` (receiving the same state or delta twice changes nothing).
+pub(crate) fn join_is_idempotent<M: Model>(history: &History<M::Op>) -> Result<(), String> {
+    let run = check_pairs::<M>(history, PAIR_SAMPLE, |_, b, ab, _| {
+        let abb = joined(ab, b);
+        ensure!(
+            abb == *ab,
+            "(a ⊔ b) ⊔ b != a ⊔ b, where (a ⊔ b) ⊔ b = {abb:?}"
+        );
+        Ok(())
+    })?;
+    for a in &run.pool() {
+        let aa = joined(a, a);
+        ensure!(aa == *a, "a ⊔ a != a\na = {a:?}\na ⊔ a = {aa:?}");
+    }
+    Ok(())
+}
+
+/// A join never loses anything: `a ⊑ a ⊔ b` and `b ⊑ a ⊔ b` (joining either
+/// again changes nothing), the type's own [`Model::keeps`] holds both ways,
+/// and every mutation and every sync of the run is an inflation
+/// (`before ⊑ after`).
+pub(crate) fn join_is_monotone<M: Model>(history: &History<M::Op>) -> Result<(), String> {
+    let run = check_pairs::<M>(history, PAIR_SAMPLE, |a, b, ab, _| {
+        ensure!(leq(a, ab), "a is not below a ⊔ b");
+        ensure!(leq(b, ab), "b is not below a ⊔ b");
+        M::keeps(a, b, ab)?;
+        M::keeps(b, a, ab).map_err(|e| format!("{e} (from b's side)"))
+    })?;
+    for (before, after) in run.steps() {
+        ensure!(
+            leq(before, after),
+            "a step is not an inflation\nbefore = {before:?}\nafter = {after:?}"
+        );
+    }
+    Ok(())
+}
+
+/// For every mutation: `prior ⊔ delta == after`.
+pub(crate) fn delta_mutator_equivalence<M: Model>(history: &History<M::Op>) -> Result<(), String> {
+    let run = run::<M>(history);
+    for (n, m) in run.mutations.iter().enumerate() {
+        let via_delta = joined(&m.prior, &m.delta);
+        ensure!(
+            via_delta == m.after,
+            "mutation #{n}: prior ⊔ delta != mutated state\nprior = {:?}\ndelta = {:?}\n\
+             prior ⊔ delta = {via_delta:?}\nmutated = {:?}",
+            m.prior,
+            m.delta,
+            m.after
+        );
+    }
+    Ok(())
+}
+
+/// Checks `a ⊔ b.delta_since(seen) == a ⊔ b`.
+fn extracts<S: Crdt>(a: &S, b: &S, seen: &S::Context) -> Result<(), String> {
+    let delta = b.delta_since(seen);
+    let (via_delta, full) = (joined(a, &delta), joined(a, b));
+    ensure!(
+        via_delta == full,
+        "a ⊔ b.delta_since(seen) != a ⊔ b\na = {a:?}\nb = {b:?}\nseen = {seen:?}\n\
+         delta = {delta:?}\na ⊔ delta = {via_delta:?}\na ⊔ b = {full:?}"
+    );
+    Ok(())
+}
+
+/// For every pair of reachable states: `a ⊔ b.delta_since(&a.context()) ==
+/// a ⊔ b`. Also with a stale summary, as gossip sends: for every step of a
+/// replica from `before` to `a`, and every final state `b`,
+/// `a ⊔ b.delta_since(&before.context()) == a ⊔ b`.
+pub(crate) fn exact_delta_extraction<M: Model>(history: &History<M::Op>) -> Result<(), String> {
+    let run = run::<M>(history);
+    for a in &run.reachable {
+        for b in &run.reachable {
+            extracts(a, b, &a.context())?;
+        }
+    }
+    for (before, a) in run.steps() {
+        for b in &run.finals {
+            extracts(a, b, &before.context()).map_err(|e| format!("(stale summary) {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every delta of every mutation, delivered to [`REPLICAS`] fresh replicas
+/// each in its own random order with random duplicates, brings them all to
+/// the same state: the join of the run's final states.
+pub(crate) fn strong_eventual_consistency<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    let expected = run
+        .finals
+        .iter()
+        .fold(M::State::default(), |acc, s| joined(&acc, s));
+    let mut rng = Rng::new(history.seed);
+    for replica in 0..REPLICAS {
+        let mut network: Vec<usize> = Vec::new();
+        for n in 0..run.mutations.len() {
+            let copies = 1 + rng.next_u64() % MAX_COPIES;
+            network.extend((0..copies).map(|_| n));
+        }
+        rng.shuffle(&mut network);
+        let mut fresh = M::State::default();
+        for &n in &network {
+            fresh.join(&run.mutations[n].delta);
+        }
+        ensure!(
+            fresh == expected,
+            "fresh replica {replica} after delivery order {network:?} != join of final states\n\
+             fresh = {fresh:?}\nexpected = {expected:?}"
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The models
+
+/// An operation on a [`GCounter`].
+#[derive(Clone, Debug)]
+pub(crate) enum GCounterOp {
+    /// `increment(replica, amount)`.
+    Increment(u64),
+}
+
+/// An operation on a [`PnCounter`].
+#[derive(Clone, Debug)]
+pub(crate) enum PnCounterOp {
+    /// `increment(replica, amount)`.
+    Increment(u64),
+    /// `decrement(replica, amount)`.
+    Decrement(u64),
+}
+
+/// An operation on an [`LwwRegister<u8>`], at a wall time of the writer.
+#[derive(Clone, Debug)]
+pub(crate) enum LwwRegisterOp {
+    /// `set(value, clock.now(wall_ms))`.
+    Set {
+        /// The value written.
+        value: u8,
+        /// The writer's wall clock.
+        wall_ms: u64,
+    },
+}
+
+/// An operation on an [`LwwMap<u8, u8>`], at a wall time of the writer.
+#[derive(Clone, Debug)]
+pub(crate) enum LwwMapOp {
+    /// `insert(key, value, clock.now(wall_ms))`.
+    Insert {
+        /// The key.
+        key: u8,
+        /// The value.
+        value: u8,
+        /// The writer's wall clock.
+        wall_ms: u64,
+    },
+    /// `remove(&key, clock.now(wall_ms))`.
+    Remove {
+        /// The key.
+        key: u8,
+        /// The writer's wall clock.
+        wall_ms: u64,
+    },
+}
+
+/// An operation on an [`OrSet<u8>`].
+#[derive(Clone, Debug)]
+pub(crate) enum OrSetOp {
+    /// `insert(replica, element)`.
+    Insert(u8),
+    /// `remove(&element)`.
+    Remove(u8),
+    /// `clear()`.
+    Clear,
+}
+
+/// [`GCounter`].
+pub(crate) struct GCounterModel;
+/// [`PnCounter`].
+pub(crate) struct PnCounterModel;
+/// [`LwwRegister<u8>`].
+pub(crate) struct LwwRegisterModel;
+/// [`LwwMap<u8, u8>`].
+pub(crate) struct LwwMapModel;
+/// [`OrSet<u8>`].
+pub(crate) struct OrSetModel;
+
+/// Per-replica entries never shrink, so neither does the value.
+fn counter_keeps(a: &GCounter, joined: &GCounter) -> Result<(), String> {
+    for (replica, n) in a.entries() {
+        ensure!(
+            joined.get(replica) >= n,
+            "the entry of {replica:?} went down"
+        );
+    }
+    ensure!(joined.value() >= a.value(), "the value went down");
+    Ok(())
+}
+
+impl Model for GCounterModel {
+    type State = GCounter;
+    type Op = GCounterOp;
+
+    fn mutate(counter: &mut GCounter, op: &GCounterOp, writer: &mut Writer) -> GCounter {
+        let GCounterOp::Increment(amount) = *op;
+        counter.increment(writer.id, amount)
+    }
+
+    fn keeps(a: &GCounter, _: &GCounter, joined: &GCounter) -> Result<(), String> {
+        counter_keeps(a, joined)
+    }
+}
+
+impl Model for PnCounterModel {
+    type State = PnCounter;
+    type Op = PnCounterOp;
+
+    fn mutate(counter: &mut PnCounter, op: &PnCounterOp, writer: &mut Writer) -> PnCounter {
+        match *op {
+            PnCounterOp::Increment(amount) => counter.increment(writer.id, amount),
+            PnCounterOp::Decrement(amount) => counter.decrement(writer.id, amount),
+        }
+    }
+
+    fn keeps(a: &PnCounter, _: &PnCounter, joined: &PnCounter) -> Result<(), String> {
+        counter_keeps(a.increments(), joined.increments())
+            .map_err(|e| format!("increments: {e}"))?;
+        counter_keeps(a.decrements(), joined.decrements()).map_err(|e| format!("decrements: {e}"))
+    }
+}
+
+/// Lets `clock` observe `remote` at the clock's own latest wall time.
+fn observe_timestamp(clock: &mut Hlc, remote: Option<HlcTimestamp>) {
+    if let Some(remote) = remote {
+        let wall_ms = clock.last().wall_ms;
+        clock
+            .observe(remote, wall_ms)
+            .expect("history wall times stay within the drift bound");
+    }
+}
+
+/// The newer write (by timestamp) is the one kept, with its value.
+fn lww_keeps<V: PartialEq + Debug>(
+    what: &str,
+    a: (Option<HlcTimestamp>, Option<V>),
+    b: (Option<HlcTimestamp>, Option<V>),
+    joined: (Option<HlcTimestamp>, Option<V>),
+) -> Result<(), String> {
+    ensure!(
+        joined.0 >= a.0,
+        "{what}: an older write replaced a newer one"
+    );
+    ensure!(
+        joined.0 == a.0.max(b.0),
+        "{what}: the join kept a write neither side had"
+    );
+    if joined.0 == a.0 {
+        ensure!(joined.1 == a.1, "{what}: same timestamp, different value");
+    }
+    Ok(())
+}
+
+impl Model for LwwRegisterModel {
+    type State = LwwRegister<u8>;
+    type Op = LwwRegisterOp;
+
+    fn mutate(register: &mut Self::State, op: &LwwRegisterOp, writer: &mut Writer) -> Self::State {
+        let LwwRegisterOp::Set { value, wall_ms } = *op;
+        register.set(value, writer.now(wall_ms))
+    }
+
+    fn observe(clock: &mut Hlc, received: &Self::State) {
+        observe_timestamp(clock, received.timestamp());
+    }
+
+    fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
+        let write = |s: &Self::State| (s.timestamp(), s.get().copied());
+        lww_keeps("register", write(a), write(b), write(joined))
+    }
+}
+
+impl Model for LwwMapModel {
+    type State = LwwMap<u8, u8>;
+    type Op = LwwMapOp;
+
+    fn mutate(map: &mut Self::State, op: &LwwMapOp, writer: &mut Writer) -> Self::State {
+        match *op {
+            LwwMapOp::Insert {
+                key,
+                value,
+                wall_ms,
+            } => map.insert(key, value, writer.now(wall_ms)),
+            LwwMapOp::Remove { key, wall_ms } => map.remove(&key, writer.now(wall_ms)),
+        }
+    }
+
+    fn observe(clock: &mut Hlc, received: &Self::State) {
+        observe_timestamp(
+            clock,
+            (0..KEYS).filter_map(|k| received.timestamp(&k)).max(),
+        );
+    }
+
+    fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
+        for key in 0..KEYS {
+            let write = |s: &Self::State| (s.timestamp(&key), s.get(&key).copied());
+            lww_keeps(&format!("key {key}"), write(a), write(b), write(joined))?;
+        }
+        ensure!(
+            a.context().is_subset(&joined.context()),
+            "the causal context shrank"
+        );
+        Ok(())
+    }
+}
+
+impl Model for OrSetModel {
+    type State = OrSet<u8>;
+    type Op = OrSetOp;
+
+    fn mutate(set: &mut Self::State, op: &OrSetOp, writer: &mut Writer) -> Self::State {
+        match *op {
+            OrSetOp::Insert(element) => set.insert(writer.id, element),
+            OrSetOp::Remove(element) => set.remove(&element),
+            OrSetOp::Clear => set.clear(),
+        }
+    }
+
+    /// Every element of `a` with a dot `b` has not seen survives (`b` cannot
+    /// have removed what it never saw); every element of the join is in `a`
+    /// or `b`; the context only grows. The elements of `a` with dots unseen
+    /// by `b` are the entries of `a.delta_since(&b.context())`, whose
+    /// exactness `exact_delta_extraction` checks on its own.
+    fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
+        let unseen_by_b = a.delta_since(&b.context());
+        for element in unseen_by_b.iter() {
+            ensure!(
+                joined.contains(element),
+                "element {element} has a dot the other side never saw, but was lost"
+            );
+        }
+        for element in joined.iter() {
+            ensure!(
+                a.contains(element) || b.contains(element),
+                "element {element} came from nowhere"
+            );
+        }
+        ensure!(
+            a.context().is_subset(&joined.context()),
+            "the causal context shrank"
+        );
+        Ok(())
+    }
+}

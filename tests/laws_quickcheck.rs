@@ -1,0 +1,196 @@
+//! The merge laws of DESIGN §2, as quickcheck properties over arbitrary
+//! operation histories on three replicas, for every type: `GCounter`,
+//! `PnCounter`, `LwwRegister`, `LwwMap` and `OrSet`.
+//!
+//! Tests are named `qc_<type>::<law>`, e.g. `qc_orset::exact_delta_extraction`;
+//! the laws themselves are in `tests/common/mod.rs`, shared with
+//! `laws_proptest.rs`.
+//!
+//! The tests run `QuickCheck::new()`, which reads the environment:
+//! `QUICKCHECK_TESTS` sets the number of passing cases per test (default
+//! 100), and quickcheck's other `QUICKCHECK_*` variables work as usual.
+
+#[macro_use]
+mod common;
+
+use common::{
+    History, LwwMapOp, LwwRegisterOp, Model, OrSetOp, PnCounterOp, Step, ELEMENTS, HOT_ELEMENTS,
+    KEYS, MAX_STEPS, REPLICAS, VALUES, WALL_MS,
+};
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+
+/// A number in `0..n`.
+fn below(g: &mut Gen, n: u64) -> u64 {
+    u64::arbitrary(g) % n
+}
+
+/// A number in `0..n`.
+fn below_u8(g: &mut Gen, n: u8) -> u8 {
+    u8::arbitrary(g) % n
+}
+
+/// Counter amounts: small ones, zero (an empty delta), and huge ones (saturation).
+fn amount(g: &mut Gen) -> u64 {
+    match below(g, 10) {
+        0..8 => below(g, 5),
+        8 => u64::MAX / 2,
+        _ => u64::MAX,
+    }
+}
+
+fn wall_ms(g: &mut Gen) -> u64 {
+    WALL_MS.start + below(g, WALL_MS.end - WALL_MS.start)
+}
+
+fn element(g: &mut Gen) -> u8 {
+    if below(g, 3) == 0 {
+        below_u8(g, HOT_ELEMENTS)
+    } else {
+        below_u8(g, ELEMENTS)
+    }
+}
+
+impl<O: Arbitrary> Arbitrary for Step<O> {
+    /// Three mutations for every sync between random replicas.
+    fn arbitrary(g: &mut Gen) -> Self {
+        let replica = |g: &mut Gen| usize::arbitrary(g) % REPLICAS;
+        if below(g, 4) == 0 {
+            Step::Sync {
+                to: replica(g),
+                from: replica(g),
+                via_delta: bool::arbitrary(g),
+                observe_clock: bool::arbitrary(g),
+            }
+        } else {
+            Step::Mutate {
+                replica: replica(g),
+                op: O::arbitrary(g),
+            }
+        }
+    }
+
+    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
+        match self {
+            Step::Mutate { replica, op } => {
+                let replica = *replica;
+                Box::new(op.shrink().map(move |op| Step::Mutate { replica, op }))
+            }
+            Step::Sync { .. } => quickcheck::empty_shrinker(),
+        }
+    }
+}
+
+impl<O: Arbitrary> Arbitrary for History<O> {
+    /// Up to [`MAX_STEPS`] steps; shrinks by dropping and shrinking steps.
+    fn arbitrary(g: &mut Gen) -> Self {
+        let len = usize::arbitrary(g) % (MAX_STEPS + 1);
+        History {
+            steps: (0..len).map(|_| Step::arbitrary(g)).collect(),
+            seed: u64::arbitrary(g),
+        }
+    }
+
+    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
+        let seed = self.seed;
+        Box::new(
+            self.steps
+                .shrink()
+                .map(move |steps| History { steps, seed }),
+        )
+    }
+}
+
+impl Arbitrary for common::GCounterOp {
+    fn arbitrary(g: &mut Gen) -> Self {
+        Self::Increment(amount(g))
+    }
+}
+
+impl Arbitrary for PnCounterOp {
+    fn arbitrary(g: &mut Gen) -> Self {
+        if bool::arbitrary(g) {
+            Self::Increment(amount(g))
+        } else {
+            Self::Decrement(amount(g))
+        }
+    }
+}
+
+impl Arbitrary for LwwRegisterOp {
+    fn arbitrary(g: &mut Gen) -> Self {
+        Self::Set {
+            value: below_u8(g, VALUES),
+            wall_ms: wall_ms(g),
+        }
+    }
+}
+
+impl Arbitrary for LwwMapOp {
+    /// Two inserts for every removal.
+    fn arbitrary(g: &mut Gen) -> Self {
+        let key = below_u8(g, KEYS);
+        if below(g, 3) == 0 {
+            Self::Remove {
+                key,
+                wall_ms: wall_ms(g),
+            }
+        } else {
+            Self::Insert {
+                key,
+                value: below_u8(g, VALUES),
+                wall_ms: wall_ms(g),
+            }
+        }
+    }
+}
+
+impl Arbitrary for OrSetOp {
+    /// Mostly inserts (so sets grow), some removals, a rare clear.
+    fn arbitrary(g: &mut Gen) -> Self {
+        match below(g, 20) {
+            0..16 => Self::Insert(element(g)),
+            16..19 => Self::Remove(element(g)),
+            _ => Self::Clear,
+        }
+    }
+}
+
+/// Instantiates every law (see `for_each_law!`) as a quickcheck property
+/// over histories, for the model `M` of the enclosing module.
+macro_rules! quickcheck_laws {
+    ($($law:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $law() {
+                fn property(history: History<<M as Model>::Op>) -> TestResult {
+                    match common::$law::<M>(&history) {
+                        Ok(()) => TestResult::passed(),
+                        Err(counterexample) => TestResult::error(counterexample),
+                    }
+                }
+                QuickCheck::new().quickcheck(property as fn(History<<M as Model>::Op>) -> TestResult);
+            }
+        )*
+    };
+}
+
+/// One module of tests per model: `qc_<type>::<law>`.
+macro_rules! quickcheck_models {
+    ($($module:ident => $model:ident),* $(,)?) => {
+        $(
+            mod $module {
+                use super::*;
+                type M = common::$model;
+                for_each_law!(quickcheck_laws);
+            }
+        )*
+    };
+}
+
+quickcheck_models! {
+    qc_gcounter => GCounterModel,
+    qc_pncounter => PnCounterModel,
+    qc_lww_register => LwwRegisterModel,
+    qc_lww_map => LwwMapModel,
+    qc_orset => OrSetModel,
+}
