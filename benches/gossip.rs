@@ -4,6 +4,8 @@
 //!   the Karp et al. bound log₃N + log₂ln N;
 //! - payload and control bytes per update for each strategy, against the
 //!   (N − 1) × one-delta lower bound;
+//! - time until every live node marks a crashed node dead, and false
+//!   "dead" verdicts about live nodes, at 0 % and 10 % loss;
 //! - simulator speed in node-rounds per second.
 //!
 //! `cargo bench --bench gossip` runs the full sizes; `cargo bench --bench
@@ -12,9 +14,9 @@
 
 use std::time::Instant;
 
-use rumor::crdt::{codec, Crdt, OrSet};
-use rumor::gossip::sim::{SimConfig, Simulator};
-use rumor::gossip::{Config, Strategy};
+use rumor::crdt::{codec, Crdt, GCounter, OrSet};
+use rumor::gossip::sim::{NetConfig, SimConfig, Simulator};
+use rumor::gossip::{Config, Event, Strategy};
 
 fn sim(nodes: u32, seed: u64, strategy: Strategy) -> Simulator<OrSet<u64>> {
     let config = SimConfig {
@@ -77,6 +79,44 @@ fn bytes_per_update(nodes: u32, strategy: Strategy) -> (u64, u64, u64) {
     )
 }
 
+/// `(ms until every live node marked a crashed node dead, false "dead"
+/// verdicts about live nodes during `quiet_ms` before the crash)`.
+fn failure_detection(nodes: u32, loss: f64, quiet_ms: u64) -> (u64, usize) {
+    let config = SimConfig {
+        nodes,
+        seed: 9,
+        net: NetConfig {
+            latency_ms: (1, 5),
+            loss,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config, |_| GCounter::new());
+    sim.run_for(quiet_ms);
+    let false_downs = sim
+        .member_events()
+        .iter()
+        .filter(|e| matches!(e.event, Event::MemberDown(_)))
+        .count();
+    let victim = nodes / 2;
+    let crashed_at = sim.now();
+    sim.crash(victim);
+    sim.run_for(10_000);
+    let downs: Vec<u64> = sim
+        .member_events()
+        .iter()
+        .filter(|e| e.event == Event::MemberDown(victim) && e.at_ms >= crashed_at)
+        .map(|e| e.at_ms - crashed_at)
+        .collect();
+    let all = if downs.len() + 1 >= nodes as usize {
+        downs.iter().copied().max().unwrap_or(u64::MAX)
+    } else {
+        u64::MAX
+    };
+    (all, false_downs)
+}
+
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
     let sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000, 10_000] };
@@ -110,6 +150,27 @@ fn main() {
             println!(
                 "| {n} | {strategy:?} | {payload} | {:.2} | {control} | {bound} |",
                 payload as f64 / bound as f64
+            );
+        }
+    }
+
+    println!("\n### Failure detection (SWIM + Lifeguard suspicion, probe every 200 ms, 1–5 ms latency)\n");
+    println!("| N | loss | crash → marked dead by all live nodes | false \"dead\" verdicts in the quiet period |");
+    println!("|---:|---:|---:|---:|");
+    let fd_sizes: &[u32] = if smoke { &[50] } else { &[100, 1_000] };
+    let quiet_ms = if smoke { 5_000 } else { 60_000 };
+    for &n in fd_sizes {
+        for loss in [0.0, 0.1] {
+            let (ms, false_downs) = failure_detection(n, loss, quiet_ms);
+            let ms = if ms == u64::MAX {
+                "not all".to_string()
+            } else {
+                format!("{ms} ms")
+            };
+            println!(
+                "| {n} | {:.0} % | {ms} | {false_downs} in {} s |",
+                loss * 100.0,
+                quiet_ms / 1_000
             );
         }
     }

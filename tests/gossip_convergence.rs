@@ -6,7 +6,7 @@
 
 use rumor::crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
 use rumor::gossip::sim::{NetConfig, Outcome, ScenarioError, SimConfig, Simulator, Step};
-use rumor::gossip::{Config, Message, Strategy};
+use rumor::gossip::{Body, Config, MemberUpdate, Message, Status, Strategy};
 
 /// Runs `steps` on a cluster of OR-Sets where the n-th write adds `n`.
 fn check(
@@ -279,15 +279,21 @@ fn random_bytes_never_panic_the_message_decoder() {
     let mut x: u64 = 0x1234_5678;
     let mut valid = OrSet::new();
     valid.insert(ReplicaId::from_u128(1), 5u64);
-    let message: Message<OrSet<u64>> = Message::Sync(rumor::gossip::Sync {
+    let mut message: Message<OrSet<u64>, u32> = Message::new(Body::Sync(rumor::gossip::Sync {
         seq: 3,
         delta: valid.clone(),
         context: Some(valid.context()),
         ack: None,
         reply: true,
+    }));
+    message.members.push(MemberUpdate {
+        peer: 9,
+        incarnation: 2,
+        status: Status::Suspect,
+        by: 4,
     });
     let encoded = codec::encode(&message).unwrap_or_default();
-    let back: Message<OrSet<u64>> = codec::decode(&encoded, 1 << 16).unwrap();
+    let back: Message<OrSet<u64>, u32> = codec::decode(&encoded, 1 << 16).unwrap();
     assert_eq!(back, message);
     for round in 0..20_000 {
         x ^= x << 13;
@@ -300,6 +306,6 @@ fn random_bytes_never_panic_the_message_decoder() {
         } else {
             bytes.truncate((x as usize) % bytes.len());
         }
-        let _ = codec::decode::<Message<OrSet<u64>>>(&bytes, 1 << 16);
+        let _ = codec::decode::<Message<OrSet<u64>, u32>>(&bytes, 1 << 16);
     }
 }

@@ -37,6 +37,24 @@ pub struct Config {
     /// context, and the peer answers with exactly what this node lacks
     /// (`delta_since`): the repair path for deltas dropped from buffers.
     pub digest_every_rounds: u64,
+    /// SWIM: time between two probes of random members.
+    pub probe_interval_ms: u64,
+    /// SWIM: time without an ack before asking others to probe (ping-req).
+    pub ping_timeout_ms: u64,
+    /// SWIM: members asked to probe indirectly.
+    pub indirect_probes: usize,
+    /// SWIM: a suspect confirmed by enough members is declared dead after
+    /// `suspicion_mult × log₁₀N` probe intervals without refuting.
+    pub suspicion_mult: u32,
+    /// SWIM: with a single suspecter, the suspicion timeout is this many
+    /// times the minimum; independent confirmations bring it down to the
+    /// minimum (Lifeguard).
+    pub suspicion_max_mult: u32,
+    /// SWIM: each membership update is piggybacked `retransmit_mult × log₁₀N`
+    /// times.
+    pub retransmit_mult: u32,
+    /// Membership updates piggybacked on one message, at most.
+    pub max_piggyback: usize,
 }
 
 impl Default for Config {
@@ -48,6 +66,13 @@ impl Default for Config {
             buffer_ttl_rounds: 30,
             redundant_stop: 2,
             digest_every_rounds: 10,
+            probe_interval_ms: 200,
+            ping_timeout_ms: 100,
+            indirect_probes: 3,
+            suspicion_mult: 2,
+            suspicion_max_mult: 5,
+            retransmit_mult: 4,
+            max_piggyback: 8,
         }
     }
 }

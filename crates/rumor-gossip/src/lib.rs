@@ -16,14 +16,16 @@ mod membership;
 mod message;
 mod node;
 pub mod sim;
+mod swim;
 
 use core::fmt::Debug;
 use core::hash::Hash;
 
 pub use config::{Config, Strategy};
 pub use membership::{DenseView, FullView, Membership};
-pub use message::{Ack, Message, Sync};
+pub use message::{Ack, Body, Message, Probe, Sync};
 pub use node::{Event, Node, Output};
+pub use swim::{MemberUpdate, Status};
 
 /// The address of a peer: anything small, copyable and ordered (a dense
 /// index in the simulator, a socket address and id in the runtime).

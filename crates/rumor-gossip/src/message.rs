@@ -1,6 +1,8 @@
 //! Messages between nodes.
 
 use rumor_crdt::Crdt;
+
+use crate::MemberUpdate;
 use serde::{Deserialize, Serialize};
 
 /// Acknowledgement of a received [`Sync`].
@@ -36,23 +38,75 @@ pub struct Sync<S: Crdt> {
     pub reply: bool,
 }
 
-/// A message between two nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "S: Serialize, S::Context: Serialize",
-    deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>"
-))]
-pub enum Message<S: Crdt> {
-    /// Delta anti-entropy.
-    Sync(Sync<S>),
+/// A failure-detection probe (SWIM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Probe<P> {
+    /// "Are you alive?"; answered with an [`Probe::Ack`] of the same `seq`.
+    Ping {
+        /// Names the probe.
+        seq: u64,
+    },
+    /// "Ping `target` for me": an indirect probe through a third node.
+    PingReq {
+        /// The requester's probe, acked back to it if `target` answers.
+        seq: u64,
+        /// The member to ping.
+        target: P,
+    },
+    /// Answer to a ping.
+    Ack {
+        /// The answered probe.
+        seq: u64,
+    },
 }
 
-impl<S: Crdt> Message<S> {
-    /// The replicated payload carried (the delta), as opposed to control data.
+/// What a message is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize, S::Context: Serialize, P: Serialize",
+    deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>, P: Deserialize<'de>"
+))]
+pub enum Body<S: Crdt, P> {
+    /// Delta anti-entropy.
+    Sync(Sync<S>),
+    /// Failure detection.
+    Probe(Probe<P>),
+}
+
+/// A message between two nodes: a body, and the membership updates
+/// piggybacked on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize, S::Context: Serialize, P: Serialize",
+    deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>, P: Deserialize<'de>"
+))]
+pub struct Message<S: Crdt, P> {
+    /// The sender's incarnation: a receiver that holds an older life of the
+    /// sender as suspect or dead learns it is alive.
+    pub incarnation: u64,
+    /// What the message is about.
+    pub body: Body<S, P>,
+    /// Membership changes the sender is spreading.
+    pub members: Vec<MemberUpdate<P>>,
+}
+
+impl<S: Crdt, P> Message<S, P> {
+    /// A message from incarnation 0 with nothing piggybacked.
+    pub fn new(body: Body<S, P>) -> Self {
+        Self {
+            incarnation: 0,
+            body,
+            members: Vec::new(),
+        }
+    }
+
+    /// The replicated payload carried (a delta or state), if any, as opposed
+    /// to control data.
     #[must_use]
-    pub fn payload(&self) -> &S {
-        match self {
-            Message::Sync(sync) => &sync.delta,
+    pub fn payload(&self) -> Option<&S> {
+        match &self.body {
+            Body::Sync(sync) => Some(&sync.delta),
+            Body::Probe(_) => None,
         }
     }
 }

@@ -8,16 +8,25 @@ use rand_pcg::Pcg64Mcg;
 use rumor_crdt::Crdt;
 
 use crate::buffer::DeltaBuffer;
-use crate::message::{Ack, Message, Sync};
-use crate::{Config, FullView, Membership, Peer, Strategy};
+use crate::message::{Ack, Body, Message, Probe, Sync};
+use crate::swim::Swim;
+use crate::{Config, FullView, Membership, Peer, Status, Strategy};
 
 /// What the application is told.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event<P> {
     /// The replicated state changed (a local update or a received delta).
     StateChanged,
     /// A peer was seen for the first time.
     MemberJoined(P),
+    /// A member missed a probe and will be declared dead unless it refutes.
+    MemberSuspected(P),
+    /// A member was declared dead.
+    MemberDown(P),
+    /// A member left on purpose.
+    MemberLeft(P),
+    /// A suspected or dead member proved alive (with a higher incarnation).
+    MemberAlive(P),
 }
 
 /// What one call to the node produced: messages for the driver to send and
@@ -25,7 +34,7 @@ pub enum Event<P> {
 #[derive(Debug)]
 pub struct Output<S: Crdt, P> {
     /// `(to, message)` pairs.
-    pub messages: Vec<(P, Message<S>)>,
+    pub messages: Vec<(P, Message<S, P>)>,
     /// Events, in order.
     pub events: Vec<Event<P>>,
 }
@@ -56,7 +65,7 @@ impl<S: Crdt, P> Default for Output<S, P> {
 /// a.update(|s| s.increment(ReplicaId::from_u128(1), 5));
 ///
 /// // Drive the exchange by hand: a's round, then messages until quiet.
-/// let mut wire: Vec<(u32, u32, Message<GCounter>)> =
+/// let mut wire: Vec<(u32, u32, Message<GCounter, u32>)> =
 ///     a.tick(100).messages.into_iter().map(|(to, m)| (1, to, m)).collect();
 /// while let Some((from, to, msg)) = wire.pop() {
 ///     let node = if to == 1 { &mut a } else { &mut b };
@@ -77,6 +86,7 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     buffer: DeltaBuffer<S, P>,
     /// For each peer, the sequence below which it acknowledged our buffer.
     acks: BTreeMap<P, u64>,
+    swim: Swim<P>,
 }
 
 impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
@@ -95,7 +105,32 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
             digest_phase,
             buffer: DeltaBuffer::new(),
             acks: BTreeMap::new(),
+            swim: Swim::new(id, 0),
         }
+    }
+
+    /// The same node in a later life: a restart announces a higher
+    /// incarnation, which overrides what others concluded about the previous
+    /// one (suspect, dead).
+    #[must_use]
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.swim = Swim::new(self.id, incarnation);
+        self
+    }
+
+    /// This node's incarnation number.
+    pub fn incarnation(&self) -> u64 {
+        self.swim.incarnation()
+    }
+
+    /// What this node believes of `peer`.
+    pub fn member_status(&self, peer: P) -> Status {
+        self.swim.status(peer)
+    }
+
+    /// The members this node holds as suspect, dead or left.
+    pub fn not_alive(&self) -> impl Iterator<Item = (P, Status)> + '_ {
+        self.swim.not_alive()
     }
 
     /// This node's id.
@@ -147,8 +182,9 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
     }
 
     /// Runs one gossip round at time `now_ms`: pushes to `fanout` random
-    /// peers and asks each for what this node lacks.
-    pub fn tick(&mut self, _now_ms: u64) -> Output<S, P> {
+    /// live peers and asks each for what this node lacks; advances the
+    /// failure detector's probes and suspicion timers.
+    pub fn tick(&mut self, now_ms: u64) -> Output<S, P> {
         self.round += 1;
         let mut out = Output::default();
         if self.config.strategy != Strategy::FullState {
@@ -156,7 +192,9 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
             self.buffer
                 .expire(self.round, self.config.buffer_ttl_rounds, stop);
         }
-        let peers = self.members.sample(&mut self.rng, self.config.fanout);
+        let peers = self
+            .swim
+            .sample_live(&self.members, &mut self.rng, self.config.fanout, None);
         let every = self.config.digest_every_rounds.max(1);
         let digest_round = self.round == 1 || self.round % every == self.digest_phase;
         for (i, peer) in peers.into_iter().enumerate() {
@@ -176,9 +214,54 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                     reply: true,
                 },
             };
-            out.messages.push((peer, Message::Sync(sync)));
+            self.send(&mut out, peer, Body::Sync(sync));
+        }
+        let probes = self.swim.tick(
+            now_ms,
+            &self.config,
+            &self.members,
+            &mut self.rng,
+            &mut out.events,
+        );
+        for (to, probe) in probes {
+            self.send(&mut out, to, Body::Probe(probe));
         }
         out
+    }
+
+    /// Leaves the cluster: tells a few live members, which spread the news.
+    /// The node should not be driven any more afterwards.
+    pub fn leave(&mut self) -> Output<S, P> {
+        self.swim.leave();
+        let mut out = Output::default();
+        let peers = self.swim.sample_live(
+            &self.members,
+            &mut self.rng,
+            self.config.indirect_probes.max(1) * 2,
+            None,
+        );
+        for peer in peers {
+            let seq = u64::MAX;
+            self.send(&mut out, peer, Body::Probe(Probe::Ping { seq }));
+        }
+        out
+    }
+
+    fn send(&mut self, out: &mut Output<S, P>, to: P, body: Body<S, P>) {
+        let members = self.swim.piggyback(
+            to,
+            &self.config,
+            self.members.len(),
+            self.config.max_piggyback,
+        );
+        out.messages.push((
+            to,
+            Message {
+                incarnation: self.swim.incarnation(),
+                body,
+                members,
+            },
+        ));
     }
 
     fn interval_for(&self, peer: P) -> S {
@@ -187,7 +270,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
     }
 
     /// Handles a message from `from` received at `now_ms`.
-    pub fn handle(&mut self, from: P, message: Message<S>, _now_ms: u64) -> Output<S, P> {
+    pub fn handle(&mut self, from: P, message: Message<S, P>, now_ms: u64) -> Output<S, P> {
         let mut out = Output::default();
         if from == self.id {
             return out;
@@ -195,11 +278,20 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
         if self.members.observe(from) {
             out.events.push(Event::MemberJoined(from));
         }
-        let Message::Sync(sync) = message;
-        if self.config.strategy == Strategy::FullState {
-            self.handle_full_state(from, sync, &mut out);
-        } else {
-            self.handle_delta(from, sync, &mut out);
+        self.swim
+            .heard_from(from, message.incarnation, now_ms, &mut out.events);
+        self.swim
+            .apply(&message.members, &mut self.members, now_ms, &mut out.events);
+        match message.body {
+            Body::Sync(sync) if self.config.strategy == Strategy::FullState => {
+                self.handle_full_state(from, sync, &mut out);
+            }
+            Body::Sync(sync) => self.handle_delta(from, sync, &mut out),
+            Body::Probe(probe) => {
+                for (to, reply) in self.swim.on_probe(from, probe, now_ms, &self.config) {
+                    self.send(&mut out, to, Body::Probe(reply));
+                }
+            }
         }
         out
     }
@@ -217,7 +309,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                 ack: None,
                 reply: false,
             };
-            out.messages.push((from, Message::Sync(reply)));
+            self.send(out, from, Body::Sync(reply));
         }
     }
 
@@ -266,7 +358,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                 ack,
                 reply: false,
             };
-            out.messages.push((from, Message::Sync(reply)));
+            self.send(out, from, Body::Sync(reply));
         }
     }
 }

@@ -96,6 +96,18 @@ pub struct Stats {
     pub delivered: u64,
 }
 
+/// A membership event one node reported (joins and state changes are not
+/// recorded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberEvent {
+    /// When.
+    pub at_ms: u64,
+    /// The node that reported it.
+    pub observer: u32,
+    /// What it reported.
+    pub event: Event<u32>,
+}
+
 /// One recorded update and its spread.
 #[derive(Clone, Debug)]
 pub struct UpdateRecord<S> {
@@ -129,7 +141,7 @@ enum Scheduled<S: Crdt> {
     Deliver {
         from: u32,
         to: u32,
-        message: Message<S>,
+        message: Message<S, u32>,
     },
 }
 
@@ -174,6 +186,7 @@ pub struct Simulator<S: Crdt> {
     initial: Box<dyn Fn(u32) -> S>,
     groups: Option<Vec<u32>>,
     updates: Vec<UpdateRecord<S>>,
+    member_events: Vec<MemberEvent>,
     stats: Stats,
 }
 
@@ -195,6 +208,7 @@ where
             initial: Box::new(initial),
             groups: None,
             updates: Vec::new(),
+            member_events: Vec::new(),
             stats: Stats::default(),
             config,
         };
@@ -221,6 +235,7 @@ where
             self.config.node.clone(),
             seed,
         )
+        .with_incarnation(u64::from(incarnation))
     }
 
     fn schedule_first_tick(&mut self, node: u32) {
@@ -285,6 +300,21 @@ where
     /// Every recorded update, in write order.
     pub fn updates(&self) -> &[UpdateRecord<S>] {
         &self.updates
+    }
+
+    /// Every suspicion, death, departure and refutation reported so far.
+    pub fn member_events(&self) -> &[MemberEvent] {
+        &self.member_events
+    }
+
+    /// Makes node `i` leave gracefully: it announces it, then stops.
+    pub fn leave(&mut self, i: u32) {
+        if !self.is_alive(i) {
+            return;
+        }
+        let out = self.slots[i as usize].node.leave();
+        self.dispatch(i, out);
+        self.slots[i as usize].alive = false;
     }
 
     /// Changes message loss from now on.
@@ -484,12 +514,22 @@ where
     }
 
     fn dispatch(&mut self, from: u32, out: Output<S, u32>) {
+        for event in out.events {
+            if !matches!(event, Event::StateChanged | Event::MemberJoined(_)) {
+                self.member_events.push(MemberEvent {
+                    at_ms: self.now,
+                    observer: from,
+                    event,
+                });
+            }
+        }
         for (to, message) in out.messages {
             let total = codec::encode(&message).map_or(0, |b| b.len() as u64);
-            let payload = if message.payload().is_bottom() {
-                0
-            } else {
-                codec::encode(message.payload()).map_or(0, |b| b.len() as u64)
+            let payload = match message.payload() {
+                Some(delta) if !delta.is_bottom() => {
+                    codec::encode(delta).map_or(0, |b| b.len() as u64)
+                }
+                _ => 0,
             };
             self.stats.messages += 1;
             self.stats.payload_bytes += payload;

@@ -1,0 +1,521 @@
+//! SWIM failure detection (Das, Gupta, Motivala 2002) with Lifeguard-style
+//! suspicion, over any [`Membership`] universe.
+//!
+//! Every probe period a node pings one random live member. Without an ack
+//! within `ping_timeout_ms` it asks `indirect_probes` others to ping it
+//! (ping-req); without any ack by the end of the period the member becomes
+//! *suspect*. A suspect that does not refute within the suspicion timeout
+//! (`suspicion_mult × log₁₀N` probe periods) is declared *dead*. A member
+//! refutes by raising its incarnation number. Status changes spread by
+//! piggybacking on every message, each about `retransmit_mult × log₁₀N`
+//! times.
+//!
+//! Only members whose status differs from "alive at incarnation 0" are
+//! stored, so 10,000 simulated full views cost memory in proportion to the
+//! changes, not to N².
+
+use std::collections::BTreeMap;
+
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use crate::{Config, Event, Membership, Peer, Probe};
+
+/// A member's status, in increasing precedence at equal incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Answering probes.
+    Alive,
+    /// Missed a probe; dead unless it refutes in time.
+    Suspect,
+    /// Declared failed.
+    Dead,
+    /// Left the cluster on purpose.
+    Left,
+}
+
+/// A membership change, piggybacked on messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MemberUpdate<P> {
+    /// The member concerned.
+    pub peer: P,
+    /// Its incarnation the update speaks of.
+    pub incarnation: u64,
+    /// Its status.
+    pub status: Status,
+    /// The member that made the claim: independent suspicions of one member
+    /// shorten its suspicion timeout (Lifeguard).
+    pub by: P,
+}
+
+impl<P> MemberUpdate<P> {
+    /// `(incarnation, status)`: an update wins over the known state of a
+    /// member iff its key is greater.
+    fn key(&self) -> (u64, Status) {
+        (self.incarnation, self.status)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Known<P> {
+    incarnation: u64,
+    status: Status,
+    since_ms: u64,
+    /// Distinct members that suspected this incarnation (at most
+    /// `SUSPICION_CONFIRMATIONS + 1` kept).
+    suspecters: Vec<P>,
+}
+
+/// Independent suspicions after which the suspicion timeout reaches its
+/// minimum (Lifeguard's K).
+const SUSPICION_CONFIRMATIONS: usize = 3;
+
+#[derive(Clone, Copy, Debug)]
+struct PendingProbe<P> {
+    target: P,
+    seq: u64,
+    sent_ms: u64,
+    indirect_sent: bool,
+    acked: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Relay<P> {
+    requester: P,
+    their_seq: u64,
+    our_seq: u64,
+    expires_ms: u64,
+}
+
+/// The failure detector and membership-dissemination state of one node.
+pub(crate) struct Swim<P> {
+    me: P,
+    incarnation: u64,
+    overrides: BTreeMap<P, Known<P>>,
+    probe: Option<PendingProbe<P>>,
+    next_probe_ms: u64,
+    next_seq: u64,
+    relays: Vec<Relay<P>>,
+    queue: Vec<(MemberUpdate<P>, u32)>,
+}
+
+impl<P: Peer> Swim<P> {
+    pub(crate) fn new(me: P, incarnation: u64) -> Self {
+        let mut swim = Self {
+            me,
+            incarnation,
+            overrides: BTreeMap::new(),
+            probe: None,
+            next_probe_ms: 0,
+            next_seq: 1,
+            relays: Vec::new(),
+            queue: Vec::new(),
+        };
+        // Announce ourselves: a restarted node's higher incarnation overrides
+        // the "dead" others may hold about its previous life.
+        swim.enqueue(MemberUpdate {
+            peer: me,
+            incarnation,
+            status: Status::Alive,
+            by: me,
+        });
+        swim
+    }
+
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    pub(crate) fn status(&self, peer: P) -> Status {
+        self.overrides
+            .get(&peer)
+            .map_or(Status::Alive, |k| k.status)
+    }
+
+    pub(crate) fn is_live(&self, peer: P) -> bool {
+        matches!(self.status(peer), Status::Alive | Status::Suspect)
+    }
+
+    /// Members currently not alive, with their status.
+    pub(crate) fn not_alive(&self) -> impl Iterator<Item = (P, Status)> + '_ {
+        self.overrides
+            .iter()
+            .filter(|(_, k)| k.status != Status::Alive)
+            .map(|(p, k)| (*p, k.status))
+    }
+
+    fn enqueue(&mut self, update: MemberUpdate<P>) {
+        // A newer claim about a member replaces older ones, except that
+        // suspicions by different members travel side by side.
+        self.queue.retain(|(u, _)| {
+            u.peer != update.peer || (u.key() == update.key() && u.by != update.by)
+        });
+        // Transmissions are set when taken, once N is known.
+        self.queue.push((update, u32::MAX));
+    }
+
+    /// Up to `max` updates to piggyback on one message to `to`. If we
+    /// suspect `to`, that suspicion goes first, so it can refute at once
+    /// (Lifeguard's buddy system).
+    pub(crate) fn piggyback(
+        &mut self,
+        to: P,
+        config: &Config,
+        members: usize,
+        max: usize,
+    ) -> Vec<MemberUpdate<P>> {
+        let limit = retransmit_limit(config, members);
+        let mut out = Vec::new();
+        if let Some(known) = self.overrides.get(&to) {
+            if known.status == Status::Suspect {
+                out.push(MemberUpdate {
+                    peer: to,
+                    incarnation: known.incarnation,
+                    status: Status::Suspect,
+                    by: known.suspecters.first().copied().unwrap_or(self.me),
+                });
+            }
+        }
+        for (update, left) in self.queue.iter_mut().rev() {
+            if out.len() >= max {
+                break;
+            }
+            if *left == u32::MAX {
+                *left = limit;
+            }
+            if *left > 0 {
+                *left -= 1;
+                out.push(*update);
+            }
+        }
+        self.queue.retain(|(_, left)| *left > 0);
+        out
+    }
+
+    /// Applies received updates; returns the events they caused.
+    pub(crate) fn apply(
+        &mut self,
+        updates: &[MemberUpdate<P>],
+        members: &mut impl Membership<P>,
+        now_ms: u64,
+        events: &mut Vec<Event<P>>,
+    ) {
+        for update in updates {
+            if update.peer == self.me {
+                self.refute(*update);
+                continue;
+            }
+            if members.observe(update.peer) {
+                events.push(Event::MemberJoined(update.peer));
+            }
+            let current = self
+                .overrides
+                .get(&update.peer)
+                .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+            if update.key() == current && update.status == Status::Suspect {
+                self.confirm(*update);
+            } else if update.key() > current {
+                self.set(*update, now_ms, events);
+            } else if update.status != Status::Alive
+                && current.1 == Status::Alive
+                && update.incarnation < current.0
+            {
+                // The sender suspects a life the member has already outlived:
+                // spread the refutation again so stale holders catch up.
+                self.enqueue(MemberUpdate {
+                    peer: update.peer,
+                    incarnation: current.0,
+                    status: Status::Alive,
+                    by: update.peer,
+                });
+            }
+        }
+    }
+
+    /// Another member independently suspects the same incarnation: count it,
+    /// and pass the confirmation on while it still shortens timeouts.
+    fn confirm(&mut self, update: MemberUpdate<P>) {
+        if let Some(known) = self.overrides.get_mut(&update.peer) {
+            if known.suspecters.len() <= SUSPICION_CONFIRMATIONS
+                && !known.suspecters.contains(&update.by)
+            {
+                known.suspecters.push(update.by);
+                self.enqueue(update);
+            }
+        }
+    }
+
+    fn set(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
+        let was = self.status(update.peer);
+        if update.incarnation == 0 && update.status == Status::Alive {
+            self.overrides.remove(&update.peer);
+        } else {
+            let suspecters = if update.status == Status::Suspect {
+                vec![update.by]
+            } else {
+                Vec::new()
+            };
+            self.overrides.insert(
+                update.peer,
+                Known {
+                    incarnation: update.incarnation,
+                    status: update.status,
+                    since_ms: now_ms,
+                    suspecters,
+                },
+            );
+        }
+        if was != update.status {
+            events.push(match update.status {
+                Status::Alive => Event::MemberAlive(update.peer),
+                Status::Suspect => Event::MemberSuspected(update.peer),
+                Status::Dead => Event::MemberDown(update.peer),
+                Status::Left => Event::MemberLeft(update.peer),
+            });
+        }
+        self.enqueue(update);
+    }
+
+    /// Someone says we are suspect or dead: outlive the rumor.
+    fn refute(&mut self, about_me: MemberUpdate<P>) {
+        if about_me.status != Status::Alive && about_me.incarnation >= self.incarnation {
+            self.incarnation = about_me.incarnation + 1;
+            self.enqueue(MemberUpdate {
+                peer: self.me,
+                incarnation: self.incarnation,
+                status: Status::Alive,
+                by: self.me,
+            });
+        }
+    }
+
+    /// Any message from `from` shows it is alive: it acks a pending probe,
+    /// and the sender's incarnation it carries corrects a stale suspicion or
+    /// death we hold about it.
+    pub(crate) fn heard_from(
+        &mut self,
+        from: P,
+        incarnation: u64,
+        now_ms: u64,
+        events: &mut Vec<Event<P>>,
+    ) {
+        if let Some(probe) = &mut self.probe {
+            if probe.target == from {
+                probe.acked = true;
+            }
+        }
+        if self
+            .overrides
+            .get(&from)
+            .is_some_and(|k| k.incarnation < incarnation)
+        {
+            let update = MemberUpdate {
+                peer: from,
+                incarnation,
+                status: Status::Alive,
+                by: from,
+            };
+            self.set(update, now_ms, events);
+        }
+    }
+
+    /// Handles a probe message; returns what to send.
+    pub(crate) fn on_probe(
+        &mut self,
+        from: P,
+        message: Probe<P>,
+        now_ms: u64,
+        config: &Config,
+    ) -> Vec<(P, Probe<P>)> {
+        match message {
+            Probe::Ping { seq } => vec![(from, Probe::Ack { seq })],
+            Probe::PingReq { seq, target } => {
+                let relay_seq = self.next_seq;
+                self.next_seq += 1;
+                self.relays.push(Relay {
+                    requester: from,
+                    their_seq: seq,
+                    our_seq: relay_seq,
+                    expires_ms: now_ms + config.probe_interval_ms,
+                });
+                vec![(target, Probe::Ping { seq: relay_seq })]
+            }
+            Probe::Ack { seq } => {
+                if let Some(probe) = &mut self.probe {
+                    if probe.seq == seq {
+                        probe.acked = true;
+                        return Vec::new();
+                    }
+                }
+                // Not our probe: maybe the answer to a ping we relay.
+                match self.relays.iter().position(|r| r.our_seq == seq) {
+                    Some(i) => {
+                        let relay = self.relays.swap_remove(i);
+                        vec![(
+                            relay.requester,
+                            Probe::Ack {
+                                seq: relay.their_seq,
+                            },
+                        )]
+                    }
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Advances probe and suspicion timers; returns what to send.
+    pub(crate) fn tick(
+        &mut self,
+        now_ms: u64,
+        config: &Config,
+        members: &impl Membership<P>,
+        rng: &mut Pcg64Mcg,
+        events: &mut Vec<Event<P>>,
+    ) -> Vec<(P, Probe<P>)> {
+        let mut out = Vec::new();
+        self.relays.retain(|r| r.expires_ms >= now_ms);
+
+        if let Some(probe) = self.probe {
+            if probe.acked {
+                self.probe = None;
+            } else if now_ms >= probe.sent_ms + config.probe_interval_ms {
+                self.probe = None;
+                self.suspect(probe.target, now_ms, events);
+            } else if !probe.indirect_sent && now_ms >= probe.sent_ms + config.ping_timeout_ms {
+                out.push((probe.target, Probe::Ping { seq: probe.seq }));
+                for helper in
+                    self.sample_live(members, rng, config.indirect_probes, Some(probe.target))
+                {
+                    out.push((
+                        helper,
+                        Probe::PingReq {
+                            seq: probe.seq,
+                            target: probe.target,
+                        },
+                    ));
+                }
+                if let Some(p) = &mut self.probe {
+                    p.indirect_sent = true;
+                }
+            }
+        }
+
+        if self.probe.is_none() && now_ms >= self.next_probe_ms {
+            if let Some(&target) = self.sample_live(members, rng, 1, None).first() {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.probe = Some(PendingProbe {
+                    target,
+                    seq,
+                    sent_ms: now_ms,
+                    indirect_sent: false,
+                    acked: false,
+                });
+                out.push((target, Probe::Ping { seq }));
+            }
+            self.next_probe_ms = now_ms + config.probe_interval_ms;
+        }
+
+        let expired: Vec<(P, u64)> = self
+            .overrides
+            .iter()
+            .filter(|(_, k)| {
+                k.status == Status::Suspect
+                    && now_ms
+                        >= k.since_ms
+                            + suspicion_timeout_ms(config, members.len(), k.suspecters.len())
+            })
+            .map(|(p, k)| (*p, k.incarnation))
+            .collect();
+        for (peer, incarnation) in expired {
+            let update = MemberUpdate {
+                peer,
+                incarnation,
+                status: Status::Dead,
+                by: self.me,
+            };
+            self.set(update, now_ms, events);
+        }
+        out
+    }
+
+    /// Our own probe of `peer` failed: suspect it, or, if it is suspect
+    /// already, add our independent confirmation.
+    fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) {
+        let incarnation = self.overrides.get(&peer).map_or(0, |k| k.incarnation);
+        let update = MemberUpdate {
+            peer,
+            incarnation,
+            status: Status::Suspect,
+            by: self.me,
+        };
+        match self.status(peer) {
+            Status::Alive => self.set(update, now_ms, events),
+            Status::Suspect => self.confirm(update),
+            Status::Dead | Status::Left => {}
+        }
+    }
+
+    /// Announces that this node leaves; the update is piggybacked from now on.
+    pub(crate) fn leave(&mut self) {
+        self.enqueue(MemberUpdate {
+            peer: self.me,
+            incarnation: self.incarnation,
+            status: Status::Left,
+            by: self.me,
+        });
+    }
+
+    /// Up to `n` distinct live members other than `except`, at random.
+    pub(crate) fn sample_live(
+        &self,
+        members: &impl Membership<P>,
+        rng: &mut Pcg64Mcg,
+        n: usize,
+        except: Option<P>,
+    ) -> Vec<P> {
+        // Draw a few extra to make up for dead ones, then filter.
+        let dead = self.overrides.len();
+        let mut out: Vec<P> = members
+            .sample(rng, n + dead.min(n * 4) + usize::from(except.is_some()))
+            .into_iter()
+            .filter(|p| self.is_live(*p) && Some(*p) != except)
+            .collect();
+        out.truncate(n);
+        out
+    }
+}
+
+fn log10_members(members: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let n = (members + 1) as f64;
+    n.log10().max(1.0)
+}
+
+/// How many times one membership update is piggybacked.
+fn retransmit_limit(config: &Config, members: usize) -> u32 {
+    let times = f64::from(config.retransmit_mult) * log10_members(members);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let times = times.ceil() as u32;
+    times.max(1)
+}
+
+/// How long a suspect has to refute before it is declared dead, given how
+/// many members independently suspect it (Lifeguard): from
+/// `suspicion_max_mult ×` the minimum with one suspecter, down to the minimum
+/// `suspicion_mult × log₁₀N` probe intervals once `K` confirm.
+pub(crate) fn suspicion_timeout_ms(config: &Config, members: usize, suspecters: usize) -> u64 {
+    #[allow(clippy::cast_precision_loss)]
+    let interval = config.probe_interval_ms as f64;
+    let min = f64::from(config.suspicion_mult) * log10_members(members) * interval;
+    let max = min * f64::from(config.suspicion_max_mult.max(1));
+    #[allow(clippy::cast_precision_loss)]
+    let confirmations = suspecters.saturating_sub(1).min(SUSPICION_CONFIRMATIONS) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let k = SUSPICION_CONFIRMATIONS as f64;
+    let timeout = max - (max - min) * (confirmations + 1.0).ln() / (k + 1.0).ln();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ms = timeout.max(min) as u64;
+    ms
+}

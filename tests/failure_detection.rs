@@ -1,0 +1,124 @@
+//! SWIM failure detection in the simulator: crashes are detected by every
+//! live node, lossy links do not kill live nodes, restarts and departures
+//! are learned by all.
+
+use rumor::crdt::GCounter;
+use rumor::gossip::sim::{MemberEvent, NetConfig, SimConfig, Simulator};
+use rumor::gossip::{Event, Status};
+
+fn cluster(nodes: u32, seed: u64, loss: f64) -> Simulator<GCounter> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        net: NetConfig {
+            latency_ms: (1, 5),
+            loss,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    Simulator::new(config, |_| GCounter::new())
+}
+
+fn downs(events: &[MemberEvent], subject: u32) -> impl Iterator<Item = &MemberEvent> {
+    events
+        .iter()
+        .filter(move |e| e.event == Event::MemberDown(subject))
+}
+
+/// Crashes `victim` after a warm-up and returns the milliseconds until every
+/// live node had marked it down.
+fn detection_ms(sim: &mut Simulator<GCounter>, victim: u32, within_ms: u64) -> u64 {
+    sim.run_for(5_000);
+    let crashed_at = sim.now();
+    sim.crash(victim);
+    sim.run_for(within_ms);
+    for i in (0..sim.len()).filter(|&i| i != victim) {
+        assert_eq!(
+            sim.node(i).member_status(victim),
+            Status::Dead,
+            "node {i} still holds {victim} as alive or suspect"
+        );
+    }
+    downs(sim.member_events(), victim)
+        .map(|e| e.at_ms - crashed_at)
+        .max()
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn killed_node_is_marked_down_by_every_live_node() {
+    let mut sim = cluster(100, 31, 0.0);
+    let ms = detection_ms(&mut sim, 17, 5_000);
+    assert!(ms <= 2_000, "took {ms} ms");
+}
+
+#[test]
+fn killed_node_is_marked_down_by_every_live_node_at_10_percent_loss() {
+    let mut sim = cluster(100, 32, 0.1);
+    let ms = detection_ms(&mut sim, 42, 8_000);
+    assert!(ms <= 3_000, "took {ms} ms");
+}
+
+#[test]
+fn no_live_node_is_marked_down_at_10_percent_loss_over_a_long_run() {
+    let mut sim = cluster(100, 33, 0.1);
+    sim.run_for(60_000);
+    let false_downs: Vec<&MemberEvent> = sim
+        .member_events()
+        .iter()
+        .filter(|e| matches!(e.event, Event::MemberDown(_)))
+        .collect();
+    assert!(false_downs.is_empty(), "false positives: {false_downs:?}");
+    let suspicions = sim
+        .member_events()
+        .iter()
+        .filter(|e| matches!(e.event, Event::MemberSuspected(_)))
+        .count();
+    assert!(
+        suspicions > 0,
+        "10 % loss should cause (refuted) suspicions"
+    );
+}
+
+#[test]
+fn restarted_node_returns_with_a_higher_incarnation_and_is_alive_again() {
+    let mut sim = cluster(50, 34, 0.0);
+    let _ = detection_ms(&mut sim, 9, 5_000);
+    sim.restart(9, true);
+    assert_eq!(sim.node(9).incarnation(), 1);
+    sim.run_for(5_000);
+    for i in 0..50 {
+        assert_eq!(sim.node(i).member_status(9), Status::Alive, "seen by {i}");
+    }
+}
+
+#[test]
+fn graceful_leave_is_learned_by_every_node_without_a_suspicion() {
+    let mut sim = cluster(60, 35, 0.0);
+    sim.run_for(2_000);
+    sim.leave(5);
+    sim.run_for(3_000);
+    for i in (0..60).filter(|&i| i != 5) {
+        assert_eq!(sim.node(i).member_status(5), Status::Left, "seen by {i}");
+    }
+    let suspected = sim
+        .member_events()
+        .iter()
+        .any(|e| e.event == Event::MemberSuspected(5));
+    assert!(!suspected, "a departure is announced, not detected");
+}
+
+#[test]
+fn dead_nodes_are_not_chosen_for_gossip() {
+    let mut sim = cluster(30, 36, 0.0);
+    let _ = detection_ms(&mut sim, 3, 5_000);
+    let dropped_before = sim.stats().dropped;
+    sim.run_for(5_000);
+    // Only the odd probe or gossip in flight may still go to the dead node.
+    assert!(
+        sim.stats().dropped - dropped_before < 5,
+        "{} messages sent to the dead node after it was declared dead",
+        sim.stats().dropped - dropped_before
+    );
+}
