@@ -137,6 +137,7 @@ macro_rules! for_each_law {
             delta_mutator_equivalence,
             exact_delta_extraction,
             strong_eventual_consistency,
+            includes_and_missing_from_agree_with_join,
         }
     };
 }
@@ -441,6 +442,35 @@ pub(crate) fn exact_delta_extraction<M: Model>(history: &History<M::Op>) -> Resu
     for (before, a) in run.steps() {
         for b in &run.finals {
             extracts(a, b, &before.context()).map_err(|e| format!("(stale summary) {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The shortcuts gossip takes agree with the definitions, for every pair of
+/// reachable states and every mutation's delta: `a.includes(b)` iff
+/// `a ⊔ b == a`, and `b.missing_from(a) == b.delta_since(&a.context())`.
+pub(crate) fn includes_and_missing_from_agree_with_join<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    let deltas = run.mutations.iter().map(|m| &m.delta);
+    let others: Vec<&M::State> = run.reachable.iter().chain(deltas).collect();
+    for a in &run.reachable {
+        for b in &others {
+            let absorbs = joined(a, b) == *a;
+            ensure!(
+                a.includes(b) == absorbs,
+                "a.includes(b) = {} but (a ⊔ b == a) = {absorbs}\na = {a:?}\nb = {b:?}",
+                a.includes(b)
+            );
+            let missing = b.missing_from(a);
+            let expected = b.delta_since(&a.context());
+            ensure!(
+                missing == expected,
+                "b.missing_from(a) != b.delta_since(a.context())\na = {a:?}\nb = {b:?}\n\
+                 missing_from = {missing:?}\ndelta_since = {expected:?}"
+            );
         }
     }
     Ok(())

@@ -63,6 +63,36 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> 
     bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
 }
 
+/// The number of bytes [`encode`] would produce, computed without
+/// allocating the output.
+///
+/// ```
+/// use rumor_crdt::{codec, GCounter, ReplicaId};
+///
+/// let mut counter = GCounter::new();
+/// counter.increment(ReplicaId::from_u128(1), 300);
+/// assert_eq!(codec::encoded_len(&counter).unwrap(), codec::encode(&counter).unwrap().len());
+/// ```
+///
+/// # Errors
+/// Only if a user-supplied element type refuses to serialize.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
+    let mut counter = ByteCounter(0);
+    bincode::serde::encode_into_writer(value, &mut counter, config())
+        .map_err(|e| EncodeError(e.to_string()))?;
+    Ok(counter.0)
+}
+
+/// A bincode writer that only counts.
+struct ByteCounter(usize);
+
+impl bincode::enc::write::Writer for &mut ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0 += bytes.len();
+        Ok(())
+    }
+}
+
 /// Decodes one `T` from exactly `bytes`, refusing inputs over `limit` bytes.
 ///
 /// ```

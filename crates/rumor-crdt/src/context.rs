@@ -90,6 +90,15 @@ impl Ranges {
         }
     }
 
+    /// Every range of `self` lies inside one range of `other` (whose ranges
+    /// are maximal, so no range can straddle two of them).
+    fn is_subset(&self, other: &Self) -> bool {
+        self.0.iter().all(|&(start, end)| {
+            let j = other.0.partition_point(|&(_, e)| e < start);
+            other.0.get(j).is_some_and(|&(s, e)| s <= start && end <= e)
+        })
+    }
+
     fn union(&self, other: &Self) -> Self {
         let mut out = Ranges(SmallVec::with_capacity(self.0.len() + other.0.len()));
         let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
@@ -358,7 +367,12 @@ impl CausalContext {
     /// Whether every dot of `self` is in `other`.
     #[must_use]
     pub fn is_subset(&self, other: &Self) -> bool {
-        self.difference(other).is_empty()
+        self.replicas.iter().all(|(replica, mine)| {
+            other
+                .replicas
+                .get(replica)
+                .is_some_and(|theirs| mine.is_subset(theirs))
+        })
     }
 
     /// A context holding exactly `dots`.

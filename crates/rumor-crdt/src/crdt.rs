@@ -52,4 +52,28 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
     fn is_bottom(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Whether `self` already reflects everything in `other`
+    /// (`other ≤ self`, i.e. `self ⊔ other == self`).
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, ReplicaId};
+    ///
+    /// let mut counter = GCounter::new();
+    /// let delta = counter.increment(ReplicaId::from_u128(1), 2);
+    /// assert!(counter.includes(&delta));
+    /// assert!(!GCounter::new().includes(&delta));
+    /// ```
+    fn includes(&self, other: &Self) -> bool {
+        let mut joined = self.clone();
+        joined.join(other);
+        joined == *self
+    }
+
+    /// The part of `self` that `other` is missing:
+    /// `self.delta_since(&other.context())`, without copying the context.
+    /// Gossip uses it to forward only what a received delta added.
+    fn missing_from(&self, other: &Self) -> Self {
+        self.delta_since(&other.context())
+    }
 }

@@ -98,6 +98,14 @@ impl Crdt for GCounter {
     fn is_bottom(&self) -> bool {
         self.entries.is_empty()
     }
+
+    fn includes(&self, other: &Self) -> bool {
+        other.entries.iter().all(|(r, &n)| self.get(*r) >= n)
+    }
+
+    fn missing_from(&self, other: &Self) -> Self {
+        self.delta_since(other)
+    }
 }
 
 impl<'de> Deserialize<'de> for GCounter {

@@ -186,6 +186,20 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
     fn is_bottom(&self) -> bool {
         self.writes.is_empty() && self.context.is_empty()
     }
+
+    /// Writes are superseded by timestamp only, so `other ≤ self` iff every
+    /// write of `other` is matched or beaten here and its context is seen.
+    fn includes(&self, other: &Self) -> bool {
+        other.writes.iter().all(|(key, theirs)| {
+            self.writes
+                .get(key)
+                .is_some_and(|mine| mine.ts >= theirs.ts)
+        }) && other.context.is_subset(&self.context)
+    }
+
+    fn missing_from(&self, other: &Self) -> Self {
+        self.delta_since(&other.context)
+    }
 }
 
 type WireBody<K, V> = (WireContext, Vec<(K, WireTimestamp, u64, Option<V>)>);

@@ -93,4 +93,12 @@ impl<T: Clone + PartialEq + core::fmt::Debug> Crdt for LwwRegister<T> {
     fn is_bottom(&self) -> bool {
         self.write.is_none()
     }
+
+    fn includes(&self, other: &Self) -> bool {
+        match (self.timestamp(), other.timestamp()) {
+            (_, None) => true,
+            (Some(mine), Some(theirs)) => mine >= theirs,
+            (None, Some(_)) => false,
+        }
+    }
 }

@@ -259,6 +259,29 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
     fn is_bottom(&self) -> bool {
         self.entries.is_empty() && self.context.is_empty()
     }
+
+    /// `other ≤ self` iff `self` has seen everything `other` has, and no dot
+    /// alive here is one that `other` has seen but does not hold (which the
+    /// join would remove). That second set is empty for an add's delta, so
+    /// the usual check costs no scan of `self`.
+    fn includes(&self, other: &Self) -> bool {
+        if !other.context.is_subset(&self.context) {
+            return false;
+        }
+        // Entries' dots are distinct and inside the context: if they are as
+        // many as the context's dots, the delta removes nothing.
+        let named_count: usize = other.entries.values().map(SmallVec::len).sum();
+        if other.context.dot_count() == named_count as u128 {
+            return true;
+        }
+        let named: CausalContext = other.entries.values().flatten().copied().collect();
+        let removed = other.context.difference(&named);
+        removed.is_empty() || !self.entries.values().flatten().any(|d| removed.contains(d))
+    }
+
+    fn missing_from(&self, other: &Self) -> Self {
+        self.delta_since(&other.context)
+    }
 }
 
 type WireBody<T> = (WireContext, Vec<(T, Vec<WireDot>)>);

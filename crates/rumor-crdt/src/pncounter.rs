@@ -96,4 +96,12 @@ impl Crdt for PnCounter {
     fn is_bottom(&self) -> bool {
         self.increments.is_bottom() && self.decrements.is_bottom()
     }
+
+    fn includes(&self, other: &Self) -> bool {
+        self.increments.includes(&other.increments) && self.decrements.includes(&other.decrements)
+    }
+
+    fn missing_from(&self, other: &Self) -> Self {
+        self.delta_since(other)
+    }
 }

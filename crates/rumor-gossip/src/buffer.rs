@@ -20,6 +20,9 @@ struct Entry<S, P> {
 pub(crate) struct DeltaBuffer<S, P> {
     entries: VecDeque<Entry<S, P>>,
     next_seq: u64,
+    /// The join of every entry, built on demand and dropped on any change:
+    /// most intervals in a large cluster go to peers with no ack yet.
+    whole: Option<S>,
 }
 
 impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
@@ -27,6 +30,7 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
         Self {
             entries: VecDeque::new(),
             next_seq: 0,
+            whole: None,
         }
     }
 
@@ -39,6 +43,7 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
     }
 
     pub(crate) fn push(&mut self, origin: Option<P>, delta: S, round: u64) {
+        self.whole = None;
         self.entries.push_back(Entry {
             seq: self.next_seq,
             origin,
@@ -51,9 +56,23 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
 
     /// The join of the entries from `from_seq` on, skipping those that came
     /// from `peer` when `skip_peer_origin` (no back-propagation).
-    pub(crate) fn interval(&self, peer: P, from_seq: u64, skip_peer_origin: bool) -> S {
-        let mut out = S::default();
+    pub(crate) fn interval(&mut self, peer: P, from_seq: u64, skip_peer_origin: bool) -> S {
         let start = self.entries.partition_point(|e| e.seq < from_seq);
+        let skips = skip_peer_origin && self.entries.iter().any(|e| e.origin == Some(peer));
+        if start == 0 && !skips {
+            let entries = &self.entries;
+            return self
+                .whole
+                .get_or_insert_with(|| {
+                    let mut whole = S::default();
+                    for entry in entries {
+                        whole.join(&entry.delta);
+                    }
+                    whole
+                })
+                .clone();
+        }
+        let mut out = S::default();
         for entry in self.entries.range(start..) {
             if skip_peer_origin && entry.origin == Some(peer) {
                 continue;
@@ -78,9 +97,13 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
     /// Drops entries older than `ttl_rounds`, and (when `redundant_stop` is
     /// set) those enough peers reported redundant.
     pub(crate) fn expire(&mut self, round: u64, ttl_rounds: u64, redundant_stop: Option<u32>) {
+        let before = self.entries.len();
         self.entries.retain(|e| {
             round.saturating_sub(e.born_round) < ttl_rounds
                 && redundant_stop.is_none_or(|stop| e.redundant_hits < stop)
         });
+        if self.entries.len() != before {
+            self.whole = None;
+        }
     }
 }

@@ -264,7 +264,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
         ));
     }
 
-    fn interval_for(&self, peer: P) -> S {
+    fn interval_for(&mut self, peer: P) -> S {
         let from = self.acks.get(&peer).copied().unwrap_or(0);
         self.buffer.interval(peer, from, self.optimized())
     }
@@ -297,7 +297,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
     }
 
     fn handle_full_state(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
-        if !sync.delta.delta_since(&self.state.context()).is_bottom() {
+        if !self.state.includes(&sync.delta) {
             self.state.join(&sync.delta);
             out.events.push(Event::StateChanged);
         }
@@ -332,10 +332,13 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
         };
         let carried = !sync.delta.is_bottom();
         let ack = if carried {
-            let new = sync.delta.delta_since(&self.state.context());
-            let redundant = new.is_bottom();
+            let redundant = self.state.includes(&sync.delta);
             if !redundant {
-                let stored = if self.optimized() { new } else { sync.delta };
+                let stored = if self.optimized() {
+                    sync.delta.missing_from(&self.state)
+                } else {
+                    sync.delta
+                };
                 self.state.join(&stored);
                 self.buffer.push(Some(from), stored, self.round);
                 out.events.push(Event::StateChanged);

@@ -141,7 +141,8 @@ enum Scheduled<S: Crdt> {
     Deliver {
         from: u32,
         to: u32,
-        message: Message<S, u32>,
+        // Boxed: the heap moves its elements on every push and pop.
+        message: Box<Message<S, u32>>,
     },
 }
 
@@ -173,6 +174,8 @@ struct Slot<S: Crdt> {
     node: Node<S, u32, DenseView>,
     alive: bool,
     incarnation: u32,
+    /// Updates this node does not have yet (indices into `updates`).
+    pending: Vec<u32>,
 }
 
 /// The simulator. See the [module docs](self).
@@ -218,6 +221,7 @@ where
                 node,
                 alive: true,
                 incarnation: 0,
+                pending: Vec::new(),
             });
             sim.schedule_first_tick(i);
         }
@@ -344,6 +348,12 @@ where
         let delta = delta.filter(|d| !d.is_bottom())?;
         let mut reached_ms = vec![None; self.config.nodes as usize];
         reached_ms[i as usize] = Some(self.now);
+        let index = u32::try_from(self.updates.len()).unwrap_or(u32::MAX);
+        for (n, slot) in self.slots.iter_mut().enumerate() {
+            if n != i as usize {
+                slot.pending.push(index);
+            }
+        }
         self.updates.push(UpdateRecord {
             origin: i,
             at_ms: self.now,
@@ -379,11 +389,14 @@ where
             return;
         }
         let incarnation = slot.incarnation + 1;
+        let mut pending = slot.pending.clone();
         let state = if keep_state {
             slot.node.state().clone()
         } else {
-            for update in &mut self.updates {
+            pending.clear();
+            for (u, update) in self.updates.iter_mut().enumerate() {
                 update.reached_ms[i as usize] = None;
+                pending.push(u32::try_from(u).unwrap_or(u32::MAX));
             }
             (self.initial)(i)
         };
@@ -392,6 +405,7 @@ where
             node,
             alive: true,
             incarnation,
+            pending,
         };
         self.schedule_first_tick(i);
         self.record_reach(i);
@@ -425,12 +439,7 @@ where
 
     /// Whether every update has reached every live node (by the records).
     pub fn all_delivered(&self) -> bool {
-        self.updates.iter().all(|u| {
-            u.reached_ms
-                .iter()
-                .enumerate()
-                .all(|(i, r)| r.is_some() || !self.slots[i].alive)
-        })
+        self.slots.iter().all(|s| !s.alive || s.pending.is_empty())
     }
 
     /// Whether every live node holds the same state.
@@ -452,10 +461,7 @@ where
     pub fn missing_writes(&self) -> Vec<(usize, u32)> {
         let mut missing = Vec::new();
         for (u, update) in self.updates.iter().enumerate() {
-            let held = |s: &Slot<S>| {
-                let state = s.node.state();
-                includes(state, &state.context(), &update.delta)
-            };
+            let held = |s: &Slot<S>| s.node.state().includes(&update.delta);
             if !self.slots.iter().any(|s| s.alive && held(s)) {
                 continue; // only ever held by nodes that lost their state
             }
@@ -487,7 +493,7 @@ where
                     return;
                 }
                 self.stats.delivered += 1;
-                let out = slot.node.handle(from, message, self.now);
+                let out = slot.node.handle(from, *message, self.now);
                 if out.events.contains(&Event::StateChanged) {
                     self.record_reach(to);
                 }
@@ -497,14 +503,18 @@ where
     }
 
     fn record_reach(&mut self, i: u32) {
-        let state = self.slots[i as usize].node.state();
-        let context = state.context();
-        for update in &mut self.updates {
-            let reached = &mut update.reached_ms[i as usize];
-            if reached.is_none() && includes(state, &context, &update.delta) {
-                *reached = Some(self.now);
+        let slot = &mut self.slots[i as usize];
+        let state = slot.node.state();
+        let (updates, now) = (&mut self.updates, self.now);
+        slot.pending.retain(|&u| {
+            let update = &mut updates[u as usize];
+            if state.includes(&update.delta) {
+                update.reached_ms[i as usize] = Some(now);
+                false
+            } else {
+                true
             }
-        }
+        });
     }
 
     fn reachable(&self, from: u32, to: u32) -> bool {
@@ -524,10 +534,11 @@ where
             }
         }
         for (to, message) in out.messages {
-            let total = codec::encode(&message).map_or(0, |b| b.len() as u64);
+            let message = Box::new(message);
+            let total = codec::encoded_len(&message).map_or(0, |n| n as u64);
             let payload = match message.payload() {
                 Some(delta) if !delta.is_bottom() => {
-                    codec::encode(delta).map_or(0, |b| b.len() as u64)
+                    codec::encoded_len(delta).map_or(0, |n| n as u64)
                 }
                 _ => 0,
             };
@@ -557,15 +568,4 @@ where
             self.push(at, Scheduled::Deliver { from, to, message });
         }
     }
-}
-
-/// Whether `state` already holds everything `delta` carries.
-fn includes<S: Crdt>(state: &S, context: &S::Context, delta: &S) -> bool {
-    // Exact for additions and counters, and cheap; removals need the join.
-    if delta.delta_since(context).is_bottom() {
-        return true;
-    }
-    let mut joined = state.clone();
-    joined.join(delta);
-    joined == *state
 }
