@@ -283,6 +283,8 @@ fn random_bytes_never_panic_the_message_decoder() {
         seq: 3,
         delta: valid.clone(),
         context: Some(valid.context()),
+        digest: 77,
+        hop: 0,
         ack: None,
         reply: true,
     }));

@@ -64,7 +64,7 @@ impl Default for Config {
             fanout: 1,
             strategy: Strategy::DeltaOptimized,
             buffer_ttl_rounds: 30,
-            redundant_stop: 2,
+            redundant_stop: 1,
             digest_every_rounds: 10,
             probe_interval_ms: 200,
             ping_timeout_ms: 100,

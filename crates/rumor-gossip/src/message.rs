@@ -32,6 +32,14 @@ pub struct Sync<S: Crdt> {
     pub delta: S,
     /// The sender's causal context: answer with `delta_since(context)`.
     pub context: Option<S::Context>,
+    /// A 64-bit hash of the sender's causal context (FNV-1a of its
+    /// encoding): when nothing hot was exchanged but digests differ, the two
+    /// nodes escalate to exchanging contexts.
+    pub digest: u64,
+    /// Position in the exchange: 0 for the message that opens it, +1 per
+    /// answer. Only answers to hops 0 and 1 may carry a context, which bounds
+    /// an exchange to five messages.
+    pub hop: u8,
     /// Acknowledges the receiver's previous message.
     pub ack: Option<Ack>,
     /// Answer with the deltas the sender lacks (the pull half).

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use rumor_crdt::Crdt;
+use rumor_crdt::{codec, Crdt};
+use serde::Serialize;
 
 use crate::buffer::DeltaBuffer;
 use crate::message::{Ack, Body, Message, Probe, Sync};
@@ -87,9 +88,17 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// For each peer, the sequence below which it acknowledged our buffer.
     acks: BTreeMap<P, u64>,
     swim: Swim<P>,
+    /// The digest of the state's context, until the state changes.
+    digest: Option<u64>,
 }
 
-impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
+impl<S, P, M> Node<S, P, M>
+where
+    S: Crdt,
+    S::Context: Serialize,
+    P: Peer,
+    M: Membership<P>,
+{
     /// A node `id` holding `state`, gossiping with `members`; `seed` drives all
     /// its random choices.
     pub fn new(id: P, state: S, members: M, config: Config, seed: u64) -> Self {
@@ -106,6 +115,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
             buffer: DeltaBuffer::new(),
             acks: BTreeMap::new(),
             swim: Swim::new(id, 0),
+            digest: None,
         }
     }
 
@@ -173,6 +183,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
         let delta = mutate(&mut self.state);
         let mut out = Output::default();
         if !delta.is_bottom() {
+            self.digest = None;
             if self.config.strategy != Strategy::FullState {
                 self.buffer.push(None, delta, self.round);
             }
@@ -203,6 +214,8 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                     seq: 0,
                     delta: self.state.clone(),
                     context: None,
+                    digest: 0,
+                    hop: 0,
                     ack: None,
                     reply: true,
                 },
@@ -210,6 +223,8 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                     seq: self.buffer.next_seq(),
                     delta: self.interval_for(peer),
                     context: (digest_round && i == 0).then(|| self.state.context()),
+                    digest: self.digest(),
+                    hop: 0,
                     ack: None,
                     reply: true,
                 },
@@ -264,6 +279,20 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
         ));
     }
 
+    /// FNV-1a over the encoded context: stable across builds, because the
+    /// encoding is the wire format.
+    fn digest(&mut self) -> u64 {
+        if let Some(digest) = self.digest {
+            return digest;
+        }
+        let bytes = codec::encode(&self.state.context()).unwrap_or_default();
+        let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        self.digest = Some(digest);
+        digest
+    }
+
     fn interval_for(&mut self, peer: P) -> S {
         let from = self.acks.get(&peer).copied().unwrap_or(0);
         self.buffer.interval(peer, from, self.optimized())
@@ -299,6 +328,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
     fn handle_full_state(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
         if !self.state.includes(&sync.delta) {
             self.state.join(&sync.delta);
+            self.digest = None;
             out.events.push(Event::StateChanged);
         }
         if sync.reply {
@@ -306,6 +336,8 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                 seq: 0,
                 delta: self.state.clone(),
                 context: None,
+                digest: 0,
+                hop: 1,
                 ack: None,
                 reply: false,
             };
@@ -340,6 +372,7 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                     sync.delta
                 };
                 self.state.join(&stored);
+                self.digest = None;
                 self.buffer.push(Some(from), stored, self.round);
                 out.events.push(Event::StateChanged);
             }
@@ -353,11 +386,21 @@ impl<S: Crdt, P: Peer, M: Membership<P>> Node<S, P, M> {
                 redundant: false,
             })
         };
-        if answer.is_some() || carried {
+        // Nothing hot went either way, yet the states differ: something cold
+        // is missing on one side. Escalate to contexts, so that each side gets
+        // exactly `delta_since` of what it lacks.
+        let quiet = !carried && answer.as_ref().is_none_or(Crdt::is_bottom);
+        let escalate = sync.hop < 2
+            && (sync.context.is_some() || (sync.reply && quiet))
+            && self.digest() != sync.digest;
+        let context = escalate.then(|| self.state.context());
+        if answer.is_some() || carried || context.is_some() {
             let reply = Sync {
                 seq: self.buffer.next_seq(),
                 delta: answer.unwrap_or_default(),
-                context: None,
+                context,
+                digest: self.digest(),
+                hop: sync.hop.saturating_add(1),
                 ack,
                 reply: false,
             };
