@@ -68,7 +68,7 @@ impl Default for Config {
             digest_every_rounds: 10,
             probe_interval_ms: 200,
             ping_timeout_ms: 100,
-            indirect_probes: 3,
+            indirect_probes: 4,
             suspicion_mult: 2,
             suspicion_max_mult: 5,
             retransmit_mult: 4,
