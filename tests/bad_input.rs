@@ -337,9 +337,15 @@ fn huge_length_prefixes_fail_fast_without_allocating() {
 /// The wire shapes, spelled as plain tuples (serde structs are tuples in
 /// bincode): a replica table, then a body that refers to it by index.
 type WireContext = Vec<(u32, Vec<(u64, u64)>)>;
+/// An OR-Set body: the context, each element with its first dot, then the
+/// dots of elements with more than one, as `(element index, dot)`.
 type WireOrSet = (
     Vec<ReplicaId>,
-    (WireContext, Vec<(String, Vec<(u32, u64)>)>),
+    (
+        WireContext,
+        Vec<(String, (u32, u64))>,
+        Vec<(u64, (u32, u64))>,
+    ),
 );
 type WireWrite = (String, (u64, u32, u32), u64, Option<String>);
 type WireLwwMap = (Vec<ReplicaId>, (WireContext, Vec<WireWrite>));
@@ -354,11 +360,11 @@ fn r(n: u128) -> ReplicaId {
 fn orset_wire() -> WireOrSet {
     let context = vec![(0, vec![(1, 2)]), (1, vec![(1, 0)])];
     let entries = vec![
-        ("apple".into(), vec![(0, 1)]),
-        ("fig".into(), vec![(1, 1)]),
-        ("plum".into(), vec![(0, 3)]),
+        ("apple".into(), (0, 1)),
+        ("fig".into(), (1, 1)),
+        ("plum".into(), (0, 3)),
     ];
-    (vec![r(1), r(2)], (context, entries))
+    (vec![r(1), r(2)], (context, entries, vec![]))
 }
 
 /// `door` written twice by r1 (dot 1 overwritten by dot 2), `light` removed
@@ -451,10 +457,12 @@ fn with<W: Clone>(wire: &W, edit: impl FnOnce(&mut W)) -> W {
 #[test]
 fn orset_invariant_violations_are_malformed() {
     let valid = orset_wire();
+    // An element without dots cannot be written: its first dot is part of
+    // its entry.
     let mut broken = vec![
         (
             "dot outside its context",
-            with(&valid, |w| w.1 .1[2].1 = vec![(0, 4)]),
+            with(&valid, |w| w.1 .1[2].1 = (0, 4)),
         ),
         (
             "elements not ascending",
@@ -465,28 +473,21 @@ fn orset_invariant_violations_are_malformed() {
             with(&valid, |w| w.1 .1[1].0 = "apple".into()),
         ),
         (
-            "element without dots",
-            with(&valid, |w| w.1 .1[0].1.clear()),
-        ),
-        (
             "dots not ascending",
-            with(&valid, |w| w.1 .1[2].1 = vec![(0, 3), (0, 2)]),
+            with(&valid, |w| w.1 .2 = vec![(2, (0, 2))]),
         ),
         (
             "dot twice in an element",
-            with(&valid, |w| w.1 .1[2].1 = vec![(0, 3), (0, 3)]),
+            with(&valid, |w| w.1 .2 = vec![(2, (0, 3))]),
         ),
         (
             "one dot under two elements",
-            with(&valid, |w| w.1 .1[2].1 = vec![(0, 1)]),
+            with(&valid, |w| w.1 .1[2].1 = (0, 1)),
         ),
-        (
-            "dot counter 0",
-            with(&valid, |w| w.1 .1[0].1 = vec![(0, 0)]),
-        ),
+        ("dot counter 0", with(&valid, |w| w.1 .1[0].1 = (0, 0))),
         (
             "dot replica index out of range",
-            with(&valid, |w| w.1 .1[1].1 = vec![(2, 1)]),
+            with(&valid, |w| w.1 .1[1].1 = (2, 1)),
         ),
         (
             "replica table not ascending",
@@ -510,6 +511,60 @@ fn orset_invariant_violations_are_malformed() {
         broken.push((invariant, with(&valid, move |w| w.1 .0[0].1 = list)));
     }
     check_malformed::<OrSet<String>, _>(&valid, broken);
+
+    // Elements with more than one dot: apple holds r1's dots 1 and 2, plum
+    // r1's 3 and 4 (r1 has seen 1..=6).
+    let valid = with(&valid, |w| {
+        w.1 .0[0].1 = vec![(1, 5)];
+        w.1 .2 = vec![(0, (0, 2)), (2, (0, 4))];
+    });
+    let extra = |dots: Vec<(u64, (u32, u64))>| with(&valid, |w| w.1 .2 = dots);
+    check_malformed::<OrSet<String>, _>(
+        &valid,
+        vec![
+            (
+                "extra dots not in element order",
+                extra(vec![(2, (0, 4)), (0, (0, 2))]),
+            ),
+            (
+                "extra dot of no element",
+                extra(vec![(0, (0, 2)), (3, (0, 4))]),
+            ),
+            (
+                "extra dot index past any length",
+                extra(vec![(0, (0, 2)), (u64::MAX, (0, 4))]),
+            ),
+            (
+                "extra dot below its element's first dot",
+                extra(vec![(2, (0, 2)), (2, (0, 4))]),
+            ),
+            (
+                "extra dots of an element not ascending",
+                extra(vec![(0, (0, 2)), (2, (0, 5)), (2, (0, 4))]),
+            ),
+            (
+                "extra dot twice",
+                extra(vec![(0, (0, 2)), (0, (0, 2)), (2, (0, 4))]),
+            ),
+            (
+                "extra dot equal to its element's first dot",
+                extra(vec![(0, (0, 1)), (2, (0, 4))]),
+            ),
+            (
+                "extra dot under two elements",
+                extra(vec![(0, (1, 1)), (2, (0, 4))]),
+            ),
+            (
+                "extra dot outside its context",
+                extra(vec![(0, (0, 2)), (2, (0, 7))]),
+            ),
+            ("extra dot counter 0", extra(vec![(0, (1, 0)), (2, (0, 4))])),
+            (
+                "extra dot replica index out of range",
+                extra(vec![(0, (0, 2)), (2, (2, 4))]),
+            ),
+        ],
+    );
 }
 
 #[test]

@@ -422,6 +422,36 @@ impl CausalContext {
     }
 }
 
+/// Membership tests against one context that remember the last replica
+/// looked up (found or not): a join asks about the same one or two replicas
+/// over and over, and this saves a map search per dot.
+pub(crate) struct ContextProbe<'a> {
+    context: &'a CausalContext,
+    last: Option<(ReplicaId, Option<&'a Ranges>)>,
+}
+
+impl<'a> ContextProbe<'a> {
+    pub(crate) fn new(context: &'a CausalContext) -> Self {
+        Self {
+            context,
+            last: None,
+        }
+    }
+
+    /// Whether `dot` has been seen.
+    pub(crate) fn contains(&mut self, dot: &Dot) -> bool {
+        let ranges = match self.last {
+            Some((replica, ranges)) if replica == dot.replica => ranges,
+            _ => {
+                let ranges = self.context.replicas.get(&dot.replica);
+                self.last = Some((dot.replica, ranges));
+                ranges
+            }
+        };
+        ranges.is_some_and(|r| r.contains(dot.counter))
+    }
+}
+
 impl fmt::Debug for CausalContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
