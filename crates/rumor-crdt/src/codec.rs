@@ -4,6 +4,16 @@
 //! allocation the input can ask for at about twice the input's length,
 //! validates each type's invariants, rejects trailing bytes, and returns a
 //! [`DecodeError`] instead of panicking.
+//!
+//! ```
+//! use rumor_crdt::{codec, PnCounter, ReplicaId};
+//!
+//! let mut counter = PnCounter::new();
+//! let delta = counter.decrement(ReplicaId::from_u128(1), 7);
+//! let bytes = codec::encode(&delta).unwrap();
+//! let back: PnCounter = codec::decode(&bytes, 1024).unwrap();
+//! assert_eq!((back.value(), back), (-7, delta));
+//! ```
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -12,9 +22,29 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Why bytes could not be decoded.
+///
+/// ```
+/// use rumor_crdt::{codec, codec::DecodeError, GCounter};
+///
+/// let outcome = match codec::decode::<GCounter>(&[1, 2, 3], 2) {
+///     Ok(_) => "decoded",
+///     Err(DecodeError::TooLarge { .. }) => "too large",
+///     Err(DecodeError::Malformed(_)) => "malformed",
+///     Err(DecodeError::TrailingBytes { .. }) => "trailing bytes",
+/// };
+/// assert_eq!(outcome, "too large");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// The input is longer than the limit the caller allowed; nothing was read.
+    ///
+    /// ```
+    /// use rumor_crdt::{codec, codec::DecodeError, GCounter};
+    ///
+    /// let err = codec::decode::<GCounter>(&[0; 2048], 1024).unwrap_err();
+    /// assert_eq!(err, DecodeError::TooLarge { len: 2048, limit: 1024 });
+    /// assert_eq!(err.to_string(), "input of 2048 bytes exceeds the limit of 1024 bytes");
+    /// ```
     #[error("input of {len} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
         /// Length of the input.
@@ -24,9 +54,28 @@ pub enum DecodeError {
     },
     /// The bytes are not a valid encoding of the type (truncated, corrupted,
     /// or breaking one of its invariants).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use rumor_crdt::{codec, codec::DecodeError, GCounter, ReplicaId};
+    ///
+    /// let zero_entry = BTreeMap::from([(ReplicaId::from_u128(1), 0u64)]); // never valid
+    /// let bytes = codec::encode(&zero_entry).unwrap();
+    /// let err = codec::decode::<GCounter>(&bytes, 1024).unwrap_err();
+    /// assert!(matches!(err, DecodeError::Malformed(ref why) if why.contains("zero entry")));
+    /// ```
     #[error("malformed input: {0}")]
     Malformed(String),
     /// A value was decoded but bytes were left over.
+    ///
+    /// ```
+    /// use rumor_crdt::{codec, codec::DecodeError, GCounter};
+    ///
+    /// let mut bytes = codec::encode(&GCounter::new()).unwrap();
+    /// bytes.extend([7, 7]);
+    /// let err = codec::decode::<GCounter>(&bytes, 1024).unwrap_err();
+    /// assert_eq!(err, DecodeError::TrailingBytes { extra: 2 });
+    /// ```
     #[error("{extra} trailing bytes after the value")]
     TrailingBytes {
         /// How many bytes were left.
@@ -35,6 +84,19 @@ pub enum DecodeError {
 }
 
 /// Why a value could not be encoded.
+///
+/// ```
+/// use rumor_crdt::codec;
+///
+/// struct Refuses;
+/// impl serde::Serialize for Refuses {
+///     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+///         Err(serde::ser::Error::custom("not today"))
+///     }
+/// }
+/// let err: codec::EncodeError = codec::encode(&Refuses).unwrap_err();
+/// assert!(err.to_string().starts_with("cannot encode: ") && err.to_string().contains("not today"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot encode: {0}")]
 pub struct EncodeError(String);

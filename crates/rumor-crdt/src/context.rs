@@ -241,18 +241,47 @@ pub struct CausalContext {
 
 impl CausalContext {
     /// The empty context (has seen nothing).
+    ///
+    /// ```
+    /// use rumor_crdt::CausalContext;
+    ///
+    /// let ctx = CausalContext::new();
+    /// assert!(ctx.is_empty());
+    /// assert_eq!((ctx.dot_count(), ctx.range_count()), (0, 0));
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Whether no dot has been seen.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// ctx.insert(Dot::new(r, 0)); // counter 0 is not a dot
+    /// assert!(ctx.is_empty());
+    /// ctx.insert(Dot::new(r, 1));
+    /// assert!(!ctx.is_empty());
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.replicas.is_empty()
     }
 
     /// Whether `dot` has been seen.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let ctx: CausalContext = [Dot::new(r, 1), Dot::new(r, 3)].into_iter().collect();
+    /// assert!(ctx.contains(&Dot::new(r, 3)));
+    /// assert!(!ctx.contains(&Dot::new(r, 2))); // a hole
+    /// assert!(!ctx.contains(&Dot::new(ReplicaId::from_u128(2), 1)));
+    /// ```
     #[must_use]
     pub fn contains(&self, dot: &Dot) -> bool {
         self.replicas
@@ -261,6 +290,18 @@ impl CausalContext {
     }
 
     /// Records `dot` as seen. Counter 0 is not a dot and is ignored.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// ctx.insert(Dot::new(r, 2));
+    /// assert!(ctx.contains(&Dot::new(r, 2)));
+    /// assert_eq!((ctx.contiguous(r), ctx.max(r)), (0, 2)); // 1 is still missing
+    /// ctx.insert(Dot::new(r, 2)); // idempotent
+    /// assert_eq!(ctx.dot_count(), 1);
+    /// ```
     pub fn insert(&mut self, dot: Dot) {
         if dot.counter > 0 {
             self.insert_range(dot.replica, dot.counter..=dot.counter);
@@ -287,6 +328,16 @@ impl CausalContext {
     }
 
     /// The highest counter seen from `replica` (0 if none).
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// assert_eq!(ctx.max(r), 0);
+    /// ctx.insert_range(r, 5..=7);
+    /// assert_eq!(ctx.max(r), 7);
+    /// ```
     #[must_use]
     pub fn max(&self, replica: ReplicaId) -> u64 {
         self.replicas.get(&replica).map_or(0, Ranges::max)
@@ -294,6 +345,17 @@ impl CausalContext {
 
     /// The version-vector entry for `replica`: the largest `n` such that every
     /// counter `1..=n` has been seen (0 if none).
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// ctx.insert_range(r, 1..=4);
+    /// ctx.insert_range(r, 6..=9); // 5 is missing
+    /// assert_eq!(ctx.contiguous(r), 4);
+    /// assert_eq!(ctx.max(r), 9);
+    /// ```
     #[must_use]
     pub fn contiguous(&self, replica: ReplicaId) -> u64 {
         self.replicas.get(&replica).map_or(0, Ranges::contiguous)
@@ -303,12 +365,35 @@ impl CausalContext {
     ///
     /// A replica has always seen its own writes, so this never reuses a dot as
     /// long as `replica` writes only through states that carry its context.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// assert_eq!(ctx.next_dot(r), Dot::new(r, 1));
+    /// ctx.insert_range(r, 1..=2);
+    /// ctx.insert(Dot::new(r, 5));
+    /// assert_eq!(ctx.next_dot(r), Dot::new(r, 6)); // past the highest, not into the hole
+    /// ```
     #[must_use]
     pub fn next_dot(&self, replica: ReplicaId) -> Dot {
         Dot::new(replica, self.max(replica).saturating_add(1))
     }
 
     /// Adds every dot of `other`.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut a = CausalContext::new();
+    /// a.insert_range(r1, 1..=3);
+    /// let b = CausalContext::from_dots([Dot::new(r1, 4), Dot::new(r2, 1)]);
+    /// a.join(&b);
+    /// assert_eq!((a.contiguous(r1), a.contiguous(r2)), (4, 1));
+    /// assert_eq!(a.range_count(), 2); // 1..=3 and 4 merged into one range
+    /// ```
     pub fn join(&mut self, other: &Self) {
         for (replica, theirs) in &other.replicas {
             match self.replicas.get_mut(replica) {
@@ -350,6 +435,17 @@ impl CausalContext {
     }
 
     /// The dots in both `self` and `other`.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut a = CausalContext::new();
+    /// a.insert_range(r, 1..=10);
+    /// let mut b = CausalContext::new();
+    /// b.insert_range(r, 8..=20);
+    /// assert_eq!(a.intersection(&b).ranges(r).collect::<Vec<_>>(), [8..=10]);
+    /// ```
     #[must_use]
     pub fn intersection(&self, other: &Self) -> Self {
         let mut replicas = BTreeMap::new();
@@ -365,6 +461,18 @@ impl CausalContext {
     }
 
     /// Whether every dot of `self` is in `other`.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut small = CausalContext::new();
+    /// small.insert_range(r, 2..=3);
+    /// let mut big = CausalContext::new();
+    /// big.insert_range(r, 1..=5);
+    /// assert!(small.is_subset(&big) && !big.is_subset(&small));
+    /// assert!(CausalContext::new().is_subset(&small));
+    /// ```
     #[must_use]
     pub fn is_subset(&self, other: &Self) -> bool {
         self.replicas.iter().all(|(replica, mine)| {
@@ -376,6 +484,15 @@ impl CausalContext {
     }
 
     /// A context holding exactly `dots`.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let ctx = CausalContext::from_dots([3, 1, 2, 2, 7].map(|n| Dot::new(r, n)));
+    /// assert_eq!(ctx.ranges(r).collect::<Vec<_>>(), [1..=3, 7..=7]);
+    /// assert_eq!(ctx.dot_count(), 4);
+    /// ```
     pub fn from_dots(dots: impl IntoIterator<Item = Dot>) -> Self {
         let mut all: Vec<Dot> = dots.into_iter().filter(|d| d.counter > 0).collect();
         all.sort_unstable();
@@ -388,11 +505,30 @@ impl CausalContext {
     }
 
     /// The replicas with at least one seen dot.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let ctx = CausalContext::from_dots([Dot::new(r2, 1), Dot::new(r1, 4)]);
+    /// assert_eq!(ctx.replicas().collect::<Vec<_>>(), [r1, r2]);
+    /// ```
     pub fn replicas(&self) -> impl Iterator<Item = ReplicaId> + '_ {
         self.replicas.keys().copied()
     }
 
     /// The seen counter ranges of `replica`, ascending.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// ctx.insert_range(r, 10..=12);
+    /// ctx.insert_range(r, 1..=3);
+    /// assert_eq!(ctx.ranges(r).collect::<Vec<_>>(), [1..=3, 10..=12]);
+    /// assert_eq!(ctx.ranges(ReplicaId::from_u128(2)).count(), 0);
+    /// ```
     pub fn ranges(&self, replica: ReplicaId) -> impl Iterator<Item = RangeInclusive<u64>> + '_ {
         self.replicas
             .get(&replica)
@@ -402,12 +538,33 @@ impl CausalContext {
 
     /// How many ranges the context holds over all replicas: its size on the
     /// wire is proportional to this, not to the number of dots.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Dot, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ctx = CausalContext::new();
+    /// ctx.insert_range(r1, 1..=1_000);
+    /// ctx.insert_range(r1, 2_000..=3_000);
+    /// ctx.insert(Dot::new(r2, 1));
+    /// assert_eq!(ctx.range_count(), 3);
+    /// ```
     #[must_use]
     pub fn range_count(&self) -> usize {
         self.replicas.values().map(|r| r.0.len()).sum()
     }
 
     /// How many dots the context holds.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut ctx = CausalContext::new();
+    /// ctx.insert_range(r, 1..=1_000);
+    /// ctx.insert_range(r, 2_001..=3_000);
+    /// assert_eq!(ctx.dot_count(), 2_000);
+    /// ```
     #[must_use]
     pub fn dot_count(&self) -> u128 {
         self.replicas.values().map(Ranges::count).sum()

@@ -36,19 +36,77 @@ use core::fmt::Debug;
 pub trait Crdt: Clone + PartialEq + Default + Debug {
     /// The summary of what a state has seen: the entries for counters, a
     /// [`CausalContext`](crate::CausalContext) for dot-based types.
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Crdt, Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.insert(r, 'x');
+    /// let seen: CausalContext = set.context();
+    /// assert!(seen.contains(&Dot::new(r, 1)));
+    /// ```
     type Context: Clone + PartialEq + Default + Debug;
 
     /// Joins `other` into `self` (least upper bound).
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, ReplicaId};
+    ///
+    /// let (mut a, mut b) = (GCounter::new(), GCounter::new());
+    /// let da = a.increment(ReplicaId::from_u128(1), 3);
+    /// let db = b.increment(ReplicaId::from_u128(2), 4);
+    /// a.join(&db);
+    /// b.join(&da);
+    /// b.join(&da); // again: idempotent
+    /// assert_eq!(a, b); // commutative
+    /// assert_eq!(a.value(), 7);
+    /// ```
     fn join(&mut self, other: &Self);
 
     /// What this state has seen.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut counter = GCounter::new();
+    /// counter.increment(r, 3);
+    /// let seen = counter.context(); // a counter is its own summary
+    /// assert_eq!(seen.get(r), 3);
+    /// assert!(counter.delta_since(&seen).is_bottom());
+    /// ```
     fn context(&self) -> Self::Context;
 
     /// The smallest state that, joined into a replica whose summary is
     /// `seen`, brings it up to `self ⊔ that replica`.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut peer = OrSet::new();
+    /// peer.insert(r, 1);
+    /// let mut me = peer.clone();
+    /// let added = me.insert(r, 2);
+    /// let delta = me.delta_since(&peer.context());
+    /// assert_eq!(delta, added); // exactly the write the peer lacks
+    /// ```
     fn delta_since(&self, seen: &Self::Context) -> Self;
 
     /// Whether this is the bottom state (an empty delta is not worth sending).
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, PnCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut counter = PnCounter::new();
+    /// assert!(counter.is_bottom());
+    /// assert!(counter.increment(r, 0).is_bottom()); // a no-op's delta: nothing to send
+    /// counter.increment(r, 1);
+    /// counter.decrement(r, 1);
+    /// assert!(counter.value() == 0 && !counter.is_bottom()); // zero, but not bottom
+    /// ```
     fn is_bottom(&self) -> bool {
         *self == Self::default()
     }
@@ -73,6 +131,19 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
     /// The part of `self` that `other` is missing:
     /// `self.delta_since(&other.context())`, without copying the context.
     /// Gossip uses it to forward only what a received delta added.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut mine = GCounter::new();
+    /// mine.increment(r1, 1);
+    /// mine.increment(r2, 2);
+    /// let mut received = GCounter::new();
+    /// received.increment(r1, 1);
+    /// let news = mine.missing_from(&received);
+    /// assert_eq!(news.entries().collect::<Vec<_>>(), [(r2, 2)]);
+    /// ```
     fn missing_from(&self, other: &Self) -> Self {
         self.delta_since(&other.context())
     }

@@ -33,6 +33,14 @@ pub struct GCounter {
 
 impl GCounter {
     /// A counter at zero.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter};
+    ///
+    /// let counter = GCounter::new();
+    /// assert_eq!(counter.value(), 0);
+    /// assert!(counter.is_bottom());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -40,6 +48,18 @@ impl GCounter {
 
     /// Adds `amount` on behalf of `replica` and returns the delta (that
     /// replica's new entry). The entry saturates at `u64::MAX`.
+    ///
+    /// ```
+    /// use rumor_crdt::{GCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut counter = GCounter::new();
+    /// counter.increment(r, 2);
+    /// let delta = counter.increment(r, 3);
+    /// assert_eq!(delta.get(r), 5); // the new entry, not the amount
+    /// counter.increment(r, u64::MAX);
+    /// assert_eq!(counter.value(), u64::MAX); // saturates
+    /// ```
     pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> Self {
         if amount == 0 {
             return Self::default();
@@ -52,6 +72,15 @@ impl GCounter {
     }
 
     /// The counter's value: the sum of all entries, saturating at `u64::MAX`.
+    ///
+    /// ```
+    /// use rumor_crdt::{GCounter, ReplicaId};
+    ///
+    /// let mut counter = GCounter::new();
+    /// counter.increment(ReplicaId::from_u128(1), 2);
+    /// counter.increment(ReplicaId::from_u128(2), 3);
+    /// assert_eq!(counter.value(), 5);
+    /// ```
     #[must_use]
     pub fn value(&self) -> u64 {
         self.entries
@@ -60,12 +89,32 @@ impl GCounter {
     }
 
     /// The count contributed by `replica`.
+    ///
+    /// ```
+    /// use rumor_crdt::{GCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = GCounter::new();
+    /// counter.increment(r1, 2);
+    /// counter.increment(r1, 2);
+    /// assert_eq!((counter.get(r1), counter.get(r2)), (4, 0));
+    /// ```
     #[must_use]
     pub fn get(&self, replica: ReplicaId) -> u64 {
         self.entries.get(&replica).copied().unwrap_or(0)
     }
 
     /// The per-replica entries, by replica.
+    ///
+    /// ```
+    /// use rumor_crdt::{GCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = GCounter::new();
+    /// counter.increment(r2, 5);
+    /// counter.increment(r1, 1);
+    /// assert_eq!(counter.entries().collect::<Vec<_>>(), [(r1, 1), (r2, 5)]);
+    /// ```
     pub fn entries(&self) -> impl Iterator<Item = (ReplicaId, u64)> + '_ {
         self.entries.iter().map(|(r, n)| (*r, *n))
     }

@@ -13,6 +13,17 @@ use crate::ReplicaId;
 
 /// The default bound on how far ahead of the local clock a remote timestamp
 /// may be: 30 seconds. Agents without NTP drift by seconds, not minutes.
+///
+/// ```
+/// use rumor_crdt::{Hlc, HlcTimestamp, ReplicaId, DEFAULT_MAX_DRIFT_MS};
+///
+/// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+/// let other = ReplicaId::from_u128(2);
+/// let edge = HlcTimestamp::new(1_000 + DEFAULT_MAX_DRIFT_MS, 0, other);
+/// assert!(clock.observe(edge, 1_000).is_ok());
+/// let beyond = HlcTimestamp::new(1_001 + DEFAULT_MAX_DRIFT_MS, 0, other);
+/// assert!(clock.observe(beyond, 1_000).is_err());
+/// ```
 pub const DEFAULT_MAX_DRIFT_MS: u64 = 30_000;
 
 /// A hybrid logical clock reading. Ordered by `(wall_ms, logical, replica)`,
@@ -37,6 +48,14 @@ pub struct HlcTimestamp {
 
 impl HlcTimestamp {
     /// A timestamp from its parts.
+    ///
+    /// ```
+    /// use rumor_crdt::{HlcTimestamp, ReplicaId};
+    ///
+    /// let ts = HlcTimestamp::new(1_000, 2, ReplicaId::from_u128(1));
+    /// assert_eq!((ts.wall_ms, ts.logical), (1_000, 2));
+    /// assert_eq!(format!("{ts:?}"), "1000.2@R1");
+    /// ```
     #[must_use]
     pub const fn new(wall_ms: u64, logical: u32, replica: ReplicaId) -> Self {
         Self {
@@ -54,11 +73,33 @@ impl fmt::Debug for HlcTimestamp {
 }
 
 /// Why a remote timestamp was refused.
+///
+/// ```
+/// use rumor_crdt::{ClockError, Hlc, HlcTimestamp, ReplicaId};
+///
+/// let mut clock = Hlc::with_max_drift(ReplicaId::from_u128(1), 100);
+/// let remote = HlcTimestamp::new(1_500, 0, ReplicaId::from_u128(2));
+/// let err: ClockError = clock.observe(remote, 1_000).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "remote timestamp 1500 ms is 500 ms ahead of local time 1000 ms (max drift 100 ms)"
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
     /// The remote timestamp is further ahead of local wall time than the
     /// configured drift bound. The clock's state was not touched; the sender's
     /// clock is probably wrong.
+    ///
+    /// ```
+    /// # use rumor_crdt::{ClockError, Hlc, HlcTimestamp, ReplicaId};
+    /// let mut clock = Hlc::with_max_drift(ReplicaId::from_u128(1), 100);
+    /// let before = clock.last();
+    /// let remote = HlcTimestamp::new(1_500, 0, ReplicaId::from_u128(2));
+    /// let err = clock.observe(remote, 1_000).unwrap_err();
+    /// assert!(matches!(err, ClockError::TooFarAhead { ahead_ms: 500, max_drift_ms: 100, .. }));
+    /// assert_eq!(clock.last(), before); // the clock was not touched
+    /// ```
     #[error(
         "remote timestamp {remote_ms} ms is {ahead_ms} ms ahead of local time {local_ms} ms \
          (max drift {max_drift_ms} ms)"
@@ -100,6 +141,16 @@ pub struct Hlc {
 impl Hlc {
     /// A clock for `replica` with the default drift bound
     /// ([`DEFAULT_MAX_DRIFT_MS`]).
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, ReplicaId, DEFAULT_MAX_DRIFT_MS};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let clock = Hlc::new(r);
+    /// assert_eq!(clock.replica(), r);
+    /// assert_eq!(clock.max_drift_ms(), DEFAULT_MAX_DRIFT_MS);
+    /// assert_eq!(clock.last().wall_ms, 0);
+    /// ```
     #[must_use]
     pub fn new(replica: ReplicaId) -> Self {
         Self::with_max_drift(replica, DEFAULT_MAX_DRIFT_MS)
@@ -126,18 +177,46 @@ impl Hlc {
     }
 
     /// The replica this clock belongs to.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(4);
+    /// let mut clock = Hlc::new(r);
+    /// assert_eq!(clock.replica(), r);
+    /// assert_eq!(clock.now(10).replica, r); // every reading carries it
+    /// ```
     #[must_use]
     pub fn replica(&self) -> ReplicaId {
         self.last.replica
     }
 
     /// The last reading handed out or observed.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, HlcTimestamp, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let ts = clock.now(1_000);
+    /// assert_eq!(clock.last(), ts);
+    /// let remote = HlcTimestamp::new(2_000, 3, ReplicaId::from_u128(2));
+    /// let received = clock.observe(remote, 1_990).unwrap();
+    /// assert_eq!(clock.last(), received);
+    /// ```
     #[must_use]
     pub fn last(&self) -> HlcTimestamp {
         self.last
     }
 
     /// The drift bound in force.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, ReplicaId, DEFAULT_MAX_DRIFT_MS};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// assert_eq!(Hlc::with_max_drift(r, 250).max_drift_ms(), 250);
+    /// assert_eq!(Hlc::new(r).max_drift_ms(), DEFAULT_MAX_DRIFT_MS);
+    /// ```
     #[must_use]
     pub fn max_drift_ms(&self) -> u64 {
         self.max_drift_ms
@@ -145,6 +224,18 @@ impl Hlc {
 
     /// A new timestamp for a local event at wall time `wall_ms`; strictly
     /// greater than every timestamp this clock has produced or observed.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let a = clock.now(1_000);
+    /// assert_eq!((a.wall_ms, a.logical), (1_000, 0));
+    /// let b = clock.now(1_000); // same millisecond: the logical part advances
+    /// assert_eq!((b.wall_ms, b.logical), (1_000, 1));
+    /// let c = clock.now(500); // the wall clock stepped back: still monotonic
+    /// assert_eq!((c.wall_ms, c.logical), (1_000, 2));
+    /// ```
     pub fn now(&mut self, wall_ms: u64) -> HlcTimestamp {
         if wall_ms > self.last.wall_ms {
             self.last.wall_ms = wall_ms;
@@ -157,6 +248,17 @@ impl Hlc {
 
     /// Merges a remote timestamp seen at local wall time `wall_ms`, and returns
     /// a timestamp greater than both (for the receive event).
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, HlcTimestamp, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// clock.now(1_000);
+    /// let remote = HlcTimestamp::new(1_200, 5, ReplicaId::from_u128(2));
+    /// let received = clock.observe(remote, 1_100).unwrap(); // remote is ahead: follow it
+    /// assert_eq!((received.wall_ms, received.logical), (1_200, 6));
+    /// assert!(received > remote && clock.now(1_100) > received);
+    /// ```
     ///
     /// # Errors
     /// [`ClockError::TooFarAhead`] if `remote` is more than the drift bound

@@ -67,6 +67,13 @@ impl<K, V> Default for LwwMap<K, V> {
 
 impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     /// An empty map.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, LwwMap};
+    ///
+    /// let map: LwwMap<String, u32> = LwwMap::new();
+    /// assert!(map.is_empty() && map.is_bottom());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -75,6 +82,18 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     /// Sets `key` to `value` at time `ts` (the writer is `ts.replica`) and
     /// returns the delta. A write not newer than the key's current one loses
     /// at once: nothing changes and the delta is empty.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let (t1, t2) = (clock.now(100), clock.now(200));
+    /// let mut map = LwwMap::new();
+    /// let delta = map.insert("mode", "auto", t2);
+    /// assert_eq!(delta.get(&"mode"), Some(&"auto"));
+    /// assert!(map.insert("mode", "manual", t1).is_bottom()); // older: loses at once
+    /// assert_eq!(map.get(&"mode"), Some(&"auto"));
+    /// ```
     pub fn insert(&mut self, key: K, value: V, ts: HlcTimestamp) -> Self {
         self.write(key, Some(value), ts)
     }
@@ -82,6 +101,18 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     /// Removes `key` at time `ts` by writing a tombstone, and returns the
     /// delta. The tombstone is written even if the key is absent here, so that
     /// it also beats older writes this replica has not seen yet.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, HlcTimestamp, LwwMap, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut peer = LwwMap::new();
+    /// let old_write = peer.insert("door", "open", HlcTimestamp::new(100, 0, r1));
+    /// let mut map = LwwMap::new();
+    /// map.remove(&"door", HlcTimestamp::new(200, 0, r2)); // absent here: tombstoned anyway
+    /// map.join(&old_write); // the older write arrives late, and loses
+    /// assert_eq!((map.get(&"door"), map.tombstones()), (None, 1));
+    /// ```
     pub fn remove(&mut self, key: &K, ts: HlcTimestamp) -> Self {
         self.write(key.clone(), None, ts)
     }
@@ -105,24 +136,71 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     }
 
     /// The value of `key`, unless absent or removed.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// map.insert("k", 1, clock.now(1));
+    /// assert_eq!(map.get(&"k"), Some(&1));
+    /// map.remove(&"k", clock.now(2));
+    /// assert_eq!(map.get(&"k"), None);
+    /// ```
     #[must_use]
     pub fn get(&self, key: &K) -> Option<&V> {
         self.writes.get(key).and_then(|w| w.value.as_ref())
     }
 
     /// The timestamp of the latest write (value or removal) of `key`.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let (t1, t2) = (clock.now(1), clock.now(2));
+    /// let mut map = LwwMap::new();
+    /// map.insert("k", 'a', t1);
+    /// assert_eq!(map.timestamp(&"k"), Some(t1));
+    /// map.remove(&"k", t2);
+    /// assert_eq!(map.timestamp(&"k"), Some(t2)); // a removal has a timestamp too
+    /// assert_eq!(map.timestamp(&"other"), None);
+    /// ```
     #[must_use]
     pub fn timestamp(&self, key: &K) -> Option<HlcTimestamp> {
         self.writes.get(key).map(|w| w.ts)
     }
 
     /// Whether `key` has a value.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// map.insert("k", 'a', clock.now(1));
+    /// assert!(map.contains_key(&"k"));
+    /// map.remove(&"k", clock.now(2));
+    /// assert!(!map.contains_key(&"k")); // a tombstone is not a value
+    /// ```
     #[must_use]
     pub fn contains_key(&self, key: &K) -> bool {
         self.get(key).is_some()
     }
 
     /// The live (not removed) entries, by key.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// map.insert("b", 2, clock.now(1));
+    /// map.insert("a", 1, clock.now(2));
+    /// map.insert("c", 3, clock.now(3));
+    /// map.remove(&"c", clock.now(4));
+    /// assert_eq!(map.iter().collect::<Vec<_>>(), [(&"a", &1), (&"b", &2)]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         self.writes
             .iter()
@@ -130,18 +208,52 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     }
 
     /// The number of live entries.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// map.insert("a", 1, clock.now(1));
+    /// map.insert("b", 2, clock.now(2));
+    /// map.remove(&"a", clock.now(3));
+    /// assert_eq!(map.len(), 1); // tombstones do not count
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.writes.values().filter(|w| w.value.is_some()).count()
     }
 
     /// Whether there is no live entry.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// assert!(map.is_empty());
+    /// map.insert("a", 1, clock.now(1));
+    /// assert!(!map.is_empty());
+    /// map.remove(&"a", clock.now(2));
+    /// assert!(map.is_empty());
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The number of tombstones held (removals not yet pruned).
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// map.insert("a", 1, clock.now(1));
+    /// map.remove(&"a", clock.now(2));
+    /// map.remove(&"never set", clock.now(3));
+    /// assert_eq!((map.len(), map.tombstones()), (0, 2));
+    /// ```
     #[must_use]
     pub fn tombstones(&self) -> usize {
         self.writes.values().filter(|w| w.value.is_none()).count()
@@ -189,6 +301,17 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
 
     /// Writes are superseded by timestamp only, so `other ≤ self` iff every
     /// write of `other` is matched or beaten here and its context is seen.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let mut map = LwwMap::new();
+    /// let old = map.insert("k", 1, clock.now(1));
+    /// let new = map.insert("k", 2, clock.now(2));
+    /// assert!(map.includes(&old)); // beaten, yet included: joining it changes nothing
+    /// assert!(map.includes(&new) && !old.includes(&new));
+    /// ```
     fn includes(&self, other: &Self) -> bool {
         other.writes.iter().all(|(key, theirs)| {
             self.writes

@@ -38,18 +38,45 @@ impl<T> Default for LwwRegister<T> {
 
 impl<T> LwwRegister<T> {
     /// An empty register.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, LwwRegister};
+    ///
+    /// let register: LwwRegister<u8> = LwwRegister::new();
+    /// assert_eq!((register.get(), register.timestamp()), (None, None));
+    /// assert!(register.is_bottom());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The current value, if any write has been seen.
+    ///
+    /// ```
+    /// use rumor_crdt::{HlcTimestamp, LwwRegister, ReplicaId};
+    ///
+    /// let mut register = LwwRegister::new();
+    /// assert_eq!(register.get(), None);
+    /// register.set(42, HlcTimestamp::new(1, 0, ReplicaId::from_u128(1)));
+    /// assert_eq!(register.get(), Some(&42));
+    /// ```
     #[must_use]
     pub fn get(&self) -> Option<&T> {
         self.write.as_ref().map(|(_, v)| v)
     }
 
     /// The timestamp of the current value.
+    ///
+    /// ```
+    /// use rumor_crdt::{HlcTimestamp, LwwRegister, ReplicaId};
+    ///
+    /// let ts = HlcTimestamp::new(1_000, 0, ReplicaId::from_u128(1));
+    /// let mut register = LwwRegister::new();
+    /// assert_eq!(register.timestamp(), None);
+    /// register.set("on", ts);
+    /// assert_eq!(register.timestamp(), Some(ts));
+    /// ```
     #[must_use]
     pub fn timestamp(&self) -> Option<HlcTimestamp> {
         self.write.as_ref().map(|(ts, _)| *ts)
@@ -59,6 +86,18 @@ impl<T> LwwRegister<T> {
 impl<T: Clone> LwwRegister<T> {
     /// Writes `value` at time `ts` and returns the delta. A write older than
     /// the one held loses at once: nothing changes and the delta is empty.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Hlc, LwwRegister, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let (old, new) = (clock.now(1_000), clock.now(2_000));
+    /// let mut register = LwwRegister::new();
+    /// let delta = register.set("new", new);
+    /// assert_eq!(delta, register); // the delta is the whole register
+    /// assert!(register.set("old", old).is_bottom()); // older write: loses at once
+    /// assert_eq!(register.get(), Some(&"new"));
+    /// ```
     pub fn set(&mut self, value: T, ts: HlcTimestamp) -> Self {
         if self.timestamp().is_some_and(|held| held >= ts) {
             return Self::default();

@@ -59,6 +59,13 @@ impl<T> Default for OrSet<T> {
 
 impl<T: Ord + Clone> OrSet<T> {
     /// An empty set.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet};
+    ///
+    /// let set: OrSet<u32> = OrSet::new();
+    /// assert!(set.is_empty() && set.is_bottom());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -67,6 +74,18 @@ impl<T: Ord + Clone> OrSet<T> {
     /// Adds `element` on behalf of `replica` and returns the delta: the new
     /// dot, with a context that also covers the element's older dots (which
     /// this add replaces).
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// let delta = set.insert(r, "x");
+    /// assert!(set.contains(&"x") && delta.contains(&"x"));
+    /// let again = set.insert(r, "x"); // a new dot replaces the old one
+    /// assert_eq!(set.len(), 1);
+    /// assert_eq!(again.context().dot_count(), 2);
+    /// ```
     pub fn insert(&mut self, replica: ReplicaId, element: T) -> Self {
         let dot = self.context.next_dot(replica);
         self.context.insert(dot);
@@ -83,6 +102,19 @@ impl<T: Ord + Clone> OrSet<T> {
 
     /// Removes `element` and returns the delta: no entries, and a context of
     /// the dots removed. Removing an absent element changes nothing.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let mut set = OrSet::new();
+    /// let add = set.insert(ReplicaId::from_u128(1), "x");
+    /// let mut peer = add.clone();
+    /// let removal = set.remove(&"x");
+    /// assert!(removal.is_empty()); // no entries: only the removed dots
+    /// peer.join(&removal);
+    /// assert!(!peer.contains(&"x"));
+    /// assert!(set.remove(&"x").is_bottom()); // already gone: nothing to send
+    /// ```
     pub fn remove(&mut self, element: &T) -> Self {
         match self.entries.remove(element) {
             Some(dots) => Self {
@@ -94,6 +126,19 @@ impl<T: Ord + Clone> OrSet<T> {
     }
 
     /// Removes every element this replica has seen; returns the delta.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut set = OrSet::new();
+    /// set.insert(r1, 1);
+    /// let mut peer = set.clone();
+    /// peer.insert(r2, 2); // concurrent with the clear below
+    /// peer.join(&set.clear());
+    /// assert!(set.is_empty());
+    /// assert_eq!(peer.iter().collect::<Vec<_>>(), [&2]); // add wins
+    /// ```
     pub fn clear(&mut self) -> Self {
         let entries = mem::take(&mut self.entries);
         Self {
@@ -103,23 +148,66 @@ impl<T: Ord + Clone> OrSet<T> {
     }
 
     /// Whether `element` is in the set.
+    ///
+    /// ```
+    /// use rumor_crdt::{OrSet, ReplicaId};
+    ///
+    /// let mut set = OrSet::new();
+    /// set.insert(ReplicaId::from_u128(1), "x");
+    /// assert!(set.contains(&"x") && !set.contains(&"y"));
+    /// set.remove(&"x");
+    /// assert!(!set.contains(&"x"));
+    /// ```
     #[must_use]
     pub fn contains(&self, element: &T) -> bool {
         self.entries.contains_key(element)
     }
 
     /// The elements, ascending.
+    ///
+    /// ```
+    /// use rumor_crdt::{OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// for n in [3, 1, 2] {
+    ///     set.insert(r, n);
+    /// }
+    /// assert_eq!(set.iter().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.entries.keys()
     }
 
     /// The number of elements.
+    ///
+    /// ```
+    /// use rumor_crdt::{OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.insert(r, "a");
+    /// set.insert(r, "a"); // adding again does not grow the set
+    /// set.insert(r, "b");
+    /// assert_eq!(set.len(), 2);
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// use rumor_crdt::{OrSet, ReplicaId};
+    ///
+    /// let mut set = OrSet::new();
+    /// assert!(set.is_empty());
+    /// set.insert(ReplicaId::from_u128(1), 'x');
+    /// assert!(!set.is_empty());
+    /// set.remove(&'x');
+    /// assert!(set.is_empty());
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -295,6 +383,19 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
     /// and I still hold. The excluded dots must not be sent, or the peer would
     /// take them as removed; the kept ones include removals of dots the peer
     /// has seen, which `mine − seen` alone would lose.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut me = OrSet::new();
+    /// me.insert(r, "a");
+    /// me.insert(r, "b");
+    /// let mut peer = me.clone();
+    /// me.remove(&"a"); // removes a dot the peer has seen and holds
+    /// peer.join(&me.delta_since(&peer.context()));
+    /// assert_eq!(peer.iter().collect::<Vec<_>>(), [&"b"]);
+    /// ```
     fn delta_since(&self, seen: &Self::Context) -> Self {
         let mut entries = Vec::new();
         let mut shared_live = Vec::new();
@@ -325,6 +426,17 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
     /// alive here is one that `other` has seen but does not hold (which the
     /// join would remove). That second set is empty for an add's delta, so
     /// the usual check costs no scan of `self`.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let mut set = OrSet::new();
+    /// let add = set.insert(ReplicaId::from_u128(1), "x");
+    /// let removal = set.remove(&"x");
+    /// assert!(set.includes(&add)); // seen, then removed: joining it changes nothing
+    /// assert!(set.includes(&removal));
+    /// assert!(!add.includes(&removal)); // joining it would remove "x"
+    /// ```
     fn includes(&self, other: &Self) -> bool {
         if !other.context.is_subset(&self.context) {
             return false;

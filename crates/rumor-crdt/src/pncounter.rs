@@ -28,12 +28,31 @@ pub struct PnCounter {
 
 impl PnCounter {
     /// A counter at zero.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, PnCounter};
+    ///
+    /// let counter = PnCounter::new();
+    /// assert_eq!(counter.value(), 0);
+    /// assert!(counter.is_bottom());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, PnCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut counter = PnCounter::new();
+    /// let delta = counter.increment(r, 4);
+    /// assert_eq!(counter.value(), 4);
+    /// assert_eq!(delta.increments().get(r), 4);
+    /// assert!(delta.decrements().is_bottom());
+    /// ```
     pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> Self {
         Self {
             increments: self.increments.increment(replica, amount),
@@ -42,6 +61,17 @@ impl PnCounter {
     }
 
     /// Subtracts `amount` on behalf of `replica`; returns the delta.
+    ///
+    /// ```
+    /// use rumor_crdt::{PnCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut counter = PnCounter::new();
+    /// counter.increment(r, 10);
+    /// let delta = counter.decrement(r, 3);
+    /// assert_eq!(counter.value(), 7);
+    /// assert_eq!(delta.value(), -3);
+    /// ```
     pub fn decrement(&mut self, replica: ReplicaId, amount: u64) -> Self {
         Self {
             increments: GCounter::default(),
@@ -62,12 +92,34 @@ impl PnCounter {
     }
 
     /// The grow-only counter of increments.
+    ///
+    /// ```
+    /// use rumor_crdt::{PnCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = PnCounter::new();
+    /// counter.increment(r1, 5);
+    /// counter.decrement(r2, 2);
+    /// assert_eq!(counter.increments().value(), 5);
+    /// assert_eq!(counter.increments().get(r2), 0);
+    /// ```
     #[must_use]
     pub fn increments(&self) -> &GCounter {
         &self.increments
     }
 
     /// The grow-only counter of decrements.
+    ///
+    /// ```
+    /// use rumor_crdt::{PnCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = PnCounter::new();
+    /// counter.increment(r1, 5);
+    /// counter.decrement(r2, 2);
+    /// assert_eq!(counter.decrements().value(), 2); // a count, not negative
+    /// assert_eq!(counter.decrements().get(r1), 0);
+    /// ```
     #[must_use]
     pub fn decrements(&self) -> &GCounter {
         &self.decrements

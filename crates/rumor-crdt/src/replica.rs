@@ -74,12 +74,26 @@ impl ReplicaId {
     }
 
     /// The underlying UUID.
+    ///
+    /// ```
+    /// let id = rumor_crdt::ReplicaId::from_u128(7);
+    /// assert_eq!(id.as_uuid(), &uuid::Uuid::from_u128(7));
+    /// assert_eq!(id.to_string(), id.as_uuid().to_string());
+    /// ```
     #[must_use]
     pub const fn as_uuid(&self) -> &Uuid {
         &self.0
     }
 
     /// The id as a number.
+    ///
+    /// ```
+    /// use rumor_crdt::ReplicaId;
+    ///
+    /// let id = ReplicaId::from_random_bytes([1; 16]);
+    /// assert_eq!(ReplicaId::from_u128(id.as_u128()), id);
+    /// assert_eq!(ReplicaId::from_u128(42).as_u128(), 42);
+    /// ```
     #[must_use]
     pub const fn as_u128(&self) -> u128 {
         self.0.as_u128()
@@ -159,6 +173,15 @@ pub struct Dot {
 
 impl Dot {
     /// The `counter`-th event of `replica`.
+    ///
+    /// ```
+    /// use rumor_crdt::{Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let dot = Dot::new(r, 2);
+    /// assert_eq!((dot.replica, dot.counter), (r, 2));
+    /// assert!(Dot::new(r, 1) < dot);
+    /// ```
     #[must_use]
     pub const fn new(replica: ReplicaId, counter: u64) -> Self {
         Self { replica, counter }
