@@ -3,7 +3,8 @@
 
 use std::collections::VecDeque;
 
-use rumor_crdt::Crdt;
+use rumor_crdt::{codec, Crdt};
+use serde::Serialize;
 
 use crate::Peer;
 
@@ -12,6 +13,8 @@ struct Entry<S, P> {
     /// The peer it was received from; `None` for local writes.
     origin: Option<P>,
     delta: S,
+    /// Encoded size of `delta`.
+    bytes: usize,
     born_round: u64,
     redundant_hits: u32,
 }
@@ -23,14 +26,17 @@ pub(crate) struct DeltaBuffer<S, P> {
     /// The join of every entry, built on demand and dropped on any change:
     /// most intervals in a large cluster go to peers with no ack yet.
     whole: Option<S>,
+    /// Sum of the entries' encoded sizes.
+    bytes: usize,
 }
 
-impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
+impl<S: Crdt + Serialize, P: Peer> DeltaBuffer<S, P> {
     pub(crate) fn new() -> Self {
         Self {
             entries: VecDeque::new(),
             next_seq: 0,
             whole: None,
+            bytes: 0,
         }
     }
 
@@ -44,10 +50,13 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
 
     pub(crate) fn push(&mut self, origin: Option<P>, delta: S, round: u64) {
         self.whole = None;
+        let bytes = codec::encoded_len(&delta).unwrap_or(usize::MAX);
+        self.bytes = self.bytes.saturating_add(bytes);
         self.entries.push_back(Entry {
             seq: self.next_seq,
             origin,
             delta,
+            bytes,
             born_round: round,
             redundant_hits: 0,
         });
@@ -55,31 +64,43 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
     }
 
     /// The join of the entries from `from_seq` on, skipping those that came
-    /// from `peer` when `skip_peer_origin` (no back-propagation).
-    pub(crate) fn interval(&mut self, peer: P, from_seq: u64, skip_peer_origin: bool) -> S {
+    /// from `peer` when `skip_peer_origin` (no back-propagation), taking
+    /// entries in order while their encoded sizes add up to at most
+    /// `max_bytes` (always at least one). Returns the join and the sequence
+    /// it covers up to: the `seq` the peer will acknowledge.
+    pub(crate) fn interval(
+        &mut self,
+        peer: P,
+        from_seq: u64,
+        skip_peer_origin: bool,
+        max_bytes: usize,
+    ) -> (S, u64) {
         let start = self.entries.partition_point(|e| e.seq < from_seq);
         let skips = skip_peer_origin && self.entries.iter().any(|e| e.origin == Some(peer));
-        if start == 0 && !skips {
+        if start == 0 && !skips && self.bytes <= max_bytes {
             let entries = &self.entries;
-            return self
-                .whole
-                .get_or_insert_with(|| {
-                    let mut whole = S::default();
-                    for entry in entries {
-                        whole.join(&entry.delta);
-                    }
-                    whole
-                })
-                .clone();
+            let whole = self.whole.get_or_insert_with(|| {
+                let mut whole = S::default();
+                for entry in entries {
+                    whole.join(&entry.delta);
+                }
+                whole
+            });
+            return (whole.clone(), self.next_seq);
         }
         let mut out = S::default();
+        let mut taken = 0usize;
         for entry in self.entries.range(start..) {
             if skip_peer_origin && entry.origin == Some(peer) {
                 continue;
             }
+            if taken > 0 && taken.saturating_add(entry.bytes) > max_bytes {
+                return (out, entry.seq);
+            }
+            taken = taken.saturating_add(entry.bytes);
             out.join(&entry.delta);
         }
-        out
+        (out, self.next_seq)
     }
 
     /// Counts a "brought nothing new" report against the entries that a
@@ -104,6 +125,7 @@ impl<S: Crdt, P: Peer> DeltaBuffer<S, P> {
         });
         if self.entries.len() != before {
             self.whole = None;
+            self.bytes = self.entries.iter().map(|e| e.bytes).sum();
         }
     }
 }

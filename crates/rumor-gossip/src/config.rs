@@ -37,6 +37,12 @@ pub struct Config {
     /// context, and the peer answers with exactly what this node lacks
     /// (`delta_since`): the repair path for deltas dropped from buffers.
     pub digest_every_rounds: u64,
+    /// Largest interval of buffered deltas pushed in one message, in encoded
+    /// bytes (at least one delta is always sent). The rest follows in later
+    /// rounds, once the peer has acknowledged. The default keeps a push inside
+    /// one UDP datagram. Answers to a digest (`delta_since`) are not capped:
+    /// a catch-up is streamed by the transport.
+    pub max_delta_bytes: usize,
     /// SWIM: time between two probes of random members.
     pub probe_interval_ms: u64,
     /// SWIM: time without an ack before asking others to probe (ping-req).
@@ -66,6 +72,7 @@ impl Default for Config {
             buffer_ttl_rounds: 30,
             redundant_stop: 1,
             digest_every_rounds: 10,
+            max_delta_bytes: 1_024,
             probe_interval_ms: 200,
             ping_timeout_ms: 100,
             indirect_probes: 4,

@@ -94,7 +94,7 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
 
 impl<S, P, M> Node<S, P, M>
 where
-    S: Crdt,
+    S: Crdt + Serialize,
     S::Context: Serialize,
     P: Peer,
     M: Membership<P>,
@@ -219,15 +219,18 @@ where
                     ack: None,
                     reply: true,
                 },
-                Strategy::Delta | Strategy::DeltaOptimized => Sync {
-                    seq: self.buffer.next_seq(),
-                    delta: self.interval_for(peer),
-                    context: (digest_round && i == 0).then(|| self.state.context()),
-                    digest: self.digest(),
-                    hop: 0,
-                    ack: None,
-                    reply: true,
-                },
+                Strategy::Delta | Strategy::DeltaOptimized => {
+                    let (delta, seq) = self.interval_for(peer);
+                    Sync {
+                        seq,
+                        delta,
+                        context: (digest_round && i == 0).then(|| self.state.context()),
+                        digest: self.digest(),
+                        hop: 0,
+                        ack: None,
+                        reply: true,
+                    }
+                }
             };
             self.send(&mut out, peer, Body::Sync(sync));
         }
@@ -293,9 +296,13 @@ where
         digest
     }
 
-    fn interval_for(&mut self, peer: P) -> S {
+    /// The buffered deltas `peer` has not acknowledged (capped at
+    /// `max_delta_bytes`), and the sequence they cover up to.
+    fn interval_for(&mut self, peer: P) -> (S, u64) {
         let from = self.acks.get(&peer).copied().unwrap_or(0);
-        self.buffer.interval(peer, from, self.optimized())
+        let optimized = self.optimized();
+        self.buffer
+            .interval(peer, from, optimized, self.config.max_delta_bytes)
     }
 
     /// Handles a message from `from` received at `now_ms`.
@@ -357,9 +364,14 @@ where
         }
         // Answer a digest before joining the peer's delta, so that its own
         // writes are not sent straight back.
+        let mut covered = self.buffer.next_seq();
         let answer = match &sync.context {
             Some(context) => Some(self.state.delta_since(context)),
-            None if sync.reply => Some(self.interval_for(from)),
+            None if sync.reply => {
+                let (interval, seq) = self.interval_for(from);
+                covered = seq;
+                Some(interval)
+            }
             None => None,
         };
         let carried = !sync.delta.is_bottom();
@@ -396,7 +408,7 @@ where
         let context = escalate.then(|| self.state.context());
         if answer.is_some() || carried || context.is_some() {
             let reply = Sync {
-                seq: self.buffer.next_seq(),
+                seq: covered,
                 delta: answer.unwrap_or_default(),
                 context,
                 digest: self.digest(),
