@@ -60,11 +60,12 @@ fn killed_node_is_marked_down_by_every_live_node_at_10_percent_loss() {
     assert!(ms <= 3_000, "took {ms} ms");
 }
 
-/// At 10 % loss a live node is now and then declared dead (about once per
-/// three cluster-minutes with the default timings): rare, and always
-/// refuted, so that at the end every live node holds every other as alive.
+/// At 10 % loss live nodes are suspected often, but every suspicion is
+/// refuted in time (the suspect answers its suspecters directly), so no live
+/// node is declared dead over four cluster-minutes, and at the end every live
+/// node holds every other as alive.
 #[test]
-fn false_deaths_at_10_percent_loss_are_rare_and_always_refuted() {
+fn no_live_node_is_marked_down_at_10_percent_loss_over_four_cluster_minutes() {
     let mut false_deaths = 0;
     for seed in [33, 24, 25, 26] {
         let mut sim = cluster(100, seed, 0.1);
@@ -93,10 +94,7 @@ fn false_deaths_at_10_percent_loss_are_rare_and_always_refuted() {
             );
         }
     }
-    assert!(
-        false_deaths <= 2,
-        "{false_deaths} false deaths in 4 cluster-minutes"
-    );
+    assert_eq!(false_deaths, 0, "false deaths in 4 cluster-minutes");
 }
 
 #[test]

@@ -265,6 +265,33 @@ where
         out
     }
 
+    /// After refuting a suspicion, tell the suspecters and two random members
+    /// directly: an answer-less message that carries the new incarnation
+    /// (and the refutation, first in the piggyback queue).
+    fn announce_refutation(&mut self, out: &mut Output<S, P>) {
+        let mut targets = self.swim.take_refuted();
+        if targets.is_empty() {
+            return;
+        }
+        for peer in self.swim.sample_live(&self.members, &mut self.rng, 2, None) {
+            if !targets.contains(&peer) {
+                targets.push(peer);
+            }
+        }
+        for peer in targets {
+            let notice = Sync {
+                seq: self.buffer.next_seq(),
+                delta: S::default(),
+                context: None,
+                digest: self.digest(),
+                hop: 2,
+                ack: None,
+                reply: false,
+            };
+            self.send(out, peer, Body::Sync(notice));
+        }
+    }
+
     fn send(&mut self, out: &mut Output<S, P>, to: P, body: Body<S, P>) {
         let members = self.swim.piggyback(
             to,
@@ -318,6 +345,7 @@ where
             .heard_from(from, message.incarnation, now_ms, &mut out.events);
         self.swim
             .apply(&message.members, &mut self.members, now_ms, &mut out.events);
+        self.announce_refutation(&mut out);
         match message.body {
             Body::Sync(sync) if self.config.strategy == Strategy::FullState => {
                 self.handle_full_state(from, sync, &mut out);

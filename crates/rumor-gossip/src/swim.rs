@@ -97,6 +97,8 @@ pub(crate) struct Swim<P> {
     next_seq: u64,
     relays: Vec<Relay<P>>,
     queue: Vec<(MemberUpdate<P>, u32)>,
+    /// Members that suspected us since the last call to `take_refuted`.
+    refute_to: Vec<P>,
 }
 
 impl<P: Peer> Swim<P> {
@@ -110,6 +112,7 @@ impl<P: Peer> Swim<P> {
             next_seq: 1,
             relays: Vec::new(),
             queue: Vec::new(),
+            refute_to: Vec::new(),
         };
         // Announce ourselves: a restarted node's higher incarnation overrides
         // the "dead" others may hold about its previous life.
@@ -280,6 +283,9 @@ impl<P: Peer> Swim<P> {
     fn refute(&mut self, about_me: MemberUpdate<P>) {
         if about_me.status != Status::Alive && about_me.incarnation >= self.incarnation {
             self.incarnation = about_me.incarnation + 1;
+            if about_me.by != self.me && !self.refute_to.contains(&about_me.by) {
+                self.refute_to.push(about_me.by);
+            }
             self.enqueue(MemberUpdate {
                 peer: self.me,
                 incarnation: self.incarnation,
@@ -287,6 +293,13 @@ impl<P: Peer> Swim<P> {
                 by: self.me,
             });
         }
+    }
+
+    /// The members that claimed we were suspect or dead since the last call:
+    /// they are told at once (every message carries our incarnation) rather
+    /// than waiting for the refutation to reach them by gossip.
+    pub(crate) fn take_refuted(&mut self) -> Vec<P> {
+        core::mem::take(&mut self.refute_to)
     }
 
     /// Any message from `from` shows it is alive: it acks a pending probe,
