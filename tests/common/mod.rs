@@ -138,6 +138,7 @@ macro_rules! for_each_law {
             exact_delta_extraction,
             strong_eventual_consistency,
             includes_and_missing_from_agree_with_join,
+            split_pieces_join_back_to_the_whole,
         }
     };
 }
@@ -470,6 +471,45 @@ pub(crate) fn includes_and_missing_from_agree_with_join<M: Model>(
                 missing == expected,
                 "b.missing_from(a) != b.delta_since(a.context())\na = {a:?}\nb = {b:?}\n\
                  missing_from = {missing:?}\ndelta_since = {expected:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// For every reachable state and every mutation's delta `s`, and `n` from 1
+/// to 4: `s.split(n)` has at most `n` pieces, none bottom, each `≤ s`, whose
+/// join (in any order) is `s`. With `join_is_monotone`, a receiver that
+/// joins only some pieces stays `≤` one that joins them all: a lost piece is
+/// safe.
+pub(crate) fn split_pieces_join_back_to_the_whole<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    let deltas = run.mutations.iter().map(|m| &m.delta);
+    let all: Vec<&M::State> = run.reachable.iter().chain(deltas).collect();
+    for s in &all {
+        for n in 1..=4 {
+            let pieces = s.split(n);
+            ensure!(
+                pieces.len() <= n,
+                "{} pieces for n = {n}\ns = {s:?}",
+                pieces.len()
+            );
+            let mut forward = M::State::default();
+            let mut backward = M::State::default();
+            for (piece, back) in pieces.iter().zip(pieces.iter().rev()) {
+                ensure!(!piece.is_bottom(), "a bottom piece\ns = {s:?}");
+                ensure!(
+                    s.includes(piece),
+                    "piece not ≤ s\ns = {s:?}\npiece = {piece:?}"
+                );
+                forward.join(piece);
+                backward.join(back);
+            }
+            ensure!(
+                forward == **s && backward == **s,
+                "pieces do not join back to s (n = {n})\ns = {s:?}\npieces = {pieces:?}"
             );
         }
     }

@@ -145,6 +145,43 @@ pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeErro
     Ok(counter.0)
 }
 
+/// A 64-bit FNV-1a hash of the bytes [`encode`] would produce, computed
+/// without allocating them. The encoding is the wire format, so equal values
+/// hash equally on every platform and build: a cheap digest to compare two
+/// replicas' causal contexts before exchanging them.
+///
+/// ```
+/// use rumor_crdt::{codec, Crdt, GCounter, ReplicaId};
+///
+/// let (mut a, mut b) = (GCounter::new(), GCounter::new());
+/// a.increment(ReplicaId::from_u128(1), 2);
+/// b.increment(ReplicaId::from_u128(1), 2);
+/// assert_eq!(codec::fingerprint(&a.context()).unwrap(), codec::fingerprint(&b.context()).unwrap());
+/// b.increment(ReplicaId::from_u128(2), 1);
+/// assert_ne!(codec::fingerprint(&a.context()).unwrap(), codec::fingerprint(&b.context()).unwrap());
+/// ```
+///
+/// # Errors
+/// Only if a user-supplied element type refuses to serialize.
+pub fn fingerprint<T: Serialize + ?Sized>(value: &T) -> Result<u64, EncodeError> {
+    let mut hasher = Fnv1a(0xcbf2_9ce4_8422_2325);
+    bincode::serde::encode_into_writer(value, &mut hasher, config())
+        .map_err(|e| EncodeError(e.to_string()))?;
+    Ok(hasher.0)
+}
+
+/// A bincode writer that hashes (FNV-1a, 64 bits).
+struct Fnv1a(u64);
+
+impl bincode::enc::write::Writer for &mut Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Ok(())
+    }
+}
+
 /// A bincode writer that only counts.
 struct ByteCounter(usize);
 

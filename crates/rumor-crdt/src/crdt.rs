@@ -1,6 +1,11 @@
 //! The [`Crdt`] trait: join, causal summary and exact delta extraction.
 
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt::Debug;
+
+use crate::{CausalContext, Dot};
 
 /// A state-based, delta-enabled CRDT.
 ///
@@ -147,4 +152,76 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
     fn missing_from(&self, other: &Self) -> Self {
         self.delta_since(&other.context())
     }
+
+    /// Splits `self` into at most `parts` non-bottom pieces, each included in
+    /// `self`, whose join is `self`: a large delta can then travel in several
+    /// messages that arrive in any order. A lost piece only delays what it
+    /// carries; joining the others is still safe (each piece is `≤ self`).
+    /// The default keeps the state in one piece, for types that cannot be
+    /// split (a register).
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// for k in 0..10 {
+    ///     set.insert(r, k);
+    /// }
+    /// let pieces = set.split(3);
+    /// assert_eq!(pieces.len(), 3);
+    /// let mut joined = OrSet::new();
+    /// for piece in pieces.iter().rev() {
+    ///     assert!(set.includes(piece));
+    ///     joined.join(piece);
+    /// }
+    /// assert_eq!(joined, set);
+    /// ```
+    fn split(&self, parts: usize) -> Vec<Self> {
+        let _ = parts;
+        if self.is_bottom() {
+            Vec::new()
+        } else {
+            vec![self.clone()]
+        }
+    }
+}
+
+/// The length of each of `parts` chunks covering `len` items (at least 1).
+pub(crate) fn chunk_len(len: usize, parts: usize) -> usize {
+    len.div_ceil(parts.max(1)).max(1)
+}
+
+/// [`Crdt::split`] for the dot-based maps: the entries cut into chunks, each
+/// with the context of exactly its own dots, and the rest of the context
+/// (dots of removed or overwritten writes) added to the last piece.
+pub(crate) fn split_dotted<K, W, I>(
+    entries: &BTreeMap<K, W>,
+    context: &CausalContext,
+    parts: usize,
+    dots: impl Fn(&W) -> I,
+) -> Vec<(BTreeMap<K, W>, CausalContext)>
+where
+    K: Ord + Clone,
+    W: Clone,
+    I: IntoIterator<Item = Dot>,
+{
+    let items: Vec<(&K, &W)> = entries.iter().collect();
+    let mut out: Vec<(BTreeMap<K, W>, CausalContext)> = items
+        .chunks(chunk_len(items.len(), parts))
+        .map(|chunk| {
+            let map = chunk.iter().map(|&(k, w)| (k.clone(), w.clone())).collect();
+            let named = chunk.iter().flat_map(|&(_, w)| dots(w)).collect();
+            (map, named)
+        })
+        .collect();
+    let named: CausalContext = entries.values().flat_map(&dots).collect();
+    let rest = context.difference(&named);
+    if !rest.is_empty() {
+        match out.last_mut() {
+            Some((_, last)) => last.join(&rest),
+            None => out.push((BTreeMap::new(), rest)),
+        }
+    }
+    out
 }

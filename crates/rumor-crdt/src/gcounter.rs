@@ -1,6 +1,7 @@
 //! Grow-only counter.
 
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -154,6 +155,16 @@ impl Crdt for GCounter {
 
     fn missing_from(&self, other: &Self) -> Self {
         self.delta_since(other)
+    }
+
+    fn split(&self, parts: usize) -> Vec<Self> {
+        let entries: Vec<(ReplicaId, u64)> = self.entries.iter().map(|(r, n)| (*r, *n)).collect();
+        entries
+            .chunks(crate::crdt::chunk_len(entries.len(), parts))
+            .map(|chunk| Self {
+                entries: chunk.iter().copied().collect(),
+            })
+            .collect()
     }
 }
 

@@ -6,7 +6,7 @@ use core::fmt::Debug;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::wire::{self, ReplicaLookup, ReplicaTable, Tabled, WireContext, WireTimestamp};
+use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireContext, WireTimestamp};
 use crate::{CausalContext, Crdt, Dot, HlcTimestamp};
 
 /// One key's latest write: a value, or a removal (tombstone).
@@ -323,6 +323,13 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
     fn missing_from(&self, other: &Self) -> Self {
         self.delta_since(&other.context)
     }
+
+    fn split(&self, parts: usize) -> Vec<Self> {
+        crate::crdt::split_dotted(&self.writes, &self.context, parts, |w| [w.dot()])
+            .into_iter()
+            .map(|(writes, context)| Self { writes, context })
+            .collect()
+    }
 }
 
 type WireBody<K, V> = (WireContext, Vec<(K, WireTimestamp, u64, Option<V>)>);
@@ -335,19 +342,21 @@ impl<K: Serialize, V: Serialize> Serialize for LwwMap<K, V> {
             table.add(w.ts.replica);
         }
         table.finish();
-        let writes: Vec<_> = self
-            .writes
-            .iter()
-            .map(|(k, w)| (k, table.timestamp(w.ts), w.counter, &w.value))
-            .collect();
+        let table = &table;
+        let writes = SeqWith(|| {
+            self.writes
+                .iter()
+                .map(|(k, w)| (k, table.timestamp(w.ts), w.counter, &w.value))
+        });
         // The writes name their own dots: send only the rest of the context,
         // which keeps a one-write delta's context empty on the wire.
         let named: CausalContext = self.writes.values().map(Write::dot).collect();
-        Tabled {
+        let context = self.context.difference(&named);
+        let tabled = Tabled {
             replicas: table.ids(),
-            body: (table.context(&self.context.difference(&named)), writes),
-        }
-        .serialize(serializer)
+            body: (table.context(&context), writes),
+        };
+        tabled.serialize(serializer)
     }
 }
 

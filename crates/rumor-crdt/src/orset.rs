@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::context::ContextProbe;
-use crate::wire::{self, ReplicaLookup, ReplicaTable, Tabled, WireContext, WireDot};
+use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireContext, WireDot};
 use crate::{CausalContext, Crdt, Dot, ReplicaId};
 
 /// The dots that keep one element alive, ascending. Almost always one; two
@@ -455,6 +455,13 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
     fn missing_from(&self, other: &Self) -> Self {
         self.delta_since(&other.context)
     }
+
+    fn split(&self, parts: usize) -> Vec<Self> {
+        crate::crdt::split_dotted(&self.entries, &self.context, parts, Dots::clone)
+            .into_iter()
+            .map(|(entries, context)| Self { entries, context })
+            .collect()
+    }
 }
 
 /// Wire form of the body: the context, each element with its first (lowest)
@@ -468,20 +475,24 @@ impl<T: Serialize> Serialize for OrSet<T> {
         let mut table = ReplicaTable::default();
         table.add_context(&self.context);
         table.finish();
-        let mut entries = Vec::with_capacity(self.entries.len());
-        let mut extra = Vec::new();
-        for (element, dots) in &self.entries {
-            if let Some((first, rest)) = dots.split_first() {
-                let index = u64::try_from(entries.len()).unwrap_or(u64::MAX);
-                entries.push((element, table.dot(*first)));
-                extra.extend(rest.iter().map(|d| (index, table.dot(*d))));
-            }
-        }
-        Tabled {
+        let table = &table;
+        // Entries always hold at least one dot, so `first` always exists.
+        let entries = SeqWith(|| {
+            self.entries
+                .iter()
+                .filter_map(|(element, dots)| Some((element, table.dot(*dots.first()?))))
+        });
+        let extra = SeqWith(|| {
+            self.entries.values().enumerate().flat_map(|(index, dots)| {
+                let index = u64::try_from(index).unwrap_or(u64::MAX);
+                dots.iter().skip(1).map(move |d| (index, table.dot(*d)))
+            })
+        });
+        let tabled = Tabled {
             replicas: table.ids(),
             body: (table.context(&self.context), entries, extra),
-        }
-        .serialize(serializer)
+        };
+        tabled.serialize(serializer)
     }
 }
 

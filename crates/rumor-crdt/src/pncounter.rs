@@ -1,5 +1,7 @@
 //! Increment/decrement counter.
 
+use alloc::vec::Vec;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Crdt, GCounter, ReplicaId};
@@ -155,5 +157,27 @@ impl Crdt for PnCounter {
 
     fn missing_from(&self, other: &Self) -> Self {
         self.delta_since(other)
+    }
+
+    fn split(&self, parts: usize) -> Vec<Self> {
+        // Both halves are cut into pieces of the same length, then paired up.
+        let (p, n) = (
+            self.increments.entries().count(),
+            self.decrements.entries().count(),
+        );
+        let each = crate::crdt::chunk_len(p + n, parts);
+        let mut ups = self.increments.split(p.div_ceil(each)).into_iter();
+        let mut downs = self.decrements.split(n.div_ceil(each)).into_iter();
+        let mut out = Vec::new();
+        loop {
+            let piece = Self {
+                increments: ups.next().unwrap_or_default(),
+                decrements: downs.next().unwrap_or_default(),
+            };
+            if piece.is_bottom() {
+                return out;
+            }
+            out.push(piece);
+        }
     }
 }

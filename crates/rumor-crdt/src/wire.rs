@@ -5,7 +5,8 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::context::Ranges;
 use crate::{CausalContext, Dot, HlcTimestamp, ReplicaId};
@@ -43,10 +44,13 @@ impl ReplicaTable {
         }
     }
 
-    pub(crate) fn context(&self, ctx: &CausalContext) -> WireContext {
-        ctx.iter_replica_ranges()
-            .map(|(replica, ranges)| (self.index(replica), ranges.to_wire().collect()))
-            .collect()
+    /// The wire form of `ctx` ([`WireContext`]), written straight from the
+    /// context: same bytes as the vector, without building it.
+    pub(crate) fn context<'a>(&'a self, ctx: &'a CausalContext) -> impl Serialize + 'a {
+        SeqWith(move || {
+            ctx.iter_replica_ranges()
+                .map(|(replica, ranges)| (self.index(replica), SeqWith(|| ranges.to_wire())))
+        })
     }
 
     pub(crate) fn dot(&self, dot: Dot) -> WireDot {
@@ -64,6 +68,26 @@ pub(crate) type WireDot = (u32, u64);
 pub(crate) type WireTimestamp = (u64, u32, u32);
 /// `[(replica index, [(start, end - start)])]`.
 pub(crate) type WireContext = Vec<(u32, Vec<(u64, u64)>)>;
+
+/// Serializes the items of the iterators `make` returns as a sequence,
+/// without collecting them: `make` is called twice, once to count (bincode
+/// writes the length first), once to write.
+pub(crate) struct SeqWith<F>(pub(crate) F);
+
+impl<F, I> Serialize for SeqWith<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some((self.0)().count()))?;
+        for item in (self.0)() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
 
 /// Resolves table indices while decoding untrusted input.
 pub(crate) struct ReplicaLookup(Vec<ReplicaId>);
