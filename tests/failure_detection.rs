@@ -138,3 +138,62 @@ fn dead_nodes_are_not_chosen_for_gossip() {
         sim.stats().dropped - dropped_before
     );
 }
+
+#[test]
+fn a_node_checks_a_suspect_itself_before_declaring_it_dead() {
+    use rumor::gossip::{Body, Config, FullView, MemberUpdate, Message, Node, Probe};
+    let config = Config::default();
+    let node = |id: u32| {
+        let others = (1u32..=50).filter(move |&p| p != id);
+        Node::new(
+            id,
+            GCounter::new(),
+            FullView::new(id, others),
+            config.clone(),
+            u64::from(id),
+        )
+    };
+    let (mut a, mut b) = (node(1), node(2));
+    // Node 3 tells `a` that `b` is suspect; the refutation gossip is lost.
+    let mut rumor = Message::new(Body::Probe(Probe::Ack { seq: 0 }));
+    rumor.members.push(MemberUpdate {
+        peer: 2,
+        incarnation: 0,
+        status: Status::Suspect,
+        by: 3,
+    });
+    a.handle(3, rumor, 0);
+    assert_eq!(a.member_status(2), Status::Suspect);
+    // Among 49 others, `a`'s random probes do not pick `b` within the
+    // suspicion timeout (for these seeds): only its check reaches `b`.
+    let mut checked = false;
+    for now in (100..=20_000).step_by(100) {
+        let out = a.tick(now);
+        for (to, message) in out.messages {
+            let is_ping = matches!(message.body, Body::Probe(Probe::Ping { .. }));
+            if to != 2 || !is_ping || checked {
+                continue;
+            }
+            checked = true;
+            let answers = b.handle(1, message, now);
+            for (back, answer) in answers.messages.into_iter().filter(|(to, _)| *to == 1) {
+                assert_eq!(back, 1);
+                a.handle(2, answer, now + 1);
+            }
+        }
+        if a.member_status(2) != Status::Suspect {
+            break;
+        }
+    }
+    assert!(checked, "a never pinged the suspect itself");
+    assert_eq!(
+        b.incarnation(),
+        1,
+        "b learned of the suspicion from the check and refuted"
+    );
+    assert_eq!(
+        a.member_status(2),
+        Status::Alive,
+        "the answer carried the refutation"
+    );
+}

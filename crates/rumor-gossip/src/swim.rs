@@ -64,7 +64,15 @@ struct Known<P> {
     /// Distinct members that suspected this incarnation (at most
     /// `SUSPICION_CONFIRMATIONS + 1` kept).
     suspecters: Vec<P>,
+    /// Direct pings sent to this suspect to check the rumor ourselves.
+    checks: u8,
 }
+
+/// Before declaring a suspect dead, a node pings it itself at these
+/// fractions of its suspicion timeout, so that a refutation the gossip failed
+/// to bring still arrives in time (the ping carries the suspicion first, and
+/// the answer carries the refuted incarnation).
+const SUSPICION_CHECKS: [f64; 2] = [0.5, 0.75];
 
 /// Independent suspicions after which the suspicion timeout reaches its
 /// minimum (Lifeguard's K).
@@ -265,6 +273,7 @@ impl<P: Peer> Swim<P> {
                     status: update.status,
                     since_ms: now_ms,
                     suspecters,
+                    checks: 0,
                 },
             );
         }
@@ -430,17 +439,26 @@ impl<P: Peer> Swim<P> {
             self.next_probe_ms = now_ms + config.probe_interval_ms;
         }
 
-        let expired: Vec<(P, u64)> = self
-            .overrides
-            .iter()
-            .filter(|(_, k)| {
-                k.status == Status::Suspect
-                    && now_ms
-                        >= k.since_ms
-                            + suspicion_timeout_ms(config, members.len(), k.suspecters.len())
-            })
-            .map(|(p, k)| (*p, k.incarnation))
-            .collect();
+        let mut expired = Vec::new();
+        for (peer, known) in &mut self.overrides {
+            if known.status != Status::Suspect {
+                continue;
+            }
+            let timeout = suspicion_timeout_ms(config, members.len(), known.suspecters.len());
+            let elapsed = now_ms.saturating_sub(known.since_ms);
+            if elapsed >= timeout {
+                expired.push((*peer, known.incarnation));
+                continue;
+            }
+            let due = SUSPICION_CHECKS
+                .get(usize::from(known.checks))
+                .is_some_and(|&at| elapsed as f64 >= at * timeout as f64);
+            if due {
+                known.checks += 1;
+                out.push((*peer, Probe::Ping { seq: self.next_seq }));
+                self.next_seq += 1;
+            }
+        }
         for (peer, incarnation) in expired {
             let update = MemberUpdate {
                 peer,
