@@ -31,7 +31,7 @@ use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{codec, Crdt, ReplicaId};
 use serde::Serialize;
 
-use crate::{Config, DenseView, Event, Message, Node, Output};
+use crate::{Body, Config, DenseView, Event, Message, Node, Output};
 
 pub use scenario::{Outcome, ScenarioError, Step};
 
@@ -534,17 +534,11 @@ where
             }
         }
         for (to, message) in out.messages {
-            let message = Box::new(message);
-            let total = codec::encoded_len(&message).map_or(0, |n| n as u64);
-            let payload = match message.payload() {
-                Some(delta) if !delta.is_bottom() => {
-                    codec::encoded_len(delta).map_or(0, |n| n as u64)
-                }
-                _ => 0,
-            };
+            let mut message = Box::new(message);
+            let (payload, control) = measure(&mut message);
             self.stats.messages += 1;
             self.stats.payload_bytes += payload;
-            self.stats.control_bytes += total.saturating_sub(payload);
+            self.stats.control_bytes += control;
             let net = &self.config.net;
             if !self.reachable(from, to) || self.rng.random_bool(net.loss.clamp(0.0, 1.0)) {
                 self.stats.dropped += 1;
@@ -568,4 +562,29 @@ where
             self.push(at, Scheduled::Deliver { from, to, message });
         }
     }
+}
+
+/// `(payload, control)` encoded bytes of `message`. The payload (a delta or
+/// state) is encoded once: the control part is measured with the payload
+/// swapped for an empty one, then the payload is put back.
+fn measure<S>(message: &mut Message<S, u32>) -> (u64, u64)
+where
+    S: Crdt + Serialize,
+    S::Context: Serialize,
+{
+    let len = |n: Result<usize, codec::EncodeError>| n.map_or(0, |n| n as u64);
+    let Body::Sync(sync) = &mut message.body else {
+        return (0, len(codec::encoded_len(&*message)));
+    };
+    if sync.delta.is_bottom() {
+        return (0, len(codec::encoded_len(&*message)));
+    }
+    let payload = len(codec::encoded_len(&sync.delta));
+    let delta = core::mem::take(&mut sync.delta);
+    let bottom = len(codec::encoded_len(&S::default()));
+    let control = len(codec::encoded_len(&*message)).saturating_sub(bottom);
+    if let Body::Sync(sync) = &mut message.body {
+        sync.delta = delta;
+    }
+    (payload, control)
 }
