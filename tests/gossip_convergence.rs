@@ -283,7 +283,7 @@ fn random_bytes_never_panic_the_message_decoder() {
         seq: 3,
         delta: valid.clone(),
         context: Some(valid.context()),
-        digest: 77,
+        digest: Some(77),
         hop: 0,
         ack: None,
         reply: true,
@@ -315,9 +315,9 @@ fn random_bytes_never_panic_the_message_decoder() {
 #[test]
 fn pushes_are_capped_at_max_delta_bytes_and_the_rest_follows_once_acked() {
     use rumor::gossip::{FullView, Node};
-    // Digest answers (catch-up) are not capped: keep the periodic digest out
-    // of the way, and let the two meet (round 1 carries a digest) before the
-    // writes.
+    // Only pushes are looked at here (catch-up answers have their own test):
+    // keep the periodic digest out of the way, and let the two meet (round 1
+    // carries a digest) before the writes.
     let config = Config {
         max_delta_bytes: 200,
         digest_every_rounds: u64::MAX,
@@ -363,6 +363,56 @@ fn pushes_are_capped_at_max_delta_bytes_and_the_rest_follows_once_acked() {
     assert!(
         pushes > 5,
         "100 adds cannot fit in a few 200-byte pushes: {pushes}"
+    );
+}
+
+#[test]
+fn catch_up_answers_come_in_pieces_within_max_delta_bytes() {
+    use rumor::gossip::{FullView, Node};
+    let config = Config {
+        max_delta_bytes: 512,
+        max_catch_up_bytes: 4_096,
+        ..Config::default()
+    };
+    // `a` starts with 5,000 elements and nothing buffered: `b` can only get
+    // them by answers to its context, far more than one catch-up allows.
+    let me = ReplicaId::from_u128(1);
+    let mut full = OrSet::new();
+    for k in 0..5_000u64 {
+        full.insert(me, k);
+    }
+    let total = codec::encode(&full).map_or(0, |v| v.len());
+    let mut a = Node::new(1u32, full, FullView::new(1, [2]), config.clone(), 1);
+    let mut b = Node::new(2u32, OrSet::new(), FullView::new(2, [1]), config, 2);
+    let (mut largest, mut pieces, mut rounds) = (0, 0, 0);
+    for round in 1..=400u64 {
+        rounds = round;
+        let now = round * 100;
+        let mut wire: Vec<(u32, u32, Message<OrSet<u64>, u32>)> = Vec::new();
+        wire.extend(a.tick(now).messages.into_iter().map(|(to, m)| (1, to, m)));
+        wire.extend(b.tick(now).messages.into_iter().map(|(to, m)| (2, to, m)));
+        while let Some((from, to, message)) = wire.pop() {
+            if let Body::Sync(sync) = &message.body {
+                if !sync.delta.is_bottom() {
+                    pieces += 1;
+                    largest = largest.max(codec::encode(&sync.delta).map_or(0, |v| v.len()));
+                }
+            }
+            let node = if to == 1 { &mut a } else { &mut b };
+            for (next, m) in node.handle(from, message, now).messages {
+                wire.push((to, next, m));
+            }
+        }
+        if b.state() == a.state() {
+            break;
+        }
+    }
+    assert_eq!(b.state(), a.state(), "b caught up within {rounds} rounds");
+    assert!(largest <= 512, "a piece of {largest} bytes");
+    assert!(
+        total > 4 * 4_096 && pieces >= total / 512,
+        "{total} bytes cannot come in fewer than {} pieces: {pieces}",
+        total / 512
     );
 }
 

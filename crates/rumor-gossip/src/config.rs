@@ -37,12 +37,18 @@ pub struct Config {
     /// context, and the peer answers with exactly what this node lacks
     /// (`delta_since`): the repair path for deltas dropped from buffers.
     pub digest_every_rounds: u64,
-    /// Largest interval of buffered deltas pushed in one message, in encoded
-    /// bytes (at least one delta is always sent). The rest follows in later
-    /// rounds, once the peer has acknowledged. The default keeps a push inside
-    /// one UDP datagram. Answers to a digest (`delta_since`) are not capped:
-    /// a catch-up is streamed by the transport.
+    /// Largest delta in one message, in encoded bytes. A pushed interval of
+    /// buffered deltas stops at this size (at least one delta is always
+    /// sent); the rest follows in later rounds, once the peer has
+    /// acknowledged. An answer to a context (`delta_since`) larger than this
+    /// is split ([`Crdt::split`](rumor_crdt::Crdt::split)) into pieces of at
+    /// most this size where the type allows. The default keeps a message
+    /// inside one UDP datagram.
     pub max_delta_bytes: usize,
+    /// Largest answer to a context (a catch-up), in encoded bytes, sent at
+    /// once as pieces of `max_delta_bytes`. What does not fit follows in later
+    /// exchanges: the peer's digest still differs, so it asks again.
+    pub max_catch_up_bytes: usize,
     /// SWIM: time between two probes of random members.
     pub probe_interval_ms: u64,
     /// SWIM: time without an ack before asking others to probe (ping-req).
@@ -73,10 +79,11 @@ impl Default for Config {
             redundant_stop: 1,
             digest_every_rounds: 10,
             max_delta_bytes: 1_024,
+            max_catch_up_bytes: 64 * 1_024,
             probe_interval_ms: 200,
             ping_timeout_ms: 100,
             indirect_probes: 4,
-            suspicion_mult: 2,
+            suspicion_mult: 1,
             suspicion_max_mult: 5,
             retransmit_mult: 4,
             max_piggyback: 8,

@@ -34,8 +34,10 @@ pub struct Sync<S: Crdt> {
     pub context: Option<S::Context>,
     /// A 64-bit hash of the sender's causal context (FNV-1a of its
     /// encoding): when nothing hot was exchanged but digests differ, the two
-    /// nodes escalate to exchanging contexts.
-    pub digest: u64,
+    /// nodes escalate to exchanging contexts. Sent only where the receiver
+    /// may compare it: with a `context`, or on a pull request that carries
+    /// no delta.
+    pub digest: Option<u64>,
     /// Position in the exchange: 0 for the message that opens it, +1 per
     /// answer. Only answers to hops 0 and 1 may carry a context, which bounds
     /// an exchange to five messages.

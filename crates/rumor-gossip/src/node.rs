@@ -214,18 +214,22 @@ where
                     seq: 0,
                     delta: self.state.clone(),
                     context: None,
-                    digest: 0,
+                    digest: None,
                     hop: 0,
                     ack: None,
                     reply: true,
                 },
                 Strategy::Delta | Strategy::DeltaOptimized => {
                     let (delta, seq) = self.interval_for(peer);
+                    let context = (digest_round && i == 0).then(|| self.state.context());
+                    // The peer compares digests only when this message brings
+                    // nothing hot, or asks for an answer to its context.
+                    let digest = (context.is_some() || delta.is_bottom()).then(|| self.digest());
                     Sync {
                         seq,
                         delta,
-                        context: (digest_round && i == 0).then(|| self.state.context()),
-                        digest: self.digest(),
+                        context,
+                        digest,
                         hop: 0,
                         ack: None,
                         reply: true,
@@ -283,7 +287,7 @@ where
                 seq: self.buffer.next_seq(),
                 delta: S::default(),
                 context: None,
-                digest: self.digest(),
+                digest: None,
                 hop: 2,
                 ack: None,
                 reply: false,
@@ -309,16 +313,14 @@ where
         ));
     }
 
-    /// FNV-1a over the encoded context: stable across builds, because the
-    /// encoding is the wire format.
+    /// FNV-1a over the encoded context ([`codec::fingerprint`]): stable
+    /// across builds, because the encoding is the wire format. Cached until
+    /// the state changes.
     fn digest(&mut self) -> u64 {
         if let Some(digest) = self.digest {
             return digest;
         }
-        let bytes = codec::encode(&self.state.context()).unwrap_or_default();
-        let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+        let digest = codec::fingerprint(&self.state.context()).unwrap_or_default();
         self.digest = Some(digest);
         digest
     }
@@ -371,7 +373,7 @@ where
                 seq: 0,
                 delta: self.state.clone(),
                 context: None,
-                digest: 0,
+                digest: None,
                 hop: 1,
                 ack: None,
                 reply: false,
@@ -393,8 +395,17 @@ where
         // Answer a digest before joining the peer's delta, so that its own
         // writes are not sent straight back.
         let mut covered = self.buffer.next_seq();
+        let mut more = Vec::new();
         let answer = match &sync.context {
-            Some(context) => Some(self.state.delta_since(context)),
+            Some(context) => {
+                let (first, rest, cut) = self.pieces(self.state.delta_since(context));
+                if cut {
+                    // Pieces may be lost: claim nothing beyond the last ack.
+                    covered = self.acks.get(&from).copied().unwrap_or(0);
+                }
+                more = rest;
+                Some(first)
+            }
             None if sync.reply => {
                 let (interval, seq) = self.interval_for(from);
                 covered = seq;
@@ -432,19 +443,76 @@ where
         let quiet = !carried && answer.as_ref().is_none_or(Crdt::is_bottom);
         let escalate = sync.hop < 2
             && (sync.context.is_some() || (sync.reply && quiet))
-            && self.digest() != sync.digest;
+            && sync.digest.is_some_and(|theirs| theirs != self.digest());
         let context = escalate.then(|| self.state.context());
+        let digest = context.is_some().then(|| self.digest());
+        let hop = sync.hop.saturating_add(1);
         if answer.is_some() || carried || context.is_some() {
             let reply = Sync {
                 seq: covered,
                 delta: answer.unwrap_or_default(),
                 context,
-                digest: self.digest(),
-                hop: sync.hop.saturating_add(1),
+                digest,
+                hop,
                 ack,
                 reply: false,
             };
             self.send(out, from, Body::Sync(reply));
         }
+        for piece in more {
+            let rest = Sync {
+                seq: covered,
+                delta: piece,
+                context: None,
+                digest: None,
+                hop,
+                ack: None,
+                reply: false,
+            };
+            self.send(out, from, Body::Sync(rest));
+        }
+    }
+
+    /// Cuts an answer to a context into pieces of at most `max_delta_bytes`
+    /// where the type can be split, up to `max_catch_up_bytes` in all: the
+    /// first piece, the others, and whether the answer was cut at all.
+    fn pieces(&self, answer: S) -> (S, Vec<S>, bool) {
+        let max = self.config.max_delta_bytes.max(1);
+        let len = codec::encoded_len(&answer).unwrap_or(0);
+        if len <= max {
+            return (answer, Vec::new(), false);
+        }
+        let budget = (self.config.max_catch_up_bytes / max).max(1);
+        // Pieces repeat some framing (a replica table), so a first cut by
+        // size can leave some too large: cut finer, a few times at most.
+        let mut parts = len.div_ceil(max);
+        let mut pieces = answer.split(parts);
+        for _ in 0..3 {
+            let fits = pieces
+                .iter()
+                .all(|p| codec::encoded_len(p).is_ok_and(|n| n <= max));
+            if fits || pieces.len() < parts {
+                break;
+            }
+            parts *= 2;
+            pieces = answer.split(parts);
+        }
+        // Send what fits in the budget; the rest is asked for again.
+        let mut kept = Vec::new();
+        let mut total = 0usize;
+        for piece in pieces {
+            let n = codec::encoded_len(&piece).unwrap_or(0);
+            if !kept.is_empty()
+                && (kept.len() >= budget
+                    || total.saturating_add(n) > self.config.max_catch_up_bytes)
+            {
+                break;
+            }
+            total = total.saturating_add(n);
+            kept.push(piece);
+        }
+        let mut kept = kept.into_iter();
+        let first = kept.next().unwrap_or_default();
+        (first, kept.collect(), true)
     }
 }
