@@ -410,11 +410,22 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
             }
             push_nonempty(&mut entries, element.clone(), missing);
         }
+        let live = shared_live.len() + entries.iter().map(|(_, d)| d.len()).sum::<usize>();
+        let context = if self.context.dot_count() == live as u128 {
+            // Nothing was removed here (every dot seen is live), so
+            // `mine − (seen ∩ live)` is just the missing dots: the common
+            // case of a received delta, built without a difference.
+            entries
+                .iter()
+                .flat_map(|(_, d)| d.iter().copied())
+                .collect()
+        } else {
+            self.context
+                .difference(&CausalContext::from_dots(shared_live))
+        };
         Self {
             entries: entries.into_iter().collect(),
-            context: self
-                .context
-                .difference(&CausalContext::from_dots(shared_live)),
+            context,
         }
     }
 
