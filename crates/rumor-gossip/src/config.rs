@@ -15,6 +15,12 @@ pub enum Strategy {
     /// buffered and forwarded), and feedback: a buffered delta stops being
     /// pushed once enough peers reported that it brought them nothing new.
     DeltaOptimized,
+    /// Eager forwarding on an epidemic broadcast tree (Plumtree): a write is
+    /// pushed at once to the eager neighbors and forwarded on receipt, so it
+    /// travels in hops × one-way delay instead of rounds × interval. Lazy
+    /// links announce ids and graft what went missing. Anti-entropy stays
+    /// underneath as digest exchanges every `digest_every_rounds`.
+    Eager,
 }
 
 /// Tuning of one node. The defaults suit a LAN swarm of up to a few
@@ -67,6 +73,16 @@ pub struct Config {
     pub retransmit_mult: u32,
     /// Membership updates piggybacked on one message, at most.
     pub max_piggyback: usize,
+    /// [`Strategy::Eager`]: neighbors each node keeps (it connects to more
+    /// when it has fewer; others may connect to it too).
+    pub eager_degree: usize,
+    /// [`Strategy::Eager`]: how long an announced delta may take to arrive
+    /// on the tree before the announcer is grafted.
+    pub graft_timeout_ms: u64,
+    /// [`Strategy::Eager`]: rounds a received delta is kept for grafts.
+    pub eager_keep_rounds: u64,
+    /// [`Strategy::Eager`]: ids taken from one "I have" or graft at most.
+    pub max_ids_per_message: usize,
 }
 
 impl Default for Config {
@@ -87,6 +103,10 @@ impl Default for Config {
             suspicion_max_mult: 5,
             retransmit_mult: 4,
             max_piggyback: 8,
+            eager_degree: 4,
+            graft_timeout_ms: 20,
+            eager_keep_rounds: 10,
+            max_ids_per_message: 1_024,
         }
     }
 }

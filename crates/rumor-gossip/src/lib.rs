@@ -15,6 +15,7 @@ mod config;
 mod membership;
 mod message;
 mod node;
+mod plumtree;
 pub mod sim;
 mod swim;
 
@@ -25,6 +26,7 @@ pub use config::{Config, Strategy};
 pub use membership::{DenseView, FullView, Membership};
 pub use message::{Ack, Body, Message, Probe, Sync};
 pub use node::{Event, Node, Output};
+pub use plumtree::{DeltaId, IdRange, Tree};
 pub use swim::{MemberUpdate, Status};
 
 /// The address of a peer: anything small, copyable and ordered (a dense

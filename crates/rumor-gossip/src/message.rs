@@ -2,7 +2,7 @@
 
 use rumor_crdt::Crdt;
 
-use crate::MemberUpdate;
+use crate::{MemberUpdate, Tree};
 use serde::{Deserialize, Serialize};
 
 /// Acknowledgement of a received [`Sync`].
@@ -81,6 +81,8 @@ pub enum Body<S: Crdt, P> {
     Sync(Sync<S>),
     /// Failure detection.
     Probe(Probe<P>),
+    /// The eager path ([`Strategy::Eager`](crate::Strategy::Eager)).
+    Tree(Tree<S, P>),
 }
 
 /// A message between two nodes: a body, and the membership updates
@@ -116,7 +118,8 @@ impl<S: Crdt, P> Message<S, P> {
     pub fn payload(&self) -> Option<&S> {
         match &self.body {
             Body::Sync(sync) => Some(&sync.delta),
-            Body::Probe(_) => None,
+            Body::Tree(Tree::Gossip { delta, .. }) => Some(delta),
+            Body::Probe(_) | Body::Tree(_) => None,
         }
     }
 }

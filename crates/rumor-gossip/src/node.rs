@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::buffer::DeltaBuffer;
 use crate::message::{Ack, Body, Message, Probe, Sync};
+use crate::plumtree::{self, DeltaId, Plumtree, Tree};
 use crate::swim::Swim;
 use crate::{Config, FullView, Membership, Peer, Status, Strategy};
 
@@ -90,6 +91,8 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     swim: Swim<P>,
     /// The digest of the state's context, until the state changes.
     digest: Option<u64>,
+    /// The eager path's links and recent deltas ([`Strategy::Eager`]).
+    tree: Plumtree<S, P>,
 }
 
 impl<S, P, M> Node<S, P, M>
@@ -116,6 +119,7 @@ where
             acks: BTreeMap::new(),
             swim: Swim::new(id, 0),
             digest: None,
+            tree: Plumtree::new(id, 0),
         }
     }
 
@@ -125,6 +129,7 @@ where
     #[must_use]
     pub fn with_incarnation(mut self, incarnation: u64) -> Self {
         self.swim = Swim::new(self.id, incarnation);
+        self.tree = Plumtree::new(self.id, incarnation);
         self
     }
 
@@ -184,8 +189,12 @@ where
         let mut out = Output::default();
         if !delta.is_bottom() {
             self.digest = None;
-            if self.config.strategy != Strategy::FullState {
-                self.buffer.push(None, delta, self.round);
+            match self.config.strategy {
+                Strategy::FullState => {}
+                Strategy::Eager => self.broadcast(delta, &mut out),
+                Strategy::Delta | Strategy::DeltaOptimized => {
+                    self.buffer.push(None, delta, self.round);
+                }
             }
             out.events.push(Event::StateChanged);
         }
@@ -203,13 +212,30 @@ where
             self.buffer
                 .expire(self.round, self.config.buffer_ttl_rounds, stop);
         }
-        let peers = self
-            .swim
-            .sample_live(&self.members, &mut self.rng, self.config.fanout, None);
         let every = self.config.digest_every_rounds.max(1);
         let digest_round = self.round == 1 || self.round % every == self.digest_phase;
+        if self.config.strategy == Strategy::Eager {
+            self.tree_round(now_ms, &mut out);
+        }
+        let peers = match self.config.strategy {
+            // The eager path carries the deltas; anti-entropy only compares
+            // digests now and then, and escalates where they differ.
+            Strategy::Eager if !digest_round => Vec::new(),
+            _ => self
+                .swim
+                .sample_live(&self.members, &mut self.rng, self.config.fanout, None),
+        };
         for (i, peer) in peers.into_iter().enumerate() {
             let sync = match self.config.strategy {
+                Strategy::Eager => Sync {
+                    seq: self.buffer.next_seq(),
+                    delta: S::default(),
+                    context: None,
+                    digest: Some(self.digest()),
+                    hop: 0,
+                    ack: None,
+                    reply: true,
+                },
                 Strategy::FullState => Sync {
                     seq: 0,
                     delta: self.state.clone(),
@@ -248,7 +274,177 @@ where
         for (to, probe) in probes {
             self.send(&mut out, to, Body::Probe(probe));
         }
+        self.forget_departed(&out.events);
         out
+    }
+
+    /// Forgets eager-path links to members found dead or gone.
+    fn forget_departed(&mut self, events: &[Event<P>]) {
+        for event in events {
+            if let Event::MemberDown(peer) | Event::MemberLeft(peer) = *event {
+                self.tree.remove(peer);
+            }
+        }
+    }
+
+    /// The eager path's round: expire kept deltas, keep `eager_degree`
+    /// neighbors, announce this round's deltas to every neighbor but the one
+    /// each came from, graft what is overdue.
+    ///
+    /// Plumtree announces on lazy links only, because its eager links are
+    /// reliable (TCP). Over datagrams an eager push can be lost, and a node
+    /// whose every eager copy was lost would never hear of the delta: so the
+    /// eager neighbors get the announcement too (ids only, a few bytes).
+    fn tree_round(&mut self, now_ms: u64, out: &mut Output<S, P>) {
+        self.tree.expire(self.round, self.config.eager_keep_rounds);
+        self.ensure_neighbors(out);
+        let neighbors: Vec<P> = self
+            .tree
+            .eager()
+            .chain(self.tree.lazy())
+            .filter(|p| self.swim.is_live(*p))
+            .collect();
+        for peer in neighbors {
+            let ids = self.tree.announcements_for(peer);
+            if !ids.is_empty() {
+                let ids = plumtree::to_ranges(ids);
+                self.send(out, peer, Body::Tree(Tree::IHave { ids }));
+            }
+        }
+        self.tree.announced_all();
+        self.send_grafts(now_ms, out);
+    }
+
+    /// Connects to random live members while there are fewer than
+    /// `eager_degree` neighbors. Also the fallback when every link died:
+    /// the next push goes to fresh random peers.
+    fn ensure_neighbors(&mut self, out: &mut Output<S, P>) {
+        let want = self.config.eager_degree.saturating_sub(self.tree.degree());
+        if want == 0 {
+            return;
+        }
+        let candidates = self.swim.sample_live(
+            &self.members,
+            &mut self.rng,
+            want + self.tree.degree(),
+            None,
+        );
+        let fresh: Vec<P> = candidates
+            .into_iter()
+            .filter(|p| !self.tree.is_neighbor(*p))
+            .take(want)
+            .collect();
+        for peer in fresh {
+            self.tree.promote(peer);
+            self.send(out, peer, Body::Tree(Tree::Connect));
+        }
+    }
+
+    /// Asks the next announcer of every overdue delta for it. When every
+    /// announcer was tried, sends the last one this node's context instead:
+    /// it answers with whatever this node lacks (anti-entropy).
+    fn send_grafts(&mut self, now_ms: u64, out: &mut Output<S, P>) {
+        let due = self.tree.due(now_ms, self.config.graft_timeout_ms);
+        for (peer, ids) in due.grafts {
+            if self.swim.is_live(peer) {
+                self.tree.promote(peer);
+                let ids = plumtree::to_ranges(ids);
+                self.send(out, peer, Body::Tree(Tree::Graft { ids }));
+            }
+        }
+        for peer in due.repair_from {
+            let repair = Sync {
+                seq: self.buffer.next_seq(),
+                delta: S::default(),
+                context: Some(self.state.context()),
+                digest: Some(self.digest()),
+                hop: 0,
+                ack: None,
+                reply: false,
+            };
+            self.send(out, peer, Body::Sync(repair));
+        }
+    }
+
+    /// Names a local delta and pushes it to every eager neighbor. With no
+    /// live eager neighbor (all pruned, or dead), `fanout` other neighbors
+    /// or random live members become eager first: a write must leave this
+    /// node at once, not wait for the next round's announcements.
+    fn broadcast(&mut self, delta: S, out: &mut Output<S, P>) {
+        let id = self.tree.local(delta.clone(), self.round);
+        self.ensure_neighbors(out);
+        if !self.tree.eager().any(|p| self.swim.is_live(p)) {
+            let mut fallback: Vec<P> = self
+                .tree
+                .lazy()
+                .filter(|p| self.swim.is_live(*p))
+                .take(self.config.fanout.max(1))
+                .collect();
+            if fallback.is_empty() {
+                fallback = self.swim.sample_live(
+                    &self.members,
+                    &mut self.rng,
+                    self.config.fanout.max(1),
+                    None,
+                );
+            }
+            for peer in fallback {
+                self.tree.promote(peer);
+            }
+        }
+        self.push_eager(id, &delta, None, out);
+    }
+
+    fn push_eager(&mut self, id: DeltaId<P>, delta: &S, except: Option<P>, out: &mut Output<S, P>) {
+        let targets: Vec<P> = self
+            .tree
+            .eager()
+            .filter(|p| Some(*p) != except && self.swim.is_live(*p))
+            .collect();
+        for peer in targets {
+            let gossip = Tree::Gossip {
+                id,
+                delta: delta.clone(),
+            };
+            self.send(out, peer, Body::Tree(gossip));
+        }
+    }
+
+    fn handle_tree(&mut self, from: P, message: Tree<S, P>, now_ms: u64, out: &mut Output<S, P>) {
+        let max = self.config.max_ids_per_message;
+        match message {
+            Tree::Gossip { id, delta } => {
+                if self.tree.has(&id) {
+                    // A second path leads here: keep this link lazy.
+                    self.tree.demote(from);
+                    self.send(out, from, Body::Tree(Tree::Prune));
+                    return;
+                }
+                self.tree.promote(from);
+                if !self.state.includes(&delta) {
+                    self.state.join(&delta);
+                    self.digest = None;
+                    out.events.push(Event::StateChanged);
+                }
+                self.push_eager(id, &delta, Some(from), out);
+                self.tree.keep(id, delta, self.round, Some(from));
+            }
+            Tree::IHave { ids } => {
+                for id in plumtree::from_ranges(&ids, max) {
+                    self.tree.announced(id, from, now_ms);
+                }
+            }
+            Tree::Graft { ids } => {
+                self.tree.promote(from);
+                for id in plumtree::from_ranges(&ids, max) {
+                    if let Some(delta) = self.tree.kept(&id).cloned() {
+                        self.send(out, from, Body::Tree(Tree::Gossip { id, delta }));
+                    }
+                }
+            }
+            Tree::Prune => self.tree.demote(from),
+            Tree::Connect => self.tree.promote(from),
+        }
     }
 
     /// Leaves the cluster: tells a few live members, which spread the news.
@@ -358,7 +554,15 @@ where
                     self.send(&mut out, to, Body::Probe(reply));
                 }
             }
+            Body::Tree(tree) if self.config.strategy == Strategy::Eager => {
+                self.handle_tree(from, tree, now_ms, &mut out);
+            }
+            Body::Tree(_) => {}
         }
+        if self.config.strategy == Strategy::Eager {
+            self.send_grafts(now_ms, &mut out);
+        }
+        self.forget_departed(&out.events);
         out
     }
 
@@ -424,7 +628,9 @@ where
                 };
                 self.state.join(&stored);
                 self.digest = None;
-                self.buffer.push(Some(from), stored, self.round);
+                if self.config.strategy != Strategy::Eager {
+                    self.buffer.push(Some(from), stored, self.round);
+                }
                 out.events.push(Event::StateChanged);
             }
             Some(Ack {

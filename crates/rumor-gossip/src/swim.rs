@@ -71,7 +71,10 @@ struct Known<P> {
 /// Before declaring a suspect dead, a node pings it itself at these
 /// fractions of its suspicion timeout, so that a refutation the gossip failed
 /// to bring still arrives in time (the ping carries the suspicion first, and
-/// the answer carries the refuted incarnation).
+/// the answer carries the refuted incarnation). Only suspicions with fewer
+/// than `SUSPICION_CONFIRMATIONS` confirmations are checked (a crashed node
+/// is confirmed by its probers, so every node pinging it would be waste), and
+/// at most one check goes out per tick.
 const SUSPICION_CHECKS: [f64; 2] = [0.5, 0.75];
 
 /// Independent suspicions after which the suspicion timeout reaches its
@@ -440,6 +443,7 @@ impl<P: Peer> Swim<P> {
         }
 
         let mut expired = Vec::new();
+        let mut checked = false;
         for (peer, known) in &mut self.overrides {
             if known.status != Status::Suspect {
                 continue;
@@ -450,10 +454,12 @@ impl<P: Peer> Swim<P> {
                 expired.push((*peer, known.incarnation));
                 continue;
             }
+            let confirmed = known.suspecters.len() > SUSPICION_CONFIRMATIONS;
             let due = SUSPICION_CHECKS
                 .get(usize::from(known.checks))
                 .is_some_and(|&at| elapsed as f64 >= at * timeout as f64);
-            if due {
+            if due && !confirmed && !checked {
+                checked = true;
                 known.checks += 1;
                 out.push((*peer, Probe::Ping { seq: self.next_seq }));
                 self.next_seq += 1;

@@ -31,7 +31,7 @@ use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{codec, Crdt, ReplicaId};
 use serde::Serialize;
 
-use crate::{Body, Config, DenseView, Event, Message, Node, Output};
+use crate::{Body, Config, DenseView, Event, Message, Node, Output, Tree};
 
 pub use scenario::{Outcome, ScenarioError, Step};
 
@@ -573,18 +573,22 @@ where
     S::Context: Serialize,
 {
     let len = |n: Result<usize, codec::EncodeError>| n.map_or(0, |n| n as u64);
-    let Body::Sync(sync) = &mut message.body else {
-        return (0, len(codec::encoded_len(&*message)));
+    let slot = match &mut message.body {
+        Body::Sync(sync) => &mut sync.delta,
+        Body::Tree(Tree::Gossip { delta, .. }) => delta,
+        Body::Probe(_) | Body::Tree(_) => return (0, len(codec::encoded_len(&*message))),
     };
-    if sync.delta.is_bottom() {
+    if slot.is_bottom() {
         return (0, len(codec::encoded_len(&*message)));
     }
-    let payload = len(codec::encoded_len(&sync.delta));
-    let delta = core::mem::take(&mut sync.delta);
+    let payload = len(codec::encoded_len(&*slot));
+    let delta = core::mem::take(slot);
     let bottom = len(codec::encoded_len(&S::default()));
     let control = len(codec::encoded_len(&*message)).saturating_sub(bottom);
-    if let Body::Sync(sync) = &mut message.body {
-        sync.delta = delta;
+    match &mut message.body {
+        Body::Sync(sync) => sync.delta = delta,
+        Body::Tree(Tree::Gossip { delta: slot, .. }) => *slot = delta,
+        Body::Probe(_) | Body::Tree(_) => {}
     }
     (payload, control)
 }

@@ -1,0 +1,410 @@
+//! The eager path: epidemic broadcast trees (Plumtree: Leitão, Pereira,
+//! Rodrigues, SRDS 2007) for deltas.
+//!
+//! A local delta is named by a [`DeltaId`] and pushed at once to the *eager*
+//! neighbors; a node forwards a delta the first time it receives it, to its
+//! eager neighbors except the sender. A second copy of a delta means two tree
+//! paths lead here: the link it came on is pruned to *lazy*. Lazy links carry
+//! batched "I have" announcements (ids, not payloads) every round. A node that
+//! hears of an id it never received waits `graft_timeout_ms` for the eager
+//! copy, then grafts the link it heard from: the announcer sends the delta and
+//! the link becomes eager again, which repairs the tree where it broke.
+//!
+//! Neighbors start eager, so the first broadcasts flood the neighbor graph
+//! and the duplicates they cause shape the tree. This module keeps the
+//! per-link state; [`Node`](crate::Node) chooses neighbors, sends, and keeps
+//! anti-entropy underneath for whatever both paths lose.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Peer;
+
+/// Names one broadcast delta: the node that wrote it, in which life
+/// (incarnation), and its sequence number there. Like a dot, but over nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeltaId<P> {
+    /// The writing node.
+    pub origin: P,
+    /// The writer's incarnation when it wrote (a restart starts `seq` again).
+    pub incarnation: u64,
+    /// Counts the writer's broadcasts in that incarnation, from 0.
+    pub seq: u64,
+}
+
+/// Consecutive ids of one writer's life, `first..=last`: "I have" and graft
+/// lists travel as ranges, so a burst of writes costs one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IdRange<P> {
+    /// The writing node.
+    pub origin: P,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// The first sequence number.
+    pub first: u64,
+    /// The last sequence number (inclusive).
+    pub last: u64,
+}
+
+/// Eager-path messages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Tree<S, P> {
+    /// A delta, pushed along the tree.
+    Gossip {
+        /// Its name.
+        id: DeltaId<P>,
+        /// The delta.
+        delta: S,
+    },
+    /// Deltas the sender has (sent on lazy links, once per round).
+    IHave {
+        /// Their ids.
+        ids: Vec<IdRange<P>>,
+    },
+    /// "Send me these, and push to me eagerly from now on."
+    Graft {
+        /// The wanted ids.
+        ids: Vec<IdRange<P>>,
+    },
+    /// "I got that delta twice: stop pushing to me, announce instead."
+    Prune,
+    /// "Be my neighbor": the receiver adds the sender as an eager link.
+    Connect,
+}
+
+/// Compresses ids (sorted) into ranges.
+pub(crate) fn to_ranges<P: Peer>(ids: impl IntoIterator<Item = DeltaId<P>>) -> Vec<IdRange<P>> {
+    let mut out: Vec<IdRange<P>> = Vec::new();
+    for id in ids {
+        match out.last_mut() {
+            Some(r)
+                if r.origin == id.origin
+                    && r.incarnation == id.incarnation
+                    && r.last.checked_add(1) == Some(id.seq) =>
+            {
+                r.last = id.seq;
+            }
+            _ => out.push(IdRange {
+                origin: id.origin,
+                incarnation: id.incarnation,
+                first: id.seq,
+                last: id.seq,
+            }),
+        }
+    }
+    out
+}
+
+/// Expands ranges received from a peer into at most `max` ids: a hostile
+/// range (`0..=u64::MAX`) costs no more than `max` steps.
+pub(crate) fn from_ranges<P: Peer>(ranges: &[IdRange<P>], max: usize) -> Vec<DeltaId<P>> {
+    let mut out = Vec::new();
+    for r in ranges {
+        let mut seq = r.first;
+        while seq <= r.last && out.len() < max {
+            out.push(DeltaId {
+                origin: r.origin,
+                incarnation: r.incarnation,
+                seq,
+            });
+            match seq.checked_add(1) {
+                Some(next) => seq = next,
+                None => break,
+            }
+        }
+        if out.len() >= max {
+            break;
+        }
+    }
+    out
+}
+
+struct Kept<S, P> {
+    delta: S,
+    round: u64,
+    /// The neighbor it came from (`None` for our own writes).
+    from: Option<P>,
+    /// Announced to the lazy links already.
+    announced: bool,
+}
+
+struct Wanted<P> {
+    /// When the current announcer's grace period started.
+    since_ms: u64,
+    /// Who announced it, in order; the first is grafted next.
+    announcers: Vec<P>,
+    /// The announcer grafted last.
+    last: Option<P>,
+}
+
+/// What [`Plumtree::due`] asks the node to do.
+pub(crate) struct Due<P> {
+    /// Grafts: `(announcer, ids)`.
+    pub(crate) grafts: Vec<(P, Vec<DeltaId<P>>)>,
+    /// Announcers of deltas whose every graft went unanswered: the node
+    /// repairs from them by anti-entropy (its context), and stops waiting.
+    pub(crate) repair_from: Vec<P>,
+}
+
+/// The eager path's state on one node.
+pub(crate) struct Plumtree<S, P> {
+    me: P,
+    incarnation: u64,
+    next_seq: u64,
+    eager: BTreeSet<P>,
+    lazy: BTreeSet<P>,
+    /// Recently received deltas, for duplicates and grafts.
+    kept: BTreeMap<DeltaId<P>, Kept<S, P>>,
+    /// Per writer, the highest `(incarnation, seq)` dropped from `kept`:
+    /// ids at or below it count as received.
+    horizon: BTreeMap<P, (u64, u64)>,
+    /// Announced but not received.
+    wanted: BTreeMap<DeltaId<P>, Wanted<P>>,
+}
+
+impl<S: Clone, P: Peer> Plumtree<S, P> {
+    pub(crate) fn new(me: P, incarnation: u64) -> Self {
+        Self {
+            me,
+            incarnation,
+            next_seq: 0,
+            eager: BTreeSet::new(),
+            lazy: BTreeSet::new(),
+            kept: BTreeMap::new(),
+            horizon: BTreeMap::new(),
+            wanted: BTreeMap::new(),
+        }
+    }
+
+    /// Neighbors, eager and lazy.
+    pub(crate) fn degree(&self) -> usize {
+        self.eager.len() + self.lazy.len()
+    }
+
+    pub(crate) fn eager(&self) -> impl Iterator<Item = P> + '_ {
+        self.eager.iter().copied()
+    }
+
+    pub(crate) fn lazy(&self) -> impl Iterator<Item = P> + '_ {
+        self.lazy.iter().copied()
+    }
+
+    pub(crate) fn is_neighbor(&self, peer: P) -> bool {
+        self.eager.contains(&peer) || self.lazy.contains(&peer)
+    }
+
+    /// Makes `peer` an eager neighbor.
+    pub(crate) fn promote(&mut self, peer: P) {
+        if peer != self.me {
+            self.lazy.remove(&peer);
+            self.eager.insert(peer);
+        }
+    }
+
+    /// Makes `peer` a lazy neighbor.
+    pub(crate) fn demote(&mut self, peer: P) {
+        if self.eager.remove(&peer) {
+            self.lazy.insert(peer);
+        }
+    }
+
+    /// Forgets a dead or departed neighbor.
+    pub(crate) fn remove(&mut self, peer: P) {
+        self.eager.remove(&peer);
+        self.lazy.remove(&peer);
+        for wanted in self.wanted.values_mut() {
+            wanted.announcers.retain(|p| *p != peer);
+        }
+    }
+
+    /// Names a local delta and keeps it; returns its id.
+    pub(crate) fn local(&mut self, delta: S, round: u64) -> DeltaId<P> {
+        let id = DeltaId {
+            origin: self.me,
+            incarnation: self.incarnation,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        self.keep(id, delta, round, None);
+        id
+    }
+
+    /// Whether the delta `id` was received (or is too old to matter).
+    pub(crate) fn has(&self, id: &DeltaId<P>) -> bool {
+        self.kept.contains_key(id)
+            || self
+                .horizon
+                .get(&id.origin)
+                .is_some_and(|&h| (id.incarnation, id.seq) <= h)
+    }
+
+    /// Keeps a first-received delta for duplicates, grafts and announcements.
+    pub(crate) fn keep(&mut self, id: DeltaId<P>, delta: S, round: u64, from: Option<P>) {
+        self.wanted.remove(&id);
+        self.kept.insert(
+            id,
+            Kept {
+                delta,
+                round,
+                from,
+                announced: false,
+            },
+        );
+    }
+
+    pub(crate) fn kept(&self, id: &DeltaId<P>) -> Option<&S> {
+        self.kept.get(id).map(|k| &k.delta)
+    }
+
+    /// `peer` announced `id`: wait for it unless it is here already.
+    pub(crate) fn announced(&mut self, id: DeltaId<P>, peer: P, now_ms: u64) {
+        if self.has(&id) {
+            return;
+        }
+        let wanted = self.wanted.entry(id).or_insert_with(|| Wanted {
+            since_ms: now_ms,
+            announcers: Vec::new(),
+            last: None,
+        });
+        if !wanted.announcers.contains(&peer) {
+            wanted.announcers.push(peer);
+        }
+    }
+
+    /// What is due at `now_ms`: for each wanted id whose grace period ran
+    /// out, a graft to its next announcer; once every announcer was tried, a
+    /// repair from the last one, and the id is no longer waited for.
+    pub(crate) fn due(&mut self, now_ms: u64, timeout_ms: u64) -> Due<P> {
+        let mut by_peer: BTreeMap<P, Vec<DeltaId<P>>> = BTreeMap::new();
+        let mut repair_from = Vec::new();
+        self.wanted.retain(|id, wanted| {
+            if now_ms < wanted.since_ms.saturating_add(timeout_ms) {
+                return true;
+            }
+            if wanted.announcers.is_empty() {
+                if let Some(last) = wanted.last {
+                    if !repair_from.contains(&last) {
+                        repair_from.push(last);
+                    }
+                }
+                return false;
+            }
+            let peer = wanted.announcers.remove(0);
+            by_peer.entry(peer).or_default().push(*id);
+            wanted.last = Some(peer);
+            wanted.since_ms = now_ms;
+            true
+        });
+        Due {
+            grafts: by_peer.into_iter().collect(),
+            repair_from,
+        }
+    }
+
+    /// The ids to announce to `peer` this round: kept, not yet announced,
+    /// and not received from `peer` itself.
+    pub(crate) fn announcements_for(&self, peer: P) -> Vec<DeltaId<P>> {
+        self.kept
+            .iter()
+            .filter(|(_, k)| !k.announced && k.from != Some(peer))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Marks everything kept as announced (after a round's "I have"s).
+    pub(crate) fn announced_all(&mut self) {
+        for kept in self.kept.values_mut() {
+            kept.announced = true;
+        }
+    }
+
+    /// Drops deltas kept for `keep_rounds` rounds or more.
+    pub(crate) fn expire(&mut self, round: u64, keep_rounds: u64) {
+        let horizon = &mut self.horizon;
+        self.kept.retain(|id, kept| {
+            let keep = round.saturating_sub(kept.round) < keep_rounds;
+            if !keep {
+                let h = horizon.entry(id.origin).or_insert((0, 0));
+                *h = (*h).max((id.incarnation, id.seq));
+            }
+            keep
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(origin: u32, seq: u64) -> DeltaId<u32> {
+        DeltaId {
+            origin,
+            incarnation: 0,
+            seq,
+        }
+    }
+
+    #[test]
+    fn ranges_round_trip_and_merge_consecutive_ids() {
+        let ids = vec![id(1, 0), id(1, 1), id(1, 2), id(1, 5), id(2, 0)];
+        let ranges = to_ranges(ids.clone());
+        assert_eq!(ranges.len(), 3);
+        assert_eq!(from_ranges(&ranges, 100), ids);
+    }
+
+    #[test]
+    fn a_hostile_range_expands_to_at_most_max_ids() {
+        let ranges = [IdRange {
+            origin: 1u32,
+            incarnation: 0,
+            first: 0,
+            last: u64::MAX,
+        }];
+        assert_eq!(from_ranges(&ranges, 64).len(), 64);
+        let top = [IdRange {
+            origin: 1u32,
+            incarnation: 0,
+            first: u64::MAX,
+            last: u64::MAX,
+        }];
+        assert_eq!(from_ranges(&top, 64).len(), 1);
+    }
+
+    #[test]
+    fn expired_ids_stay_known_and_are_not_wanted_again() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        tree.keep(id(1, 3), 7, 0, Some(1));
+        tree.expire(10, 10);
+        assert!(tree.kept(&id(1, 3)).is_none());
+        assert!(tree.has(&id(1, 3)) && tree.has(&id(1, 2)));
+        assert!(!tree.has(&id(1, 4)));
+        tree.announced(id(1, 2), 5, 0);
+        assert!(tree.due(1_000, 10).grafts.is_empty());
+    }
+
+    #[test]
+    fn grafts_go_to_announcers_in_turn_then_repair_from_the_last() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        tree.announced(id(9, 0), 1, 100);
+        tree.announced(id(9, 0), 2, 105);
+        assert!(tree.due(120, 50).grafts.is_empty());
+        assert_eq!(tree.due(150, 50).grafts, vec![(1, vec![id(9, 0)])]);
+        assert!(tree.due(160, 50).grafts.is_empty());
+        assert_eq!(tree.due(200, 50).grafts, vec![(2, vec![id(9, 0)])]);
+        // Both tried: repair from the last announcer, then stop waiting.
+        let due = tree.due(250, 50);
+        assert!(due.grafts.is_empty());
+        assert_eq!(due.repair_from, vec![2]);
+        assert!(tree.due(10_000, 50).repair_from.is_empty());
+    }
+
+    #[test]
+    fn a_delta_that_arrives_is_no_longer_wanted() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        tree.announced(id(9, 0), 1, 100);
+        tree.keep(id(9, 0), 1, 0, Some(2));
+        let due = tree.due(1_000, 50);
+        assert!(due.grafts.is_empty() && due.repair_from.is_empty());
+    }
+}

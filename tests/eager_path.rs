@@ -1,0 +1,206 @@
+//! The eager path (`Strategy::Eager`: Plumtree over the full view) in the
+//! simulator: how fast a write reaches every node, what it costs, how the
+//! tree heals when nodes die, and that hostile tree messages are harmless.
+
+#![allow(clippy::unwrap_used)]
+
+use rumor::crdt::{codec, Crdt, OrSet};
+use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Step};
+use rumor::gossip::{Body, Config, DeltaId, FullView, IdRange, Message, Node, Strategy, Tree};
+
+fn cluster(nodes: u32, seed: u64, loss: f64) -> Simulator<OrSet<u64>> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        node: Config {
+            strategy: Strategy::Eager,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 1),
+            loss,
+            duplicate: 0.0,
+        },
+    };
+    Simulator::new(config, |_| OrSet::new())
+}
+
+/// Writes `samples` updates one at a time from nodes spread over the
+/// cluster, each awaited; returns every live node's reach time (ms after
+/// the write), sorted, and the (N − 1) × delta lower bound of their payload.
+fn reach_times(sim: &mut Simulator<OrSet<u64>>, samples: u32, within_ms: u64) -> (Vec<u64>, u64) {
+    let mut times = Vec::new();
+    let mut bound = 0;
+    let live = (0..sim.len()).filter(|&i| sim.is_alive(i)).count() as u64;
+    for k in 0..samples {
+        let origin = (k * 7_919) % sim.len();
+        if !sim.is_alive(origin) {
+            continue;
+        }
+        let u = sim
+            .update(origin, |s, me| s.insert(me, u64::from(k) + 1_000))
+            .unwrap();
+        assert!(
+            sim.run_until_delivered(within_ms),
+            "update {k} not everywhere within {within_ms} ms"
+        );
+        let record = &sim.updates()[u];
+        times.extend(record.reached_ms.iter().flatten().map(|t| t - record.at_ms));
+        bound += (live - 1) * codec::encode(&record.delta).unwrap().len() as u64;
+        sim.run_for(500);
+    }
+    times.sort_unstable();
+    (times, bound)
+}
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+#[test]
+fn eager_reaches_1000_nodes_within_50_ms_at_p99_without_loss() {
+    let mut sim = cluster(1_000, 1, 0.0);
+    sim.run_for(1_000);
+    let (times, _) = reach_times(&mut sim, 10, 5_000);
+    let p99 = percentile(&times, 0.99);
+    // Anti-entropy alone needs rounds of 100 ms: about 630 ms here.
+    assert!(p99 <= 50, "p99 {p99} ms");
+    assert!(sim.converged());
+}
+
+#[test]
+fn eager_payload_stays_within_one_and_a_half_times_the_lower_bound() {
+    let mut sim = cluster(1_000, 2, 0.0);
+    sim.run_for(1_000);
+    // Let the first broadcasts shape the tree, then measure.
+    reach_times(&mut sim, 5, 5_000);
+    let before = sim.stats().payload_bytes;
+    let (_, bound) = reach_times(&mut sim, 10, 5_000);
+    sim.run_for(3_000); // anti-entropy underneath has its say too
+    let payload = sim.stats().payload_bytes - before;
+    assert!(
+        payload * 2 <= bound * 3,
+        "payload {payload} B vs lower bound {bound} B"
+    );
+}
+
+#[test]
+fn eager_reaches_every_node_at_10_and_30_percent_loss() {
+    let mut sim = cluster(1_000, 3, 0.1);
+    sim.run_for(1_000);
+    let (times, _) = reach_times(&mut sim, 10, 10_000);
+    let p99 = percentile(&times, 0.99);
+    assert!(p99 <= 500, "10 % loss: p99 {p99} ms");
+
+    let mut sim = cluster(300, 4, 0.3);
+    sim.run_for(1_000);
+    reach_times(&mut sim, 3, 30_000);
+    assert!(sim.converged());
+    assert!(sim.missing_writes().is_empty());
+}
+
+#[test]
+fn a_killed_parents_subtree_is_served_again_within_two_intervals() {
+    let mut sim = cluster(1_000, 5, 0.0);
+    sim.run_for(1_000);
+    reach_times(&mut sim, 5, 5_000); // the tree has formed
+                                     // Kill one node in ten: many of them are inner nodes of the tree. Write
+                                     // before the failure detector has noticed anything.
+    for i in (7..1_000).step_by(10) {
+        sim.crash(i);
+    }
+    let (times, _) = reach_times(&mut sim, 5, 5_000);
+    let max = *times.last().unwrap();
+    assert!(max <= 200, "slowest node after the crashes: {max} ms");
+}
+
+#[test]
+fn eager_converges_while_20_percent_of_nodes_are_replaced() {
+    let mut sim = cluster(300, 6, 0.05);
+    let replaced: Vec<u32> = (0..300).step_by(5).collect();
+    let (early, late) = replaced.split_at(replaced.len() / 2);
+    let steps = [
+        Step::Run(500),
+        Step::WriteEverywhere,
+        Step::Run(50), // a write is safe once another node holds it
+        Step::Crash(early.to_vec()),
+        Step::Run(300),
+        Step::Restart {
+            nodes: early.to_vec(),
+            keep_state: false,
+        },
+        Step::WriteEverywhere,
+        Step::Run(50),
+        Step::Crash(late.to_vec()),
+        Step::Run(300),
+        Step::Restart {
+            nodes: late.to_vec(),
+            keep_state: false,
+        },
+        Step::WriteEverywhere,
+        Step::AwaitDelivery { within_ms: 30_000 },
+        Step::AssertConverged,
+    ];
+    sim.run_steps(&steps, |set, me, n| set.insert(me, n))
+        .unwrap();
+    // The replaced nodes' writes from their first life were lost with them
+    // if nobody had them yet; every write held by a live node is everywhere.
+    assert!(sim.missing_writes().is_empty());
+    assert!(sim.state(1).len() >= 2 * 300);
+}
+
+#[test]
+fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
+    let config = Config {
+        strategy: Strategy::Eager,
+        ..Config::default()
+    };
+    let mut node = Node::new(
+        1u32,
+        OrSet::<u64>::new(),
+        FullView::new(1, [2, 3]),
+        config,
+        1,
+    );
+    let everything = IdRange {
+        origin: 9u32,
+        incarnation: 0,
+        first: 0,
+        last: u64::MAX,
+    };
+    let hostile = [
+        Tree::IHave {
+            ids: vec![everything; 64],
+        },
+        Tree::Graft {
+            ids: vec![everything; 64],
+        },
+        Tree::Prune,
+        Tree::Connect,
+        Tree::Gossip {
+            id: DeltaId {
+                origin: 9,
+                incarnation: u64::MAX,
+                seq: u64::MAX,
+            },
+            delta: OrSet::new(),
+        },
+    ];
+    for (t, tree) in hostile.into_iter().enumerate() {
+        let out = node.handle(2, Message::new(Body::Tree(tree)), t as u64);
+        assert!(out.messages.len() <= 4, "{} messages", out.messages.len());
+    }
+    // A flood of "I have" for unknown ids leads to at most one graft per
+    // round to the announcer, each naming at most max_ids_per_message ids.
+    for now in [100, 200, 300] {
+        let out = node.tick(now);
+        for (_, message) in out.messages {
+            if let Body::Tree(Tree::Graft { ids }) = message.body {
+                let named: u64 = ids.iter().map(|r| r.last - r.first + 1).sum();
+                assert!(named <= 1_024, "a graft naming {named} ids");
+            }
+        }
+    }
+    assert!(node.state().is_bottom());
+}
