@@ -1,0 +1,59 @@
+//! The bodies of rumor's fuzz targets, as plain library functions.
+//!
+//! Each `pub fn name(data: &[u8])` here is one cargo-fuzz target of the same
+//! name in `fuzz/fuzz_targets/` (a three-line file that calls it), and
+//! `tests/fuzz_corpus.rs` replays every file of `fuzz/corpus/<name>/` and
+//! `fuzz/regressions/<name>/` through it with a plain `cargo test`, on
+//! stable. A function returns quietly on input it cannot use and panics on a
+//! broken law or invariant; [`TARGETS`] lists them all.
+//!
+//! | target | what it checks |
+//! |---|---|
+//! | `merge_laws_<type>` | an arbitrary history of ops and syncs on three replicas: join is commutative, associative, idempotent and monotone; every mutator's delta joined into the prior state gives the mutated state; `delta_since` extracts exactly (also from a stale context); `includes` and `missing_from` agree with join; every delivery order of the deltas converges |
+//! | `decode_<type>`, `decode_message` | arbitrary bytes through `codec::decode`: an error or a value, never a panic; a value re-encodes canonically in at most the input's length and is a lawful state |
+//! | `node_handle` | arbitrary messages, ticks and local writes into a gossip `Node`: no panic; the state only grows, by join, and holds what it was sent and nothing else; incarnations never decrease; every message it sends round-trips on the wire |
+//!
+//! ```
+//! // Any bytes are a valid input: a target either uses them or ignores them.
+//! for (name, target) in rumor_fuzz::TARGETS {
+//!     target(&[]);
+//!     target(&[0x01, 0xff, 0x00, 0x7f, 0x42, 0x10, 0x03]);
+//!     assert!(!name.is_empty());
+//! }
+//! ```
+
+mod decode;
+mod laws;
+mod models;
+mod node;
+
+pub use decode::{
+    decode_gcounter, decode_lww_map, decode_lww_register, decode_message, decode_orset,
+    decode_pncounter,
+};
+pub use models::{
+    merge_laws_gcounter, merge_laws_lww_map, merge_laws_lww_register, merge_laws_orset,
+    merge_laws_pncounter,
+};
+pub use node::node_handle;
+
+/// One fuzz target: its name (also the name of its folders under `fuzz/`)
+/// and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, by name: what `tests/fuzz_corpus.rs` replays and
+/// `fuzz/fuzz_targets/` wraps.
+pub const TARGETS: &[Target] = &[
+    ("merge_laws_gcounter", merge_laws_gcounter),
+    ("merge_laws_pncounter", merge_laws_pncounter),
+    ("merge_laws_lww_register", merge_laws_lww_register),
+    ("merge_laws_lww_map", merge_laws_lww_map),
+    ("merge_laws_orset", merge_laws_orset),
+    ("decode_gcounter", decode_gcounter),
+    ("decode_pncounter", decode_pncounter),
+    ("decode_lww_register", decode_lww_register),
+    ("decode_lww_map", decode_lww_map),
+    ("decode_orset", decode_orset),
+    ("decode_message", decode_message),
+    ("node_handle", node_handle),
+];

@@ -1,0 +1,164 @@
+//! The ops of each CRDT type, and its `merge_laws_<type>` target.
+
+use arbitrary::Arbitrary;
+use rumor_crdt::{GCounter, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter};
+
+use crate::laws::{check, Model, Writer};
+
+/// Map keys are taken modulo this: few, so that writes to one key collide.
+const MAP_KEYS: u8 = 16;
+
+/// An operation on a [`GCounter`].
+#[derive(Arbitrary, Debug)]
+enum GCounterOp {
+    Increment(u64),
+}
+
+/// An operation on a [`PnCounter`].
+#[derive(Arbitrary, Debug)]
+enum PnCounterOp {
+    Increment(u64),
+    Decrement(u64),
+}
+
+/// An operation on an [`LwwRegister<u8>`], at a wall-clock offset.
+#[derive(Arbitrary, Debug)]
+enum LwwRegisterOp {
+    Set { value: u8, wall: u16 },
+}
+
+/// An operation on an [`LwwMap<u8, u8>`], at a wall-clock offset.
+#[derive(Arbitrary, Debug)]
+enum LwwMapOp {
+    Insert { key: u8, value: u8, wall: u16 },
+    Remove { key: u8, wall: u16 },
+}
+
+/// An operation on an [`OrSet<u8>`].
+#[derive(Arbitrary, Debug)]
+enum OrSetOp {
+    Insert(u8),
+    Remove(u8),
+    Clear,
+}
+
+struct GCounterModel;
+struct PnCounterModel;
+struct LwwRegisterModel;
+struct LwwMapModel;
+struct OrSetModel;
+
+impl Model for GCounterModel {
+    type State = GCounter;
+    type Op = GCounterOp;
+
+    fn mutate(counter: &mut GCounter, op: &GCounterOp, writer: &mut Writer) -> GCounter {
+        let GCounterOp::Increment(amount) = *op;
+        counter.increment(writer.id, amount)
+    }
+}
+
+impl Model for PnCounterModel {
+    type State = PnCounter;
+    type Op = PnCounterOp;
+
+    fn mutate(counter: &mut PnCounter, op: &PnCounterOp, writer: &mut Writer) -> PnCounter {
+        match *op {
+            PnCounterOp::Increment(amount) => counter.increment(writer.id, amount),
+            PnCounterOp::Decrement(amount) => counter.decrement(writer.id, amount),
+        }
+    }
+}
+
+impl Model for LwwRegisterModel {
+    type State = LwwRegister<u8>;
+    type Op = LwwRegisterOp;
+
+    fn mutate(register: &mut Self::State, op: &LwwRegisterOp, writer: &mut Writer) -> Self::State {
+        let LwwRegisterOp::Set { value, wall } = *op;
+        register.set(value, writer.now(wall))
+    }
+
+    fn newest(received: &Self::State) -> Option<HlcTimestamp> {
+        received.timestamp()
+    }
+}
+
+impl Model for LwwMapModel {
+    type State = LwwMap<u8, u8>;
+    type Op = LwwMapOp;
+
+    fn mutate(map: &mut Self::State, op: &LwwMapOp, writer: &mut Writer) -> Self::State {
+        match *op {
+            LwwMapOp::Insert { key, value, wall } => {
+                map.insert(key % MAP_KEYS, value, writer.now(wall))
+            }
+            LwwMapOp::Remove { key, wall } => map.remove(&(key % MAP_KEYS), writer.now(wall)),
+        }
+    }
+
+    fn newest(received: &Self::State) -> Option<HlcTimestamp> {
+        (0..MAP_KEYS).filter_map(|k| received.timestamp(&k)).max()
+    }
+}
+
+impl Model for OrSetModel {
+    type State = OrSet<u8>;
+    type Op = OrSetOp;
+
+    fn mutate(set: &mut Self::State, op: &OrSetOp, writer: &mut Writer) -> Self::State {
+        match *op {
+            OrSetOp::Insert(element) => set.insert(writer.id, element),
+            OrSetOp::Remove(element) => set.remove(&element),
+            OrSetOp::Clear => set.clear(),
+        }
+    }
+}
+
+/// The merge laws of [`GCounter`] over an arbitrary history read from `data`.
+///
+/// ```
+/// rumor_fuzz::merge_laws_gcounter(&[0, 0, 9, 1, 1, 0, 1, 0, 0]);
+/// ```
+pub fn merge_laws_gcounter(data: &[u8]) {
+    check::<GCounterModel>(data);
+}
+
+/// The merge laws of [`PnCounter`] over an arbitrary history read from `data`.
+///
+/// ```
+/// rumor_fuzz::merge_laws_pncounter(&[0, 1, 1, 9, 1, 1, 0, 1, 0]);
+/// ```
+pub fn merge_laws_pncounter(data: &[u8]) {
+    check::<PnCounterModel>(data);
+}
+
+/// The merge laws of [`LwwRegister<u8>`] over an arbitrary history read
+/// from `data`.
+///
+/// ```
+/// rumor_fuzz::merge_laws_lww_register(&[0, 2, 7, 3, 0, 1, 0, 1, 1, 1]);
+/// ```
+pub fn merge_laws_lww_register(data: &[u8]) {
+    check::<LwwRegisterModel>(data);
+}
+
+/// The merge laws of [`LwwMap<u8, u8>`] over an arbitrary history read from
+/// `data`.
+///
+/// ```
+/// rumor_fuzz::merge_laws_lww_map(&[0, 1, 0, 3, 9, 0, 1, 1, 1, 2, 0, 1, 1]);
+/// ```
+pub fn merge_laws_lww_map(data: &[u8]) {
+    check::<LwwMapModel>(data);
+}
+
+/// The merge laws of [`OrSet<u8>`] over an arbitrary history read from
+/// `data`.
+///
+/// ```
+/// rumor_fuzz::merge_laws_orset(&[0, 0, 0, 5, 0, 1, 0, 1, 1, 1, 0, 2, 1, 5]);
+/// ```
+pub fn merge_laws_orset(data: &[u8]) {
+    check::<OrSetModel>(data);
+}

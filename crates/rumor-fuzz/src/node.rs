@@ -1,0 +1,497 @@
+//! The `node_handle` target: a gossip [`Node`] driven by arbitrary inputs.
+//!
+//! The fuzzer picks the node's configuration and membership view, then a
+//! sequence of ticks, local writes and received messages at non-decreasing
+//! times. Messages come from up to [`PEERS`] peers. Each peer is an honest
+//! replica with its own `ReplicaId` and `OrSet` (it writes, and joins what
+//! the node sends it), so the deltas it sends are real states, deltas or
+//! `delta_since` answers. Everything else in a message is hostile: sequence
+//! numbers, acks, digests, hop counts, contexts, incarnations and the
+//! piggybacked membership claims are arbitrary.
+//!
+//! After every call the node must not have panicked, and:
+//! - its state only grew by join (`before ⊑ after`), holds every delta it
+//!   was sent, and holds nothing beyond its own writes and what it was sent;
+//! - its own incarnation never decreased, and no message carries a newer
+//!   one or an older one than a message before it;
+//! - the incarnation it claims of any member in its piggybacked updates
+//!   never decreases, from one message to the next;
+//! - every message it sends carries a payload below its state, and
+//!   round-trips through the codec.
+
+use std::collections::BTreeMap;
+
+use arbitrary::{Arbitrary, Unstructured};
+use rumor_crdt::{codec, CausalContext, Crdt, OrSet, ReplicaId};
+use rumor_gossip::{
+    Ack, Body, Config, DenseView, FullView, MemberUpdate, Membership, Message, Node, Output, Probe,
+    Status, Strategy, Sync,
+};
+
+type State = OrSet<u8>;
+type Msg = Message<State, u32>;
+
+/// The node's own peer id.
+const NODE: u32 = 0;
+/// Peer ids in inputs are taken modulo this; id 0 is the node itself.
+const PEERS: u8 = 12;
+/// Inputs played at most; the rest of a longer scenario is ignored.
+const MAX_INPUTS: usize = 128;
+/// The decode limit for the round trip of sent messages.
+const LIMIT: usize = 1 << 20;
+
+/// Everything the fuzzer chooses.
+#[derive(Arbitrary, Debug)]
+struct Scenario {
+    /// `Some(size)`: a [`DenseView`] of `size % PEERS` nodes; `None`: a
+    /// [`FullView`] seeded with the peers of the bitmask `seeds`.
+    dense: Option<u8>,
+    seeds: u16,
+    settings: Settings,
+    /// The node starts in this incarnation (a restart).
+    incarnation: u8,
+    rng_seed: u64,
+    start_ms: u32,
+    inputs: Vec<Input>,
+}
+
+/// The node's [`Config`], within sane ranges.
+#[derive(Arbitrary, Debug)]
+struct Settings {
+    strategy: u8,
+    fanout: u8,
+    buffer_ttl_rounds: u8,
+    redundant_stop: u8,
+    digest_every_rounds: u8,
+    max_delta_bytes: u16,
+    probe_interval_ms: u16,
+    ping_timeout_ms: u16,
+    indirect_probes: u8,
+    suspicion_mult: u8,
+    suspicion_max_mult: u8,
+    retransmit_mult: u8,
+    max_piggyback: u8,
+}
+
+impl Settings {
+    fn config(&self) -> Config {
+        let strategy = match self.strategy % 3 {
+            0 => Strategy::DeltaOptimized,
+            1 => Strategy::Delta,
+            _ => Strategy::FullState,
+        };
+        Config {
+            strategy,
+            fanout: 1 + usize::from(self.fanout % 3),
+            buffer_ttl_rounds: 1 + u64::from(self.buffer_ttl_rounds % 40),
+            redundant_stop: u32::from(self.redundant_stop % 4),
+            digest_every_rounds: u64::from(self.digest_every_rounds % 16),
+            max_delta_bytes: usize::from(self.max_delta_bytes),
+            probe_interval_ms: 1 + u64::from(self.probe_interval_ms % 1_000),
+            ping_timeout_ms: u64::from(self.ping_timeout_ms % 1_000),
+            indirect_probes: usize::from(self.indirect_probes % 5),
+            suspicion_mult: u32::from(self.suspicion_mult % 5),
+            suspicion_max_mult: u32::from(self.suspicion_max_mult % 6),
+            retransmit_mult: u32::from(self.retransmit_mult % 6),
+            max_piggyback: usize::from(self.max_piggyback % 12),
+            ..Config::default()
+        }
+    }
+}
+
+/// One thing that happens to the node (or to a peer, between two calls).
+#[derive(Arbitrary, Debug)]
+enum Input {
+    /// A gossip round, `after_ms` after the previous input.
+    Tick { after_ms: u16 },
+    /// A local write on the node.
+    Update(SetOp),
+    /// A local write on a peer: no message yet.
+    PeerWrite { peer: u8, op: SetOp },
+    /// A message from `from`, `after_ms` after the previous input.
+    Receive {
+        from: u8,
+        after_ms: u16,
+        incarnation: u64,
+        members: Vec<Claim>,
+        body: BodyInput,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum SetOp {
+    Insert(u8),
+    Remove(u8),
+    Clear,
+}
+
+/// A piggybacked membership claim, entirely arbitrary.
+#[derive(Arbitrary, Debug)]
+struct Claim {
+    peer: u8,
+    incarnation: u64,
+    status: u8,
+    by: u8,
+}
+
+#[derive(Arbitrary, Debug)]
+enum BodyInput {
+    Sync {
+        payload: Payload,
+        context: ContextInput,
+        seq: u64,
+        digest: DigestInput,
+        hop: u8,
+        ack: Option<(u64, bool)>,
+        reply: bool,
+    },
+    Ping(u64),
+    PingReq {
+        seq: u64,
+        target: u8,
+    },
+    Ack(u64),
+}
+
+/// The delta an honest peer puts in a `Sync`.
+#[derive(Arbitrary, Debug)]
+enum Payload {
+    Bottom,
+    /// Its whole state.
+    State,
+    /// Exactly what the node lacks: `delta_since(node's context)`.
+    MissingFromNode,
+    /// The delta of its last write.
+    LastWrite,
+}
+
+/// The context a `Sync` carries (a request for `delta_since` of it).
+#[derive(Arbitrary, Debug)]
+enum ContextInput {
+    None,
+    /// The sender's true context.
+    Sender,
+    Empty,
+    /// Arbitrary ranges: `(replica, first counter, length)`.
+    Ranges(Vec<(u8, u64, u8)>),
+}
+
+#[derive(Arbitrary, Debug)]
+enum DigestInput {
+    Zero,
+    /// The digest of the sender's true context, as a node computes it.
+    Sender,
+    Raw(u64),
+}
+
+/// An honest peer: a replica with its own id, which writes and joins what
+/// the node sends it.
+#[derive(Default)]
+struct Peer {
+    state: State,
+    last_write: State,
+}
+
+fn replica_of(peer: u32) -> ReplicaId {
+    ReplicaId::from_u128(u128::from(peer) + 1)
+}
+
+fn peer_id(byte: u8) -> u32 {
+    u32::from(byte % PEERS)
+}
+
+fn apply(state: &mut State, replica: ReplicaId, op: &SetOp) -> State {
+    match *op {
+        SetOp::Insert(element) => state.insert(replica, element),
+        SetOp::Remove(element) => state.remove(&element),
+        SetOp::Clear => state.clear(),
+    }
+}
+
+fn status(byte: u8) -> Status {
+    match byte % 4 {
+        0 => Status::Alive,
+        1 => Status::Suspect,
+        2 => Status::Dead,
+        _ => Status::Left,
+    }
+}
+
+/// FNV-1a of the encoded context: the digest a node sends.
+fn digest(context: &CausalContext) -> u64 {
+    let bytes = codec::encode(context).unwrap_or_default();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn leq(a: &State, b: &State) -> bool {
+    let mut joined = b.clone();
+    joined.join(a);
+    joined == *b
+}
+
+/// A gossip node under arbitrary inputs: see the module docs for what must
+/// hold.
+///
+/// ```
+/// rumor_fuzz::node_handle(&[1, 0xff, 0, 7, 3, 1, 9, 0, 0, 0, 0, 0, 2, 0, 1, 0, 0, 5, 0, 3]);
+/// ```
+pub fn node_handle(data: &[u8]) {
+    let Ok(scenario) = Scenario::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let config = scenario.settings.config();
+    let incarnation = u64::from(scenario.incarnation);
+    let seed = scenario.rng_seed;
+    match scenario.dense {
+        Some(size) => {
+            let view = DenseView::new(NODE, u32::from(size % PEERS));
+            let node = Node::new(NODE, State::new(), view, config, seed);
+            drive(&scenario, node.with_incarnation(incarnation));
+        }
+        None => {
+            let seeds = (1..u32::from(PEERS)).filter(|p| scenario.seeds & (1 << p) != 0);
+            let view = FullView::new(NODE, seeds);
+            let node = Node::new(NODE, State::new(), view, config, seed);
+            drive(&scenario, node.with_incarnation(incarnation));
+        }
+    }
+}
+
+/// What the checks remember between two calls.
+struct Watch {
+    /// The node's state after the previous call.
+    state: State,
+    /// The join of the node's own writes and every delta it was sent: its
+    /// state may never hold more.
+    bound: State,
+    incarnation: u64,
+    /// The incarnation of the last message sent.
+    sent_incarnation: u64,
+    /// Per member, the highest incarnation claimed of it in a sent message.
+    claimed: BTreeMap<u32, u64>,
+}
+
+fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>) {
+    let mut now = u64::from(scenario.start_ms);
+    let mut peers: BTreeMap<u32, Peer> = BTreeMap::new();
+    let mut watch = Watch {
+        state: State::new(),
+        bound: State::new(),
+        incarnation: node.incarnation(),
+        sent_incarnation: 0,
+        claimed: BTreeMap::new(),
+    };
+    for input in scenario.inputs.iter().take(MAX_INPUTS) {
+        let (output, received) = match input {
+            Input::Tick { after_ms } => {
+                now += u64::from(*after_ms);
+                (node.tick(now), None)
+            }
+            Input::Update(op) => {
+                let output = node.update(|s| apply(s, replica_of(NODE), op));
+                watch.bound.join(node.state());
+                (output, None)
+            }
+            Input::PeerWrite { peer, op } => {
+                let id = peer_id(*peer);
+                if id != NODE {
+                    let peer = peers.entry(id).or_default();
+                    peer.last_write = apply(&mut peer.state, replica_of(id), op);
+                }
+                continue;
+            }
+            Input::Receive {
+                from,
+                after_ms,
+                incarnation,
+                members,
+                body,
+            } => {
+                now += u64::from(*after_ms);
+                let from = peer_id(*from);
+                let peer = peers.entry(from).or_default();
+                let message = Message {
+                    incarnation: *incarnation,
+                    body: body_of(body, peer, node.state()),
+                    members: members.iter().map(claim_of).collect(),
+                };
+                let received = message.payload().filter(|_| from != NODE).cloned();
+                if let Some(delta) = &received {
+                    watch.bound.join(delta);
+                }
+                (node.handle(from, message, now), received)
+            }
+        };
+        watch.check(&node, &output, received.as_ref());
+        for (to, message) in &output.messages {
+            if let (Some(peer), Some(payload)) = (peers.get_mut(to), message.payload()) {
+                peer.state.join(payload);
+            }
+        }
+    }
+}
+
+fn claim_of(claim: &Claim) -> MemberUpdate<u32> {
+    let peer = peer_id(claim.peer);
+    let mut incarnation = claim.incarnation;
+    // Open finding in rumor-gossip (fuzz/regressions/node_handle/README.md):
+    // the node refutes a claim about itself with `incarnation + 1`, which
+    // overflows at `u64::MAX`. Until it is fixed, such a claim is lowered by
+    // one here, so that fuzzing goes on past it. Delete these lines with the
+    // fix: the reproducer in fuzz/regressions then guards it.
+    if peer == NODE && incarnation == u64::MAX {
+        incarnation -= 1;
+    }
+    MemberUpdate {
+        peer,
+        incarnation,
+        status: status(claim.status),
+        by: peer_id(claim.by),
+    }
+}
+
+fn body_of(body: &BodyInput, peer: &Peer, node_state: &State) -> Body<State, u32> {
+    match body {
+        BodyInput::Sync {
+            payload,
+            context,
+            seq,
+            digest: digest_input,
+            hop,
+            ack,
+            reply,
+        } => {
+            let delta = match payload {
+                Payload::Bottom => State::new(),
+                Payload::State => peer.state.clone(),
+                Payload::MissingFromNode => peer.state.delta_since(&node_state.context()),
+                Payload::LastWrite => peer.last_write.clone(),
+            };
+            let context = match context {
+                ContextInput::None => None,
+                ContextInput::Sender => Some(peer.state.context()),
+                ContextInput::Empty => Some(CausalContext::new()),
+                ContextInput::Ranges(ranges) => {
+                    let mut context = CausalContext::new();
+                    for &(replica, first, len) in ranges {
+                        let replica = replica_of(peer_id(replica));
+                        context.insert_range(replica, first..=first.saturating_add(u64::from(len)));
+                    }
+                    Some(context)
+                }
+            };
+            let digest = match digest_input {
+                DigestInput::Zero => 0,
+                DigestInput::Sender => digest(&peer.state.context()),
+                DigestInput::Raw(raw) => *raw,
+            };
+            Body::Sync(Sync {
+                seq: *seq,
+                delta,
+                context,
+                digest,
+                hop: *hop,
+                ack: ack.map(|(seq, redundant)| Ack { seq, redundant }),
+                reply: *reply,
+            })
+        }
+        BodyInput::Ping(seq) => Body::Probe(Probe::Ping { seq: *seq }),
+        BodyInput::PingReq { seq, target } => Body::Probe(Probe::PingReq {
+            seq: *seq,
+            target: peer_id(*target),
+        }),
+        BodyInput::Ack(seq) => Body::Probe(Probe::Ack { seq: *seq }),
+    }
+}
+
+impl Watch {
+    /// Checks the node after one call that produced `output`, where
+    /// `received` is the delta of the message it handled (if any).
+    fn check<M: Membership<u32>>(
+        &mut self,
+        node: &Node<State, u32, M>,
+        output: &Output<State, u32>,
+        received: Option<&State>,
+    ) {
+        let state = node.state();
+        assert!(
+            leq(&self.state, state),
+            "the state shrank\nbefore = {:?}\nafter = {state:?}",
+            self.state
+        );
+        assert!(
+            leq(state, &self.bound),
+            "the state holds what nobody wrote\nstate = {state:?}\nwrites = {:?}",
+            self.bound
+        );
+        if let Some(delta) = received {
+            assert!(
+                leq(delta, state),
+                "a received delta is not in the state\ndelta = {delta:?}\nstate = {state:?}"
+            );
+        }
+        self.state.clone_from(state);
+
+        let incarnation = node.incarnation();
+        assert!(
+            incarnation >= self.incarnation,
+            "the node's incarnation went down from {} to {incarnation}",
+            self.incarnation
+        );
+        self.incarnation = incarnation;
+        for (peer, status) in node.not_alive() {
+            assert!(peer != node.id(), "the node holds itself {status:?}");
+            assert_eq!(
+                node.member_status(peer),
+                status,
+                "not_alive disagrees with member_status"
+            );
+        }
+
+        for (to, message) in &output.messages {
+            self.check_sent(*to, message, incarnation, state);
+        }
+    }
+
+    fn check_sent(&mut self, to: u32, message: &Msg, incarnation: u64, state: &State) {
+        assert!(
+            self.sent_incarnation <= message.incarnation && message.incarnation <= incarnation,
+            "a message to {to} carries incarnation {}: the one before carried {}, the node is at {incarnation}",
+            message.incarnation,
+            self.sent_incarnation,
+        );
+        self.sent_incarnation = message.incarnation;
+        for claim in &message.members {
+            let last = self.claimed.entry(claim.peer).or_insert(0);
+            assert!(
+                claim.incarnation >= *last,
+                "the node claimed incarnation {} of {}, after claiming {}: {claim:?}",
+                claim.incarnation,
+                claim.peer,
+                *last
+            );
+            *last = claim.incarnation;
+            if claim.peer == NODE {
+                assert!(
+                    claim.incarnation <= incarnation,
+                    "the node claims a life of its own it has not reached: {claim:?}, at {incarnation}"
+                );
+            }
+        }
+        if let Some(payload) = message.payload() {
+            assert!(
+                leq(payload, state),
+                "a sent payload is not below the state\npayload = {payload:?}\nstate = {state:?}"
+            );
+        }
+        let bytes = codec::encode(message)
+            .unwrap_or_else(|e| panic!("a sent message does not encode: {e}\n{message:?}"));
+        let back = codec::decode::<Msg>(&bytes, LIMIT);
+        assert!(
+            back.as_ref() == Ok(message),
+            "a sent message does not round-trip\nsent = {message:?}\nback = {back:?}"
+        );
+    }
+}
