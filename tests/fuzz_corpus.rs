@@ -84,14 +84,12 @@ fn every_folder_under_fuzz_names_a_target() {
     }
 }
 
-/// Open finding of `node_handle` in rumor-gossip (not fixed here: that crate
-/// is being changed in parallel; see fuzz/regressions/node_handle/README.md).
-/// A peer claims the node is suspect at incarnation `u64::MAX`; the node
-/// refutes with `incarnation + 1`, which panics with overflow checks on and
-/// wraps to incarnation 0 without them. Un-ignore with the fix, and delete
-/// the dodge in `crates/rumor-fuzz/src/node.rs`.
+/// Regression for the finding in `fuzz/regressions/node_handle`: a peer
+/// claims the node is suspect at incarnation `u64::MAX`. The node used to
+/// refute with `incarnation + 1`, which panicked with overflow checks on and
+/// wrapped to incarnation 0 without them. Such a claim cannot be outlived:
+/// it is ignored, and the node keeps its incarnation.
 #[test]
-#[ignore = "open finding in rumor-gossip: refute overflows at incarnation u64::MAX"]
 fn a_suspicion_of_me_at_the_last_incarnation_neither_panics_nor_resets_my_incarnation() {
     use rumor::crdt::OrSet;
     use rumor::gossip::{Body, Config, FullView, MemberUpdate, Message, Node, Probe, Status};
@@ -102,7 +100,8 @@ fn a_suspicion_of_me_at_the_last_incarnation_neither_panics_nor_resets_my_incarn
         FullView::new(1, [2]),
         Config::default(),
         7,
-    );
+    )
+    .with_incarnation(5);
     let forged = MemberUpdate {
         peer: 1,
         incarnation: u64::MAX,
@@ -115,5 +114,17 @@ fn a_suspicion_of_me_at_the_last_incarnation_neither_panics_nor_resets_my_incarn
         members: vec![forged],
     };
     node.handle(2, message, 1_000);
-    assert_ne!(node.incarnation(), 0, "the refutation wrapped around");
+    assert_eq!(node.incarnation(), 5, "the refutation wrapped around");
+    // A legitimate suspicion is still refuted.
+    let honest = MemberUpdate {
+        incarnation: 5,
+        ..forged
+    };
+    let message = Message {
+        incarnation: 0,
+        body: Body::Probe(Probe::Ping { seq: 2 }),
+        members: vec![honest],
+    };
+    node.handle(2, message, 1_100);
+    assert_eq!(node.incarnation(), 6);
 }

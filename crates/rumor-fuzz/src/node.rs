@@ -178,6 +178,7 @@ enum ContextInput {
 
 #[derive(Arbitrary, Debug)]
 enum DigestInput {
+    /// No digest (the first variant, as before digests became optional).
     Zero,
     /// The digest of the sender's true context, as a node computes it.
     Sender,
@@ -335,18 +336,9 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>)
 
 fn claim_of(claim: &Claim) -> MemberUpdate<u32> {
     let peer = peer_id(claim.peer);
-    let mut incarnation = claim.incarnation;
-    // Open finding in rumor-gossip (fuzz/regressions/node_handle/README.md):
-    // the node refutes a claim about itself with `incarnation + 1`, which
-    // overflows at `u64::MAX`. Until it is fixed, such a claim is lowered by
-    // one here, so that fuzzing goes on past it. Delete these lines with the
-    // fix: the reproducer in fuzz/regressions then guards it.
-    if peer == NODE && incarnation == u64::MAX {
-        incarnation -= 1;
-    }
     MemberUpdate {
         peer,
-        incarnation,
+        incarnation: claim.incarnation,
         status: status(claim.status),
         by: peer_id(claim.by),
     }
@@ -383,9 +375,9 @@ fn body_of(body: &BodyInput, peer: &Peer, node_state: &State) -> Body<State, u32
                 }
             };
             let digest = match digest_input {
-                DigestInput::Zero => 0,
-                DigestInput::Sender => digest(&peer.state.context()),
-                DigestInput::Raw(raw) => *raw,
+                DigestInput::Zero => None,
+                DigestInput::Sender => Some(digest(&peer.state.context())),
+                DigestInput::Raw(raw) => Some(*raw),
             };
             Body::Sync(Sync {
                 seq: *seq,

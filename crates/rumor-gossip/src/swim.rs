@@ -291,10 +291,15 @@ impl<P: Peer> Swim<P> {
         self.enqueue(update);
     }
 
-    /// Someone says we are suspect or dead: outlive the rumor.
+    /// Someone says we are suspect or dead: outlive the rumor. A claim at
+    /// the last incarnation (`u64::MAX`, only ever sent by a broken or
+    /// hostile peer) cannot be outlived: it is ignored rather than wrapped.
     fn refute(&mut self, about_me: MemberUpdate<P>) {
-        if about_me.status != Status::Alive && about_me.incarnation >= self.incarnation {
-            self.incarnation = about_me.incarnation + 1;
+        if about_me.status == Status::Alive || about_me.incarnation < self.incarnation {
+            return;
+        }
+        if let Some(next) = about_me.incarnation.checked_add(1) {
+            self.incarnation = next;
             if about_me.by != self.me && !self.refute_to.contains(&about_me.by) {
                 self.refute_to.push(about_me.by);
             }
