@@ -6,6 +6,8 @@
 //!   (N − 1) × one-delta lower bound;
 //! - time until every live node marks a crashed node dead, and false
 //!   "dead" verdicts about live nodes, at 0 % and 10 % loss;
+//! - the eager path (Plumtree) against anti-entropy alone: time for an
+//!   update to reach all nodes (p50 / p99 / max), payload and control bytes;
 //! - simulator speed in node-rounds per second.
 //!
 //! `cargo bench --bench gossip` runs the full sizes; `cargo bench --bench
@@ -77,6 +79,69 @@ fn bytes_per_update(nodes: u32, strategy: Strategy) -> (u64, u64, u64) {
         after.control_bytes - before.control_bytes,
         delta_bytes,
     )
+}
+
+struct Reach {
+    p50: u64,
+    p99: u64,
+    max: u64,
+    payload: u64,
+    control: u64,
+    bound: u64,
+}
+
+/// Writes `samples` updates one after the other (after the first writes
+/// have shaped the eager tree) and measures, over every node, the time from
+/// each write until the node had it, and the bytes sent meanwhile.
+fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32) -> Reach {
+    let config = SimConfig {
+        nodes,
+        seed: 5,
+        node: Config {
+            strategy,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 1),
+            loss,
+            duplicate: 0.0,
+        },
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
+    sim.run_for(1_000);
+    for k in 0..3 {
+        sim.update(k * 13 % nodes, |s, me| {
+            s.insert(me, u64::from(k) + 1_000_000)
+        });
+        sim.run_until_delivered(30_000);
+    }
+    sim.run_for(3_000);
+    let before = sim.stats();
+    let mut times = Vec::new();
+    let mut bound = 0;
+    for k in 0..samples {
+        let origin = (k * 7_919) % nodes;
+        let Some(u) = sim.update(origin, |s, me| s.insert(me, u64::from(k))) else {
+            continue;
+        };
+        sim.run_until_delivered(30_000);
+        let record = &sim.updates()[u];
+        times.extend(record.reached_ms.iter().flatten().map(|t| t - record.at_ms));
+        bound += u64::from(nodes - 1) * codec::encode(&record.delta).map_or(0, |b| b.len() as u64);
+        sim.run_for(500);
+    }
+    sim.run_for(3_000);
+    let after = sim.stats();
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Reach {
+        p50: at(0.5),
+        p99: at(0.99),
+        max: at(1.0),
+        payload: after.payload_bytes - before.payload_bytes,
+        control: after.control_bytes - before.control_bytes,
+        bound,
+    }
 }
 
 /// `(ms until every live node marked a crashed node dead, false "dead"
@@ -154,8 +219,32 @@ fn main() {
         }
     }
 
+    println!("\n### Eager path vs anti-entropy: time for one update to reach all nodes (1 ms links, 100 ms interval)\n");
+    println!("| N | loss | strategy | p50 | p99 | max | payload × lower bound | control bytes per update |");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
+    let eager_sizes: &[u32] = if smoke { &[200] } else { &[1_000, 10_000] };
+    for &n in eager_sizes {
+        for loss in [0.0, 0.1] {
+            for strategy in [Strategy::DeltaOptimized, Strategy::Eager] {
+                let samples = if n >= 10_000 { 5 } else { 10 };
+                let r = reach(n, loss, strategy, samples);
+                println!(
+                    "| {n} | {:.0} % | {strategy:?} | {} ms | {} ms | {} ms | {:.2} | {} |",
+                    loss * 100.0,
+                    r.p50,
+                    r.p99,
+                    r.max,
+                    r.payload as f64 / r.bound as f64,
+                    r.control / u64::from(samples)
+                );
+            }
+        }
+    }
+
     println!("\n### Failure detection (SWIM + Lifeguard suspicion, probe every 200 ms, 1–5 ms latency)\n");
-    println!("| N | loss | seeds | crash → marked dead by all: median | max | false \"dead\" verdicts |");
+    println!(
+        "| N | loss | seeds | crash → marked dead by all: median | max | false \"dead\" verdicts |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
     let fd_sizes: &[u32] = if smoke { &[50] } else { &[100, 1_000] };
     let quiet_ms = if smoke { 5_000 } else { 60_000 };
