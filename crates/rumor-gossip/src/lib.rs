@@ -12,6 +12,7 @@
 
 mod buffer;
 mod config;
+mod hyparview;
 mod membership;
 mod message;
 mod node;
@@ -23,6 +24,7 @@ use core::fmt::Debug;
 use core::hash::Hash;
 
 pub use config::{Config, Strategy};
+pub use hyparview::{HyParView, View, ViewConfig, ViewEvent};
 pub use membership::{DenseView, FullView, Membership};
 pub use message::{Ack, Body, Message, Probe, Sync};
 pub use node::{Event, Node, Output};

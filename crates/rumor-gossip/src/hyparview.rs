@@ -1,0 +1,666 @@
+//! HyParView partial views (Leitão, Pereira, Rodrigues, DSN 2007): each node
+//! knows a small *active* view (its links: gossip, probes and the eager
+//! path run over them) and a larger *passive* view (candidates to replace a
+//! failed link), so memory and traffic per node stay O(log N) whatever the
+//! cluster's size.
+//!
+//! - **Join.** A new node sends `Join` to a contact. The contact takes it into
+//!   its active view and starts `ForwardJoin` random walks through its other
+//!   active links; a walk ends (after `active_walk` hops, or at a node with a
+//!   single link) with that node taking the joiner in too. On the way, at hop
+//!   `passive_walk`, the joiner is put into a passive view.
+//! - **Links are symmetric.** Taking a peer into the active view sends it a
+//!   `Neighbor` request (high priority: it must accept), and a full active view
+//!   drops a random link, telling it with `Disconnect`.
+//! - **Failure.** A link found dead is removed, and a random passive peer is
+//!   asked with `Neighbor` (high priority when no link is left); a rejection
+//!   or no answer within `neighbor_timeout_ms` moves on to the next.
+//! - **Shuffle.** Every `shuffle_every_ms`, a node sends itself, `shuffle_active`
+//!   active and `shuffle_passive` passive peers on a random walk; the walk's
+//!   end answers with as many of its passive peers, and both merge what they
+//!   got into their passive views.
+//!
+//! The state machine takes time and randomness as arguments and returns the
+//! messages to send; [`ViewEvent`]s tell the node which links came and went.
+
+use rand::RngExt;
+use rand_pcg::Pcg64Mcg;
+use serde::{Deserialize, Serialize};
+
+use crate::Peer;
+
+/// Partial-view messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum View<P> {
+    /// "Let me in": sent by a new node to its contact.
+    Join,
+    /// A random walk carrying a new node.
+    ForwardJoin {
+        /// The new node.
+        joiner: P,
+        /// Hops left.
+        ttl: u8,
+    },
+    /// "Take me into your active view."
+    Neighbor {
+        /// A node with no link left asks with high priority: it must be
+        /// accepted, even into a full view.
+        high_priority: bool,
+    },
+    /// The answer to [`View::Neighbor`].
+    NeighborReply {
+        /// Whether the sender took us in.
+        accepted: bool,
+    },
+    /// "I dropped you from my active view."
+    Disconnect,
+    /// A random walk of peers to exchange with the walk's end.
+    Shuffle {
+        /// The node that started the walk (the answer goes to it).
+        origin: P,
+        /// Hops left.
+        ttl: u8,
+        /// The origin and some of its active and passive peers.
+        peers: Vec<P>,
+    },
+    /// The walk's end answers with peers of its passive view.
+    ShuffleReply {
+        /// The peers.
+        peers: Vec<P>,
+    },
+}
+
+/// A change of the active view, for the layers that use its links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewEvent<P> {
+    /// A link came up.
+    Up(P),
+    /// A link went away (dropped, disconnected, or failed).
+    Down(P),
+}
+
+/// HyParView's sizes and timings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewConfig {
+    /// Active view capacity (≈ log₁₀N + 1; the paper uses 5 for 10,000 nodes).
+    pub active: usize,
+    /// Passive view capacity (≈ 6 × `active`).
+    pub passive: usize,
+    /// Length of the join walk.
+    pub active_walk: u8,
+    /// The join walk's hop at which the joiner enters a passive view.
+    pub passive_walk: u8,
+    /// Time between two shuffles.
+    pub shuffle_every_ms: u64,
+    /// Active peers sent in a shuffle.
+    pub shuffle_active: usize,
+    /// Passive peers sent in a shuffle.
+    pub shuffle_passive: usize,
+    /// How long a `Neighbor` request may go unanswered before the next
+    /// candidate is asked.
+    pub neighbor_timeout_ms: u64,
+    /// Peers taken from one received list, at most (a hostile list costs no
+    /// more).
+    pub max_peers_per_message: usize,
+}
+
+impl Default for ViewConfig {
+    fn default() -> Self {
+        Self {
+            active: 5,
+            passive: 30,
+            active_walk: 6,
+            passive_walk: 3,
+            shuffle_every_ms: 1_000,
+            shuffle_active: 3,
+            shuffle_passive: 4,
+            neighbor_timeout_ms: 300,
+            max_peers_per_message: 32,
+        }
+    }
+}
+
+/// One node's partial views.
+#[derive(Clone, Debug)]
+pub struct HyParView<P> {
+    me: P,
+    config: ViewConfig,
+    active: Vec<P>,
+    passive: Vec<P>,
+    /// The `Neighbor` request in flight: `(peer, sent at)`.
+    asking: Option<(P, u64)>,
+    next_shuffle_ms: u64,
+    /// The peers sent in our last shuffle: evicted first when its answer
+    /// arrives.
+    shuffled: Vec<P>,
+    events: Vec<ViewEvent<P>>,
+}
+
+impl<P: Peer> HyParView<P> {
+    /// Empty views for node `me`.
+    pub fn new(me: P, config: ViewConfig) -> Self {
+        Self {
+            me,
+            config,
+            active: Vec::new(),
+            passive: Vec::new(),
+            asking: None,
+            next_shuffle_ms: 0,
+            shuffled: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The active view: this node's links.
+    pub fn active(&self) -> &[P] {
+        &self.active
+    }
+
+    /// The passive view: candidates for new links.
+    pub fn passive(&self) -> &[P] {
+        &self.passive
+    }
+
+    /// The link changes since the last call.
+    pub fn take_events(&mut self) -> Vec<ViewEvent<P>> {
+        core::mem::take(&mut self.events)
+    }
+
+    /// Joins through `contact`.
+    pub fn join(&mut self, contact: P) -> Vec<(P, View<P>)> {
+        if contact == self.me {
+            return Vec::new();
+        }
+        self.add_passive(contact);
+        vec![(contact, View::Join)]
+    }
+
+    /// A link was found dead (no answer to probes, or declared dead): drop
+    /// it and ask a passive peer to replace it.
+    pub fn failed(&mut self, peer: P, now_ms: u64, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+        self.passive.retain(|p| *p != peer);
+        if self.asking.is_some_and(|(p, _)| p == peer) {
+            self.asking = None;
+        }
+        if self.remove_active(peer) {
+            return self.ask_replacement(now_ms, rng);
+        }
+        Vec::new()
+    }
+
+    /// Timers: a shuffle when due, a new candidate when a `Neighbor` request
+    /// went unanswered or the active view has room.
+    pub fn tick(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+        let mut out = Vec::new();
+        if let Some((peer, since)) = self.asking {
+            if now_ms >= since.saturating_add(self.config.neighbor_timeout_ms) {
+                // No answer: treat the candidate as gone.
+                self.asking = None;
+                self.passive.retain(|p| *p != peer);
+            }
+        }
+        if self.active.len() < self.config.active {
+            out.extend(self.ask_replacement(now_ms, rng));
+        }
+        if now_ms >= self.next_shuffle_ms {
+            self.next_shuffle_ms = now_ms + self.config.shuffle_every_ms;
+            out.extend(self.start_shuffle(rng));
+        }
+        out
+    }
+
+    /// Handles a message from `from`; returns what to send.
+    pub fn handle(
+        &mut self,
+        from: P,
+        message: View<P>,
+        _now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, View<P>)> {
+        let mut out = Vec::new();
+        if from == self.me {
+            return out;
+        }
+        match message {
+            View::Join => {
+                out.extend(self.add_active(from, rng));
+                out.push((
+                    from,
+                    View::Neighbor {
+                        high_priority: true,
+                    },
+                ));
+                let walk = self.config.active_walk;
+                for &peer in &self.active {
+                    if peer != from {
+                        out.push((
+                            peer,
+                            View::ForwardJoin {
+                                joiner: from,
+                                ttl: walk,
+                            },
+                        ));
+                    }
+                }
+            }
+            View::ForwardJoin { joiner, ttl } => {
+                if joiner == self.me {
+                    return out;
+                }
+                if ttl == 0 || self.active.len() <= 1 {
+                    if !self.active.contains(&joiner) {
+                        out.extend(self.add_active(joiner, rng));
+                        out.push((
+                            joiner,
+                            View::Neighbor {
+                                high_priority: true,
+                            },
+                        ));
+                    }
+                } else {
+                    if ttl == self.config.passive_walk {
+                        self.add_passive(joiner);
+                    }
+                    let next = self.random_active(rng, &[from, joiner]);
+                    match next {
+                        Some(next) => out.push((
+                            next,
+                            View::ForwardJoin {
+                                joiner,
+                                ttl: ttl - 1,
+                            },
+                        )),
+                        None if !self.active.contains(&joiner) => {
+                            out.extend(self.add_active(joiner, rng));
+                            out.push((
+                                joiner,
+                                View::Neighbor {
+                                    high_priority: true,
+                                },
+                            ));
+                        }
+                        None => {}
+                    }
+                }
+            }
+            View::Neighbor { high_priority } => {
+                let accepted = self.active.contains(&from)
+                    || high_priority
+                    || self.active.len() < self.config.active;
+                if accepted {
+                    out.extend(self.add_active(from, rng));
+                }
+                out.push((from, View::NeighborReply { accepted }));
+            }
+            View::NeighborReply { accepted } => {
+                if self.asking.is_some_and(|(p, _)| p == from) {
+                    self.asking = None;
+                }
+                // A rejection waits for the next tick before the next
+                // candidate is asked: one request per tick, never a storm.
+                if accepted {
+                    out.extend(self.add_active(from, rng));
+                }
+            }
+            View::Disconnect => {
+                if self.remove_active(from) {
+                    self.add_passive(from);
+                }
+            }
+            View::Shuffle { origin, ttl, peers } => {
+                let peers = self.bounded(peers);
+                let next = self.random_active(rng, &[from, origin]);
+                match next {
+                    Some(next) if ttl > 0 && self.active.len() > 1 => out.push((
+                        next,
+                        View::Shuffle {
+                            origin,
+                            ttl: ttl - 1,
+                            peers,
+                        },
+                    )),
+                    _ if origin != self.me => {
+                        let answer = self.random_passive(rng, peers.len());
+                        out.push((
+                            origin,
+                            View::ShuffleReply {
+                                peers: answer.clone(),
+                            },
+                        ));
+                        self.merge_passive(&peers, &answer);
+                    }
+                    _ => {}
+                }
+            }
+            View::ShuffleReply { peers } => {
+                let peers = self.bounded(peers);
+                let sent = core::mem::take(&mut self.shuffled);
+                self.merge_passive(&peers, &sent);
+            }
+        }
+        out
+    }
+
+    fn bounded(&self, mut peers: Vec<P>) -> Vec<P> {
+        peers.truncate(self.config.max_peers_per_message);
+        peers
+    }
+
+    /// Takes `peer` into the active view, dropping a random link if full.
+    fn add_active(&mut self, peer: P, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+        let mut out = Vec::new();
+        if peer == self.me || self.active.contains(&peer) {
+            return out;
+        }
+        if self.active.len() >= self.config.active.max(1) {
+            let i = rng.random_range(0..self.active.len());
+            let dropped = self.active.swap_remove(i);
+            self.events.push(ViewEvent::Down(dropped));
+            self.add_passive(dropped);
+            out.push((dropped, View::Disconnect));
+        }
+        self.passive.retain(|p| *p != peer);
+        self.active.push(peer);
+        self.events.push(ViewEvent::Up(peer));
+        out
+    }
+
+    fn remove_active(&mut self, peer: P) -> bool {
+        let before = self.active.len();
+        self.active.retain(|p| *p != peer);
+        let removed = self.active.len() != before;
+        if removed {
+            self.events.push(ViewEvent::Down(peer));
+        }
+        removed
+    }
+
+    fn add_passive(&mut self, peer: P) {
+        if peer == self.me || self.active.contains(&peer) || self.passive.contains(&peer) {
+            return;
+        }
+        if self.passive.len() >= self.config.passive.max(1) {
+            self.passive.remove(0);
+        }
+        self.passive.push(peer);
+    }
+
+    /// Adds received peers to the passive view, evicting `prefer_evict`
+    /// first when full.
+    fn merge_passive(&mut self, received: &[P], prefer_evict: &[P]) {
+        for &peer in received {
+            if peer == self.me || self.active.contains(&peer) || self.passive.contains(&peer) {
+                continue;
+            }
+            if self.passive.len() >= self.config.passive.max(1) {
+                match self.passive.iter().position(|p| prefer_evict.contains(p)) {
+                    Some(i) => {
+                        self.passive.remove(i);
+                    }
+                    None => {
+                        self.passive.remove(0);
+                    }
+                }
+            }
+            self.passive.push(peer);
+        }
+    }
+
+    /// Asks a random passive peer to become a link, unless a request is in
+    /// flight already.
+    fn ask_replacement(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+        if self.asking.is_some() || self.passive.is_empty() {
+            return Vec::new();
+        }
+        let i = rng.random_range(0..self.passive.len());
+        let peer = self.passive[i];
+        self.asking = Some((peer, now_ms));
+        vec![(
+            peer,
+            View::Neighbor {
+                high_priority: self.active.is_empty(),
+            },
+        )]
+    }
+
+    fn start_shuffle(&mut self, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+        let Some(target) = self.random_active(rng, &[]) else {
+            return Vec::new();
+        };
+        let mut peers = vec![self.me];
+        let active: Vec<P> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|p| *p != target)
+            .collect();
+        peers.extend(pick(rng, &active, self.config.shuffle_active));
+        peers.extend(self.random_passive(rng, self.config.shuffle_passive));
+        self.shuffled = peers.clone();
+        vec![(
+            target,
+            View::Shuffle {
+                origin: self.me,
+                ttl: self.config.active_walk,
+                peers,
+            },
+        )]
+    }
+
+    fn random_active(&self, rng: &mut Pcg64Mcg, except: &[P]) -> Option<P> {
+        let candidates: Vec<P> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|p| !except.contains(p))
+            .collect();
+        pick(rng, &candidates, 1).first().copied()
+    }
+
+    fn random_passive(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P> {
+        pick(rng, &self.passive, n)
+    }
+}
+
+/// Up to `n` distinct items of `items`, at random.
+fn pick<P: Copy>(rng: &mut Pcg64Mcg, items: &[P], n: usize) -> Vec<P> {
+    let mut indices: Vec<usize> = (0..items.len()).collect();
+    let n = n.min(items.len());
+    for i in 0..n {
+        let j = rng.random_range(i..indices.len());
+        indices.swap(i, j);
+    }
+    indices[..n].iter().map(|&i| items[i]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// A lossless network of `n` views, driven by hand.
+    struct Net {
+        views: BTreeMap<u32, HyParView<u32>>,
+        wire: VecDeque<(u32, u32, View<u32>)>,
+        rng: Pcg64Mcg,
+        now: u64,
+        down: BTreeSet<u32>,
+    }
+
+    impl Net {
+        fn new() -> Self {
+            Self {
+                views: BTreeMap::new(),
+                wire: VecDeque::new(),
+                rng: Pcg64Mcg::seed_from_u64(7),
+                now: 0,
+                down: BTreeSet::new(),
+            }
+        }
+
+        fn send(&mut self, from: u32, out: Vec<(u32, View<u32>)>) {
+            for (to, message) in out {
+                self.wire.push_back((from, to, message));
+            }
+        }
+
+        fn deliver(&mut self) {
+            while let Some((from, to, message)) = self.wire.pop_front() {
+                if self.down.contains(&to) {
+                    continue;
+                }
+                let Some(view) = self.views.get_mut(&to) else {
+                    continue;
+                };
+                let out = view.handle(from, message, self.now, &mut self.rng);
+                self.send(to, out);
+            }
+        }
+
+        fn join(&mut self, node: u32, contact: u32) {
+            let mut view = HyParView::new(node, ViewConfig::default());
+            let out = view.join(contact);
+            self.views.insert(node, view);
+            self.send(node, out);
+            self.deliver();
+        }
+
+        fn tick_all(&mut self) {
+            self.now += 100;
+            let ids: Vec<u32> = self.views.keys().copied().collect();
+            for id in ids {
+                if self.down.contains(&id) {
+                    continue;
+                }
+                let view = self.views.get_mut(&id).unwrap_or_else(|| unreachable!());
+                let out = view.tick(self.now, &mut self.rng);
+                self.send(id, out);
+            }
+            self.deliver();
+        }
+
+        /// The live nodes reachable from `start` over active links.
+        fn component(&self, start: u32) -> BTreeSet<u32> {
+            let mut seen = BTreeSet::from([start]);
+            let mut todo = vec![start];
+            while let Some(node) = todo.pop() {
+                for &next in self.views[&node].active() {
+                    if !self.down.contains(&next) && seen.insert(next) {
+                        todo.push(next);
+                    }
+                }
+            }
+            seen
+        }
+    }
+
+    fn grown(n: u32) -> Net {
+        let mut net = Net::new();
+        net.views
+            .insert(0, HyParView::new(0, ViewConfig::default()));
+        for node in 1..n {
+            let contact = node * 7 % node;
+            net.join(node, contact);
+            if node % 10 == 0 {
+                net.tick_all();
+            }
+        }
+        for _ in 0..30 {
+            net.tick_all();
+        }
+        net
+    }
+
+    #[test]
+    fn joined_nodes_form_one_component_with_bounded_symmetric_views() {
+        let net = grown(300);
+        assert_eq!(net.component(0).len(), 300);
+        for (id, view) in &net.views {
+            assert!(!view.active().is_empty(), "node {id} has no link");
+            assert!(view.active().len() <= 5 && view.passive().len() <= 30);
+            assert!(!view.active().contains(id) && !view.passive().contains(id));
+            for peer in view.active() {
+                assert!(
+                    net.views[peer].active().contains(id),
+                    "link {id} -> {peer} is one-sided"
+                );
+            }
+        }
+        // Shuffles filled the passive views.
+        let mean_passive =
+            net.views.values().map(|v| v.passive().len()).sum::<usize>() as f64 / 300.0;
+        assert!(
+            mean_passive > 10.0,
+            "passive views hold {mean_passive:.1} on average"
+        );
+    }
+
+    #[test]
+    fn failed_links_are_replaced_and_one_component_survives_a_fifth_dying() {
+        let mut net = grown(300);
+        for node in (0..300).step_by(5) {
+            net.down.insert(node);
+        }
+        // Every live node hears of its dead links (as a failure detector
+        // would tell it) and asks passive peers to replace them.
+        for _ in 0..10 {
+            let ids: Vec<u32> = net.views.keys().copied().collect();
+            for id in ids {
+                if net.down.contains(&id) {
+                    continue;
+                }
+                let dead: Vec<u32> = net.views[&id]
+                    .active()
+                    .iter()
+                    .copied()
+                    .filter(|p| net.down.contains(p))
+                    .collect();
+                for peer in dead {
+                    let now = net.now;
+                    let view = net.views.get_mut(&id).unwrap_or_else(|| unreachable!());
+                    let out = view.failed(peer, now, &mut net.rng);
+                    net.send(id, out);
+                }
+            }
+            net.deliver();
+            net.tick_all();
+        }
+        let live = 300 - net.down.len();
+        assert_eq!(
+            net.component(1).len(),
+            live,
+            "the live nodes form one component"
+        );
+        let links: usize = net
+            .views
+            .iter()
+            .filter(|(id, _)| !net.down.contains(id))
+            .map(|(_, v)| v.active().len())
+            .sum();
+        assert!(
+            links as f64 / live as f64 > 3.0,
+            "{links} links for {live} nodes"
+        );
+        for (id, view) in &net.views {
+            if !net.down.contains(id) {
+                assert!(view.active().iter().all(|p| !net.down.contains(p)));
+                assert!(!view.active().is_empty(), "node {id} lost every link");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_lists_are_truncated_and_self_is_never_a_peer() {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut view = HyParView::new(1u32, ViewConfig::default());
+        let flood: Vec<u32> = (0..10_000).collect();
+        view.handle(2, View::ShuffleReply { peers: flood }, 0, &mut rng);
+        assert!(view.passive().len() <= 30);
+        assert!(!view.passive().contains(&1));
+        let out = view.handle(2, View::ForwardJoin { joiner: 1, ttl: 3 }, 0, &mut rng);
+        assert!(out.is_empty() && !view.active().contains(&1));
+    }
+}
