@@ -5,13 +5,14 @@
 //! times. Messages come from up to [`PEERS`] peers. Each peer is an honest
 //! replica with its own `ReplicaId` and `OrSet` (it writes, and joins what
 //! the node sends it), so the deltas it sends are real states, deltas or
-//! `delta_since` answers. Everything else in a message is hostile: sequence
-//! numbers, acks, digests, hop counts, contexts, incarnations and the
+//! `delta_since` answers; each eager-path broadcast it sends has a fresh id.
+//! Everything else in a message is hostile: sequence numbers, acks, digests,
+//! hop counts, contexts, incarnations, "I have" and graft id ranges, and the
 //! piggybacked membership claims are arbitrary.
 //!
 //! After every call the node must not have panicked, and:
 //! - its state only grew by join (`before ⊑ after`), holds every delta it
-//!   was sent, and holds nothing beyond its own writes and what it was sent;
+//!   was sent (that its strategy takes), and holds nothing beyond its own writes and what it was sent;
 //! - its own incarnation never decreased, and no message carries a newer
 //!   one or an older one than a message before it;
 //! - the incarnation it claims of any member in its piggybacked updates
@@ -24,8 +25,8 @@ use std::collections::BTreeMap;
 use arbitrary::{Arbitrary, Unstructured};
 use rumor_crdt::{codec, CausalContext, Crdt, OrSet, ReplicaId};
 use rumor_gossip::{
-    Ack, Body, Config, DenseView, FullView, MemberUpdate, Membership, Message, Node, Output, Probe,
-    Status, Strategy, Sync,
+    Ack, Body, Config, DeltaId, DenseView, FullView, IdRange, MemberUpdate, Membership, Message,
+    Node, Output, Probe, Status, Strategy, Sync, Tree,
 };
 
 type State = OrSet<u8>;
@@ -71,13 +72,18 @@ struct Settings {
     suspicion_max_mult: u8,
     retransmit_mult: u8,
     max_piggyback: u8,
+    eager_degree: u8,
+    graft_timeout_ms: u16,
+    eager_keep_rounds: u8,
+    max_ids_per_message: u8,
 }
 
 impl Settings {
     fn config(&self) -> Config {
-        let strategy = match self.strategy % 3 {
+        let strategy = match self.strategy % 4 {
             0 => Strategy::DeltaOptimized,
             1 => Strategy::Delta,
+            2 => Strategy::Eager,
             _ => Strategy::FullState,
         };
         Config {
@@ -94,6 +100,10 @@ impl Settings {
             suspicion_max_mult: u32::from(self.suspicion_max_mult % 6),
             retransmit_mult: u32::from(self.retransmit_mult % 6),
             max_piggyback: usize::from(self.max_piggyback % 12),
+            eager_degree: usize::from(self.eager_degree % 6),
+            graft_timeout_ms: u64::from(self.graft_timeout_ms % 1_000),
+            eager_keep_rounds: u64::from(self.eager_keep_rounds % 20),
+            max_ids_per_message: usize::from(self.max_ids_per_message % 64),
             ..Config::default()
         }
     }
@@ -151,6 +161,27 @@ enum BodyInput {
         target: u8,
     },
     Ack(u64),
+    /// The eager path.
+    Tree(TreeInput),
+}
+
+#[derive(Arbitrary, Debug)]
+enum TreeInput {
+    /// A broadcast of the sender's, under a fresh id.
+    Gossip(Payload),
+    IHave(Vec<RangeInput>),
+    Graft(Vec<RangeInput>),
+    Prune,
+    Connect,
+}
+
+/// An id range, entirely arbitrary (empty, reversed or huge included).
+#[derive(Arbitrary, Debug)]
+struct RangeInput {
+    origin: u8,
+    incarnation: u64,
+    first: u64,
+    last: u64,
 }
 
 /// The delta an honest peer puts in a `Sync`.
@@ -191,6 +222,8 @@ enum DigestInput {
 struct Peer {
     state: State,
     last_write: State,
+    /// Eager-path broadcasts sent so far: the next one's id.
+    broadcasts: u64,
 }
 
 fn replica_of(peer: u32) -> ReplicaId {
@@ -315,11 +348,14 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>)
                 let peer = peers.entry(from).or_default();
                 let message = Message {
                     incarnation: *incarnation,
-                    body: body_of(body, peer, node.state()),
+                    body: body_of(body, from, peer, node.state()),
                     members: members.iter().map(claim_of).collect(),
                 };
-                let received = message.payload().filter(|_| from != NODE).cloned();
-                if let Some(delta) = &received {
+                // A tree message is ignored by a node that does not gossip eagerly.
+                let takes = !matches!(message.body, Body::Tree(_))
+                    || node.config().strategy == Strategy::Eager;
+                let received = message.payload().filter(|_| from != NODE && takes).cloned();
+                if let Some(delta) = message.payload() {
                     watch.bound.join(delta);
                 }
                 (node.handle(from, message, now), received)
@@ -344,7 +380,26 @@ fn claim_of(claim: &Claim) -> MemberUpdate<u32> {
     }
 }
 
-fn body_of(body: &BodyInput, peer: &Peer, node_state: &State) -> Body<State, u32> {
+fn payload_of(payload: &Payload, peer: &Peer, node_state: &State) -> State {
+    match payload {
+        Payload::Bottom => State::new(),
+        Payload::State => peer.state.clone(),
+        Payload::MissingFromNode => peer.state.delta_since(&node_state.context()),
+        Payload::LastWrite => peer.last_write.clone(),
+    }
+}
+
+fn ranges_of(ranges: &[RangeInput]) -> Vec<IdRange<u32>> {
+    let range = |r: &RangeInput| IdRange {
+        origin: peer_id(r.origin),
+        incarnation: r.incarnation,
+        first: r.first,
+        last: r.last,
+    };
+    ranges.iter().map(range).collect()
+}
+
+fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> Body<State, u32> {
     match body {
         BodyInput::Sync {
             payload,
@@ -355,12 +410,7 @@ fn body_of(body: &BodyInput, peer: &Peer, node_state: &State) -> Body<State, u32
             ack,
             reply,
         } => {
-            let delta = match payload {
-                Payload::Bottom => State::new(),
-                Payload::State => peer.state.clone(),
-                Payload::MissingFromNode => peer.state.delta_since(&node_state.context()),
-                Payload::LastWrite => peer.last_write.clone(),
-            };
+            let delta = payload_of(payload, peer, node_state);
             let context = match context {
                 ContextInput::None => None,
                 ContextInput::Sender => Some(peer.state.context()),
@@ -395,6 +445,24 @@ fn body_of(body: &BodyInput, peer: &Peer, node_state: &State) -> Body<State, u32
             target: peer_id(*target),
         }),
         BodyInput::Ack(seq) => Body::Probe(Probe::Ack { seq: *seq }),
+        BodyInput::Tree(TreeInput::Gossip(payload)) => {
+            let id = DeltaId {
+                origin: from,
+                incarnation: 0,
+                seq: peer.broadcasts,
+            };
+            peer.broadcasts += 1;
+            let delta = payload_of(payload, peer, node_state);
+            Body::Tree(Tree::Gossip { id, delta })
+        }
+        BodyInput::Tree(TreeInput::IHave(ranges)) => Body::Tree(Tree::IHave {
+            ids: ranges_of(ranges),
+        }),
+        BodyInput::Tree(TreeInput::Graft(ranges)) => Body::Tree(Tree::Graft {
+            ids: ranges_of(ranges),
+        }),
+        BodyInput::Tree(TreeInput::Prune) => Body::Tree(Tree::Prune),
+        BodyInput::Tree(TreeInput::Connect) => Body::Tree(Tree::Connect),
     }
 }
 
