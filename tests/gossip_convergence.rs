@@ -101,6 +101,34 @@ fn partition_with_writes_on_both_sides_heals_without_losing_a_write() {
     assert_eq!(sim.state(199).len(), 200);
 }
 
+/// Found by the randomized schedules (seed 23): a partition longer than the
+/// suspicion timeout makes each side declare the other dead, and nodes do
+/// not gossip with the dead, so the halves never spoke again after the heal.
+/// Reconnect pings to dead members (carrying the death, which the member
+/// refutes) bring them back.
+#[test]
+fn a_partition_long_enough_to_declare_the_other_side_dead_still_heals() {
+    let steps = [
+        Step::Run(300),
+        Step::Split { first: 30 },
+        Step::Write(vec![0, 59]),
+        Step::Run(15_000),
+        Step::Heal,
+        Step::AwaitDelivery { within_ms: 30_000 },
+        Step::AssertConverged,
+        Step::Run(10_000), // membership heals too, member by member
+    ];
+    let (sim, _) = check(60, 24, Strategy::DeltaOptimized, 0.1, &steps).unwrap();
+    assert_eq!(sim.state(10).len(), 2);
+    for i in 0..60 {
+        assert_eq!(
+            sim.node(i).not_alive().count(),
+            0,
+            "node {i} still holds someone dead"
+        );
+    }
+}
+
 #[test]
 fn partition_keeps_each_side_apart_until_it_heals() {
     let steps = [

@@ -73,6 +73,11 @@ pub struct Config {
     pub retransmit_mult: u32,
     /// Membership updates piggybacked on one message, at most.
     pub max_piggyback: usize,
+    /// SWIM: every this often, ping one random member held as dead. After
+    /// a partition heals, each side holds the other dead and would never
+    /// contact it again; the ping carries the death first, the member
+    /// refutes, and its answer revives it.
+    pub reconnect_interval_ms: u64,
     /// [`Strategy::Eager`]: neighbors each node keeps (it connects to more
     /// when it has fewer; others may connect to it too).
     pub eager_degree: usize,
@@ -103,6 +108,7 @@ impl Default for Config {
             suspicion_max_mult: 5,
             retransmit_mult: 4,
             max_piggyback: 8,
+            reconnect_interval_ms: 1_000,
             eager_degree: 4,
             graft_timeout_ms: 20,
             eager_keep_rounds: 10,

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,7 @@ pub(crate) struct Swim<P> {
     overrides: BTreeMap<P, Known<P>>,
     probe: Option<PendingProbe<P>>,
     next_probe_ms: u64,
+    next_reconnect_ms: u64,
     next_seq: u64,
     relays: Vec<Relay<P>>,
     queue: Vec<(MemberUpdate<P>, u32)>,
@@ -120,6 +122,7 @@ impl<P: Peer> Swim<P> {
             overrides: BTreeMap::new(),
             probe: None,
             next_probe_ms: 0,
+            next_reconnect_ms: 0,
             next_seq: 1,
             relays: Vec::new(),
             queue: Vec::new(),
@@ -169,8 +172,8 @@ impl<P: Peer> Swim<P> {
     }
 
     /// Up to `max` updates to piggyback on one message to `to`. If we
-    /// suspect `to`, that suspicion goes first, so it can refute at once
-    /// (Lifeguard's buddy system).
+    /// suspect `to` or hold it dead, that claim goes first, so it can refute
+    /// at once (Lifeguard's buddy system; for the dead, a reconnect ping).
     pub(crate) fn piggyback(
         &mut self,
         to: P,
@@ -181,11 +184,11 @@ impl<P: Peer> Swim<P> {
         let limit = retransmit_limit(config, members);
         let mut out = Vec::new();
         if let Some(known) = self.overrides.get(&to) {
-            if known.status == Status::Suspect {
+            if matches!(known.status, Status::Suspect | Status::Dead) {
                 out.push(MemberUpdate {
                     peer: to,
                     incarnation: known.incarnation,
-                    status: Status::Suspect,
+                    status: known.status,
                     by: known.suspecters.first().copied().unwrap_or(self.me),
                 });
             }
@@ -445,6 +448,21 @@ impl<P: Peer> Swim<P> {
                 out.push((target, Probe::Ping { seq }));
             }
             self.next_probe_ms = now_ms + config.probe_interval_ms;
+        }
+
+        if now_ms >= self.next_reconnect_ms {
+            self.next_reconnect_ms = now_ms + config.reconnect_interval_ms.max(1);
+            let dead: Vec<P> = self
+                .overrides
+                .iter()
+                .filter(|(_, k)| k.status == Status::Dead)
+                .map(|(p, _)| *p)
+                .collect();
+            if !dead.is_empty() {
+                let target = dead[rng.random_range(0..dead.len())];
+                out.push((target, Probe::Ping { seq: self.next_seq }));
+                self.next_seq += 1;
+            }
         }
 
         let mut expired = Vec::new();
