@@ -17,8 +17,8 @@
 use std::time::Instant;
 
 use rumor::crdt::{codec, GCounter, OrSet};
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator};
-use rumor::gossip::{Config, Event, Strategy};
+use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
+use rumor::gossip::{Config, Event, Strategy, ViewConfig};
 
 fn sim(nodes: u32, seed: u64, strategy: Strategy) -> Simulator<OrSet<u64>> {
     let config = SimConfig {
@@ -93,9 +93,16 @@ struct Reach {
 /// Writes `samples` updates one after the other (after the first writes
 /// have shaped the eager tree) and measures, over every node, the time from
 /// each write until the node had it, and the bytes sent meanwhile.
-fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32) -> Reach {
+fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32, topology: Topology) -> Reach {
+    // Partial views join without loss, one node after another; the loss
+    // starts once the overlay has formed.
+    let joining = match &topology {
+        Topology::Full => 0,
+        Topology::Partial { join_window_ms, .. } => join_window_ms + 1_000,
+    };
     let config = SimConfig {
         nodes,
+        topology,
         seed: 5,
         node: Config {
             strategy,
@@ -103,11 +110,13 @@ fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32) -> Reach {
         },
         net: NetConfig {
             latency_ms: (1, 1),
-            loss,
+            loss: if joining > 0 { 0.0 } else { loss },
             duplicate: 0.0,
         },
     };
     let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
+    sim.run_for(joining);
+    sim.set_loss(loss);
     sim.run_for(1_000);
     for k in 0..3 {
         sim.update(k * 13 % nodes, |s, me| {
@@ -182,6 +191,15 @@ fn failure_detection(nodes: u32, loss: f64, quiet_ms: u64, seed: u64) -> (u64, u
     (all, false_downs)
 }
 
+/// Partial views, the nodes joining over 1 s per 20,000 (fewer at once
+/// leave no small groups cut off while the overlay forms).
+fn partial_topology(nodes: u32) -> Topology {
+    Topology::Partial {
+        view: ViewConfig::default(),
+        join_window_ms: (u64::from(nodes) / 20).max(1_000),
+    }
+}
+
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
     let sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000, 10_000] };
@@ -227,7 +245,7 @@ fn main() {
         for loss in [0.0, 0.1] {
             for strategy in [Strategy::DeltaOptimized, Strategy::Eager] {
                 let samples = if n >= 10_000 { 5 } else { 10 };
-                let r = reach(n, loss, strategy, samples);
+                let r = reach(n, loss, strategy, samples, Topology::Full);
                 println!(
                     "| {n} | {:.0} % | {strategy:?} | {} ms | {} ms | {} ms | {:.2} | {} |",
                     loss * 100.0,
@@ -272,6 +290,70 @@ fn main() {
                 show(times[times.len() / 2]),
                 show(times[times.len() - 1]),
                 seeds * quiet_ms / 1_000
+            );
+        }
+    }
+
+    println!("\n### Eager path over HyParView partial views (5 links per node; loss starts after the joins)\n");
+    println!("| N | loss | p50 | p99 | max | payload × lower bound | control bytes per update |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let partial_sizes: &[u32] = if smoke { &[1_000] } else { &[10_000, 100_000] };
+    for &n in partial_sizes {
+        let losses: &[f64] = if n >= 100_000 {
+            &[0.0, 0.1]
+        } else {
+            &[0.0, 0.1, 0.3]
+        };
+        for &loss in losses {
+            let samples = 5;
+            let r = reach(n, loss, Strategy::Eager, samples, partial_topology(n));
+            println!(
+                "| {n} | {:.0} % | {} ms | {} ms | {} ms | {:.2} | {} |",
+                loss * 100.0,
+                r.p50,
+                r.p99,
+                r.max,
+                r.payload as f64 / r.bound as f64,
+                r.control / u64::from(samples)
+            );
+        }
+    }
+
+    println!(
+        "\n### Simulator speed, partial views (Eager, OR-Set): joins, then 30 rounds of 100 ms\n"
+    );
+    println!("| N | joins (virtual) | joins: wall time | updates spreading | 30 rounds: wall time | node-rounds/s |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for &n in partial_sizes {
+        for writes in [0, 100] {
+            let topology = partial_topology(n);
+            let Topology::Partial { join_window_ms, .. } = topology else {
+                unreachable!()
+            };
+            let config = SimConfig {
+                nodes: n,
+                topology,
+                seed: 3,
+                node: Config {
+                    strategy: Strategy::Eager,
+                    ..Config::default()
+                },
+                ..SimConfig::default()
+            };
+            let started = Instant::now();
+            let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
+            sim.run_for(join_window_ms + 1_000);
+            let joins = started.elapsed().as_secs_f64();
+            for k in 0..writes {
+                sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
+            }
+            let started = Instant::now();
+            sim.run_for(30 * Config::default().interval_ms);
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "| {n} | {} s | {joins:.2} s | {writes} | {secs:.2} s | {:.0} |",
+                (join_window_ms + 1_000) / 1_000,
+                f64::from(n) * 30.0 / secs
             );
         }
     }

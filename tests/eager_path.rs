@@ -21,6 +21,7 @@ fn cluster(nodes: u32, seed: u64, loss: f64) -> Simulator<OrSet<u64>> {
             loss,
             duplicate: 0.0,
         },
+        ..SimConfig::default()
     };
     Simulator::new(config, |_| OrSet::new())
 }

@@ -141,6 +141,7 @@ fn dead_nodes_are_not_chosen_for_gossip() {
             loss: 0.0,
             duplicate: 0.0,
         },
+        ..SimConfig::default()
     };
     let mut sim = Simulator::new(config, |_| GCounter::new());
     let _ = detection_ms(&mut sim, 3, 5_000);

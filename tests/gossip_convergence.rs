@@ -28,6 +28,7 @@ fn check(
             loss,
             duplicate: 0.02,
         },
+        ..SimConfig::default()
     };
     let mut sim = Simulator::new(config, |_| OrSet::new());
     let outcome = sim.run_steps(steps, |set, me, n| set.insert(me, n))?;
@@ -465,6 +466,7 @@ fn a_tiny_push_cap_still_converges_under_loss() {
             loss: 0.1,
             duplicate: 0.0,
         },
+        ..SimConfig::default()
     };
     let mut sim = Simulator::new(config, |_| OrSet::new());
     let steps = [

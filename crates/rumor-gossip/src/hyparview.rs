@@ -27,7 +27,11 @@ use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use crate::Peer;
+use crate::membership::ViewMessages;
+use crate::{Membership, Peer};
+
+/// Unanswered peers remembered for a second strike, at most.
+const MAX_STRIKES: usize = 8;
 
 /// Partial-view messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,9 +47,8 @@ pub enum View<P> {
     },
     /// "Take me into your active view."
     Neighbor {
-        /// A node with no link left asks with high priority: it must be
-        /// accepted, even into a full view.
-        high_priority: bool,
+        /// How much the asker needs the link.
+        priority: Priority,
     },
     /// The answer to [`View::Neighbor`].
     NeighborReply {
@@ -70,6 +73,21 @@ pub enum View<P> {
     },
 }
 
+/// How a [`View::Neighbor`] request is weighed by a full active view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Priority {
+    /// The asker has links but room for more: accepted into a full view
+    /// with probability [`ViewConfig::accept_when_full`]. (Only into a view
+    /// with room, as in the paper, left nodes short of links for good under
+    /// loss, where every view is full.)
+    Low,
+    /// The asker has no link left, or is being joined: always accepted.
+    High,
+    /// A full view rewiring one link at random (see
+    /// [`ViewConfig::refresh_probability`]): weighed as `Low`.
+    Refresh,
+}
+
 /// A change of the active view, for the layers that use its links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewEvent<P> {
@@ -80,7 +98,7 @@ pub enum ViewEvent<P> {
 }
 
 /// HyParView's sizes and timings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ViewConfig {
     /// Active view capacity (≈ log₁₀N + 1; the paper uses 5 for 10,000 nodes).
     pub active: usize,
@@ -102,6 +120,15 @@ pub struct ViewConfig {
     /// Peers taken from one received list, at most (a hostile list costs no
     /// more).
     pub max_peers_per_message: usize,
+    /// At each shuffle, a node whose active view is full asks a random
+    /// passive peer to become a link with this probability (a link is
+    /// dropped to make room). Without it, a group of nodes whose links all
+    /// point at each other (bootstrap storms and partitions make them) would
+    /// stay cut off from the rest for good.
+    pub refresh_probability: f64,
+    /// A full active view accepts a low-priority or refresh request with
+    /// this probability (dropping a random link to make room).
+    pub accept_when_full: f64,
 }
 
 impl Default for ViewConfig {
@@ -111,11 +138,13 @@ impl Default for ViewConfig {
             passive: 30,
             active_walk: 6,
             passive_walk: 3,
-            shuffle_every_ms: 1_000,
+            shuffle_every_ms: 2_000,
             shuffle_active: 3,
             shuffle_passive: 4,
             neighbor_timeout_ms: 300,
             max_peers_per_message: 32,
+            refresh_probability: 0.2,
+            accept_when_full: 0.5,
         }
     }
 }
@@ -127,8 +156,19 @@ pub struct HyParView<P> {
     config: ViewConfig,
     active: Vec<P>,
     passive: Vec<P>,
-    /// The `Neighbor` request in flight: `(peer, sent at)`.
+    /// The `Neighbor` (or `Join`) request in flight: `(peer, sent at)`.
     asking: Option<(P, u64)>,
+    /// Passive peers that left a request unanswered once: a second time,
+    /// they are dropped. One lost datagram is no proof of death, and a
+    /// passive view emptied by losses could never replace a link again.
+    strikes: Vec<P>,
+    /// The nodes this one joined through: asked again while it has no link.
+    contacts: Vec<P>,
+    /// The contact of a join not answered yet. The join is sent again until
+    /// the contact takes this node in: a node that took links from others
+    /// first (it was their contact) would otherwise grow an overlay of its
+    /// own, cut off from the contact's.
+    joining: Option<P>,
     next_shuffle_ms: u64,
     /// The peers sent in our last shuffle: evicted first when its answer
     /// arrives.
@@ -145,6 +185,9 @@ impl<P: Peer> HyParView<P> {
             active: Vec::new(),
             passive: Vec::new(),
             asking: None,
+            strikes: Vec::new(),
+            contacts: Vec::new(),
+            joining: None,
             next_shuffle_ms: 0,
             shuffled: Vec::new(),
             events: Vec::new(),
@@ -166,12 +209,18 @@ impl<P: Peer> HyParView<P> {
         core::mem::take(&mut self.events)
     }
 
-    /// Joins through `contact`.
-    pub fn join(&mut self, contact: P) -> Vec<(P, View<P>)> {
+    /// Joins through `contact` at `now_ms`. The request is repeated every
+    /// `neighbor_timeout_ms` until the contact answers.
+    pub fn join(&mut self, contact: P, now_ms: u64) -> Vec<(P, View<P>)> {
         if contact == self.me {
             return Vec::new();
         }
+        if !self.contacts.contains(&contact) {
+            self.contacts.push(contact);
+        }
         self.add_passive(contact);
+        self.joining = Some(contact);
+        self.asking = Some((contact, now_ms));
         vec![(contact, View::Join)]
     }
 
@@ -183,7 +232,11 @@ impl<P: Peer> HyParView<P> {
             self.asking = None;
         }
         if self.remove_active(peer) {
-            return self.ask_replacement(now_ms, rng);
+            // If the peer is alive after all (the probes were lost), it drops
+            // its side of the link too: links stay symmetric.
+            let mut out = vec![(peer, View::Disconnect)];
+            out.extend(self.ask_replacement(now_ms, rng));
+            return out;
         }
         Vec::new()
     }
@@ -194,10 +247,30 @@ impl<P: Peer> HyParView<P> {
         let mut out = Vec::new();
         if let Some((peer, since)) = self.asking {
             if now_ms >= since.saturating_add(self.config.neighbor_timeout_ms) {
-                // No answer: treat the candidate as gone.
+                // No answer: the candidate is gone after a second strike.
                 self.asking = None;
-                self.passive.retain(|p| *p != peer);
+                if self.strikes.contains(&peer) {
+                    self.strikes.retain(|p| *p != peer);
+                    self.passive.retain(|p| *p != peer);
+                } else {
+                    if self.strikes.len() >= MAX_STRIKES {
+                        self.strikes.remove(0);
+                    }
+                    self.strikes.push(peer);
+                }
             }
+        }
+        if self.joining.is_none() && self.active.is_empty() && !self.contacts.is_empty() {
+            // Alone again: join again, through a random contact.
+            self.joining = Some(self.contacts[rng.random_range(0..self.contacts.len())]);
+        }
+        if let Some(contact) = self.joining {
+            if self.asking.is_none() {
+                // The join, or the contact's answer, was lost.
+                self.asking = Some((contact, now_ms));
+                out.push((contact, View::Join));
+            }
+            return out;
         }
         if self.active.len() < self.config.active {
             out.extend(self.ask_replacement(now_ms, rng));
@@ -205,6 +278,10 @@ impl<P: Peer> HyParView<P> {
         if now_ms >= self.next_shuffle_ms {
             self.next_shuffle_ms = now_ms + self.config.shuffle_every_ms;
             out.extend(self.start_shuffle(rng));
+            let full = self.active.len() >= self.config.active;
+            if full && rng.random_bool(self.config.refresh_probability.clamp(0.0, 1.0)) {
+                out.extend(self.ask_passive(Priority::Refresh, now_ms, rng));
+            }
         }
         out
     }
@@ -227,7 +304,7 @@ impl<P: Peer> HyParView<P> {
                 out.push((
                     from,
                     View::Neighbor {
-                        high_priority: true,
+                        priority: Priority::High,
                     },
                 ));
                 let walk = self.config.active_walk;
@@ -253,7 +330,7 @@ impl<P: Peer> HyParView<P> {
                         out.push((
                             joiner,
                             View::Neighbor {
-                                high_priority: true,
+                                priority: Priority::High,
                             },
                         ));
                     }
@@ -275,7 +352,7 @@ impl<P: Peer> HyParView<P> {
                             out.push((
                                 joiner,
                                 View::Neighbor {
-                                    high_priority: true,
+                                    priority: Priority::High,
                                 },
                             ));
                         }
@@ -283,23 +360,33 @@ impl<P: Peer> HyParView<P> {
                     }
                 }
             }
-            View::Neighbor { high_priority } => {
+            View::Neighbor { priority } => {
                 let accepted = self.active.contains(&from)
-                    || high_priority
-                    || self.active.len() < self.config.active;
+                    || self.active.len() < self.config.active
+                    || match priority {
+                        Priority::High => true,
+                        Priority::Low | Priority::Refresh => {
+                            rng.random_bool(self.config.accept_when_full.clamp(0.0, 1.0))
+                        }
+                    };
                 if accepted {
                     out.extend(self.add_active(from, rng));
                 }
                 out.push((from, View::NeighborReply { accepted }));
             }
             View::NeighborReply { accepted } => {
-                if self.asking.is_some_and(|(p, _)| p == from) {
+                let asked = self.asking.is_some_and(|(p, _)| p == from);
+                if asked {
                     self.asking = None;
                 }
                 // A rejection waits for the next tick before the next
                 // candidate is asked: one request per tick, never a storm.
-                if accepted {
+                if accepted && asked {
                     out.extend(self.add_active(from, rng));
+                } else if accepted && !self.active.contains(&from) {
+                    // The peer took us in, but we dropped it since (or gave up
+                    // waiting): undo its side, or the link is one-way.
+                    out.push((from, View::Disconnect));
                 }
             }
             View::Disconnect => {
@@ -360,6 +447,13 @@ impl<P: Peer> HyParView<P> {
             out.push((dropped, View::Disconnect));
         }
         self.passive.retain(|p| *p != peer);
+        self.strikes.retain(|p| *p != peer);
+        if self.asking.is_some_and(|(p, _)| p == peer) {
+            self.asking = None;
+        }
+        if self.joining == Some(peer) {
+            self.joining = None;
+        }
         self.active.push(peer);
         self.events.push(ViewEvent::Up(peer));
         out
@@ -409,18 +503,29 @@ impl<P: Peer> HyParView<P> {
     /// Asks a random passive peer to become a link, unless a request is in
     /// flight already.
     fn ask_replacement(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+        let priority = if self.active.is_empty() {
+            Priority::High
+        } else {
+            Priority::Low
+        };
+        self.ask_passive(priority, now_ms, rng)
+    }
+
+    /// Asks a random passive peer to become a link with `priority`, unless a
+    /// request is in flight already.
+    fn ask_passive(
+        &mut self,
+        priority: Priority,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, View<P>)> {
         if self.asking.is_some() || self.passive.is_empty() {
             return Vec::new();
         }
         let i = rng.random_range(0..self.passive.len());
         let peer = self.passive[i];
         self.asking = Some((peer, now_ms));
-        vec![(
-            peer,
-            View::Neighbor {
-                high_priority: self.active.is_empty(),
-            },
-        )]
+        vec![(peer, View::Neighbor { priority })]
     }
 
     fn start_shuffle(&mut self, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
@@ -459,6 +564,54 @@ impl<P: Peer> HyParView<P> {
 
     fn random_passive(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P> {
         pick(rng, &self.passive, n)
+    }
+}
+
+/// A partial view as a node's membership: gossip, probes and the eager path
+/// use the active view's links.
+impl<P: Peer> Membership<P> for HyParView<P> {
+    /// A message from an unknown peer does not make it a link: links are
+    /// made by the join and `Neighbor` protocol only.
+    fn observe(&mut self, _peer: P) -> bool {
+        false
+    }
+
+    fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P> {
+        pick(rng, &self.active, n)
+    }
+
+    fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    fn links(&self) -> Option<&[P]> {
+        Some(&self.active)
+    }
+
+    fn join(&mut self, contact: P, now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        HyParView::join(self, contact, now_ms)
+    }
+
+    fn tick(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        HyParView::tick(self, now_ms, rng)
+    }
+
+    fn handle(
+        &mut self,
+        from: P,
+        message: View<P>,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> ViewMessages<P> {
+        HyParView::handle(self, from, message, now_ms, rng)
+    }
+
+    fn failed(&mut self, peer: P, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        HyParView::failed(self, peer, now_ms, rng)
+    }
+
+    fn take_events(&mut self) -> Vec<ViewEvent<P>> {
+        HyParView::take_events(self)
     }
 }
 
@@ -522,7 +675,7 @@ mod tests {
 
         fn join(&mut self, node: u32, contact: u32) {
             let mut view = HyParView::new(node, ViewConfig::default());
-            let out = view.join(contact);
+            let out = view.join(contact, self.now);
             self.views.insert(node, view);
             self.send(node, out);
             self.deliver();

@@ -24,8 +24,8 @@ use core::fmt::Debug;
 use core::hash::Hash;
 
 pub use config::{Config, Strategy};
-pub use hyparview::{HyParView, View, ViewConfig, ViewEvent};
-pub use membership::{DenseView, FullView, Membership};
+pub use hyparview::{HyParView, Priority, View, ViewConfig, ViewEvent};
+pub use membership::{DenseView, FullView, Membership, ViewMessages};
 pub use message::{Ack, Body, Message, Probe, Sync};
 pub use node::{Event, Node, Output};
 pub use plumtree::{DeltaId, IdRange, Tree};

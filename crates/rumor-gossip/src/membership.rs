@@ -1,17 +1,32 @@
 //! Who a node can gossip with.
 //!
-//! This first implementation is a full view without failure detection: peers
-//! are learned from seeds and from every message received. SWIM (probe,
-//! indirect probe, suspicion, incarnations) will implement the same trait.
+//! Two kinds of view implement [`Membership`]:
+//!
+//! - **Full views** ([`FullView`], and the implicit [`DenseView`] of the
+//!   simulator): every node may pick any other. SWIM runs over the whole
+//!   membership: it probes random members, and suspicions and deaths spread
+//!   to everyone.
+//! - **Partial views** ([`HyParView`](crate::HyParView)): each node knows a
+//!   few links (its active view). Gossip, probes and the eager path run over
+//!   those links only; a link that fails its probes is replaced from the
+//!   passive view, and nothing about it is spread further, so no node ever
+//!   holds state about the whole cluster.
 
 use std::collections::BTreeSet;
 
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 
-use crate::Peer;
+use crate::{Peer, View, ViewEvent};
+
+/// What a membership view sends: `(to, message)` pairs.
+pub type ViewMessages<P> = Vec<(P, View<P>)>;
 
 /// A membership view: the peers a node may pick for a gossip round.
+///
+/// The methods past [`Membership::len`] have do-nothing defaults: a full
+/// view needs none of them. A partial view overrides them all, and
+/// [`Membership::links`] tells the node which kind it has.
 pub trait Membership<P: Peer> {
     /// Records that `peer` exists (a message came from it); returns whether
     /// it was new.
@@ -23,6 +38,39 @@ pub trait Membership<P: Peer> {
     /// Whether the view is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// A partial view's links (its active view), or `None` for a full view.
+    /// With links, the eager path's neighbors are exactly these links, and
+    /// failure detection is local to them.
+    fn links(&self) -> Option<&[P]> {
+        None
+    }
+    /// Joins the cluster through `contact`.
+    fn join(&mut self, contact: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        self.observe(contact);
+        Vec::new()
+    }
+    /// Timers (shuffles, replacing missing links), at every gossip round.
+    fn tick(&mut self, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        Vec::new()
+    }
+    /// A view message from `from`.
+    fn handle(
+        &mut self,
+        _from: P,
+        _message: View<P>,
+        _now_ms: u64,
+        _rng: &mut Pcg64Mcg,
+    ) -> ViewMessages<P> {
+        Vec::new()
+    }
+    /// The link to `peer` failed its probes: drop it and look for another.
+    fn failed(&mut self, _peer: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        Vec::new()
+    }
+    /// Links that came up or went down since the last call.
+    fn take_events(&mut self) -> Vec<ViewEvent<P>> {
+        Vec::new()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use rumor_crdt::Crdt;
 
-use crate::{MemberUpdate, Tree};
+use crate::{MemberUpdate, Tree, View};
 use serde::{Deserialize, Serialize};
 
 /// Acknowledgement of a received [`Sync`].
@@ -83,6 +83,8 @@ pub enum Body<S: Crdt, P> {
     Probe(Probe<P>),
     /// The eager path ([`Strategy::Eager`](crate::Strategy::Eager)).
     Tree(Tree<S, P>),
+    /// Partial-view membership ([`HyParView`](crate::HyParView)).
+    View(View<P>),
 }
 
 /// A message between two nodes: a body, and the membership updates
@@ -119,7 +121,7 @@ impl<S: Crdt, P> Message<S, P> {
         match &self.body {
             Body::Sync(sync) => Some(&sync.delta),
             Body::Tree(Tree::Gossip { delta, .. }) => Some(delta),
-            Body::Probe(_) | Body::Tree(_) => None,
+            Body::Probe(_) | Body::Tree(_) | Body::View(_) => None,
         }
     }
 }

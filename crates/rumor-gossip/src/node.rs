@@ -9,10 +9,11 @@ use rumor_crdt::{codec, Crdt};
 use serde::Serialize;
 
 use crate::buffer::DeltaBuffer;
+use crate::membership::ViewMessages;
 use crate::message::{Ack, Body, Message, Probe, Sync};
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
 use crate::swim::Swim;
-use crate::{Config, FullView, Membership, Peer, Status, Strategy};
+use crate::{Config, FullView, Membership, Peer, Status, Strategy, ViewEvent};
 
 /// What the application is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,11 @@ pub enum Event<P> {
     MemberLeft(P),
     /// A suspected or dead member proved alive (with a higher incarnation).
     MemberAlive(P),
+    /// A partial view took `P` as a link.
+    LinkUp(P),
+    /// A partial view dropped its link to `P` (replaced, disconnected, or
+    /// failed its probes).
+    LinkDown(P),
 }
 
 /// What one call to the node produced: messages for the driver to send and
@@ -107,7 +113,9 @@ where
     pub fn new(id: P, state: S, members: M, config: Config, seed: u64) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let digest_phase = rng.random_range(0..config.digest_every_rounds.max(1));
-        Self {
+        let mut swim = Swim::new(id, 0);
+        swim.set_local(members.links().is_some());
+        let mut node = Self {
             id,
             config,
             state,
@@ -117,10 +125,14 @@ where
             digest_phase,
             buffer: DeltaBuffer::new(),
             acks: BTreeMap::new(),
-            swim: Swim::new(id, 0),
+            swim,
             digest: None,
             tree: Plumtree::new(id, 0),
+        };
+        for peer in node.members.links().unwrap_or_default().to_vec() {
+            node.tree.promote(peer);
         }
+        node
     }
 
     /// The same node in a later life: a restart announces a higher
@@ -129,7 +141,16 @@ where
     #[must_use]
     pub fn with_incarnation(mut self, incarnation: u64) -> Self {
         self.swim = Swim::new(self.id, incarnation);
+        self.swim.set_local(self.members.links().is_some());
+        let links = self
+            .tree
+            .eager()
+            .chain(self.tree.lazy())
+            .collect::<Vec<_>>();
         self.tree = Plumtree::new(self.id, incarnation);
+        for peer in links {
+            self.tree.promote(peer);
+        }
         self
     }
 
@@ -274,8 +295,55 @@ where
         for (to, probe) in probes {
             self.send(&mut out, to, Body::Probe(probe));
         }
+        let mut view = self.members.tick(now_ms, &mut self.rng);
+        for peer in self.swim.take_failed() {
+            view.extend(self.members.failed(peer, now_ms, &mut self.rng));
+        }
+        self.send_view(view, &mut out);
         self.forget_departed(&out.events);
         out
+    }
+
+    /// Joins the cluster through `contact`. A full view only learns the
+    /// contact (gossip does the rest); a partial view sends it a join
+    /// request, and links come up as the request travels.
+    pub fn join(&mut self, contact: P, now_ms: u64) -> Output<S, P> {
+        let mut out = Output::default();
+        let view = self.members.join(contact, now_ms, &mut self.rng);
+        self.send_view(view, &mut out);
+        out
+    }
+
+    /// Sends a partial view's messages, and follows its link changes: a new
+    /// link starts as an eager neighbor of the tree, a lost one is forgotten.
+    fn send_view(&mut self, messages: ViewMessages<P>, out: &mut Output<S, P>) {
+        for (to, message) in messages {
+            self.send(out, to, Body::View(message));
+        }
+        for event in self.members.take_events() {
+            match event {
+                ViewEvent::Up(peer) => {
+                    self.tree.promote(peer);
+                    out.events.push(Event::LinkUp(peer));
+                }
+                ViewEvent::Down(peer) => {
+                    self.tree.remove(peer);
+                    out.events.push(Event::LinkDown(peer));
+                }
+            }
+        }
+    }
+
+    /// Makes `peer` an eager neighbor, if it may be one: any member over a
+    /// full view, only a link over a partial view.
+    fn link(&mut self, peer: P) {
+        if self
+            .members
+            .links()
+            .is_none_or(|links| links.contains(&peer))
+        {
+            self.tree.promote(peer);
+        }
     }
 
     /// Forgets eager-path links to members found dead or gone.
@@ -319,6 +387,9 @@ where
     /// `eager_degree` neighbors. Also the fallback when every link died:
     /// the next push goes to fresh random peers.
     fn ensure_neighbors(&mut self, out: &mut Output<S, P>) {
+        if self.members.links().is_some() {
+            return; // the partial view's links are the neighbors
+        }
         let want = self.config.eager_degree.saturating_sub(self.tree.degree());
         if want == 0 {
             return;
@@ -347,7 +418,7 @@ where
         let due = self.tree.due(now_ms, self.config.graft_timeout_ms);
         for (peer, ids) in due.grafts {
             if self.swim.is_live(peer) {
-                self.tree.promote(peer);
+                self.link(peer);
                 let ids = plumtree::to_ranges(ids);
                 self.send(out, peer, Body::Tree(Tree::Graft { ids }));
             }
@@ -389,7 +460,7 @@ where
                 );
             }
             for peer in fallback {
-                self.tree.promote(peer);
+                self.link(peer);
             }
         }
         self.push_eager(id, &delta, None, out);
@@ -420,7 +491,7 @@ where
                     self.send(out, from, Body::Tree(Tree::Prune));
                     return;
                 }
-                self.tree.promote(from);
+                self.link(from);
                 if !self.state.includes(&delta) {
                     self.state.join(&delta);
                     self.digest = None;
@@ -435,7 +506,7 @@ where
                 }
             }
             Tree::Graft { ids } => {
-                self.tree.promote(from);
+                self.link(from);
                 for id in plumtree::from_ranges(&ids, max) {
                     if let Some(delta) = self.tree.kept(&id).cloned() {
                         self.send(out, from, Body::Tree(Tree::Gossip { id, delta }));
@@ -443,7 +514,7 @@ where
                 }
             }
             Tree::Prune => self.tree.demote(from),
-            Tree::Connect => self.tree.promote(from),
+            Tree::Connect => self.link(from),
         }
     }
 
@@ -558,6 +629,10 @@ where
                 self.handle_tree(from, tree, now_ms, &mut out);
             }
             Body::Tree(_) => {}
+            Body::View(view) => {
+                let replies = self.members.handle(from, view, now_ms, &mut self.rng);
+                self.send_view(replies, &mut out);
+            }
         }
         if self.config.strategy == Strategy::Eager {
             self.send_grafts(now_ms, &mut out);

@@ -132,11 +132,18 @@ struct Kept<S, P> {
 struct Wanted<P> {
     /// When the current announcer's grace period started.
     since_ms: u64,
-    /// Who announced it, in order; the first is grafted next.
+    /// Who announced it, in order of announcement.
     announcers: Vec<P>,
+    /// Grafts sent so far: the next goes to `announcers[grafts % len]`.
+    grafts: u32,
     /// The announcer grafted last.
     last: Option<P>,
 }
+
+/// Grafts for one missing delta before falling back to a repair: round the
+/// announcers again and again, since over a lossy network a graft or its
+/// answer is lost often (half the time at 30 % loss).
+const MAX_GRAFTS: u32 = 6;
 
 /// What [`Plumtree::due`] asks the node to do.
 pub(crate) struct Due<P> {
@@ -265,6 +272,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         let wanted = self.wanted.entry(id).or_insert_with(|| Wanted {
             since_ms: now_ms,
             announcers: Vec::new(),
+            grafts: 0,
             last: None,
         });
         if !wanted.announcers.contains(&peer) {
@@ -282,7 +290,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             if now_ms < wanted.since_ms.saturating_add(timeout_ms) {
                 return true;
             }
-            if wanted.announcers.is_empty() {
+            if wanted.announcers.is_empty() || wanted.grafts >= MAX_GRAFTS {
                 if let Some(last) = wanted.last {
                     if !repair_from.contains(&last) {
                         repair_from.push(last);
@@ -290,7 +298,8 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
                 }
                 return false;
             }
-            let peer = wanted.announcers.remove(0);
+            let peer = wanted.announcers[wanted.grafts as usize % wanted.announcers.len()];
+            wanted.grafts += 1;
             by_peer.entry(peer).or_default().push(*id);
             wanted.last = Some(peer);
             wanted.since_ms = now_ms;
@@ -384,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn grafts_go_to_announcers_in_turn_then_repair_from_the_last() {
+    fn grafts_go_round_the_announcers_then_repair_from_the_last() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.announced(id(9, 0), 1, 100);
         tree.announced(id(9, 0), 2, 105);
@@ -392,8 +401,15 @@ mod tests {
         assert_eq!(tree.due(150, 50).grafts, vec![(1, vec![id(9, 0)])]);
         assert!(tree.due(160, 50).grafts.is_empty());
         assert_eq!(tree.due(200, 50).grafts, vec![(2, vec![id(9, 0)])]);
-        // Both tried: repair from the last announcer, then stop waiting.
-        let due = tree.due(250, 50);
+        // Round them again (grafts and answers get lost), up to MAX_GRAFTS.
+        let mut at = 250;
+        for n in 2..MAX_GRAFTS {
+            let to = if n % 2 == 0 { 1 } else { 2 };
+            assert_eq!(tree.due(at, 50).grafts, vec![(to, vec![id(9, 0)])]);
+            at += 50;
+        }
+        // Then repair from the last announcer, and stop waiting.
+        let due = tree.due(at, 50);
         assert!(due.grafts.is_empty());
         assert_eq!(due.repair_from, vec![2]);
         assert!(tree.due(10_000, 50).repair_from.is_empty());

@@ -112,6 +112,15 @@ pub(crate) struct Swim<P> {
     queue: Vec<(MemberUpdate<P>, u32)>,
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
+    /// Over a partial view, failure detection is local: a failed probe
+    /// reports the link (`take_failed`) instead of spreading a suspicion,
+    /// and claims about other members are ignored.
+    local: bool,
+    failed: Vec<P>,
+    /// Local mode: probes go round the links in turn, so that each link is
+    /// probed once every `links × probe_interval_ms`, not at random (a
+    /// random pick leaves some dead link unprobed for several seconds).
+    cursor: usize,
 }
 
 impl<P: Peer> Swim<P> {
@@ -127,6 +136,9 @@ impl<P: Peer> Swim<P> {
             relays: Vec::new(),
             queue: Vec::new(),
             refute_to: Vec::new(),
+            local: false,
+            failed: Vec::new(),
+            cursor: 0,
         };
         // Announce ourselves: a restarted node's higher incarnation overrides
         // the "dead" others may hold about its previous life.
@@ -137,6 +149,16 @@ impl<P: Peer> Swim<P> {
             by: me,
         });
         swim
+    }
+
+    /// Local failure detection, for a partial view (see `local`).
+    pub(crate) fn set_local(&mut self, local: bool) {
+        self.local = local;
+    }
+
+    /// The probed links that failed since the last call (local mode only).
+    pub(crate) fn take_failed(&mut self) -> Vec<P> {
+        core::mem::take(&mut self.failed)
     }
 
     pub(crate) fn incarnation(&self) -> u64 {
@@ -220,6 +242,9 @@ impl<P: Peer> Swim<P> {
         for update in updates {
             if update.peer == self.me {
                 self.refute(*update);
+                continue;
+            }
+            if self.local {
                 continue;
             }
             if members.observe(update.peer) {
@@ -435,7 +460,14 @@ impl<P: Peer> Swim<P> {
         }
 
         if self.probe.is_none() && now_ms >= self.next_probe_ms {
-            if let Some(&target) = self.sample_live(members, rng, 1, None).first() {
+            let next = match members.links() {
+                Some(links) if self.local && !links.is_empty() => {
+                    self.cursor = self.cursor.wrapping_add(1);
+                    Some(links[self.cursor % links.len()])
+                }
+                _ => self.sample_live(members, rng, 1, None).first().copied(),
+            };
+            if let Some(target) = next {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.probe = Some(PendingProbe {
@@ -503,6 +535,12 @@ impl<P: Peer> Swim<P> {
     /// Our own probe of `peer` failed: suspect it, or, if it is suspect
     /// already, add our independent confirmation.
     fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) {
+        if self.local {
+            if !self.failed.contains(&peer) {
+                self.failed.push(peer);
+            }
+            return;
+        }
         let incarnation = self.overrides.get(&peer).map_or(0, |k| k.incarnation);
         let update = MemberUpdate {
             peer,

@@ -1,6 +1,9 @@
 //! A deterministic discrete-event network simulator for [`Node`]s.
 //!
-//! Nodes are numbered `0..n` and use the implicit [`DenseView`]. The network
+//! Nodes are numbered `0..n`. They know each other through the implicit
+//! full [`DenseView`], or through HyParView partial views
+//! ([`Topology::Partial`]): then node `i` joins through a random node below
+//! it when the run starts, and a restarted node joins again. The network
 //! has a per-message latency drawn from a range (so messages reorder), loss,
 //! duplication, partitions that split and heal, and crashes with restarts
 //! that keep or lose local state. Everything random is drawn from one seeded
@@ -23,15 +26,18 @@
 
 mod scenario;
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{codec, Crdt, ReplicaId};
 use serde::Serialize;
 
-use crate::{Body, Config, DenseView, Event, Message, Node, Output, Tree};
+use crate::membership::ViewMessages;
+use crate::{
+    Body, Config, DenseView, Event, HyParView, Membership, Message, Node, Output, Tree, View,
+    ViewConfig, ViewEvent,
+};
 
 pub use scenario::{Outcome, ScenarioError, Step};
 
@@ -57,11 +63,139 @@ impl Default for NetConfig {
     }
 }
 
+/// How the simulated nodes know each other.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Topology {
+    /// Every node knows every other ([`DenseView`]); SWIM runs over the whole
+    /// membership.
+    #[default]
+    Full,
+    /// HyParView partial views ([`HyParView`]): gossip, probes and the eager
+    /// path use each node's few links.
+    Partial {
+        /// The views' sizes and timings.
+        view: ViewConfig,
+        /// Node `i > 0` joins at `i × join_window_ms / nodes`, through a
+        /// random node below it: a cluster grown one node after another (a
+        /// contact that is still joining itself would know too few nodes to
+        /// pass the joiner on).
+        join_window_ms: u64,
+    },
+}
+
+impl Topology {
+    /// Partial views with the default [`ViewConfig`], the nodes joining over
+    /// the first second.
+    #[must_use]
+    pub fn partial() -> Self {
+        Self::Partial {
+            view: ViewConfig::default(),
+            join_window_ms: 1_000,
+        }
+    }
+}
+
+/// The membership of a simulated node: the [`Topology`] it was built with.
+// Every node of one simulation has the same variant, and boxing the partial
+// view would add a pointer chase to each message a node handles.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum SimView {
+    /// A full view.
+    Full(DenseView),
+    /// A partial view.
+    Partial(HyParView<u32>),
+}
+
+impl SimView {
+    /// The partial view, if the topology is partial.
+    #[must_use]
+    pub fn partial(&self) -> Option<&HyParView<u32>> {
+        match self {
+            Self::Full(_) => None,
+            Self::Partial(view) => Some(view),
+        }
+    }
+}
+
+impl Membership<u32> for SimView {
+    fn observe(&mut self, peer: u32) -> bool {
+        match self {
+            Self::Full(v) => v.observe(peer),
+            Self::Partial(v) => Membership::observe(v, peer),
+        }
+    }
+
+    fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<u32> {
+        match self {
+            Self::Full(v) => v.sample(rng, n),
+            Self::Partial(v) => Membership::sample(v, rng, n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Full(v) => v.len(),
+            Self::Partial(v) => Membership::len(v),
+        }
+    }
+
+    fn links(&self) -> Option<&[u32]> {
+        match self {
+            Self::Full(_) => None,
+            Self::Partial(v) => Some(v.active()),
+        }
+    }
+
+    fn join(&mut self, contact: u32, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<u32> {
+        match self {
+            Self::Full(v) => Membership::join(v, contact, now_ms, rng),
+            Self::Partial(v) => Membership::join(v, contact, now_ms, rng),
+        }
+    }
+
+    fn tick(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<u32> {
+        match self {
+            Self::Full(_) => Vec::new(),
+            Self::Partial(v) => Membership::tick(v, now_ms, rng),
+        }
+    }
+
+    fn handle(
+        &mut self,
+        from: u32,
+        message: View<u32>,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> ViewMessages<u32> {
+        match self {
+            Self::Full(_) => Vec::new(),
+            Self::Partial(v) => Membership::handle(v, from, message, now_ms, rng),
+        }
+    }
+
+    fn failed(&mut self, peer: u32, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<u32> {
+        match self {
+            Self::Full(_) => Vec::new(),
+            Self::Partial(v) => Membership::failed(v, peer, now_ms, rng),
+        }
+    }
+
+    fn take_events(&mut self) -> Vec<ViewEvent<u32>> {
+        match self {
+            Self::Full(_) => Vec::new(),
+            Self::Partial(v) => Membership::take_events(v),
+        }
+    }
+}
+
 /// A simulation's setup.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     /// Number of nodes.
     pub nodes: u32,
+    /// How they know each other.
+    pub topology: Topology,
     /// Seed of the network and of every node.
     pub seed: u64,
     /// Every node's protocol configuration.
@@ -74,6 +208,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             nodes: 100,
+            topology: Topology::Full,
             seed: 1,
             node: Config::default(),
             net: NetConfig::default(),
@@ -138,6 +273,11 @@ enum Scheduled<S: Crdt> {
         node: u32,
         incarnation: u32,
     },
+    Join {
+        node: u32,
+        incarnation: u32,
+        contact: u32,
+    },
     Deliver {
         from: u32,
         to: u32,
@@ -146,32 +286,71 @@ enum Scheduled<S: Crdt> {
     },
 }
 
-struct Queued<S: Crdt> {
-    at: u64,
-    seq: u64,
-    event: Scheduled<S>,
+/// Pending events by virtual millisecond: a calendar queue. Every latency
+/// and timer is a whole number of milliseconds a short way ahead, so one
+/// bucket per millisecond, each in push order, replaces a binary heap (whose
+/// sift-downs over hundreds of thousands of entries missed the cache on
+/// every pop) and keeps its exact order: by time, then by push order.
+struct Calendar<S: Crdt> {
+    /// The time of `buckets[0]`.
+    base: u64,
+    buckets: VecDeque<Vec<Scheduled<S>>>,
+    /// Emptied buckets, kept for their capacity.
+    spare: Vec<Vec<Scheduled<S>>>,
 }
 
-impl<S: Crdt> PartialEq for Queued<S> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+impl<S: Crdt> Calendar<S> {
+    fn new() -> Self {
+        Self {
+            base: 0,
+            buckets: VecDeque::new(),
+            spare: Vec::new(),
+        }
     }
-}
-impl<S: Crdt> Eq for Queued<S> {}
-impl<S: Crdt> PartialOrd for Queued<S> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+
+    /// Schedules `event` at `at` (an event in the past runs at once).
+    fn push(&mut self, at: u64, event: Scheduled<S>) {
+        let offset = usize::try_from(at.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        while self.buckets.len() <= offset {
+            let bucket = self.spare.pop().unwrap_or_default();
+            self.buckets.push_back(bucket);
+        }
+        self.buckets[offset].push(event);
     }
-}
-impl<S: Crdt> Ord for Queued<S> {
-    // Reversed: BinaryHeap is a max-heap, the simulator wants the earliest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+
+    /// The events of the earliest bucket at or before `end`, with its time,
+    /// in push order; the calendar moves past it unless it is `end` (later
+    /// pushes at `end` must still run).
+    fn take_until(&mut self, end: u64) -> Option<(u64, Vec<Scheduled<S>>)> {
+        while self.base <= end {
+            let Some(front) = self.buckets.front_mut() else {
+                self.base = end;
+                return None;
+            };
+            if !front.is_empty() {
+                let next = self.spare.pop().unwrap_or_default();
+                return Some((self.base, core::mem::replace(front, next)));
+            }
+            if self.base == end {
+                return None;
+            }
+            if let Some(empty) = self.buckets.pop_front() {
+                self.spare.push(empty);
+            }
+            self.base += 1;
+        }
+        None
+    }
+
+    /// Returns a processed bucket's storage.
+    fn recycle(&mut self, mut bucket: Vec<Scheduled<S>>) {
+        bucket.clear();
+        self.spare.push(bucket);
     }
 }
 
 struct Slot<S: Crdt> {
-    node: Node<S, u32, DenseView>,
+    node: Node<S, u32, SimView>,
     alive: bool,
     incarnation: u32,
     /// Updates this node does not have yet (indices into `updates`).
@@ -182,9 +361,8 @@ struct Slot<S: Crdt> {
 pub struct Simulator<S: Crdt> {
     config: SimConfig,
     now: u64,
-    seq: u64,
     rng: Pcg64Mcg,
-    queue: BinaryHeap<Queued<S>>,
+    queue: Calendar<S>,
     slots: Vec<Slot<S>>,
     initial: Box<dyn Fn(u32) -> S>,
     groups: Option<Vec<u32>>,
@@ -204,9 +382,8 @@ where
         let rng = Pcg64Mcg::seed_from_u64(config.seed);
         let mut sim = Self {
             now: 0,
-            seq: 0,
             rng,
-            queue: BinaryHeap::new(),
+            queue: Calendar::new(),
             slots: Vec::with_capacity(config.nodes as usize),
             initial: Box::new(initial),
             groups: None,
@@ -225,21 +402,45 @@ where
             });
             sim.schedule_first_tick(i);
         }
+        if let Topology::Partial { join_window_ms, .. } = sim.config.topology {
+            let n = u64::from(sim.config.nodes.max(1));
+            for i in 1..sim.config.nodes {
+                let contact = sim.rng.random_range(0..i);
+                let at = u64::from(i) * join_window_ms / n;
+                let incarnation = 0;
+                sim.push(
+                    at,
+                    Scheduled::Join {
+                        node: i,
+                        incarnation,
+                        contact,
+                    },
+                );
+            }
+        }
         sim
     }
 
-    fn make_node(&self, i: u32, incarnation: u32, state: S) -> Node<S, u32, DenseView> {
+    fn partial(&self) -> bool {
+        matches!(self.config.topology, Topology::Partial { .. })
+    }
+
+    /// Node `i` sends its join request to `contact`.
+    fn join(&mut self, i: u32, contact: u32) {
+        let out = self.slots[i as usize].node.join(contact, self.now);
+        self.dispatch(i, out);
+    }
+
+    fn make_node(&self, i: u32, incarnation: u32, state: S) -> Node<S, u32, SimView> {
         let seed = self.config.seed
             ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ u64::from(incarnation).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-        Node::new(
-            i,
-            state,
-            DenseView::new(i, self.config.nodes),
-            self.config.node.clone(),
-            seed,
-        )
-        .with_incarnation(u64::from(incarnation))
+        let view = match &self.config.topology {
+            Topology::Full => SimView::Full(DenseView::new(i, self.config.nodes)),
+            Topology::Partial { view, .. } => SimView::Partial(HyParView::new(i, view.clone())),
+        };
+        Node::new(i, state, view, self.config.node.clone(), seed)
+            .with_incarnation(u64::from(incarnation))
     }
 
     fn schedule_first_tick(&mut self, node: u32) {
@@ -250,12 +451,7 @@ where
     }
 
     fn push(&mut self, at: u64, event: Scheduled<S>) {
-        self.seq += 1;
-        self.queue.push(Queued {
-            at,
-            seq: self.seq,
-            event,
-        });
+        self.queue.push(at, event);
     }
 
     /// The current virtual time in milliseconds.
@@ -287,7 +483,7 @@ where
     }
 
     /// Node `i`.
-    pub fn node(&self, i: u32) -> &Node<S, u32, DenseView> {
+    pub fn node(&self, i: u32) -> &Node<S, u32, SimView> {
         &self.slots[i as usize].node
     }
 
@@ -409,16 +605,30 @@ where
         };
         self.schedule_first_tick(i);
         self.record_reach(i);
+        if !self.partial() {
+            return;
+        }
+        // Rejoin through a random live node (a few tries).
+        let others = self.config.nodes.saturating_sub(1).max(1);
+        for _ in 0..16 {
+            let c = self.rng.random_range(0..others);
+            let contact = if c >= i { c + 1 } else { c };
+            if contact < self.config.nodes && self.is_alive(contact) {
+                self.join(i, contact);
+                break;
+            }
+        }
     }
 
     /// Runs the network for `ms` milliseconds of virtual time.
     pub fn run_for(&mut self, ms: u64) {
         let end = self.now + ms;
-        while self.queue.peek().is_some_and(|q| q.at <= end) {
-            if let Some(queued) = self.queue.pop() {
-                self.now = queued.at;
-                self.process(queued.event);
+        while let Some((at, mut events)) = self.queue.take_until(end) {
+            self.now = at;
+            for event in events.drain(..) {
+                self.process(event);
             }
+            self.queue.recycle(events);
         }
         self.now = end;
     }
@@ -486,6 +696,16 @@ where
                 self.push(next, Scheduled::Tick { node, incarnation });
                 self.dispatch(node, out);
             }
+            Scheduled::Join {
+                node,
+                incarnation,
+                contact,
+            } => {
+                let slot = &self.slots[node as usize];
+                if slot.alive && slot.incarnation == incarnation {
+                    self.join(node, contact);
+                }
+            }
             Scheduled::Deliver { from, to, message } => {
                 let slot = &mut self.slots[to as usize];
                 if !slot.alive {
@@ -525,7 +745,13 @@ where
 
     fn dispatch(&mut self, from: u32, out: Output<S, u32>) {
         for event in out.events {
-            if !matches!(event, Event::StateChanged | Event::MemberJoined(_)) {
+            if !matches!(
+                event,
+                Event::StateChanged
+                    | Event::MemberJoined(_)
+                    | Event::LinkUp(_)
+                    | Event::LinkDown(_)
+            ) {
                 self.member_events.push(MemberEvent {
                     at_ms: self.now,
                     observer: from,
@@ -576,7 +802,9 @@ where
     let slot = match &mut message.body {
         Body::Sync(sync) => &mut sync.delta,
         Body::Tree(Tree::Gossip { delta, .. }) => delta,
-        Body::Probe(_) | Body::Tree(_) => return (0, len(codec::encoded_len(&*message))),
+        Body::Probe(_) | Body::Tree(_) | Body::View(_) => {
+            return (0, len(codec::encoded_len(&*message)))
+        }
     };
     if slot.is_bottom() {
         return (0, len(codec::encoded_len(&*message)));
@@ -588,7 +816,7 @@ where
     match &mut message.body {
         Body::Sync(sync) => sync.delta = delta,
         Body::Tree(Tree::Gossip { delta: slot, .. }) => *slot = delta,
-        Body::Probe(_) | Body::Tree(_) => {}
+        Body::Probe(_) | Body::Tree(_) | Body::View(_) => {}
     }
     (payload, control)
 }
