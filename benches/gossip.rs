@@ -202,52 +202,127 @@ fn partial_topology(nodes: u32) -> Topology {
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
+    // `cargo bench --bench gossip -- partial` runs the sections whose name
+    // contains "partial": rounds, bytes, eager, detection, partial, speed.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     let sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000, 10_000] };
 
-    println!("\n### Rounds for one update to reach all N nodes (DeltaOptimized, fanout 1, 1 ms latency)\n");
-    println!("| N | mean rounds | max rounds | log₃N + log₂ln N | target (+1) |");
-    println!("|---:|---:|---:|---:|---:|");
-    for &n in sizes {
-        let samples = if n >= 10_000 { 5 } else { 20 };
-        let (mean, max) = rounds_to_all(n, samples);
-        let nf = f64::from(n);
-        let theory = nf.ln() / 3f64.ln() + nf.ln().log2();
-        println!(
-            "| {n} | {mean:.1} | {max:.1} | {theory:.1} | {:.1} |",
-            theory + 1.0
-        );
-    }
-
-    println!("\n### Bytes to spread one OR-Set add, per strategy (fanout 1, no loss)\n");
-    println!("| N | strategy | payload bytes | × lower bound | control bytes | lower bound (N−1)×delta |");
-    println!("|---:|---|---:|---:|---:|---:|");
-    let byte_sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000] };
-    for &n in byte_sizes {
-        for strategy in [
-            Strategy::FullState,
-            Strategy::Delta,
-            Strategy::DeltaOptimized,
-        ] {
-            let (payload, control, delta) = bytes_per_update(n, strategy);
-            let bound = u64::from(n - 1) * delta;
+    if wanted("rounds") {
+        println!("\n### Rounds for one update to reach all N nodes (DeltaOptimized, fanout 1, 1 ms latency)\n");
+        println!("| N | mean rounds | max rounds | log₃N + log₂ln N | target (+1) |");
+        println!("|---:|---:|---:|---:|---:|");
+        for &n in sizes {
+            let samples = if n >= 10_000 { 5 } else { 20 };
+            let (mean, max) = rounds_to_all(n, samples);
+            let nf = f64::from(n);
+            let theory = nf.ln() / 3f64.ln() + nf.ln().log2();
             println!(
-                "| {n} | {strategy:?} | {payload} | {:.2} | {control} | {bound} |",
-                payload as f64 / bound as f64
+                "| {n} | {mean:.1} | {max:.1} | {theory:.1} | {:.1} |",
+                theory + 1.0
             );
         }
     }
-
-    println!("\n### Eager path vs anti-entropy: time for one update to reach all nodes (1 ms links, 100 ms interval)\n");
-    println!("| N | loss | strategy | p50 | p99 | max | payload × lower bound | control bytes per update |");
-    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
-    let eager_sizes: &[u32] = if smoke { &[200] } else { &[1_000, 10_000] };
-    for &n in eager_sizes {
-        for loss in [0.0, 0.1] {
-            for strategy in [Strategy::DeltaOptimized, Strategy::Eager] {
-                let samples = if n >= 10_000 { 5 } else { 10 };
-                let r = reach(n, loss, strategy, samples, Topology::Full);
+    if wanted("bytes") {
+        println!("\n### Bytes to spread one OR-Set add, per strategy (fanout 1, no loss)\n");
+        println!("| N | strategy | payload bytes | × lower bound | control bytes | lower bound (N−1)×delta |");
+        println!("|---:|---|---:|---:|---:|---:|");
+        let byte_sizes: &[u32] = if smoke { &[100] } else { &[100, 1_000] };
+        for &n in byte_sizes {
+            for strategy in [
+                Strategy::FullState,
+                Strategy::Delta,
+                Strategy::DeltaOptimized,
+            ] {
+                let (payload, control, delta) = bytes_per_update(n, strategy);
+                let bound = u64::from(n - 1) * delta;
                 println!(
-                    "| {n} | {:.0} % | {strategy:?} | {} ms | {} ms | {} ms | {:.2} | {} |",
+                    "| {n} | {strategy:?} | {payload} | {:.2} | {control} | {bound} |",
+                    payload as f64 / bound as f64
+                );
+            }
+        }
+    }
+    if wanted("eager") {
+        println!("\n### Eager path vs anti-entropy: time for one update to reach all nodes (1 ms links, 100 ms interval)\n");
+        println!("| N | loss | strategy | p50 | p99 | max | payload × lower bound | control bytes per update |");
+        println!("|---:|---:|---|---:|---:|---:|---:|---:|");
+        let eager_sizes: &[u32] = if smoke { &[200] } else { &[1_000, 10_000] };
+        for &n in eager_sizes {
+            for loss in [0.0, 0.1] {
+                for strategy in [Strategy::DeltaOptimized, Strategy::Eager] {
+                    let samples = if n >= 10_000 { 5 } else { 10 };
+                    let r = reach(n, loss, strategy, samples, Topology::Full);
+                    println!(
+                        "| {n} | {:.0} % | {strategy:?} | {} ms | {} ms | {} ms | {:.2} | {} |",
+                        loss * 100.0,
+                        r.p50,
+                        r.p99,
+                        r.max,
+                        r.payload as f64 / r.bound as f64,
+                        r.control / u64::from(samples)
+                    );
+                }
+            }
+        }
+    }
+    if wanted("detection") {
+        println!("\n### Failure detection (SWIM + Lifeguard suspicion, probe every 200 ms, 1–5 ms latency)\n");
+        println!(
+        "| N | loss | seeds | crash → marked dead by all: median | max | false \"dead\" verdicts |"
+    );
+        println!("|---:|---:|---:|---:|---:|---:|");
+        let fd_sizes: &[u32] = if smoke { &[50] } else { &[100, 1_000] };
+        let quiet_ms = if smoke { 5_000 } else { 60_000 };
+        let seeds: u64 = if smoke { 1 } else { 8 };
+        for &n in fd_sizes {
+            for loss in [0.0, 0.1] {
+                let mut times = Vec::new();
+                let mut false_downs = 0;
+                for seed in 1..=seeds {
+                    let (ms, downs) = failure_detection(n, loss, quiet_ms, seed);
+                    times.push(ms);
+                    false_downs += downs;
+                }
+                times.sort_unstable();
+                let show = |ms: u64| {
+                    if ms == u64::MAX {
+                        "not all".to_string()
+                    } else {
+                        format!("{ms} ms")
+                    }
+                };
+                println!(
+                    "| {n} | {:.0} % | {seeds} | {} | {} | {false_downs} in {} cluster-s |",
+                    loss * 100.0,
+                    show(times[times.len() / 2]),
+                    show(times[times.len() - 1]),
+                    seeds * quiet_ms / 1_000
+                );
+            }
+        }
+    }
+    if wanted("partial") {
+        println!("\n### Eager path over HyParView partial views (5 links per node; loss starts after the joins)\n");
+        println!(
+            "| N | loss | p50 | p99 | max | payload × lower bound | control bytes per update |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        let partial_sizes: &[u32] = if smoke { &[1_000] } else { &[10_000, 100_000] };
+        for &n in partial_sizes {
+            let losses: &[f64] = if n >= 100_000 {
+                &[0.0, 0.1]
+            } else {
+                &[0.0, 0.1, 0.3]
+            };
+            for &loss in losses {
+                let samples = 5;
+                let r = reach(n, loss, Strategy::Eager, samples, partial_topology(n));
+                println!(
+                    "| {n} | {:.0} % | {} ms | {} ms | {} ms | {:.2} | {} |",
                     loss * 100.0,
                     r.p50,
                     r.p99,
@@ -257,125 +332,68 @@ fn main() {
                 );
             }
         }
-    }
 
-    println!("\n### Failure detection (SWIM + Lifeguard suspicion, probe every 200 ms, 1–5 ms latency)\n");
-    println!(
-        "| N | loss | seeds | crash → marked dead by all: median | max | false \"dead\" verdicts |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|");
-    let fd_sizes: &[u32] = if smoke { &[50] } else { &[100, 1_000] };
-    let quiet_ms = if smoke { 5_000 } else { 60_000 };
-    let seeds: u64 = if smoke { 1 } else { 8 };
-    for &n in fd_sizes {
-        for loss in [0.0, 0.1] {
-            let mut times = Vec::new();
-            let mut false_downs = 0;
-            for seed in 1..=seeds {
-                let (ms, downs) = failure_detection(n, loss, quiet_ms, seed);
-                times.push(ms);
-                false_downs += downs;
-            }
-            times.sort_unstable();
-            let show = |ms: u64| {
-                if ms == u64::MAX {
-                    "not all".to_string()
-                } else {
-                    format!("{ms} ms")
-                }
-            };
-            println!(
-                "| {n} | {:.0} % | {seeds} | {} | {} | {false_downs} in {} cluster-s |",
-                loss * 100.0,
-                show(times[times.len() / 2]),
-                show(times[times.len() - 1]),
-                seeds * quiet_ms / 1_000
-            );
-        }
-    }
-
-    println!("\n### Eager path over HyParView partial views (5 links per node; loss starts after the joins)\n");
-    println!("| N | loss | p50 | p99 | max | payload × lower bound | control bytes per update |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    let partial_sizes: &[u32] = if smoke { &[1_000] } else { &[10_000, 100_000] };
-    for &n in partial_sizes {
-        let losses: &[f64] = if n >= 100_000 {
-            &[0.0, 0.1]
-        } else {
-            &[0.0, 0.1, 0.3]
-        };
-        for &loss in losses {
-            let samples = 5;
-            let r = reach(n, loss, Strategy::Eager, samples, partial_topology(n));
-            println!(
-                "| {n} | {:.0} % | {} ms | {} ms | {} ms | {:.2} | {} |",
-                loss * 100.0,
-                r.p50,
-                r.p99,
-                r.max,
-                r.payload as f64 / r.bound as f64,
-                r.control / u64::from(samples)
-            );
-        }
-    }
-
-    println!(
+        println!(
         "\n### Simulator speed, partial views (Eager, OR-Set): joins, then 30 rounds of 100 ms\n"
     );
-    println!("| N | joins (virtual) | joins: wall time | updates spreading | 30 rounds: wall time | node-rounds/s |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for &n in partial_sizes {
-        for writes in [0, 100] {
-            let topology = partial_topology(n);
-            let Topology::Partial { join_window_ms, .. } = topology else {
-                unreachable!()
-            };
-            let config = SimConfig {
-                nodes: n,
-                topology,
-                seed: 3,
-                node: Config {
-                    strategy: Strategy::Eager,
-                    ..Config::default()
-                },
-                ..SimConfig::default()
-            };
-            let started = Instant::now();
-            let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
-            sim.run_for(join_window_ms + 1_000);
-            let joins = started.elapsed().as_secs_f64();
-            for k in 0..writes {
-                sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
+        println!("| N | joins (virtual) | joins: wall time | updates spreading | 30 rounds: wall time | node-rounds/s |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for &n in partial_sizes {
+            // 100 writes in flight at 100,000 nodes need more memory than
+            // this machine has (every node keeps every delta for grafts).
+            for writes in [0, 10] {
+                let topology = partial_topology(n);
+                let Topology::Partial { join_window_ms, .. } = topology else {
+                    unreachable!()
+                };
+                let config = SimConfig {
+                    nodes: n,
+                    topology,
+                    seed: 3,
+                    node: Config {
+                        strategy: Strategy::Eager,
+                        ..Config::default()
+                    },
+                    ..SimConfig::default()
+                };
+                let started = Instant::now();
+                let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
+                sim.run_for(join_window_ms + 1_000);
+                let joins = started.elapsed().as_secs_f64();
+                for k in 0..writes {
+                    sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
+                }
+                let started = Instant::now();
+                sim.run_for(30 * Config::default().interval_ms);
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "| {n} | {} s | {joins:.2} s | {writes} | {secs:.2} s | {:.0} |",
+                    (join_window_ms + 1_000) / 1_000,
+                    f64::from(n) * 30.0 / secs
+                );
             }
-            let started = Instant::now();
-            sim.run_for(30 * Config::default().interval_ms);
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "| {n} | {} s | {joins:.2} s | {writes} | {secs:.2} s | {:.0} |",
-                (join_window_ms + 1_000) / 1_000,
-                f64::from(n) * 30.0 / secs
-            );
         }
     }
-
-    println!("\n### Simulator speed (30 rounds of 100 ms, DeltaOptimized, OR-Set)\n");
-    println!("| N | updates spreading | wall time | node-rounds/s |");
-    println!("|---:|---:|---:|---:|");
-    let speed_sizes: &[u32] = if smoke { &[1_000] } else { &[1_000, 10_000] };
-    for &n in speed_sizes {
-        for writes in [0, 10, 100] {
-            let mut sim = sim(n, 3, Strategy::DeltaOptimized);
-            for k in 0..writes {
-                sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
+    if wanted("speed") {
+        println!("\n### Simulator speed (30 rounds of 100 ms, DeltaOptimized, OR-Set)\n");
+        println!("| N | updates spreading | wall time | node-rounds/s |");
+        println!("|---:|---:|---:|---:|");
+        let speed_sizes: &[u32] = if smoke { &[1_000] } else { &[1_000, 10_000] };
+        for &n in speed_sizes {
+            for writes in [0, 10, 100] {
+                let mut sim = sim(n, 3, Strategy::DeltaOptimized);
+                for k in 0..writes {
+                    sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
+                }
+                let started = Instant::now();
+                sim.run_for(30 * Config::default().interval_ms);
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "| {n} | {writes} | {secs:.2} s | {:.0} |",
+                    f64::from(n) * 30.0 / secs
+                );
+                assert_eq!(sim.updates().len(), writes as usize);
             }
-            let started = Instant::now();
-            sim.run_for(30 * Config::default().interval_ms);
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "| {n} | {writes} | {secs:.2} s | {:.0} |",
-                f64::from(n) * 30.0 / secs
-            );
-            assert_eq!(sim.updates().len(), writes as usize);
         }
     }
 }

@@ -1,14 +1,17 @@
 //! The `node_handle` target: a gossip [`Node`] driven by arbitrary inputs.
 //!
-//! The fuzzer picks the node's configuration and membership view, then a
+//! The fuzzer picks the node's configuration and membership view (full,
+//! dense, or a partial view that joins through a peer), then a
 //! sequence of ticks, local writes and received messages at non-decreasing
 //! times. Messages come from up to [`PEERS`] peers. Each peer is an honest
 //! replica with its own `ReplicaId` and `OrSet` (it writes, and joins what
 //! the node sends it), so the deltas it sends are real states, deltas or
 //! `delta_since` answers; each eager-path broadcast it sends has a fresh id.
 //! Everything else in a message is hostile: sequence numbers, acks, digests,
-//! hop counts, contexts, incarnations, "I have" and graft id ranges, and the
-//! piggybacked membership claims are arbitrary.
+//! hop counts, contexts, incarnations, "I have" and graft id ranges,
+//! partial-view messages, and the piggybacked membership claims are
+//! arbitrary. Over a partial view, the node's links stay within the active
+//! view's capacity, distinct, and never include itself.
 //!
 //! After every call the node must not have panicked, and:
 //! - its state only grew by join (`before ⊑ after`), holds every delta it
@@ -25,8 +28,8 @@ use std::collections::BTreeMap;
 use arbitrary::{Arbitrary, Unstructured};
 use rumor_crdt::{codec, CausalContext, Crdt, OrSet, ReplicaId};
 use rumor_gossip::{
-    Ack, Body, Config, DeltaId, DenseView, FullView, IdRange, MemberUpdate, Membership, Message,
-    Node, Output, Probe, Status, Strategy, Sync, Tree,
+    Ack, Body, Config, DeltaId, DenseView, FullView, HyParView, IdRange, MemberUpdate, Membership,
+    Message, Node, Output, Priority, Probe, Status, Strategy, Sync, Tree, View, ViewConfig,
 };
 
 type State = OrSet<u8>;
@@ -45,9 +48,11 @@ const LIMIT: usize = 1 << 20;
 #[derive(Arbitrary, Debug)]
 struct Scenario {
     /// `Some(size)`: a [`DenseView`] of `size % PEERS` nodes; `None`: a
-    /// [`FullView`] seeded with the peers of the bitmask `seeds`.
+    /// [`FullView`] seeded with the peers of the bitmask `seeds`, or (with
+    /// `partial`) a [`HyParView`] that joins through the lowest of them.
     dense: Option<u8>,
     seeds: u16,
+    partial: bool,
     settings: Settings,
     /// The node starts in this incarnation (a restart).
     incarnation: u8,
@@ -163,6 +168,52 @@ enum BodyInput {
     Ack(u64),
     /// The eager path.
     Tree(TreeInput),
+    /// Partial-view membership.
+    View(ViewInput),
+}
+
+/// A partial-view message, entirely arbitrary.
+#[derive(Arbitrary, Debug)]
+enum ViewInput {
+    Join,
+    ForwardJoin { joiner: u8, ttl: u8 },
+    Neighbor(u8),
+    NeighborReply(bool),
+    Disconnect,
+    Shuffle { origin: u8, ttl: u8, peers: Vec<u8> },
+    ShuffleReply(Vec<u8>),
+}
+
+fn view_of(input: &ViewInput) -> View<u32> {
+    let peers = |list: &[u8]| list.iter().map(|&p| peer_id(p)).collect();
+    match input {
+        ViewInput::Join => View::Join,
+        ViewInput::ForwardJoin { joiner, ttl } => View::ForwardJoin {
+            joiner: peer_id(*joiner),
+            ttl: *ttl,
+        },
+        ViewInput::Neighbor(priority) => View::Neighbor {
+            priority: match priority % 3 {
+                0 => Priority::Low,
+                1 => Priority::High,
+                _ => Priority::Refresh,
+            },
+        },
+        ViewInput::NeighborReply(accepted) => View::NeighborReply {
+            accepted: *accepted,
+        },
+        ViewInput::Disconnect => View::Disconnect,
+        ViewInput::Shuffle {
+            origin,
+            ttl,
+            peers: list,
+        } => View::Shuffle {
+            origin: peer_id(*origin),
+            ttl: *ttl,
+            peers: peers(list),
+        },
+        ViewInput::ShuffleReply(list) => View::ShuffleReply { peers: peers(list) },
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -282,6 +333,15 @@ pub fn node_handle(data: &[u8]) {
         Some(size) => {
             let view = DenseView::new(NODE, u32::from(size % PEERS));
             let node = Node::new(NODE, State::new(), view, config, seed);
+            drive(&scenario, node.with_incarnation(incarnation));
+        }
+        None if scenario.partial => {
+            let view = HyParView::new(NODE, ViewConfig::default());
+            let mut node = Node::new(NODE, State::new(), view, config, seed);
+            let contact = (1..u32::from(PEERS)).find(|p| scenario.seeds & (1 << p) != 0);
+            if let Some(contact) = contact {
+                node.join(contact, u64::from(scenario.start_ms));
+            }
             drive(&scenario, node.with_incarnation(incarnation));
         }
         None => {
@@ -463,6 +523,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
         }),
         BodyInput::Tree(TreeInput::Prune) => Body::Tree(Tree::Prune),
         BodyInput::Tree(TreeInput::Connect) => Body::Tree(Tree::Connect),
+        BodyInput::View(view) => Body::View(view_of(view)),
     }
 }
 
@@ -501,6 +562,15 @@ impl Watch {
             self.incarnation
         );
         self.incarnation = incarnation;
+        if let Some(links) = node.members().links() {
+            let config = ViewConfig::default();
+            assert!(links.len() <= config.active, "{} links", links.len());
+            assert!(!links.contains(&node.id()), "the node links to itself");
+            let mut distinct = links.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), links.len(), "a link twice: {links:?}");
+        }
         for (peer, status) in node.not_alive() {
             assert!(peer != node.id(), "the node holds itself {status:?}");
             assert_eq!(

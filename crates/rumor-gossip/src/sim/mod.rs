@@ -31,6 +31,7 @@ use std::collections::VecDeque;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{codec, Crdt, ReplicaId};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::membership::ViewMessages;
@@ -373,7 +374,7 @@ pub struct Simulator<S: Crdt> {
 
 impl<S> Simulator<S>
 where
-    S: Crdt + Serialize + 'static,
+    S: Crdt + Serialize + DeserializeOwned + 'static,
     S::Context: Serialize,
 {
     /// A cluster of `config.nodes` nodes, node `i` starting from `initial(i)`.

@@ -2,6 +2,7 @@
 //! failing with the step that broke and why.
 
 use rumor_crdt::{Crdt, ReplicaId};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Simulator, Stats};
@@ -69,7 +70,7 @@ pub struct ScenarioError {
 
 impl<S> Simulator<S>
 where
-    S: Crdt + Serialize + 'static,
+    S: Crdt + Serialize + DeserializeOwned + 'static,
     S::Context: Serialize,
 {
     /// Runs `steps` in order. `write(state, replica, n)` performs the `n`-th
