@@ -365,7 +365,8 @@ impl<P: Peer> HyParView<P> {
                     || self.active.len() < self.config.active
                     || match priority {
                         Priority::High => true,
-                        Priority::Low | Priority::Refresh => {
+                        Priority::Low => false,
+                        Priority::Refresh => {
                             rng.random_bool(self.config.accept_when_full.clamp(0.0, 1.0))
                         }
                     };
@@ -503,7 +504,9 @@ impl<P: Peer> HyParView<P> {
     /// Asks a random passive peer to become a link, unless a request is in
     /// flight already.
     fn ask_replacement(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
-        let priority = if self.active.is_empty() {
+        // A node down to one link asks with high priority too: one more lost
+        // link would leave it alone.
+        let priority = if self.active.len() <= 1 {
             Priority::High
         } else {
             Priority::Low

@@ -14,7 +14,7 @@ use crate::membership::ViewMessages;
 use crate::message::{Ack, Body, Message, Probe, Sync};
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
 use crate::swim::Swim;
-use crate::{Config, FullView, Membership, Peer, Status, Strategy, ViewEvent};
+use crate::{Config, FullView, Membership, Peer, Status, Strategy, View, ViewEvent};
 
 /// What the application is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -418,7 +418,11 @@ where
     /// announcer was tried, sends the last one this node's context instead:
     /// it answers with whatever this node lacks (anti-entropy).
     fn send_grafts(&mut self, now_ms: u64, out: &mut Output<S, P>) {
-        let due = self.tree.due(now_ms, self.config.graft_timeout_ms);
+        let due = self.tree.due(
+            now_ms,
+            self.config.graft_timeout_ms,
+            self.config.interval_ms.max(1),
+        );
         for (peer, ids) in due.grafts {
             if self.swim.is_live(peer) {
                 self.link(peer);
@@ -619,6 +623,18 @@ where
         self.swim
             .apply(&message.members, &mut self.members, now_ms, &mut out.events);
         self.announce_refutation(&mut out);
+        // Over a partial view, probes and tree messages travel over links
+        // only: one from a peer that is not our link means it holds a link
+        // we dropped (our `Disconnect` or its answer was lost). Tell it
+        // again, or the link stays one-way. (A relayed probe also lands
+        // here; the `Disconnect` is then a no-op for its sender.)
+        let over_link = matches!(
+            message.body,
+            Body::Probe(Probe::Ping { .. }) | Body::Tree(_)
+        );
+        if over_link && self.members.links().is_some_and(|l| !l.contains(&from)) {
+            self.send(&mut out, from, Body::View(View::Disconnect));
+        }
         match message.body {
             Body::Sync(sync) if self.config.strategy == Strategy::FullState => {
                 self.handle_full_state(from, sync, &mut out);
@@ -666,6 +682,10 @@ where
     }
 
     fn handle_delta(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
+        if sync.hop >= 1 && self.config.strategy == Strategy::Eager {
+            // An answer: if it answers a repair, what we waited for is in it.
+            self.tree.answered(from);
+        }
         if let Some(ack) = sync.ack {
             let prev = self.acks.get(&from).copied().unwrap_or(0);
             if ack.seq > prev {

@@ -125,8 +125,8 @@ struct Kept<S, P> {
     round: u64,
     /// The neighbor it came from (`None` for our own writes).
     from: Option<P>,
-    /// Announced to the lazy links already.
-    announced: bool,
+    /// Rounds in which it was announced so far.
+    announced: u8,
 }
 
 struct Wanted<P> {
@@ -136,6 +136,8 @@ struct Wanted<P> {
     announcers: Vec<P>,
     /// Grafts sent so far: the next goes to `announcers[grafts % len]`.
     grafts: u32,
+    /// Repairs asked for so far, once the grafts ran out.
+    repairs: u32,
     /// The announcer grafted last.
     last: Option<P>,
 }
@@ -144,6 +146,17 @@ struct Wanted<P> {
 /// announcers again and again, since over a lossy network a graft or its
 /// answer is lost often (half the time at 30 % loss).
 const MAX_GRAFTS: u32 = 6;
+
+/// Rounds in which a kept delta is announced ("I have"). Twice: at 30 %
+/// loss, a node with five neighbors misses all five announcements of one
+/// round once in 400, and then waits for periodic anti-entropy (seconds);
+/// with two rounds, once in 170,000.
+const ANNOUNCE_ROUNDS: u8 = 2;
+
+/// Repairs (a context sent to an announcer, answered with everything this
+/// node lacks) for one missing delta before it is left to periodic
+/// anti-entropy. A repair or its answer is lost as often as a graft.
+const MAX_REPAIRS: u32 = 4;
 
 /// What [`Plumtree::due`] asks the node to do.
 pub(crate) struct Due<P> {
@@ -255,9 +268,14 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
                 delta,
                 round,
                 from,
-                announced: false,
+                announced: 0,
             },
         );
+    }
+
+    #[cfg(test)]
+    fn is_wanted(&self, id: &DeltaId<P>) -> bool {
+        self.wanted.contains_key(id)
     }
 
     pub(crate) fn kept(&self, id: &DeltaId<P>) -> Option<&S> {
@@ -273,6 +291,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             since_ms: now_ms,
             announcers: Vec::new(),
             grafts: 0,
+            repairs: 0,
             last: None,
         });
         if !wanted.announcers.contains(&peer) {
@@ -280,23 +299,45 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         }
     }
 
-    /// What is due at `now_ms`: for each wanted id whose grace period ran
-    /// out, a graft to its next announcer; once every announcer was tried, a
-    /// repair from the last one, and the id is no longer waited for.
-    pub(crate) fn due(&mut self, now_ms: u64, timeout_ms: u64) -> Due<P> {
+    /// What is due at `now_ms`: for each wanted id whose grace period
+    /// (`timeout_ms`) ran out, a graft to its next announcer, `MAX_GRAFTS`
+    /// in all; then, every `repair_every_ms`, a repair from the next
+    /// announcer, `MAX_REPAIRS` in all (fewer if an answer comes, see
+    /// [`Plumtree::answered`]); then the id is no longer waited for.
+    pub(crate) fn due(&mut self, now_ms: u64, timeout_ms: u64, repair_every_ms: u64) -> Due<P> {
         let mut by_peer: BTreeMap<P, Vec<DeltaId<P>>> = BTreeMap::new();
         let mut repair_from = Vec::new();
         self.wanted.retain(|id, wanted| {
-            if now_ms < wanted.since_ms.saturating_add(timeout_ms) {
+            let grafting = wanted.grafts < MAX_GRAFTS;
+            let wait = if grafting {
+                timeout_ms
+            } else {
+                repair_every_ms
+            };
+            if now_ms < wanted.since_ms.saturating_add(wait) {
                 return true;
             }
-            if wanted.announcers.is_empty() || wanted.grafts >= MAX_GRAFTS {
-                if let Some(last) = wanted.last {
+            if wanted.announcers.is_empty() {
+                // Every announcer is gone: one last repair from the last.
+                if let Some(last) = wanted.last.filter(|_| wanted.repairs == 0) {
                     if !repair_from.contains(&last) {
                         repair_from.push(last);
                     }
                 }
                 return false;
+            }
+            if !grafting {
+                if wanted.repairs >= MAX_REPAIRS {
+                    return false;
+                }
+                let peer = wanted.announcers[wanted.repairs as usize % wanted.announcers.len()];
+                wanted.repairs += 1;
+                wanted.last = Some(peer);
+                wanted.since_ms = now_ms;
+                if !repair_from.contains(&peer) {
+                    repair_from.push(peer);
+                }
+                return true;
             }
             let peer = wanted.announcers[wanted.grafts as usize % wanted.announcers.len()];
             wanted.grafts += 1;
@@ -311,20 +352,27 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         }
     }
 
+    /// `peer` answered a context of ours: what it had, we have now, so the
+    /// ids whose repair was asked of it are no longer waited for.
+    pub(crate) fn answered(&mut self, peer: P) {
+        self.wanted
+            .retain(|_, w| !(w.repairs > 0 && w.last == Some(peer)));
+    }
+
     /// The ids to announce to `peer` this round: kept, not yet announced,
     /// and not received from `peer` itself.
     pub(crate) fn announcements_for(&self, peer: P) -> Vec<DeltaId<P>> {
         self.kept
             .iter()
-            .filter(|(_, k)| !k.announced && k.from != Some(peer))
+            .filter(|(_, k)| k.announced < ANNOUNCE_ROUNDS && k.from != Some(peer))
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// Marks everything kept as announced (after a round's "I have"s).
+    /// Counts a round of announcements (after a round's "I have"s).
     pub(crate) fn announced_all(&mut self) {
         for kept in self.kept.values_mut() {
-            kept.announced = true;
+            kept.announced = kept.announced.saturating_add(1);
         }
     }
 
@@ -389,7 +437,7 @@ mod tests {
         assert!(tree.has(&id(1, 3)) && tree.has(&id(1, 2)));
         assert!(!tree.has(&id(1, 4)));
         tree.announced(id(1, 2), 5, 0);
-        assert!(tree.due(1_000, 10).grafts.is_empty());
+        assert!(tree.due(1_000, 10, 100).grafts.is_empty());
     }
 
     #[test]
@@ -397,22 +445,46 @@ mod tests {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.announced(id(9, 0), 1, 100);
         tree.announced(id(9, 0), 2, 105);
-        assert!(tree.due(120, 50).grafts.is_empty());
-        assert_eq!(tree.due(150, 50).grafts, vec![(1, vec![id(9, 0)])]);
-        assert!(tree.due(160, 50).grafts.is_empty());
-        assert_eq!(tree.due(200, 50).grafts, vec![(2, vec![id(9, 0)])]);
+        assert!(tree.due(120, 50, 100).grafts.is_empty());
+        assert_eq!(tree.due(150, 50, 100).grafts, vec![(1, vec![id(9, 0)])]);
+        assert!(tree.due(160, 50, 100).grafts.is_empty());
+        assert_eq!(tree.due(200, 50, 100).grafts, vec![(2, vec![id(9, 0)])]);
         // Round them again (grafts and answers get lost), up to MAX_GRAFTS.
         let mut at = 250;
         for n in 2..MAX_GRAFTS {
             let to = if n % 2 == 0 { 1 } else { 2 };
-            assert_eq!(tree.due(at, 50).grafts, vec![(to, vec![id(9, 0)])]);
+            assert_eq!(tree.due(at, 50, 100).grafts, vec![(to, vec![id(9, 0)])]);
             at += 50;
         }
-        // Then repair from the last announcer, and stop waiting.
-        let due = tree.due(at, 50);
-        assert!(due.grafts.is_empty());
-        assert_eq!(due.repair_from, vec![2]);
-        assert!(tree.due(10_000, 50).repair_from.is_empty());
+        // Then repairs from the announcers in turn, every 100 ms.
+        assert!(tree.due(at, 50, 100).repair_from.is_empty());
+        at += 50;
+        for n in 0..MAX_REPAIRS {
+            let due = tree.due(at, 50, 100);
+            assert!(due.grafts.is_empty());
+            assert_eq!(due.repair_from, vec![if n % 2 == 0 { 1 } else { 2 }]);
+            assert!(tree.due(at + 50, 50, 100).repair_from.is_empty());
+            at += 100;
+        }
+        // Then it is left to periodic anti-entropy.
+        assert!(tree.due(at, 50, 100).repair_from.is_empty());
+        assert!(tree.due(10_000, 50, 100).repair_from.is_empty());
+    }
+
+    #[test]
+    fn an_answer_from_the_repairing_announcer_ends_the_wait() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        tree.announced(id(9, 0), 1, 0);
+        let mut at = 0;
+        for _ in 0..=MAX_GRAFTS {
+            at += 100;
+            tree.due(at, 50, 100);
+        }
+        assert!(tree.is_wanted(&id(9, 0)));
+        tree.answered(2); // not the one asked
+        assert!(tree.is_wanted(&id(9, 0)));
+        tree.answered(1);
+        assert!(!tree.is_wanted(&id(9, 0)));
     }
 
     #[test]
@@ -420,7 +492,7 @@ mod tests {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.announced(id(9, 0), 1, 100);
         tree.keep(id(9, 0), 1, 0, Some(2));
-        let due = tree.due(1_000, 50);
+        let due = tree.due(1_000, 50, 100);
         assert!(due.grafts.is_empty() && due.repair_from.is_empty());
     }
 }
