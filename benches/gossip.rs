@@ -191,6 +191,17 @@ fn failure_detection(nodes: u32, loss: f64, quiet_ms: u64, seed: u64) -> (u64, u
     (all, false_downs)
 }
 
+/// Writes `writes` updates from spread-out nodes, then times 30 rounds of
+/// the default interval (wall-clock seconds).
+fn thirty_rounds(sim: &mut Simulator<OrSet<u64>>, writes: u32) -> f64 {
+    for k in 0..writes {
+        sim.update((k * 97) % sim.len(), |s, me| s.insert(me, u64::from(k)));
+    }
+    let started = Instant::now();
+    sim.run_for(30 * Config::default().interval_ms);
+    started.elapsed().as_secs_f64()
+}
+
 /// Partial views, the nodes joining over 1 s per 20,000 (fewer at once
 /// leave no small groups cut off while the overlay forms).
 fn partial_topology(nodes: u32) -> Topology {
@@ -360,12 +371,7 @@ fn main() {
                 let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
                 sim.run_for(join_window_ms + 1_000);
                 let joins = started.elapsed().as_secs_f64();
-                for k in 0..writes {
-                    sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
-                }
-                let started = Instant::now();
-                sim.run_for(30 * Config::default().interval_ms);
-                let secs = started.elapsed().as_secs_f64();
+                let secs = thirty_rounds(&mut sim, writes);
                 println!(
                     "| {n} | {} s | {joins:.2} s | {writes} | {secs:.2} s | {:.0} |",
                     (join_window_ms + 1_000) / 1_000,
@@ -382,12 +388,7 @@ fn main() {
         for &n in speed_sizes {
             for writes in [0, 10, 100] {
                 let mut sim = sim(n, 3, Strategy::DeltaOptimized);
-                for k in 0..writes {
-                    sim.update((k * 97) % n, |s, me| s.insert(me, u64::from(k)));
-                }
-                let started = Instant::now();
-                sim.run_for(30 * Config::default().interval_ms);
-                let secs = started.elapsed().as_secs_f64();
+                let secs = thirty_rounds(&mut sim, writes);
                 println!(
                     "| {n} | {writes} | {secs:.2} s | {:.0} |",
                     f64::from(n) * 30.0 / secs
