@@ -76,15 +76,17 @@ pub enum View<P> {
 /// How a [`View::Neighbor`] request is weighed by a full active view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Priority {
-    /// The asker has links but room for more: accepted into a full view
-    /// with probability [`ViewConfig::accept_when_full`]. (Only into a view
-    /// with room, as in the paper, left nodes short of links for good under
-    /// loss, where every view is full.)
+    /// The asker has two links or more, and room for more: accepted only
+    /// into a view with room, as in the paper. (If full views made room,
+    /// every replacement would open a hole elsewhere, and holes would wander
+    /// the overlay and keep cutting the eager tree.)
     Low,
-    /// The asker has no link left, or is being joined: always accepted.
+    /// The asker has at most one link left, or is being joined: always
+    /// accepted.
     High,
     /// A full view rewiring one link at random (see
-    /// [`ViewConfig::refresh_probability`]): weighed as `Low`.
+    /// [`ViewConfig::refresh_probability`]): accepted into a full view with
+    /// probability [`ViewConfig::accept_when_full`].
     Refresh,
 }
 
@@ -126,8 +128,8 @@ pub struct ViewConfig {
     /// point at each other (bootstrap storms and partitions make them) would
     /// stay cut off from the rest for good.
     pub refresh_probability: f64,
-    /// A full active view accepts a low-priority or refresh request with
-    /// this probability (dropping a random link to make room).
+    /// A full active view accepts a refresh request with this probability
+    /// (dropping a random link to make room).
     pub accept_when_full: f64,
 }
 
