@@ -105,9 +105,10 @@ fn eager_reaches_every_node_at_10_and_30_percent_loss() {
 fn a_killed_parents_subtree_is_served_again_within_two_intervals() {
     let mut sim = cluster(1_000, 5, 0.0);
     sim.run_for(1_000);
-    reach_times(&mut sim, 5, 5_000); // the tree has formed
-                                     // Kill one node in ten: many of them are inner nodes of the tree. Write
-                                     // before the failure detector has noticed anything.
+    // The tree has formed.
+    reach_times(&mut sim, 5, 5_000);
+    // Kill one node in ten: many of them are inner nodes of the tree. Write
+    // before the failure detector has noticed anything.
     for i in (7..1_000).step_by(10) {
         sim.crash(i);
     }

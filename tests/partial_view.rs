@@ -173,6 +173,28 @@ fn joins_at_10_percent_loss_still_make_one_overlay() {
 }
 
 #[test]
+fn a_killed_parents_subtree_is_served_again_within_two_intervals_over_partial_views() {
+    let mut sim = cluster(5_000, 6, 1_000);
+    sim.run_for(2_000);
+    spread(&mut sim, 3, 5_000); // the tree has formed
+                                // One node in ten dies, inner nodes of the tree among them, and writes
+                                // go out before any link has been found dead (probes take a second):
+                                // the orphaned subtrees hear "I have" from their lazy links within a
+                                // round, graft 20 ms later, and the graft's answer flows down the
+                                // subtree along its eager links.
+    for i in (7..sim.len()).step_by(10) {
+        sim.crash(i);
+    }
+    let times = spread(&mut sim, 3, 5_000);
+    let max = *times.last().expect("three writes");
+    assert!(
+        max <= 200,
+        "slowest write reached its last node after {max} ms"
+    );
+    assert!(sim.missing_writes().is_empty());
+}
+
+#[test]
 fn partial_views_converge_while_20_percent_of_nodes_are_replaced() {
     let nodes = 5_000;
     let mut sim = cluster(nodes, 4, 1_000);

@@ -131,6 +131,9 @@ enum Input {
         members: Vec<Claim>,
         body: BodyInput,
     },
+    /// The node's next deadline ([`Node::poll_timeout`]), if it has one,
+    /// or `after_ms` after the previous input (a driver waking early).
+    Timeout { after_ms: u16 },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -382,6 +385,12 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>)
             Input::Tick { after_ms } => {
                 now += u64::from(*after_ms);
                 (node.tick(now), None)
+            }
+            Input::Timeout { after_ms } => {
+                now = node
+                    .poll_timeout()
+                    .map_or(now + u64::from(*after_ms), |at| at.max(now));
+                (node.handle_timeout(now), None)
             }
             Input::Update(op) => {
                 let output = node.update(|s| apply(s, replica_of(NODE), op));

@@ -8,14 +8,16 @@
 //!   its active view and starts `ForwardJoin` random walks through its other
 //!   active links; a walk ends (after `active_walk` hops, or at a node with a
 //!   single link) with that node taking the joiner in too. On the way, at hop
-//!   `passive_walk`, the joiner is put into a passive view.
+//!   `passive_walk`, the joiner is put into a passive view. The contact also
+//!   sends the joiner its links and a few passive peers (as a
+//!   `ShuffleReply`), so the joiner's passive view starts out useful.
 //! - **Links are symmetric.** Taking a peer into the active view sends it a
 //!   `Neighbor` request (high priority: it must accept), and a full active view
 //!   drops a random link, telling it with `Disconnect`.
 //! - **Failure.** A link found dead is removed, and a random passive peer is
 //!   asked with `Neighbor` (high priority when no link is left); a rejection
 //!   or no answer within `neighbor_timeout_ms` moves on to the next.
-//! - **Shuffle.** Every `shuffle_every_ms`, a node sends itself, `shuffle_active`
+//! - **Shuffle.** Every `shuffle_every_ms` (jittered), a node sends itself, `shuffle_active`
 //!   active and `shuffle_passive` passive peers on a random walk; the walk's
 //!   end answers with as many of its passive peers, and both merge what they
 //!   got into their passive views.
@@ -110,7 +112,8 @@ pub struct ViewConfig {
     pub active_walk: u8,
     /// The join walk's hop at which the joiner enters a passive view.
     pub passive_walk: u8,
-    /// Time between two shuffles.
+    /// Mean time between two shuffles (each wait is drawn from half to one
+    /// and a half of it).
     pub shuffle_every_ms: u64,
     /// Active peers sent in a shuffle.
     pub shuffle_active: usize,
@@ -262,13 +265,27 @@ impl<P: Peer> HyParView<P> {
                 }
             }
         }
-        if self.joining.is_none() && self.active.is_empty() && !self.contacts.is_empty() {
-            // Alone again: join again, through a random contact.
-            self.joining = Some(self.contacts[rng.random_range(0..self.contacts.len())]);
+        if self.joining.is_none()
+            && self.active.is_empty()
+            && self.passive.is_empty()
+            && !self.contacts.is_empty()
+        {
+            // Alone, with no candidate left: join again. (With candidates,
+            // the `High` request below is always taken by a live one; a
+            // contact may be dead, and a rejoin through it never answered:
+            // at 100,000 nodes, one node out of 80,000 stayed alone so.)
+            self.joining = Some(self.contacts[0]);
         }
         if let Some(contact) = self.joining {
             if self.asking.is_none() {
-                // The join, or the contact's answer, was lost.
+                // The join, or the contact's answer, was lost. A node with
+                // several contacts tries them in turn.
+                let contact = if self.contacts.len() > 1 {
+                    self.contacts[rng.random_range(0..self.contacts.len())]
+                } else {
+                    contact
+                };
+                self.joining = Some(contact);
                 self.asking = Some((contact, now_ms));
                 out.push((contact, View::Join));
             }
@@ -278,7 +295,12 @@ impl<P: Peer> HyParView<P> {
             out.extend(self.ask_replacement(now_ms, rng));
         }
         if now_ms >= self.next_shuffle_ms {
-            self.next_shuffle_ms = now_ms + self.config.shuffle_every_ms;
+            // Jittered (half to one and a half periods): nodes that joined
+            // together must not shuffle together, or the refreshes below
+            // replace a tenth of all links within one round, and a write
+            // then meets a tree cut in many places at once.
+            let every = self.config.shuffle_every_ms;
+            self.next_shuffle_ms = now_ms + every / 2 + rng.random_range(0..=every);
             out.extend(self.start_shuffle(rng));
             let full = self.active.len() >= self.config.active;
             if full && rng.random_bool(self.config.refresh_probability.clamp(0.0, 1.0)) {
@@ -302,6 +324,13 @@ impl<P: Peer> HyParView<P> {
         }
         match message {
             View::Join => {
+                // Seed the joiner's passive view with this node's links and
+                // some of its candidates: a node that joined just before
+                // a fifth of the cluster crashed may otherwise have no live
+                // candidate left to replace its links with.
+                let mut seed: Vec<P> = self.active.clone();
+                seed.extend(self.random_passive(rng, self.config.shuffle_passive * 2));
+                seed.retain(|p| *p != from);
                 out.extend(self.add_active(from, rng));
                 out.push((
                     from,
@@ -309,6 +338,9 @@ impl<P: Peer> HyParView<P> {
                         priority: Priority::High,
                     },
                 ));
+                if !seed.is_empty() {
+                    out.push((from, View::ShuffleReply { peers: seed }));
+                }
                 let walk = self.config.active_walk;
                 for &peer in &self.active {
                     if peer != from {
@@ -754,6 +786,50 @@ mod tests {
             mean_passive > 10.0,
             "passive views hold {mean_passive:.1} on average"
         );
+    }
+
+    #[test]
+    fn a_joiner_gets_candidates_from_its_contact_at_once() {
+        let mut net = grown(50);
+        net.join(50, 3);
+        let passive = net.views[&50].passive();
+        let contact_links = net.views[&3].active().len();
+        assert!(
+            passive.len() >= contact_links,
+            "passive {passive:?} after a join through a node with {contact_links} links"
+        );
+    }
+
+    #[test]
+    fn a_node_whose_contact_and_links_all_died_relinks_through_its_passive_view() {
+        let mut net = grown(60);
+        net.join(60, 0);
+        for _ in 0..5 {
+            net.tick_all();
+        }
+        // The contact and every link die at once.
+        let dead: Vec<u32> = net.views[&60].active().to_vec();
+        net.down.insert(0);
+        net.down.extend(dead.iter().copied());
+        assert!(net.views[&60]
+            .passive()
+            .iter()
+            .any(|p| !net.down.contains(p)));
+        for peer in dead {
+            let now = net.now;
+            let view = net.views.get_mut(&60).unwrap_or_else(|| unreachable!());
+            let out = view.failed(peer, now, &mut net.rng);
+            net.send(60, out);
+        }
+        net.deliver();
+        // A `High` request every neighbor timeout (300 ms), dead candidates
+        // struck off, never a join through the dead contact.
+        for _ in 0..30 {
+            net.tick_all();
+        }
+        let links = net.views[&60].active();
+        assert!(!links.is_empty(), "node 60 is still alone");
+        assert!(links.iter().all(|p| !net.down.contains(p)), "{links:?}");
     }
 
     #[test]

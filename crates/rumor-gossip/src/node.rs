@@ -303,7 +303,54 @@ where
             view.extend(self.members.failed(peer, now_ms, &mut self.rng));
         }
         self.send_view(view, &mut out);
-        self.forget_departed(&out.events);
+        self.forget_departed(&mut out);
+        out
+    }
+
+    /// When this node next needs a call to [`Node::handle_timeout`], in the
+    /// same milliseconds as `now_ms`; `None` while nothing waits. Between
+    /// rounds, only the eager path waits: for deltas it heard announced
+    /// ("I have") but not received, a graft is due `graft_timeout_ms` after
+    /// the announcement, not at the next round. A driver that never calls
+    /// it loses nothing but time: [`Node::tick`] sends what is overdue too.
+    ///
+    /// ```
+    /// use rumor_crdt::GCounter;
+    /// use rumor_gossip::{Body, Config, FullView, IdRange, Message, Node, Strategy, Tree};
+    ///
+    /// let config = Config { strategy: Strategy::Eager, ..Config::default() };
+    /// let mut node = Node::new(1u32, GCounter::new(), FullView::new(1, [2]), config, 7);
+    /// assert_eq!(node.poll_timeout(), None);
+    ///
+    /// // Peer 2 announces a delta this node never received...
+    /// let ids = vec![IdRange { origin: 2, incarnation: 0, first: 0, last: 0 }];
+    /// let announce = Message::new(Body::Tree(Tree::IHave { ids: ids.clone() }));
+    /// node.handle(2, announce, 1_000);
+    ///
+    /// // ...so a graft falls due after `graft_timeout_ms` (20 ms), which a
+    /// // driver sleeps until, along with the next round.
+    /// assert_eq!(node.poll_timeout(), Some(1_020));
+    /// assert!(node.handle_timeout(1_010).messages.is_empty());
+    /// let out = node.handle_timeout(1_020);
+    /// let graft = Body::Tree(Tree::Graft { ids });
+    /// assert!(out.messages.iter().any(|(to, m)| *to == 2 && m.body == graft));
+    /// ```
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.config.strategy != Strategy::Eager {
+            return None;
+        }
+        self.tree
+            .next_due(self.config.graft_timeout_ms, self.config.interval_ms.max(1))
+    }
+
+    /// Does what [`Node::poll_timeout`] said was due at `now_ms` (grafts and
+    /// repairs of deltas announced but not received); nothing if called
+    /// early.
+    pub fn handle_timeout(&mut self, now_ms: u64) -> Output<S, P> {
+        let mut out = Output::default();
+        if self.config.strategy == Strategy::Eager {
+            self.send_grafts(now_ms, &mut out);
+        }
         out
     }
 
@@ -330,7 +377,7 @@ where
                     out.events.push(Event::LinkUp(peer));
                 }
                 ViewEvent::Down(peer) => {
-                    self.tree.remove(peer);
+                    self.cut(peer, out);
                     out.events.push(Event::LinkDown(peer));
                 }
             }
@@ -350,10 +397,30 @@ where
     }
 
     /// Forgets eager-path links to members found dead or gone.
-    fn forget_departed(&mut self, events: &[Event<P>]) {
-        for event in events {
-            if let Event::MemberDown(peer) | Event::MemberLeft(peer) = *event {
-                self.tree.remove(peer);
+    fn forget_departed(&mut self, out: &mut Output<S, P>) {
+        let gone: Vec<P> = out
+            .events
+            .iter()
+            .filter_map(|event| match *event {
+                Event::MemberDown(peer) | Event::MemberLeft(peer) => Some(peer),
+                _ => None,
+            })
+            .collect();
+        for peer in gone {
+            self.cut(peer, out);
+        }
+    }
+
+    /// Forgets the eager-path link to `peer`; where that cuts the tree, the
+    /// lazy links became eager, and their other ends are asked to follow.
+    fn cut(&mut self, peer: P, out: &mut Output<S, P>) {
+        if self.config.strategy != Strategy::Eager {
+            self.tree.remove(peer);
+            return;
+        }
+        for promoted in self.tree.remove(peer) {
+            if self.swim.is_live(promoted) {
+                self.send(out, promoted, Body::Tree(Tree::Connect));
             }
         }
     }
@@ -657,7 +724,7 @@ where
         if self.config.strategy == Strategy::Eager {
             self.send_grafts(now_ms, &mut out);
         }
-        self.forget_departed(&out.events);
+        self.forget_departed(&mut out);
         out
     }
 

@@ -229,13 +229,24 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         }
     }
 
-    /// Forgets a dead or departed neighbor.
-    pub(crate) fn remove(&mut self, peer: P) {
-        self.eager.remove(&peer);
+    /// Forgets a dead or departed neighbor. If it was an eager one, the
+    /// tree is cut there: every lazy link becomes eager, and is returned so
+    /// that the node asks the other end to do the same (a link is eager
+    /// one way at a time). The next broadcast then floods across the cut,
+    /// and the duplicates it causes prune the links back, instead of a
+    /// round's wait for "I have" and a graft at every node past the cut.
+    pub(crate) fn remove(&mut self, peer: P) -> Vec<P> {
+        let was_eager = self.eager.remove(&peer);
         self.lazy.remove(&peer);
         for wanted in self.wanted.values_mut() {
             wanted.announcers.retain(|p| *p != peer);
         }
+        if !was_eager {
+            return Vec::new();
+        }
+        let promoted: Vec<P> = self.lazy.iter().copied().collect();
+        self.eager.append(&mut self.lazy);
+        promoted
     }
 
     /// Names a local delta and keeps it; returns its id.
@@ -350,6 +361,23 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             grafts: by_peer.into_iter().collect(),
             repair_from,
         }
+    }
+
+    /// When [`Plumtree::due`] will next have something to do, with the same
+    /// waits: the earliest end of a grace period, `None` if nothing is
+    /// wanted.
+    pub(crate) fn next_due(&self, timeout_ms: u64, repair_every_ms: u64) -> Option<u64> {
+        self.wanted
+            .values()
+            .map(|w| {
+                let wait = if w.grafts < MAX_GRAFTS {
+                    timeout_ms
+                } else {
+                    repair_every_ms
+                };
+                w.since_ms.saturating_add(wait)
+            })
+            .min()
     }
 
     /// `peer` answered a context of ours: what it had, we have now, so the
@@ -485,6 +513,37 @@ mod tests {
         assert!(tree.is_wanted(&id(9, 0)));
         tree.answered(1);
         assert!(!tree.is_wanted(&id(9, 0)));
+    }
+
+    #[test]
+    fn losing_an_eager_link_makes_every_lazy_link_eager_and_a_lazy_one_nothing() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        for peer in 1..=4 {
+            tree.promote(peer);
+        }
+        tree.demote(3);
+        tree.demote(4);
+        assert!(tree.remove(4).is_empty(), "a lazy link cuts no tree");
+        assert_eq!(tree.lazy().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(tree.remove(1), vec![3]);
+        assert_eq!(tree.eager().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(tree.lazy().count(), 0);
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_grace_period_end() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        assert_eq!(tree.next_due(20, 100), None);
+        tree.announced(id(9, 0), 1, 100);
+        tree.announced(id(8, 0), 1, 90);
+        assert_eq!(tree.next_due(20, 100), Some(110));
+        let due = tree.due(110, 20, 100);
+        assert_eq!(due.grafts, vec![(1, vec![id(8, 0)])]);
+        // The graft restarted id(8, 0)'s wait; id(9, 0) is next.
+        assert_eq!(tree.next_due(20, 100), Some(120));
+        tree.keep(id(9, 0), 1, 0, Some(1));
+        tree.keep(id(8, 0), 1, 0, Some(1));
+        assert_eq!(tree.next_due(20, 100), None);
     }
 
     #[test]

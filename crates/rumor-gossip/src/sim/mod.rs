@@ -279,6 +279,11 @@ enum Scheduled<S: Crdt> {
         incarnation: u32,
         contact: u32,
     },
+    /// The node's [`Node::poll_timeout`] deadline.
+    Timeout {
+        node: u32,
+        incarnation: u32,
+    },
     Deliver {
         from: u32,
         to: u32,
@@ -356,6 +361,8 @@ struct Slot<S: Crdt> {
     incarnation: u32,
     /// Updates this node does not have yet (indices into `updates`).
     pending: Vec<u32>,
+    /// The earliest [`Scheduled::Timeout`] queued for this node, if any.
+    timeout_at: Option<u64>,
 }
 
 /// The simulator. See the [module docs](self).
@@ -400,6 +407,7 @@ where
                 alive: true,
                 incarnation: 0,
                 pending: Vec::new(),
+                timeout_at: None,
             });
             sim.schedule_first_tick(i);
         }
@@ -603,6 +611,7 @@ where
             alive: true,
             incarnation,
             pending,
+            timeout_at: None,
         };
         self.schedule_first_tick(i);
         self.record_reach(i);
@@ -707,6 +716,18 @@ where
                     self.join(node, contact);
                 }
             }
+            Scheduled::Timeout { node, incarnation } => {
+                let slot = &mut self.slots[node as usize];
+                if !slot.alive
+                    || slot.incarnation != incarnation
+                    || slot.timeout_at != Some(self.now)
+                {
+                    return; // stale, or superseded by an earlier deadline
+                }
+                slot.timeout_at = None;
+                let out = slot.node.handle_timeout(self.now);
+                self.dispatch(node, out);
+            }
             Scheduled::Deliver { from, to, message } => {
                 let slot = &mut self.slots[to as usize];
                 if !slot.alive {
@@ -745,6 +766,21 @@ where
     }
 
     fn dispatch(&mut self, from: u32, out: Output<S, u32>) {
+        let slot = &mut self.slots[from as usize];
+        if let Some(at) = slot.node.poll_timeout() {
+            let at = at.max(self.now);
+            if slot.timeout_at.is_none_or(|queued| at < queued) {
+                slot.timeout_at = Some(at);
+                let incarnation = slot.incarnation;
+                self.queue.push(
+                    at,
+                    Scheduled::Timeout {
+                        node: from,
+                        incarnation,
+                    },
+                );
+            }
+        }
         for event in out.events {
             if !matches!(
                 event,
