@@ -186,7 +186,7 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
                 incarnation: u64::MAX,
                 seq: u64::MAX,
             },
-            delta: OrSet::new(),
+            delta: OrSet::new().into(),
         },
     ];
     for (t, tree) in hostile.into_iter().enumerate() {

@@ -522,7 +522,10 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
             };
             peer.broadcasts += 1;
             let delta = payload_of(payload, peer, node_state);
-            Body::Tree(Tree::Gossip { id, delta })
+            Body::Tree(Tree::Gossip {
+                id,
+                delta: delta.into(),
+            })
         }
         BodyInput::Tree(TreeInput::IHave(ranges)) => Body::Tree(Tree::IHave {
             ids: ranges_of(ranges),

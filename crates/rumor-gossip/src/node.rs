@@ -2,6 +2,7 @@
 //! local updates, returning the messages to send and the events to report.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -99,9 +100,9 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// The digest of the state's context, until the state changes.
     digest: Option<u64>,
     /// The eager path's links and recent deltas ([`Strategy::Eager`]),
-    /// kept encoded: tens of bytes each instead of a state's maps (a 10,000
-    /// node simulation with 100 writes in flight took 2 GB otherwise).
-    tree: Plumtree<Box<[u8]>, P>,
+    /// kept as the `Arc` they arrived in: forwarding, keeping and answering
+    /// a graft share one copy (in the simulator, one for the whole network).
+    tree: Plumtree<Arc<S>, P>,
 }
 
 impl<S, P, M> Node<S, P, M>
@@ -436,20 +437,22 @@ where
     fn tree_round(&mut self, now_ms: u64, out: &mut Output<S, P>) {
         self.tree.expire(self.round, self.config.eager_keep_rounds);
         self.ensure_neighbors(out);
-        let neighbors: Vec<P> = self
-            .tree
-            .eager()
-            .chain(self.tree.lazy())
-            .filter(|p| self.swim.is_live(*p))
-            .collect();
-        for peer in neighbors {
-            let ids = self.tree.announcements_for(peer);
-            if !ids.is_empty() {
-                let ids = plumtree::to_ranges(ids);
-                self.send(out, peer, Body::Tree(Tree::IHave { ids }));
+        if self.tree.announcing() {
+            let neighbors: Vec<P> = self
+                .tree
+                .eager()
+                .chain(self.tree.lazy())
+                .filter(|p| self.swim.is_live(*p))
+                .collect();
+            for peer in neighbors {
+                let ids = self.tree.announcements_for(peer);
+                if !ids.is_empty() {
+                    let ids = plumtree::to_ranges(ids);
+                    self.send(out, peer, Body::Tree(Tree::IHave { ids }));
+                }
             }
+            self.tree.announced_all();
         }
-        self.tree.announced_all();
         self.send_grafts(now_ms, out);
     }
 
@@ -516,7 +519,8 @@ where
     /// or random live members become eager first: a write must leave this
     /// node at once, not wait for the next round's announcements.
     fn broadcast(&mut self, delta: S, out: &mut Output<S, P>) {
-        let id = self.tree.local(encoded(&delta), self.round);
+        let delta = Arc::new(delta);
+        let id = self.tree.local(Arc::clone(&delta), self.round);
         self.ensure_neighbors(out);
         if !self.tree.eager().any(|p| self.swim.is_live(p)) {
             let mut fallback: Vec<P> = self
@@ -540,7 +544,13 @@ where
         self.push_eager(id, &delta, None, out);
     }
 
-    fn push_eager(&mut self, id: DeltaId<P>, delta: &S, except: Option<P>, out: &mut Output<S, P>) {
+    fn push_eager(
+        &mut self,
+        id: DeltaId<P>,
+        delta: &Arc<S>,
+        except: Option<P>,
+        out: &mut Output<S, P>,
+    ) {
         let targets: Vec<P> = self
             .tree
             .eager()
@@ -549,7 +559,7 @@ where
         for peer in targets {
             let gossip = Tree::Gossip {
                 id,
-                delta: delta.clone(),
+                delta: Arc::clone(delta),
             };
             self.send(out, peer, Body::Tree(gossip));
         }
@@ -572,7 +582,7 @@ where
                     out.events.push(Event::StateChanged);
                 }
                 self.push_eager(id, &delta, Some(from), out);
-                self.tree.keep(id, encoded(&delta), self.round, Some(from));
+                self.tree.keep(id, delta, self.round, Some(from));
             }
             Tree::IHave { ids } => {
                 for id in plumtree::from_ranges(&ids, max) {
@@ -582,8 +592,7 @@ where
             Tree::Graft { ids } => {
                 self.link(from);
                 for id in plumtree::from_ranges(&ids, max) {
-                    let kept = self.tree.kept(&id);
-                    if let Some(delta) = kept.and_then(|b| codec::decode::<S>(b, b.len()).ok()) {
+                    if let Some(delta) = self.tree.kept(&id).map(Arc::clone) {
                         self.send(out, from, Body::Tree(Tree::Gossip { id, delta }));
                     }
                 }
@@ -887,10 +896,4 @@ where
         let first = kept.next().unwrap_or_default();
         (first, kept.collect(), true)
     }
-}
-
-/// A delta as the eager path keeps it (empty if it cannot be encoded, which
-/// no type of rumor-crdt does: a graft for it then finds nothing).
-fn encoded<S: Serialize>(delta: &S) -> Box<[u8]> {
-    codec::encode(delta).unwrap_or_default().into_boxed_slice()
 }

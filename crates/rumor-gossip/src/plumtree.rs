@@ -15,7 +15,8 @@
 //! per-link state; [`Node`](crate::Node) chooses neighbors, sends, and keeps
 //! anti-entropy underneath for whatever both paths lose.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,8 +55,9 @@ pub enum Tree<S, P> {
     Gossip {
         /// Its name.
         id: DeltaId<P>,
-        /// The delta.
-        delta: S,
+        /// The delta, shared by every copy this node sends and keeps (on
+        /// the wire it is the delta itself: `Arc` adds nothing).
+        delta: Arc<S>,
     },
     /// Deltas the sender has (sent on lazy links, once per round).
     IHave {
@@ -172,10 +174,16 @@ pub(crate) struct Plumtree<S, P> {
     me: P,
     incarnation: u64,
     next_seq: u64,
-    eager: BTreeSet<P>,
-    lazy: BTreeSet<P>,
+    eager: Links<P>,
+    lazy: Links<P>,
     /// Recently received deltas, for duplicates and grafts.
     kept: BTreeMap<DeltaId<P>, Kept<S, P>>,
+    /// The ids of `kept` in the order they were kept (so by round): expiry
+    /// pops the front instead of scanning every kept delta every round.
+    kept_order: VecDeque<(u64, DeltaId<P>)>,
+    /// The ids of `kept` still to be announced (`announced` below
+    /// `ANNOUNCE_ROUNDS`): a round without writes looks at none.
+    fresh: Vec<DeltaId<P>>,
     /// Per writer, the highest `(incarnation, seq)` dropped from `kept`:
     /// ids at or below it count as received.
     horizon: BTreeMap<P, (u64, u64)>,
@@ -189,9 +197,11 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             me,
             incarnation,
             next_seq: 0,
-            eager: BTreeSet::new(),
-            lazy: BTreeSet::new(),
+            eager: Links::default(),
+            lazy: Links::default(),
             kept: BTreeMap::new(),
+            kept_order: VecDeque::new(),
+            fresh: Vec::new(),
             horizon: BTreeMap::new(),
             wanted: BTreeMap::new(),
         }
@@ -245,7 +255,9 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             return Vec::new();
         }
         let promoted: Vec<P> = self.lazy.iter().copied().collect();
-        self.eager.append(&mut self.lazy);
+        for peer in self.lazy.take() {
+            self.eager.insert(peer);
+        }
         promoted
     }
 
@@ -273,6 +285,10 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// Keeps a first-received delta for duplicates, grafts and announcements.
     pub(crate) fn keep(&mut self, id: DeltaId<P>, delta: S, round: u64, from: Option<P>) {
         self.wanted.remove(&id);
+        self.kept_order.push_back((round, id));
+        if !self.fresh.contains(&id) {
+            self.fresh.push(id);
+        }
         self.kept.insert(
             id,
             Kept {
@@ -316,6 +332,12 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// announcer, `MAX_REPAIRS` in all (fewer if an answer comes, see
     /// [`Plumtree::answered`]); then the id is no longer waited for.
     pub(crate) fn due(&mut self, now_ms: u64, timeout_ms: u64, repair_every_ms: u64) -> Due<P> {
+        if self.wanted.is_empty() {
+            return Due {
+                grafts: Vec::new(),
+                repair_from: Vec::new(),
+            };
+        }
         let mut by_peer: BTreeMap<P, Vec<DeltaId<P>>> = BTreeMap::new();
         let mut repair_from = Vec::new();
         self.wanted.retain(|id, wanted| {
@@ -389,32 +411,107 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
 
     /// The ids to announce to `peer` this round: kept, not yet announced,
     /// and not received from `peer` itself.
+    /// In id order, so that consecutive ids fold into ranges.
     pub(crate) fn announcements_for(&self, peer: P) -> Vec<DeltaId<P>> {
-        self.kept
+        let mut ids: Vec<DeltaId<P>> = self
+            .fresh
             .iter()
-            .filter(|(_, k)| k.announced < ANNOUNCE_ROUNDS && k.from != Some(peer))
-            .map(|(id, _)| *id)
-            .collect()
+            .filter(|id| {
+                self.kept
+                    .get(id)
+                    .is_some_and(|k| k.announced < ANNOUNCE_ROUNDS && k.from != Some(peer))
+            })
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Whether any kept delta is still to be announced.
+    pub(crate) fn announcing(&self) -> bool {
+        !self.fresh.is_empty()
     }
 
     /// Counts a round of announcements (after a round's "I have"s).
     pub(crate) fn announced_all(&mut self) {
-        for kept in self.kept.values_mut() {
-            kept.announced = kept.announced.saturating_add(1);
+        let kept = &mut self.kept;
+        self.fresh.retain(|id| match kept.get_mut(id) {
+            Some(k) => {
+                k.announced = k.announced.saturating_add(1);
+                k.announced < ANNOUNCE_ROUNDS
+            }
+            None => false,
+        });
+    }
+
+    /// Drops deltas kept for `keep_rounds` rounds or more: the oldest
+    /// first, stopping at the first one still young (rounds only grow).
+    pub(crate) fn expire(&mut self, round: u64, keep_rounds: u64) {
+        while let Some(&(kept_round, id)) = self.kept_order.front() {
+            if round.saturating_sub(kept_round) < keep_rounds {
+                break;
+            }
+            self.kept_order.pop_front();
+            // Kept again later (a newer round): its newer entry expires it.
+            if self.kept.get(&id).is_some_and(|k| k.round == kept_round) {
+                self.kept.remove(&id);
+                let h = self.horizon.entry(id.origin).or_insert((0, 0));
+                *h = (*h).max((id.incarnation, id.seq));
+            }
+        }
+        if self.fresh.len() > self.kept.len() {
+            let kept = &self.kept;
+            self.fresh.retain(|id| kept.contains_key(id));
+        }
+    }
+}
+
+/// A node's eager or lazy links: a handful of peers, kept sorted in a
+/// vector (the order a `BTreeSet` gave, without its node per set and its
+/// pointer chase on every message).
+struct Links<P>(Vec<P>);
+
+impl<P> Default for Links<P> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<P: Ord + Copy> Links<P> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> core::slice::Iter<'_, P> {
+        self.0.iter()
+    }
+
+    fn contains(&self, peer: &P) -> bool {
+        self.0.binary_search(peer).is_ok()
+    }
+
+    fn insert(&mut self, peer: P) -> bool {
+        match self.0.binary_search(&peer) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, peer);
+                true
+            }
         }
     }
 
-    /// Drops deltas kept for `keep_rounds` rounds or more.
-    pub(crate) fn expire(&mut self, round: u64, keep_rounds: u64) {
-        let horizon = &mut self.horizon;
-        self.kept.retain(|id, kept| {
-            let keep = round.saturating_sub(kept.round) < keep_rounds;
-            if !keep {
-                let h = horizon.entry(id.origin).or_insert((0, 0));
-                *h = (*h).max((id.incarnation, id.seq));
+    fn remove(&mut self, peer: &P) -> bool {
+        match self.0.binary_search(peer) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
             }
-            keep
-        });
+            Err(_) => false,
+        }
+    }
+
+    fn take(&mut self) -> Vec<P> {
+        core::mem::take(&mut self.0)
     }
 }
 

@@ -27,6 +27,7 @@
 mod scenario;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -287,8 +288,7 @@ enum Scheduled<S: Crdt> {
     Deliver {
         from: u32,
         to: u32,
-        // Boxed: the heap moves its elements on every push and pop.
-        message: Box<Message<S, u32>>,
+        message: Message<S, u32>,
     },
 }
 
@@ -300,10 +300,19 @@ enum Scheduled<S: Crdt> {
 struct Calendar<S: Crdt> {
     /// The time of `buckets[0]`.
     base: u64,
-    buckets: VecDeque<Vec<Scheduled<S>>>,
-    /// Emptied buckets, kept for their capacity.
-    spare: Vec<Vec<Scheduled<S>>>,
+    /// Each bucket is a list of chunks of at most `CHUNK` events: a burst of
+    /// millions of messages in one millisecond (a write flooding a cold
+    /// tree) fills more chunks instead of regrowing, copying and faulting in
+    /// one huge vector.
+    buckets: VecDeque<Vec<Vec<Scheduled<S>>>>,
+    /// Emptied bucket lists, kept for their capacity.
+    spare: Vec<Vec<Vec<Scheduled<S>>>>,
+    /// Emptied chunks (capacity `CHUNK`).
+    chunks: Vec<Vec<Scheduled<S>>>,
 }
+
+/// Events per calendar chunk.
+const CHUNK: usize = 512;
 
 impl<S: Crdt> Calendar<S> {
     fn new() -> Self {
@@ -311,6 +320,7 @@ impl<S: Crdt> Calendar<S> {
             base: 0,
             buckets: VecDeque::new(),
             spare: Vec::new(),
+            chunks: Vec::new(),
         }
     }
 
@@ -321,13 +331,24 @@ impl<S: Crdt> Calendar<S> {
             let bucket = self.spare.pop().unwrap_or_default();
             self.buckets.push_back(bucket);
         }
-        self.buckets[offset].push(event);
+        let bucket = &mut self.buckets[offset];
+        match bucket.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(event),
+            _ => {
+                let mut chunk = self
+                    .chunks
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(CHUNK));
+                chunk.push(event);
+                bucket.push(chunk);
+            }
+        }
     }
 
     /// The events of the earliest bucket at or before `end`, with its time,
-    /// in push order; the calendar moves past it unless it is `end` (later
-    /// pushes at `end` must still run).
-    fn take_until(&mut self, end: u64) -> Option<(u64, Vec<Scheduled<S>>)> {
+    /// in push order (chunk by chunk); the calendar moves past it unless it
+    /// is `end` (later pushes at `end` must still run).
+    fn take_until(&mut self, end: u64) -> Option<(u64, Vec<Vec<Scheduled<S>>>)> {
         while self.base <= end {
             let Some(front) = self.buckets.front_mut() else {
                 self.base = end;
@@ -348,8 +369,14 @@ impl<S: Crdt> Calendar<S> {
         None
     }
 
-    /// Returns a processed bucket's storage.
-    fn recycle(&mut self, mut bucket: Vec<Scheduled<S>>) {
+    /// Returns a processed chunk's storage.
+    fn recycle_chunk(&mut self, mut chunk: Vec<Scheduled<S>>) {
+        chunk.clear();
+        self.chunks.push(chunk);
+    }
+
+    /// Returns a processed bucket's storage (its chunks taken out).
+    fn recycle(&mut self, mut bucket: Vec<Vec<Scheduled<S>>>) {
         bucket.clear();
         self.spare.push(bucket);
     }
@@ -377,6 +404,7 @@ pub struct Simulator<S: Crdt> {
     updates: Vec<UpdateRecord<S>>,
     member_events: Vec<MemberEvent>,
     stats: Stats,
+    meter: Meter<S>,
 }
 
 impl<S> Simulator<S>
@@ -398,6 +426,7 @@ where
             updates: Vec::new(),
             member_events: Vec::new(),
             stats: Stats::default(),
+            meter: Meter::new(),
             config,
         };
         for i in 0..sim.config.nodes {
@@ -633,12 +662,15 @@ where
     /// Runs the network for `ms` milliseconds of virtual time.
     pub fn run_for(&mut self, ms: u64) {
         let end = self.now + ms;
-        while let Some((at, mut events)) = self.queue.take_until(end) {
+        while let Some((at, mut chunks)) = self.queue.take_until(end) {
             self.now = at;
-            for event in events.drain(..) {
-                self.process(event);
+            for mut chunk in chunks.drain(..) {
+                for event in chunk.drain(..) {
+                    self.process(event);
+                }
+                self.queue.recycle_chunk(chunk);
             }
-            self.queue.recycle(events);
+            self.queue.recycle(chunks);
         }
         self.now = end;
     }
@@ -735,7 +767,7 @@ where
                     return;
                 }
                 self.stats.delivered += 1;
-                let out = slot.node.handle(from, *message, self.now);
+                let out = slot.node.handle(from, message, self.now);
                 if out.events.contains(&Event::StateChanged) {
                     self.record_reach(to);
                 }
@@ -796,9 +828,8 @@ where
                 });
             }
         }
-        for (to, message) in out.messages {
-            let mut message = Box::new(message);
-            let (payload, control) = measure(&mut message);
+        for (to, mut message) in out.messages {
+            let (payload, control) = self.meter.measure(&mut message);
             self.stats.messages += 1;
             self.stats.payload_bytes += payload;
             self.stats.control_bytes += control;
@@ -827,33 +858,69 @@ where
     }
 }
 
-/// `(payload, control)` encoded bytes of `message`. The payload (a delta or
-/// state) is encoded once: the control part is measured with the payload
-/// swapped for an empty one, then the payload is put back.
-fn measure<S>(message: &mut Message<S, u32>) -> (u64, u64)
+/// Counts messages' encoded bytes: the payload (a delta or state) and the
+/// rest. An eager-path delta is one `Arc` shared by every copy of it (in the
+/// simulator, by every node that forwards it), so its size is encoded once,
+/// not once per copy, and the rest is measured with an empty delta in its
+/// place.
+struct Meter<S> {
+    bottom: Arc<S>,
+    bottom_len: u64,
+    /// The last eager-path delta measured, and its size.
+    last: Option<(Arc<S>, u64)>,
+}
+
+fn encoded_len<T: Serialize + ?Sized>(value: &T) -> u64 {
+    codec::encoded_len(value).map_or(0, |n| n as u64)
+}
+
+impl<S> Meter<S>
 where
     S: Crdt + Serialize,
     S::Context: Serialize,
 {
-    let len = |n: Result<usize, codec::EncodeError>| n.map_or(0, |n| n as u64);
-    let slot = match &mut message.body {
-        Body::Sync(sync) => &mut sync.delta,
-        Body::Tree(Tree::Gossip { delta, .. }) => delta,
-        Body::Probe(_) | Body::Tree(_) | Body::View(_) => {
-            return (0, len(codec::encoded_len(&*message)))
+    fn new() -> Self {
+        let bottom = S::default();
+        Self {
+            bottom_len: encoded_len(&bottom),
+            bottom: Arc::new(bottom),
+            last: None,
         }
-    };
-    if slot.is_bottom() {
-        return (0, len(codec::encoded_len(&*message)));
     }
-    let payload = len(codec::encoded_len(&*slot));
-    let delta = core::mem::take(slot);
-    let bottom = len(codec::encoded_len(&S::default()));
-    let control = len(codec::encoded_len(&*message)).saturating_sub(bottom);
-    match &mut message.body {
-        Body::Sync(sync) => sync.delta = delta,
-        Body::Tree(Tree::Gossip { delta: slot, .. }) => *slot = delta,
-        Body::Probe(_) | Body::Tree(_) | Body::View(_) => {}
+
+    /// `(payload, control)` encoded bytes of `message` (an empty payload
+    /// counts as control).
+    fn measure(&mut self, message: &mut Message<S, u32>) -> (u64, u64) {
+        let Body::Tree(Tree::Gossip { delta, .. }) = &mut message.body else {
+            // bincode writes a message as its fields one after another.
+            let whole = encoded_len(&*message);
+            let payload = match message.payload() {
+                Some(delta) if !delta.is_bottom() => encoded_len(delta),
+                _ => 0,
+            };
+            return (payload, whole - payload.min(whole));
+        };
+        let payload = match &self.last {
+            Some((last, n)) if Arc::ptr_eq(last, delta) => *n,
+            _ => {
+                let n = if delta.is_bottom() {
+                    0
+                } else {
+                    encoded_len(&**delta)
+                };
+                self.last = Some((Arc::clone(delta), n));
+                n
+            }
+        };
+        let real = core::mem::replace(delta, Arc::clone(&self.bottom));
+        let whole = encoded_len(&*message);
+        if let Body::Tree(Tree::Gossip { delta, .. }) = &mut message.body {
+            *delta = real;
+        }
+        if payload == 0 {
+            (0, whole)
+        } else {
+            (payload, whole.saturating_sub(self.bottom_len))
+        }
     }
-    (payload, control)
 }
