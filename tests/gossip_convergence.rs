@@ -315,15 +315,16 @@ fn random_bytes_never_panic_the_message_decoder() {
     let mut x: u64 = 0x1234_5678;
     let mut valid = OrSet::new();
     valid.insert(ReplicaId::from_u128(1), 5u64);
-    let mut message: Message<OrSet<u64>, u32> = Message::new(Body::Sync(rumor::gossip::Sync {
-        seq: 3,
-        delta: valid.clone(),
-        context: Some(valid.context()),
-        digest: Some(77),
-        hop: 0,
-        ack: None,
-        reply: true,
-    }));
+    let mut message: Message<OrSet<u64>, u32> =
+        Message::new(Body::Sync(Box::new(rumor::gossip::Sync {
+            seq: 3,
+            delta: valid.clone(),
+            context: Some(valid.context()),
+            digest: Some(77),
+            hop: 0,
+            ack: None,
+            reply: true,
+        })));
     message.members.push(MemberUpdate {
         peer: 9,
         incarnation: 2,
@@ -479,4 +480,34 @@ fn a_tiny_push_cap_still_converges_under_loss() {
     sim.run_steps(&steps, |set, me, n| set.insert(me, n))
         .unwrap();
     assert_eq!(sim.state(0).len(), 120);
+}
+
+/// A write that only its writer held, lost with the writer's state, can
+/// never be delivered: waiting for delivery must not wait for it, and must
+/// still wait for a write that some node holds.
+#[test]
+fn delivery_leaves_out_a_write_lost_with_its_only_holder() {
+    let config = SimConfig {
+        nodes: 20,
+        seed: 23,
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config, |_| GCounter::new());
+    sim.partition(|i| u32::from(i == 3));
+    sim.update(3, |c, me| c.increment(me, 5));
+    sim.run_for(50);
+    sim.crash(3);
+    sim.heal();
+    sim.update(4, |c, me| c.increment(me, 7));
+    assert!(!sim.all_delivered(), "node 4's write has not spread yet");
+    // Node 3 keeps its state while down: its write may still come back.
+    assert!(
+        !sim.run_until_delivered(2_000),
+        "node 3's write waits for it"
+    );
+    sim.restart(3, false);
+    assert!(sim.run_until_delivered(10_000));
+    assert!(sim.converged());
+    assert!(sim.missing_writes().is_empty());
+    assert_eq!(sim.state(0).value(), 7, "node 3's write is gone");
 }

@@ -498,7 +498,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
                 DigestInput::Sender => Some(digest(&peer.state.context())),
                 DigestInput::Raw(raw) => Some(*raw),
             };
-            Body::Sync(Sync {
+            Body::Sync(Box::new(Sync {
                 seq: *seq,
                 delta,
                 context,
@@ -506,7 +506,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
                 hop: *hop,
                 ack: ack.map(|(seq, redundant)| Ack { seq, redundant }),
                 reply: *reply,
-            })
+            }))
         }
         BodyInput::Ping(seq) => Body::Probe(Probe::Ping { seq: *seq }),
         BodyInput::PingReq { seq, target } => Body::Probe(Probe::PingReq {

@@ -77,8 +77,10 @@ pub enum Probe<P> {
     deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>, P: Deserialize<'de>"
 ))]
 pub enum Body<S: Crdt, P> {
-    /// Delta anti-entropy.
-    Sync(Sync<S>),
+    /// Delta anti-entropy. Boxed: it is the largest body by far, and the
+    /// rest (probes, eager-path gossip, membership) are the bulk of the
+    /// messages a node sends.
+    Sync(Box<Sync<S>>),
     /// Failure detection.
     Probe(Probe<P>),
     /// The eager path ([`Strategy::Eager`](crate::Strategy::Eager)).

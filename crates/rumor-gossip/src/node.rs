@@ -203,6 +203,13 @@ where
         self.buffer.len()
     }
 
+    /// The eager path's eager links: the neighbors this node pushes new
+    /// deltas to at once (under [`Strategy::Eager`]; empty otherwise). The
+    /// union over all nodes is the broadcast tree.
+    pub fn eager_peers(&self) -> impl Iterator<Item = P> + '_ {
+        self.tree.eager()
+    }
+
     fn optimized(&self) -> bool {
         self.config.strategy == Strategy::DeltaOptimized
     }
@@ -287,7 +294,7 @@ where
                     }
                 }
             };
-            self.send(&mut out, peer, Body::Sync(sync));
+            self.send(&mut out, peer, Body::Sync(Box::new(sync)));
         }
         let probes = self.swim.tick(
             now_ms,
@@ -510,7 +517,7 @@ where
                 ack: None,
                 reply: false,
             };
-            self.send(out, peer, Body::Sync(repair));
+            self.send(out, peer, Body::Sync(Box::new(repair)));
         }
     }
 
@@ -643,7 +650,7 @@ where
                 ack: None,
                 reply: false,
             };
-            self.send(out, peer, Body::Sync(notice));
+            self.send(out, peer, Body::Sync(Box::new(notice)));
         }
     }
 
@@ -713,9 +720,9 @@ where
         }
         match message.body {
             Body::Sync(sync) if self.config.strategy == Strategy::FullState => {
-                self.handle_full_state(from, sync, &mut out);
+                self.handle_full_state(from, *sync, &mut out);
             }
-            Body::Sync(sync) => self.handle_delta(from, sync, &mut out),
+            Body::Sync(sync) => self.handle_delta(from, *sync, &mut out),
             Body::Probe(probe) => {
                 for (to, reply) in self.swim.on_probe(from, probe, now_ms, &self.config) {
                     self.send(&mut out, to, Body::Probe(reply));
@@ -753,7 +760,7 @@ where
                 ack: None,
                 reply: false,
             };
-            self.send(out, from, Body::Sync(reply));
+            self.send(out, from, Body::Sync(Box::new(reply)));
         }
     }
 
@@ -838,7 +845,7 @@ where
                 ack,
                 reply: false,
             };
-            self.send(out, from, Body::Sync(reply));
+            self.send(out, from, Body::Sync(Box::new(reply)));
         }
         for piece in more {
             let rest = Sync {
@@ -850,7 +857,7 @@ where
                 ack: None,
                 reply: false,
             };
-            self.send(out, from, Body::Sync(rest));
+            self.send(out, from, Body::Sync(Box::new(rest)));
         }
     }
 

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
 use rumor_crdt::{codec, Crdt, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -292,6 +293,16 @@ enum Scheduled<S: Crdt> {
     },
 }
 
+impl<S: Crdt> Scheduled<S> {
+    /// The node the event happens at.
+    fn node(&self) -> u32 {
+        match self {
+            Self::Tick { node, .. } | Self::Join { node, .. } | Self::Timeout { node, .. } => *node,
+            Self::Deliver { to, .. } => *to,
+        }
+    }
+}
+
 /// Pending events by virtual millisecond: a calendar queue. Every latency
 /// and timer is a whole number of milliseconds a short way ahead, so one
 /// bucket per millisecond, each in push order, replaces a binary heap (whose
@@ -345,28 +356,40 @@ impl<S: Crdt> Calendar<S> {
         }
     }
 
-    /// The events of the earliest bucket at or before `end`, with its time,
-    /// in push order (chunk by chunk); the calendar moves past it unless it
-    /// is `end` (later pushes at `end` must still run).
-    fn take_until(&mut self, end: u64) -> Option<(u64, Vec<Vec<Scheduled<S>>>)> {
-        while self.base <= end {
-            let Some(front) = self.buckets.front_mut() else {
-                self.base = end;
-                return None;
+    /// The time of the earliest non-empty bucket at or before `end`.
+    fn next_at(&self, end: u64) -> Option<u64> {
+        let span = usize::try_from(end.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        self.buckets
+            .iter()
+            .take(span.saturating_add(1))
+            .position(|bucket| !bucket.is_empty())
+            .map(|i| self.base + i as u64)
+    }
+
+    /// Moves the calendar to `at`, dropping the (empty) buckets before it.
+    fn advance_to(&mut self, at: u64) {
+        while self.base < at {
+            let Some(empty) = self.buckets.pop_front() else {
+                self.base = at;
+                return;
             };
-            if !front.is_empty() {
-                let next = self.spare.pop().unwrap_or_default();
-                return Some((self.base, core::mem::replace(front, next)));
-            }
-            if self.base == end {
-                return None;
-            }
-            if let Some(empty) = self.buckets.pop_front() {
-                self.spare.push(empty);
-            }
+            debug_assert!(empty.is_empty(), "a bucket skipped with events in it");
+            self.spare.push(empty);
             self.base += 1;
         }
-        None
+    }
+
+    /// Swaps the bucket at `at` (every earlier one must be empty) with
+    /// `into`, which must be empty: `into` gets the events in push order
+    /// (chunk by chunk). The calendar stays at `at`, so events pushed at
+    /// `at` while these run land in the emptied bucket and run next.
+    fn take_at(&mut self, at: u64, into: &mut Vec<Vec<Scheduled<S>>>) {
+        self.advance_to(at);
+        if self.base == at {
+            if let Some(front) = self.buckets.front_mut() {
+                core::mem::swap(front, into);
+            }
+        }
     }
 
     /// Returns a processed chunk's storage.
@@ -374,11 +397,138 @@ impl<S: Crdt> Calendar<S> {
         chunk.clear();
         self.chunks.push(chunk);
     }
+}
 
-    /// Returns a processed bucket's storage (its chunks taken out).
-    fn recycle(&mut self, mut bucket: Vec<Vec<Scheduled<S>>>) {
-        bucket.clear();
-        self.spare.push(bucket);
+/// Shards of the simulator's nodes (contiguous ranges of ids), each with its
+/// own calendar. Within one virtual millisecond, nodes are independent: a
+/// message sent now arrives later (latency of at least one millisecond), or,
+/// with a zero latency, in a later pass over the same millisecond. So the
+/// shards handle their events in parallel, each at its own nodes, and their
+/// outputs go to the network one shard after another, in a fixed order: the
+/// run is the same on any number of cores.
+const SHARDS: usize = 4;
+
+/// Chunks of events each shard handles before the sequential pass sends
+/// their output: a slice of a millisecond. Bounds the outputs held at once
+/// (a write flooding a cold tree puts a million messages in one
+/// millisecond), and the sequential pass finds them still in the cache.
+const SLICE: usize = 16;
+
+/// Slices with fewer events than this run on the calling thread.
+const PARALLEL_MIN_EVENTS: usize = 256;
+
+/// What handling one event at its node leaves for the sequential pass:
+/// everything that touches the network, the clock queue or the records.
+struct Handled<S: Crdt> {
+    node: u32,
+    /// A delivery: whether the receiver was alive.
+    delivered: Option<bool>,
+    /// A tick: the incarnation whose next tick to schedule.
+    tick: Option<u32>,
+    /// Whether the node's state changed.
+    changed: bool,
+    /// A deadline to queue, with the node's incarnation.
+    timeout: Option<(u64, u32)>,
+    /// Encoded `(payload, control)` bytes of `out.messages`.
+    bytes: (u64, u64),
+    out: Output<S, u32>,
+}
+
+/// One shard's working storage.
+struct Shard<S: Crdt> {
+    meter: Meter<S>,
+    /// The events of the current millisecond.
+    bucket: Vec<Vec<Scheduled<S>>>,
+    /// The first chunk of `bucket` not handled yet.
+    cursor: usize,
+    /// Their results, in order.
+    steps: Vec<Handled<S>>,
+    /// Emptied chunks, to give back to the calendar.
+    spent: Vec<Vec<Scheduled<S>>>,
+}
+
+impl<S> Shard<S>
+where
+    S: Crdt + Serialize + DeserializeOwned + Send + Sync,
+    S::Context: Serialize + Send,
+{
+    fn new() -> Self {
+        Self {
+            meter: Meter::new(),
+            bucket: Vec::new(),
+            cursor: 0,
+            steps: Vec::new(),
+            spent: Vec::new(),
+        }
+    }
+
+    /// Events of the current millisecond not handled yet.
+    fn left(&self) -> usize {
+        self.bucket[self.cursor..].iter().map(Vec::len).sum()
+    }
+
+    /// Handles the next `SLICE` chunks of this millisecond's events at their
+    /// nodes, `slots` being the shard's nodes from `first` on.
+    fn run(&mut self, slots: &mut [Slot<S>], first: u32, now: u64) {
+        let end = (self.cursor + SLICE).min(self.bucket.len());
+        let slice = self.cursor..end;
+        self.cursor = end;
+        for mut chunk in self.bucket[slice].iter_mut().map(core::mem::take) {
+            for event in chunk.drain(..) {
+                let node = event.node();
+                let slot = &mut slots[(node - first) as usize];
+                let mut step = Handled {
+                    node,
+                    delivered: None,
+                    tick: None,
+                    changed: false,
+                    timeout: None,
+                    bytes: (0, 0),
+                    out: Output::default(),
+                };
+                let current =
+                    |slot: &Slot<S>, incarnation| slot.alive && slot.incarnation == incarnation;
+                match event {
+                    Scheduled::Tick { incarnation, .. } => {
+                        if !current(slot, incarnation) {
+                            continue; // a stale timer of a crashed or restarted node
+                        }
+                        step.out = slot.node.tick(now);
+                        step.tick = Some(incarnation);
+                    }
+                    Scheduled::Join {
+                        incarnation,
+                        contact,
+                        ..
+                    } => {
+                        if !current(slot, incarnation) {
+                            continue;
+                        }
+                        step.out = slot.node.join(contact, now);
+                    }
+                    Scheduled::Timeout { incarnation, .. } => {
+                        if !current(slot, incarnation) || slot.timeout_at != Some(now) {
+                            continue; // stale, or superseded by an earlier deadline
+                        }
+                        slot.timeout_at = None;
+                        step.out = slot.node.handle_timeout(now);
+                    }
+                    Scheduled::Deliver { from, message, .. } => {
+                        step.delivered = Some(slot.alive);
+                        if !slot.alive {
+                            self.steps.push(step);
+                            continue;
+                        }
+                        step.out = slot.node.handle(from, message, now);
+                        step.changed = step.out.events.contains(&Event::StateChanged);
+                    }
+                }
+                step.timeout = slot.arm_timeout(now);
+                step.bytes = self.meter.measure_all(&mut step.out);
+                self.steps.push(step);
+            }
+            self.spent.push(chunk);
+        }
     }
 }
 
@@ -392,25 +542,45 @@ struct Slot<S: Crdt> {
     timeout_at: Option<u64>,
 }
 
+impl<S> Slot<S>
+where
+    S: Crdt + Serialize + DeserializeOwned,
+    S::Context: Serialize,
+{
+    /// The node's next deadline, `(at, incarnation)`, if it must be queued:
+    /// it is earlier than the one queued already.
+    fn arm_timeout(&mut self, now: u64) -> Option<(u64, u32)> {
+        let at = self.node.poll_timeout()?.max(now);
+        if self.timeout_at.is_some_and(|queued| queued <= at) {
+            return None;
+        }
+        self.timeout_at = Some(at);
+        Some((at, self.incarnation))
+    }
+}
+
 /// The simulator. See the [module docs](self).
 pub struct Simulator<S: Crdt> {
     config: SimConfig,
     now: u64,
     rng: Pcg64Mcg,
-    queue: Calendar<S>,
+    /// One calendar per shard of nodes.
+    queues: Vec<Calendar<S>>,
+    shards: Vec<Shard<S>>,
+    /// Nodes per shard.
+    shard_len: u32,
     slots: Vec<Slot<S>>,
     initial: Box<dyn Fn(u32) -> S>,
     groups: Option<Vec<u32>>,
     updates: Vec<UpdateRecord<S>>,
     member_events: Vec<MemberEvent>,
     stats: Stats,
-    meter: Meter<S>,
 }
 
 impl<S> Simulator<S>
 where
-    S: Crdt + Serialize + DeserializeOwned + 'static,
-    S::Context: Serialize,
+    S: Crdt + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S::Context: Serialize + Send,
 {
     /// A cluster of `config.nodes` nodes, node `i` starting from `initial(i)`.
     /// Each node's first round falls at a random point of the first interval.
@@ -419,14 +589,15 @@ where
         let mut sim = Self {
             now: 0,
             rng,
-            queue: Calendar::new(),
+            queues: (0..SHARDS).map(|_| Calendar::new()).collect(),
+            shards: (0..SHARDS).map(|_| Shard::new()).collect(),
+            shard_len: config.nodes.div_ceil(SHARDS as u32).max(1),
             slots: Vec::with_capacity(config.nodes as usize),
             initial: Box::new(initial),
             groups: None,
             updates: Vec::new(),
             member_events: Vec::new(),
             stats: Stats::default(),
-            meter: Meter::new(),
             config,
         };
         for i in 0..sim.config.nodes {
@@ -489,7 +660,8 @@ where
     }
 
     fn push(&mut self, at: u64, event: Scheduled<S>) {
-        self.queue.push(at, event);
+        let shard = (event.node() / self.shard_len) as usize;
+        self.queues[shard].push(at, event);
     }
 
     /// The current virtual time in milliseconds.
@@ -660,23 +832,68 @@ where
     }
 
     /// Runs the network for `ms` milliseconds of virtual time.
+    ///
+    /// Each millisecond runs in two passes: the shards of nodes handle their
+    /// events in parallel (see [`SHARDS`]), then their outputs go to the
+    /// network in shard order, drawing loss and latency from the one seeded
+    /// generator.
     pub fn run_for(&mut self, ms: u64) {
         let end = self.now + ms;
-        while let Some((at, mut chunks)) = self.queue.take_until(end) {
+        while let Some(at) = self.queues.iter().filter_map(|q| q.next_at(end)).min() {
             self.now = at;
-            for mut chunk in chunks.drain(..) {
-                for event in chunk.drain(..) {
-                    self.process(event);
-                }
-                self.queue.recycle_chunk(chunk);
+            for (queue, shard) in self.queues.iter_mut().zip(&mut self.shards) {
+                shard.bucket.clear();
+                shard.cursor = 0;
+                queue.take_at(at, &mut shard.bucket);
             }
-            self.queue.recycle(chunks);
+            while self.run_slice(at) {}
+        }
+        for queue in &mut self.queues {
+            queue.advance_to(end);
         }
         self.now = end;
     }
 
-    /// Runs until every update written so far has reached every live node,
-    /// for at most `max_ms`; returns whether it got there.
+    /// Handles the next slice of the events at `at` in every shard, then
+    /// sends their output; returns whether there was any.
+    fn run_slice(&mut self, at: u64) -> bool {
+        let (events, slices) = self.shards.iter().fold((0, 0), |(e, c), s| {
+            (e + s.left(), c + usize::from(s.cursor < s.bucket.len()))
+        });
+        if slices == 0 {
+            return false;
+        }
+        let len = self.shard_len as usize;
+        let first = |k: usize| u32::try_from(k * len).unwrap_or(u32::MAX);
+        if events >= PARALLEL_MIN_EVENTS {
+            self.slots
+                .par_chunks_mut(len)
+                .zip(self.shards.par_iter_mut())
+                .enumerate()
+                .for_each(|(k, (slots, shard))| shard.run(slots, first(k), at));
+        } else {
+            for (k, (slots, shard)) in self.slots.chunks_mut(len).zip(&mut self.shards).enumerate()
+            {
+                shard.run(slots, first(k), at);
+            }
+        }
+        for k in 0..self.shards.len() {
+            let mut steps = core::mem::take(&mut self.shards[k].steps);
+            for step in steps.drain(..) {
+                self.finish(step);
+            }
+            self.shards[k].steps = steps;
+            let shard = &mut self.shards[k];
+            for chunk in shard.spent.drain(..) {
+                self.queues[k].recycle_chunk(chunk);
+            }
+        }
+        true
+    }
+
+    /// Runs until every update written so far has reached every live node
+    /// (lost ones aside, see [`Self::all_delivered`]), for at most `max_ms`;
+    /// returns whether it got there.
     pub fn run_until_delivered(&mut self, max_ms: u64) -> bool {
         let end = self.now + max_ms;
         let step = self.config.node.interval_ms.max(1);
@@ -689,9 +906,28 @@ where
         true
     }
 
-    /// Whether every update has reached every live node (by the records).
+    /// Whether every update has reached every live node (by the records),
+    /// lost updates left out: those no node holds any more, because every
+    /// node that had one crashed and restarted without its state. Nothing
+    /// can deliver those; [`Self::missing_writes`] checks the rest on the
+    /// states themselves.
     pub fn all_delivered(&self) -> bool {
-        self.slots.iter().all(|s| !s.alive || s.pending.is_empty())
+        // Per update: 0 not checked, 1 held somewhere, 2 lost.
+        let mut known = vec![0u8; self.updates.len()];
+        for slot in self.slots.iter().filter(|s| s.alive) {
+            for &u in &slot.pending {
+                let seen = &mut known[u as usize];
+                if *seen == 0 {
+                    let delta = &self.updates[u as usize].delta;
+                    let held = self.slots.iter().any(|s| s.node.state().includes(delta));
+                    *seen = if held { 1 } else { 2 };
+                }
+                if *seen == 1 {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Whether every live node holds the same state.
@@ -726,54 +962,25 @@ where
         missing
     }
 
-    fn process(&mut self, event: Scheduled<S>) {
-        match event {
-            Scheduled::Tick { node, incarnation } => {
-                let slot = &mut self.slots[node as usize];
-                if !slot.alive || slot.incarnation != incarnation {
-                    return; // a stale timer of a crashed or restarted node
-                }
-                let out = slot.node.tick(self.now);
-                let next = self.now + self.config.node.interval_ms.max(1);
-                self.push(next, Scheduled::Tick { node, incarnation });
-                self.dispatch(node, out);
+    /// The sequential pass of one handled event.
+    fn finish(&mut self, step: Handled<S>) {
+        match step.delivered {
+            Some(true) => self.stats.delivered += 1,
+            Some(false) => {
+                self.stats.dropped += 1;
+                return;
             }
-            Scheduled::Join {
-                node,
-                incarnation,
-                contact,
-            } => {
-                let slot = &self.slots[node as usize];
-                if slot.alive && slot.incarnation == incarnation {
-                    self.join(node, contact);
-                }
-            }
-            Scheduled::Timeout { node, incarnation } => {
-                let slot = &mut self.slots[node as usize];
-                if !slot.alive
-                    || slot.incarnation != incarnation
-                    || slot.timeout_at != Some(self.now)
-                {
-                    return; // stale, or superseded by an earlier deadline
-                }
-                slot.timeout_at = None;
-                let out = slot.node.handle_timeout(self.now);
-                self.dispatch(node, out);
-            }
-            Scheduled::Deliver { from, to, message } => {
-                let slot = &mut self.slots[to as usize];
-                if !slot.alive {
-                    self.stats.dropped += 1;
-                    return;
-                }
-                self.stats.delivered += 1;
-                let out = slot.node.handle(from, message, self.now);
-                if out.events.contains(&Event::StateChanged) {
-                    self.record_reach(to);
-                }
-                self.dispatch(to, out);
-            }
+            None => {}
         }
+        let node = step.node;
+        if let Some(incarnation) = step.tick {
+            let next = self.now + self.config.node.interval_ms.max(1);
+            self.push(next, Scheduled::Tick { node, incarnation });
+        }
+        if step.changed {
+            self.record_reach(node);
+        }
+        self.send(node, step.out, step.timeout, step.bytes);
     }
 
     fn record_reach(&mut self, i: u32) {
@@ -797,21 +1004,31 @@ where
             .is_none_or(|g| g[from as usize] == g[to as usize])
     }
 
-    fn dispatch(&mut self, from: u32, out: Output<S, u32>) {
-        let slot = &mut self.slots[from as usize];
-        if let Some(at) = slot.node.poll_timeout() {
-            let at = at.max(self.now);
-            if slot.timeout_at.is_none_or(|queued| at < queued) {
-                slot.timeout_at = Some(at);
-                let incarnation = slot.incarnation;
-                self.queue.push(
-                    at,
-                    Scheduled::Timeout {
-                        node: from,
-                        incarnation,
-                    },
-                );
-            }
+    /// Sends what node `from` output outside [`Self::run_for`] (a write, a
+    /// join, a departure).
+    fn dispatch(&mut self, from: u32, mut out: Output<S, u32>) {
+        let timeout = self.slots[from as usize].arm_timeout(self.now);
+        let shard = (from / self.shard_len) as usize;
+        let bytes = self.shards[shard].meter.measure_all(&mut out);
+        self.send(from, out, timeout, bytes);
+    }
+
+    /// Queues a node's deadline and hands its messages to the network.
+    fn send(
+        &mut self,
+        from: u32,
+        out: Output<S, u32>,
+        timeout: Option<(u64, u32)>,
+        (payload, control): (u64, u64),
+    ) {
+        if let Some((at, incarnation)) = timeout {
+            self.push(
+                at,
+                Scheduled::Timeout {
+                    node: from,
+                    incarnation,
+                },
+            );
         }
         for event in out.events {
             if !matches!(
@@ -828,11 +1045,10 @@ where
                 });
             }
         }
-        for (to, mut message) in out.messages {
-            let (payload, control) = self.meter.measure(&mut message);
-            self.stats.messages += 1;
-            self.stats.payload_bytes += payload;
-            self.stats.control_bytes += control;
+        self.stats.messages += out.messages.len() as u64;
+        self.stats.payload_bytes += payload;
+        self.stats.control_bytes += control;
+        for (to, message) in out.messages {
             let net = &self.config.net;
             if !self.reachable(from, to) || self.rng.random_bool(net.loss.clamp(0.0, 1.0)) {
                 self.stats.dropped += 1;
@@ -886,6 +1102,16 @@ where
             bottom: Arc::new(bottom),
             last: None,
         }
+    }
+
+    /// `(payload, control)` encoded bytes of every message in `out`.
+    fn measure_all(&mut self, out: &mut Output<S, u32>) -> (u64, u64) {
+        out.messages
+            .iter_mut()
+            .fold((0, 0), |(payload, control), (_, message)| {
+                let (p, c) = self.measure(message);
+                (payload + p, control + c)
+            })
     }
 
     /// `(payload, control)` encoded bytes of `message` (an empty payload

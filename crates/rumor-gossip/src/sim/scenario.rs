@@ -70,8 +70,8 @@ pub struct ScenarioError {
 
 impl<S> Simulator<S>
 where
-    S: Crdt + Serialize + DeserializeOwned + 'static,
-    S::Context: Serialize,
+    S: Crdt + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S::Context: Serialize + Send,
 {
     /// Runs `steps` in order. `write(state, replica, n)` performs the `n`-th
     /// write of the scenario on a node's state and returns its delta.
