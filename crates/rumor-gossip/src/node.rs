@@ -577,12 +577,16 @@ where
         match message {
             Tree::Gossip { id, delta } => {
                 if self.tree.has(&id) {
-                    // A second path leads here: keep this link lazy.
-                    self.tree.demote(from);
-                    self.send(out, from, Body::Tree(Tree::Prune));
+                    // A second path leads here: keep this link lazy, unless
+                    // it is another write's first path (see `prunes`).
+                    if self.tree.prunes(from, self.round) {
+                        self.tree.demote(from);
+                        self.send(out, from, Body::Tree(Tree::Prune));
+                    }
                     return;
                 }
                 self.link(from);
+                self.tree.delivered_first(from, self.round);
                 if !self.state.includes(&delta) {
                     self.state.join(&delta);
                     self.digest = None;
