@@ -338,17 +338,20 @@ fn huge_length_prefixes_fail_fast_without_allocating() {
 /// bincode): a replica table, then a body that refers to it by index.
 type WireContext = Vec<(u32, Vec<(u64, u64)>)>;
 /// An OR-Set body: the context, each element with its first dot, then the
-/// dots of elements with more than one, as `(element index, dot)`.
+/// dots of elements with more than one, as `(element index, dot)`, then the
+/// live dots that are re-adds.
 type WireOrSet = (
     Vec<ReplicaId>,
     (
         WireContext,
         Vec<(String, (u32, u64))>,
         Vec<(u64, (u32, u64))>,
+        Vec<(u32, u64)>,
     ),
 );
 type WireWrite = (String, (u64, u32, u32), u64, Option<String>);
-type WireLwwMap = (Vec<ReplicaId>, (WireContext, Vec<WireWrite>));
+/// An LWW map body: the counters the writes do not show, then the writes.
+type WireLwwMap = (Vec<ReplicaId>, (Vec<(u32, u64)>, Vec<WireWrite>));
 type WireCausalContext = Vec<(ReplicaId, Vec<(u64, u64)>)>;
 type WireGCounter = Vec<(ReplicaId, u64)>;
 
@@ -364,19 +367,18 @@ fn orset_wire() -> WireOrSet {
         ("fig".into(), (1, 1)),
         ("plum".into(), (0, 3)),
     ];
-    (vec![r(1), r(2)], (context, entries, vec![]))
+    (vec![r(1), r(2)], (context, entries, vec![], vec![]))
 }
 
-/// `door` written twice by r1 (dot 1 overwritten by dot 2), `light` removed
-/// by r2. On the wire the context leaves out the dots the writes name, so it
-/// holds only r1's overwritten dot 1.
+/// `door` written twice by r1 (dot 1 overwritten by dot 2), `light` written
+/// by r1 (dot 3) and removed by r2. The writes show r1's counter only up to
+/// 2, so the wire adds r1's counter 3.
 fn lww_map_wire() -> WireLwwMap {
-    let context = vec![(0, vec![(1, 0)])];
     let writes = vec![
         ("door".into(), (1_000, 0, 0), 2, Some("open".into())),
         ("light".into(), (1_001, 0, 1), 1, None),
     ];
-    (vec![r(1), r(2)], (context, writes))
+    (vec![r(1), r(2)], (vec![(0, 3)], writes))
 }
 
 fn causal_context_wire() -> WireCausalContext {
@@ -403,6 +405,11 @@ fn wire_shapes_match_the_library_encoding() {
         "door".to_string(),
         "open".to_string(),
         HlcTimestamp::new(1_000, 0, r(1)),
+    );
+    map.insert(
+        "light".to_string(),
+        "on".to_string(),
+        HlcTimestamp::new(1_000, 1, r(1)),
     );
     map.remove(&"light".to_string(), HlcTimestamp::new(1_001, 0, r(2)));
     assert_eq!(encode(&map), encode(&lww_map_wire()));
@@ -506,6 +513,22 @@ fn orset_invariant_violations_are_malformed() {
             with(&valid, |w| w.1 .0.swap(0, 1)),
         ),
         ("context replica twice", with(&valid, |w| w.1 .0[1].0 = 0)),
+        (
+            "re-add dot that no element holds",
+            with(&valid, |w| w.1 .3 = vec![(0, 2)]),
+        ),
+        (
+            "re-add dots not ascending",
+            with(&valid, |w| w.1 .3 = vec![(0, 3), (0, 1)]),
+        ),
+        (
+            "re-add dot twice",
+            with(&valid, |w| w.1 .3 = vec![(0, 1), (0, 1)]),
+        ),
+        (
+            "re-add dot counter 0",
+            with(&valid, |w| w.1 .3 = vec![(0, 0)]),
+        ),
     ];
     for (invariant, list) in broken_range_lists() {
         broken.push((invariant, with(&valid, move |w| w.1 .0[0].1 = list)));
@@ -574,9 +597,18 @@ fn lww_map_invariant_violations_are_malformed() {
         &valid,
         vec![
             (
-                "write's dot repeated in the context",
-                with(&valid, |w| w.1 .1[0].2 = 1),
+                "a counter the writes already show",
+                with(&valid, |w| w.1 .0 = vec![(0, 2)]),
             ),
+            (
+                "counters not ascending by replica",
+                with(&valid, |w| w.1 .0 = vec![(1, 5), (0, 3)]),
+            ),
+            (
+                "counter replica twice",
+                with(&valid, |w| w.1 .0 = vec![(0, 3), (0, 4)]),
+            ),
+            ("counter 0", with(&valid, |w| w.1 .0 = vec![(1, 0)])),
             ("write counter 0", with(&valid, |w| w.1 .1[0].2 = 0)),
             ("keys not ascending", with(&valid, |w| w.1 .1.swap(0, 1))),
             ("key twice", with(&valid, |w| w.1 .1[1].0 = "door".into())),
@@ -589,16 +621,8 @@ fn lww_map_invariant_violations_are_malformed() {
                 with(&valid, |w| w.0.reverse()),
             ),
             (
-                "context replica out of range",
+                "counter replica out of range",
                 with(&valid, |w| w.1 .0[0].0 = 7),
-            ),
-            (
-                "overlapping ranges",
-                with(&valid, |w| w.1 .0[0].1 = vec![(1, 2), (3, 0)]),
-            ),
-            (
-                "range starting at 0",
-                with(&valid, |w| w.1 .0[0].1 = vec![(0, 1)]),
             ),
             (
                 "one dot under two keys",

@@ -1,11 +1,8 @@
 //! The [`Crdt`] trait: join, causal summary and exact delta extraction.
 
-use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Debug;
-
-use crate::{CausalContext, Dot};
 
 /// A state-based, delta-enabled CRDT.
 ///
@@ -190,38 +187,4 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
 /// The length of each of `parts` chunks covering `len` items (at least 1).
 pub(crate) fn chunk_len(len: usize, parts: usize) -> usize {
     len.div_ceil(parts.max(1)).max(1)
-}
-
-/// [`Crdt::split`] for the dot-based maps: the entries cut into chunks, each
-/// with the context of exactly its own dots, and the rest of the context
-/// (dots of removed or overwritten writes) added to the last piece.
-pub(crate) fn split_dotted<K, W, I>(
-    entries: &BTreeMap<K, W>,
-    context: &CausalContext,
-    parts: usize,
-    dots: impl Fn(&W) -> I,
-) -> Vec<(BTreeMap<K, W>, CausalContext)>
-where
-    K: Ord + Clone,
-    W: Clone,
-    I: IntoIterator<Item = Dot>,
-{
-    let items: Vec<(&K, &W)> = entries.iter().collect();
-    let mut out: Vec<(BTreeMap<K, W>, CausalContext)> = items
-        .chunks(chunk_len(items.len(), parts))
-        .map(|chunk| {
-            let map = chunk.iter().map(|&(k, w)| (k.clone(), w.clone())).collect();
-            let named = chunk.iter().flat_map(|&(_, w)| dots(w)).collect();
-            (map, named)
-        })
-        .collect();
-    let named: CausalContext = entries.values().flat_map(&dots).collect();
-    let rest = context.difference(&named);
-    if !rest.is_empty() {
-        match out.last_mut() {
-            Some((_, last)) => last.join(&rest),
-            None => out.push((BTreeMap::new(), rest)),
-        }
-    }
-    out
 }

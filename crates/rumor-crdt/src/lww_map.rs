@@ -6,8 +6,8 @@ use core::fmt::Debug;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireContext, WireTimestamp};
-use crate::{CausalContext, Crdt, Dot, HlcTimestamp};
+use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireDot, WireTimestamp};
+use crate::{CausalContext, Crdt, Dot, HlcTimestamp, ReplicaId};
 
 /// One key's latest write: a value, or a removal (tombstone).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -28,9 +28,17 @@ impl<V> Write<V> {
 /// [`HlcTimestamp`]. A removal is a write too (a tombstone with a timestamp):
 /// it beats an older concurrent write and loses to a newer one.
 ///
-/// Every write is also named by a [`Dot`], and the map keeps the
-/// [`CausalContext`] of all writes it has seen, so that
-/// [`Crdt::delta_since`] can ship exactly the writes a peer lacks.
+/// Every write is also named by a [`Dot`]. The map's [`Crdt::context`] is
+/// the set of dots of the writes it **holds** (one per key), so that
+/// [`Crdt::delta_since`] ships exactly the writes a peer does not hold. A
+/// context never claims an overwritten write: a peer that holds an older
+/// write for a key, or none, is always sent the newer one, whatever pieces
+/// of deltas it received before (see [`Crdt::split`]).
+///
+/// The timestamp's replica is the writer: each replica stamps its writes with
+/// its own [`Hlc`](crate::Hlc). Two replicas that stamp writes with the same
+/// replica id take the same dots, and a peer holding one of two such writes
+/// is never sent the other.
 ///
 /// ```
 /// use rumor_crdt::{Crdt, Hlc, LwwMap, ReplicaId};
@@ -50,18 +58,53 @@ impl<V> Write<V> {
 /// assert_eq!(a.get(&"light"), Some(&"on"));
 /// assert_eq!(a, b);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Debug)]
 pub struct LwwMap<K, V> {
     writes: BTreeMap<K, Write<V>>,
-    context: CausalContext,
+    /// The highest dot counter seen of each replica, in writes held or
+    /// overwritten: a writer never reuses the dot of one of its writes that
+    /// another write has since overwritten. Local bookkeeping, not part of
+    /// the value (`==` ignores it); the encoding carries the counters that
+    /// the held writes do not show, so that a state restored from its
+    /// encoding keeps them.
+    counters: BTreeMap<ReplicaId, u64>,
 }
 
 impl<K, V> Default for LwwMap<K, V> {
     fn default() -> Self {
         Self {
             writes: BTreeMap::new(),
-            context: CausalContext::new(),
+            counters: BTreeMap::new(),
         }
+    }
+}
+
+/// Two maps are equal when they hold the same writes.
+impl<K: PartialEq, V: PartialEq> PartialEq for LwwMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.writes == other.writes
+    }
+}
+
+impl<K: Eq, V: Eq> Eq for LwwMap<K, V> {}
+
+impl<K: core::hash::Hash, V: core::hash::Hash> core::hash::Hash for LwwMap<K, V> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.writes.hash(state);
+    }
+}
+
+impl<K, V> LwwMap<K, V> {
+    /// The next dot of `replica`: above every write of it seen here.
+    fn next_dot(&self, replica: ReplicaId) -> Dot {
+        let seen = self.counters.get(&replica).copied().unwrap_or(0);
+        Dot::new(replica, seen.saturating_add(1))
+    }
+
+    /// Records that `counter` of `replica` was seen.
+    fn saw(&mut self, replica: ReplicaId, counter: u64) {
+        let seen = self.counters.entry(replica).or_insert(0);
+        *seen = (*seen).max(counter);
     }
 }
 
@@ -121,16 +164,15 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
         if self.writes.get(&key).is_some_and(|held| held.ts >= ts) {
             return Self::default();
         }
-        let dot = self.context.next_dot(ts.replica);
+        let dot = self.next_dot(ts.replica);
         let write = Write {
             ts,
             counter: dot.counter,
             value,
         };
-        self.context.insert(dot);
+        self.saw(dot.replica, dot.counter);
         self.writes.insert(key.clone(), write.clone());
         let mut delta = Self::default();
-        delta.context.insert(dot);
         delta.writes.insert(key, write);
         delta
     }
@@ -273,34 +315,47 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
                 }
             }
         }
-        self.context.join(&other.context);
-    }
-
-    fn context(&self) -> Self::Context {
-        self.context.clone()
-    }
-
-    fn delta_since(&self, seen: &Self::Context) -> Self {
-        // Writes are superseded by timestamp, never removed by a context, so
-        // the delta's context need only cover what the peer has not seen.
-        let writes = self
-            .writes
-            .iter()
-            .filter(|(_, w)| !seen.contains(&w.dot()))
-            .map(|(k, w)| (k.clone(), w.clone()))
-            .collect();
-        Self {
-            writes,
-            context: self.context.difference(seen),
+        for (&replica, &counter) in &other.counters {
+            self.saw(replica, counter);
         }
     }
 
+    /// The dots of the writes held, one per key: never a dot of an
+    /// overwritten write, which a peer could take for the newer one.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Dot, HlcTimestamp, LwwMap, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut map = LwwMap::new();
+    /// map.insert("k", 1, HlcTimestamp::new(100, 0, r)); // dot (r, 1)
+    /// map.insert("k", 2, HlcTimestamp::new(200, 0, r)); // dot (r, 2) overwrites it
+    /// let seen = map.context();
+    /// assert!(seen.contains(&Dot::new(r, 2)) && !seen.contains(&Dot::new(r, 1)));
+    /// ```
+    fn context(&self) -> Self::Context {
+        self.writes.values().map(Write::dot).collect()
+    }
+
+    /// The writes whose dots `seen` lacks. Writes are superseded by
+    /// timestamp, never removed by a context, so nothing else is needed.
+    fn delta_since(&self, seen: &Self::Context) -> Self {
+        let mut delta = Self::default();
+        for (key, write) in &self.writes {
+            if !seen.contains(&write.dot()) {
+                delta.saw(write.ts.replica, write.counter);
+                delta.writes.insert(key.clone(), write.clone());
+            }
+        }
+        delta
+    }
+
     fn is_bottom(&self) -> bool {
-        self.writes.is_empty() && self.context.is_empty()
+        self.writes.is_empty()
     }
 
     /// Writes are superseded by timestamp only, so `other ≤ self` iff every
-    /// write of `other` is matched or beaten here and its context is seen.
+    /// write of `other` is matched or beaten here.
     ///
     /// ```
     /// use rumor_crdt::{Crdt, Hlc, LwwMap, ReplicaId};
@@ -317,27 +372,93 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
             self.writes
                 .get(key)
                 .is_some_and(|mine| mine.ts >= theirs.ts)
-        }) && other.context.is_subset(&self.context)
+        })
     }
 
+    /// `self.delta_since(&other.context())`, found key by key: the writes
+    /// whose dot `other` does not hold under the same key.
     fn missing_from(&self, other: &Self) -> Self {
-        self.delta_since(&other.context)
+        let mut delta = Self::default();
+        for (key, write) in &self.writes {
+            if other
+                .writes
+                .get(key)
+                .is_none_or(|theirs| theirs.dot() != write.dot())
+            {
+                delta.saw(write.ts.replica, write.counter);
+                delta.writes.insert(key.clone(), write.clone());
+            }
+        }
+        delta
     }
 
+    /// Chunks of the writes. Each piece is a valid delta on its own: it
+    /// holds whole writes and claims nothing else, so joining any subset of
+    /// the pieces anywhere never hides a write from later repairs.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, HlcTimestamp, LwwMap, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let ts = |ms| HlcTimestamp::new(ms, 0, r);
+    /// let (mut a, mut b, mut c) = (LwwMap::new(), LwwMap::new(), LwwMap::new());
+    /// b.join(&a.insert("a", 1, ts(100)));
+    /// a.insert("a", 2, ts(200));
+    /// a.insert("z", 3, ts(300));
+    /// let pieces = a.split(2);
+    /// c.join(&pieces[1]); // the piece with a = 2 is lost
+    /// c.join(&b.delta_since(&c.context()));
+    /// assert_eq!(c.get(&"a"), Some(&1)); // b still repairs what c lacks
+    /// ```
     fn split(&self, parts: usize) -> Vec<Self> {
-        crate::crdt::split_dotted(&self.writes, &self.context, parts, |w| [w.dot()])
-            .into_iter()
-            .map(|(writes, context)| Self { writes, context })
+        let items: Vec<(&K, &Write<V>)> = self.writes.iter().collect();
+        items
+            .chunks(crate::crdt::chunk_len(items.len(), parts))
+            .map(|chunk| {
+                let mut piece = Self::default();
+                for &(key, write) in chunk {
+                    piece.saw(write.ts.replica, write.counter);
+                    piece.writes.insert(key.clone(), write.clone());
+                }
+                piece
+            })
             .collect()
     }
 }
 
-type WireBody<K, V> = (WireContext, Vec<(K, WireTimestamp, u64, Option<V>)>);
+/// Wire form of the body: the counters the writes do not show, as
+/// `(replica index, counter)` ascending by replica (almost always empty),
+/// then the writes ascending by key.
+type WireBody<K, V> = (Vec<WireDot>, Vec<(K, WireTimestamp, u64, Option<V>)>);
+
+impl<K, V> LwwMap<K, V> {
+    /// The highest counter of each replica among the held writes.
+    fn held_counters(&self) -> BTreeMap<ReplicaId, u64> {
+        let mut held = BTreeMap::new();
+        for w in self.writes.values() {
+            let top = held.entry(w.ts.replica).or_insert(0);
+            *top = w.counter.max(*top);
+        }
+        held
+    }
+
+    /// The counters the held writes do not show.
+    fn hidden_counters(&self) -> impl Iterator<Item = Dot> + '_ {
+        let held = self.held_counters();
+        self.counters
+            .iter()
+            .filter(move |(r, c)| held.get(r).is_none_or(|h| h < c))
+            .map(|(&r, &c)| Dot::new(r, c))
+    }
+}
 
 impl<K: Serialize, V: Serialize> Serialize for LwwMap<K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let hidden: Vec<Dot> = self.hidden_counters().collect();
         let mut table = ReplicaTable::default();
-        table.add_context(&self.context);
+        for dot in &hidden {
+            table.add(dot.replica);
+        }
         for w in self.writes.values() {
             table.add(w.ts.replica);
         }
@@ -348,13 +469,10 @@ impl<K: Serialize, V: Serialize> Serialize for LwwMap<K, V> {
                 .iter()
                 .map(|(k, w)| (k, table.timestamp(w.ts), w.counter, &w.value))
         });
-        // The writes name their own dots: send only the rest of the context,
-        // which keeps a one-write delta's context empty on the wire.
-        let named: CausalContext = self.writes.values().map(Write::dot).collect();
-        let context = self.context.difference(&named);
+        let hidden = SeqWith(|| hidden.iter().map(|d| table.dot(*d)));
         let tabled = Tabled {
             replicas: table.ids(),
-            body: (table.context(&context), writes),
+            body: (hidden, writes),
         };
         tabled.serialize(serializer)
     }
@@ -369,25 +487,42 @@ where
         use serde::de::Error;
         let wire = Tabled::<WireBody<K, V>>::deserialize(deserializer)?;
         let lookup = ReplicaLookup::new::<D::Error>(wire.replicas)?;
-        let (context, writes) = wire.body;
-        let mut context = lookup.context::<D::Error>(context)?;
+        let (hidden, writes) = wire.body;
         wire::ascending::<K, D::Error>(writes.iter().map(|(k, ..)| k))?;
         let mut out = Vec::with_capacity(writes.len());
         for (key, ts, counter, value) in writes {
             let ts = lookup.timestamp::<D::Error>(ts)?;
-            let write = Write { ts, counter, value };
-            if counter == 0 || context.contains(&write.dot()) {
-                return Err(D::Error::custom(
-                    "lww map: zero counter, or a write's dot repeated in the context",
-                ));
+            if counter == 0 {
+                return Err(D::Error::custom("lww map: zero counter"));
             }
-            out.push((key, write));
+            out.push((key, Write { ts, counter, value }));
         }
         wire::distinct_dots::<D::Error>(out.iter().map(|(_, w)| w.dot()).collect())?;
-        context.extend(out.iter().map(|(_, w)| w.dot()));
-        Ok(Self {
+        let mut map = Self {
             writes: out.into_iter().collect(),
-            context,
-        })
+            counters: BTreeMap::new(),
+        };
+        map.counters = map.held_counters();
+        let mut prev = None;
+        for wire_dot in hidden {
+            let dot = lookup.dot::<D::Error>(wire_dot)?;
+            if prev.is_some_and(|p| p >= dot.replica) {
+                return Err(D::Error::custom(
+                    "lww map: counters not ascending by replica",
+                ));
+            }
+            prev = Some(dot.replica);
+            if map
+                .counters
+                .get(&dot.replica)
+                .is_some_and(|&held| held >= dot.counter)
+            {
+                return Err(D::Error::custom(
+                    "lww map: a counter the writes already show",
+                ));
+            }
+            map.counters.insert(dot.replica, dot.counter);
+        }
+        Ok(map)
     }
 }

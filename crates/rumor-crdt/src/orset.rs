@@ -1,6 +1,6 @@
 //! Add-wins observed-remove set, dot-based and tombstone-free.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::fmt::Debug;
 use core::mem;
@@ -26,6 +26,12 @@ type Dots = SmallVec<[Dot; 2]>;
 /// there are no tombstones. An add concurrent with a removal has a dot the
 /// removal did not observe, so the element survives: add wins.
 ///
+/// Adding an element that is already there (a *re-add*) gives it a new dot
+/// that replaces its old ones, in one delta. The set remembers which live
+/// dots are re-adds (one bit per live dot), so that [`Crdt::split`] never
+/// separates a re-add from the dots it replaced: a piece that says an old
+/// dot is gone always carries the element's new dot too.
+///
 /// ```
 /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
 ///
@@ -46,6 +52,10 @@ type Dots = SmallVec<[Dot; 2]>;
 pub struct OrSet<T> {
     entries: BTreeMap<T, Dots>,
     context: CausalContext,
+    /// The live dots that are re-adds (they replaced the element's older
+    /// dots). Always a subset of the entries' dots; being a re-add is a
+    /// property of the dot, the same at every replica that holds it.
+    readds: BTreeSet<Dot>,
 }
 
 impl<T> Default for OrSet<T> {
@@ -53,6 +63,7 @@ impl<T> Default for OrSet<T> {
         Self {
             entries: BTreeMap::new(),
             context: CausalContext::new(),
+            readds: BTreeSet::new(),
         }
     }
 }
@@ -94,7 +105,12 @@ impl<T: Ord + Clone> OrSet<T> {
         let mut dots = Dots::new();
         dots.push(dot);
         if let Some(old) = self.entries.insert(element.clone(), dots.clone()) {
+            for d in &old {
+                self.readds.remove(d);
+            }
             delta.context.extend(old);
+            self.readds.insert(dot);
+            delta.readds.insert(dot);
         }
         delta.entries.insert(element, dots);
         delta
@@ -117,10 +133,16 @@ impl<T: Ord + Clone> OrSet<T> {
     /// ```
     pub fn remove(&mut self, element: &T) -> Self {
         match self.entries.remove(element) {
-            Some(dots) => Self {
-                entries: BTreeMap::new(),
-                context: dots.into_iter().collect(),
-            },
+            Some(dots) => {
+                for d in &dots {
+                    self.readds.remove(d);
+                }
+                Self {
+                    entries: BTreeMap::new(),
+                    context: dots.into_iter().collect(),
+                    readds: BTreeSet::new(),
+                }
+            }
             None => Self::default(),
         }
     }
@@ -141,9 +163,11 @@ impl<T: Ord + Clone> OrSet<T> {
     /// ```
     pub fn clear(&mut self) -> Self {
         let entries = mem::take(&mut self.entries);
+        self.readds.clear();
         Self {
             entries: BTreeMap::new(),
             context: entries.into_values().flatten().collect(),
+            readds: BTreeSet::new(),
         }
     }
 
@@ -265,6 +289,35 @@ impl<T: Ord + Clone> OrSet<T> {
         }
     }
 
+    /// The re-add dots after joining `other`, from the contexts before the
+    /// join: a re-add dot of mine stays unless `other` has seen it and does
+    /// not hold it (it was removed or replaced); one of `other`'s joins mine
+    /// unless I have seen it already. (A dot held on both sides is a re-add
+    /// on both: being a re-add is a property of the dot.)
+    fn join_readds(&mut self, other: &Self) {
+        let gone = |d: &Dot| other.context.contains(d) && !other.readds.contains(d);
+        if other.context.dot_count() < self.readds.len() as u128 {
+            // A small delta into many re-adds: look up its dots instead.
+            for replica in other.context.replicas() {
+                for range in other.context.ranges(replica) {
+                    for counter in range {
+                        let dot = Dot::new(replica, counter);
+                        if gone(&dot) {
+                            self.readds.remove(&dot);
+                        }
+                    }
+                }
+            }
+        } else {
+            self.readds.retain(|d| !gone(d));
+        }
+        for d in &other.readds {
+            if !self.context.contains(d) {
+                self.readds.insert(*d);
+            }
+        }
+    }
+
     /// Joins a small `other` (typically a delta) into a large `self` without
     /// touching every element, unless `other` removes dots whose elements it
     /// does not name (a removal delta), which needs one scan.
@@ -366,6 +419,9 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
     type Context = CausalContext;
 
     fn join(&mut self, other: &Self) {
+        if !self.readds.is_empty() || !other.readds.is_empty() {
+            self.join_readds(other);
+        }
         if other.entries.len().saturating_mul(8) >= self.entries.len() {
             self.join_in_place(other);
         } else {
@@ -423,9 +479,20 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
             self.context
                 .difference(&CausalContext::from_dots(shared_live))
         };
+        let readds = if self.readds.is_empty() {
+            BTreeSet::new()
+        } else {
+            entries
+                .iter()
+                .flat_map(|(_, d)| d.iter())
+                .filter(|d| self.readds.contains(d))
+                .copied()
+                .collect()
+        };
         Self {
             entries: entries.into_iter().collect(),
             context,
+            readds,
         }
     }
 
@@ -467,19 +534,80 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
         self.delta_since(&other.context)
     }
 
+    /// Chunks of the elements, each with exactly its own dots as context,
+    /// and one last piece with the dots of removed and replaced adds plus
+    /// every element that holds a re-add dot. Each piece is a valid delta on
+    /// its own: joining any subset of the pieces anywhere never removes an
+    /// element that the state holds, unless that replica's dots of it were
+    /// removed (not replaced) by someone.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let (mut a, mut b) = (OrSet::new(), OrSet::new());
+    /// b.join(&a.insert(r, "x"));
+    /// a.insert(r, "x"); // a re-add: a new dot replaces the old one
+    /// a.insert(r, "y");
+    /// for piece in a.split(2) {
+    ///     let mut b = b.clone();
+    ///     b.join(&piece); // any piece alone...
+    ///     assert!(b.contains(&"x")); // ...keeps "x"
+    /// }
+    /// ```
     fn split(&self, parts: usize) -> Vec<Self> {
-        crate::crdt::split_dotted(&self.entries, &self.context, parts, Dots::clone)
-            .into_iter()
-            .map(|(entries, context)| Self { entries, context })
-            .collect()
+        if parts <= 1 || self.is_bottom() {
+            return if self.is_bottom() {
+                Vec::new()
+            } else {
+                alloc::vec![self.clone()]
+            };
+        }
+        let mut plain: Vec<(&T, &Dots)> = Vec::new();
+        let mut readded: Vec<(&T, &Dots)> = Vec::new();
+        for entry in &self.entries {
+            if entry.1.iter().any(|d| self.readds.contains(d)) {
+                readded.push(entry);
+            } else {
+                plain.push(entry);
+            }
+        }
+        let named: CausalContext = plain.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+        let last = Self {
+            entries: readded
+                .iter()
+                .map(|&(e, d)| (e.clone(), d.clone()))
+                .collect(),
+            context: self.context.difference(&named),
+            readds: self.readds.clone(),
+        };
+        let chunks = if last.is_bottom() { parts } else { parts - 1 };
+        let mut out: Vec<Self> = plain
+            .chunks(crate::crdt::chunk_len(plain.len(), chunks))
+            .map(|chunk| Self {
+                entries: chunk.iter().map(|&(e, d)| (e.clone(), d.clone())).collect(),
+                context: chunk.iter().flat_map(|(_, d)| d.iter().copied()).collect(),
+                readds: BTreeSet::new(),
+            })
+            .collect();
+        if !last.is_bottom() {
+            out.push(last);
+        }
+        out
     }
 }
 
 /// Wire form of the body: the context, each element with its first (lowest)
 /// dot, then the other dots of the rare elements that have more than one, as
-/// `(index of the element in the entry list, dot)`, ascending. Elements are
-/// ascending too, so the whole form is canonical.
-type WireBody<T> = (WireContext, Vec<(T, WireDot)>, Vec<(u64, WireDot)>);
+/// `(index of the element in the entry list, dot)`, ascending, then the live
+/// dots that are re-adds, ascending. Elements are ascending too, so the whole
+/// form is canonical.
+type WireBody<T> = (
+    WireContext,
+    Vec<(T, WireDot)>,
+    Vec<(u64, WireDot)>,
+    Vec<WireDot>,
+);
 
 impl<T: Serialize> Serialize for OrSet<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -499,9 +627,10 @@ impl<T: Serialize> Serialize for OrSet<T> {
                 dots.iter().skip(1).map(move |d| (index, table.dot(*d)))
             })
         });
+        let readds = SeqWith(|| self.readds.iter().map(|d| table.dot(*d)));
         let tabled = Tabled {
             replicas: table.ids(),
-            body: (table.context(&self.context), entries, extra),
+            body: (table.context(&self.context), entries, extra, readds),
         };
         tabled.serialize(serializer)
     }
@@ -512,7 +641,7 @@ impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for OrSet<T> {
         use serde::de::Error;
         let wire = Tabled::<WireBody<T>>::deserialize(deserializer)?;
         let lookup = ReplicaLookup::new::<D::Error>(wire.replicas)?;
-        let (context, entries, extra) = wire.body;
+        let (context, entries, extra, wire_readds) = wire.body;
         let context = lookup.context::<D::Error>(context)?;
         wire::ascending::<T, D::Error>(entries.iter().map(|(e, _)| e))?;
         let mut out = Vec::with_capacity(entries.len());
@@ -538,17 +667,32 @@ impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for OrSet<T> {
             }
             dots.push(dot);
         }
-        let all_dots: Vec<Dot> = out
+        let mut all_dots: Vec<Dot> = out
             .iter()
             .flat_map(|(_, dots)| dots.iter().copied())
             .collect();
+        all_dots.sort_unstable();
         if !all_dots.iter().all(|d| context.contains(d)) {
             return Err(D::Error::custom("or-set: dot outside the causal context"));
+        }
+        let mut readds = BTreeSet::new();
+        for wire_dot in wire_readds {
+            let dot = lookup.dot::<D::Error>(wire_dot)?;
+            if readds.last().is_some_and(|last| *last >= dot) {
+                return Err(D::Error::custom("or-set: re-add dots not ascending"));
+            }
+            if all_dots.binary_search(&dot).is_err() {
+                return Err(D::Error::custom(
+                    "or-set: a re-add dot that no element holds",
+                ));
+            }
+            readds.insert(dot);
         }
         wire::distinct_dots::<D::Error>(all_dots)?;
         Ok(Self {
             entries: out.into_iter().collect(),
             context,
+            readds,
         })
     }
 }
@@ -590,7 +734,13 @@ mod tests {
         }
         let mut context = a.context.clone();
         context.join(&b.context);
-        OrSet { entries, context }
+        let live: BTreeSet<Dot> = entries.values().flatten().copied().collect();
+        let readds = a.readds.union(&b.readds).filter(|d| live.contains(d));
+        OrSet {
+            readds: readds.copied().collect(),
+            entries,
+            context,
+        }
     }
 
     /// Four replicas of very different sizes after random inserts, removals
@@ -625,9 +775,11 @@ mod tests {
                 for b in &sets {
                     let expected = reference_join(a, b);
                     let mut in_place = a.clone();
+                    in_place.join_readds(b);
                     in_place.join_in_place(b);
                     in_place.context.join(&b.context);
                     let mut small = a.clone();
+                    small.join_readds(b);
                     small.join_small(b);
                     small.context.join(&b.context);
                     assert_eq!(in_place, expected, "in place, round {round}");

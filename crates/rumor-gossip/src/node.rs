@@ -97,7 +97,7 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// For each peer, the sequence below which it acknowledged our buffer.
     acks: BTreeMap<P, u64>,
     swim: Swim<P>,
-    /// The digest of the state's context, until the state changes.
+    /// The digest of the state, until the state changes.
     digest: Option<u64>,
     /// The eager path's links and recent deltas ([`Strategy::Eager`]),
     /// kept as the `Arc` they arrived in: forwarding, keeping and answering
@@ -675,14 +675,20 @@ where
         ));
     }
 
-    /// FNV-1a over the encoded context ([`codec::fingerprint`]): stable
+    /// FNV-1a over the encoded state ([`codec::fingerprint`]): stable
     /// across builds, because the encoding is the wire format. Cached until
     /// the state changes.
+    ///
+    /// The state, not its context: two states can have seen the same dots
+    /// and still differ (an OR-Set replica that saw an add, and one that saw
+    /// only the add's removal), and a digest must tell apart any two states
+    /// that differ, or anti-entropy never repairs them. Equal states have
+    /// equal encodings (every type's wire form is canonical).
     fn digest(&mut self) -> u64 {
         if let Some(digest) = self.digest {
             return digest;
         }
-        let digest = codec::fingerprint(&self.state.context()).unwrap_or_default();
+        let digest = codec::fingerprint(&self.state).unwrap_or_default();
         self.digest = Some(digest);
         digest
     }

@@ -1,0 +1,130 @@
+//! Regression tests for the convergence holes of issue 14: each reproduces
+//! a reachable state where replicas that had seen the same writes held
+//! different values, or where an honest write stopped reaching a replica.
+
+#![allow(clippy::unwrap_used)]
+
+use rumor::crdt::{Crdt, HlcTimestamp, LwwMap, OrSet, ReplicaId};
+use rumor::gossip::sim::{NetConfig, SimConfig, Simulator};
+use rumor::gossip::{Config, Strategy};
+
+const R1: ReplicaId = ReplicaId::from_u128(1);
+
+fn ts(wall_ms: u64) -> HlcTimestamp {
+    HlcTimestamp::new(wall_ms, 0, R1)
+}
+
+/// Hole 1: an OR-Set removal adds no dot, so a replica that saw only the
+/// removal and one that saw only the add have equal contexts. The digest
+/// must still tell them apart, and the exchange it starts must repair them.
+#[test]
+fn a_removal_seen_without_its_add_is_told_apart_and_repaired() {
+    let (mut a, mut b, mut c) = (OrSet::new(), OrSet::new(), OrSet::new());
+    let add = a.insert(R1, "x");
+    b.join(&add);
+    let removal = a.remove(&"x");
+    c.join(&removal); // c never got the add
+    assert_eq!(b.context(), c.context());
+    assert_ne!(b, c);
+    assert_ne!(
+        rumor::crdt::codec::fingerprint(&b).unwrap(),
+        rumor::crdt::codec::fingerprint(&c).unwrap()
+    );
+    // The escalation sends each side `delta_since` of the other's context.
+    b.join(&c.delta_since(&b.context()));
+    c.join(&b.delta_since(&c.context()));
+    assert_eq!(b, c);
+    assert!(!b.contains(&"x"));
+}
+
+fn eager_cluster(nodes: u32, seed: u64) -> Simulator<OrSet<u64>> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        node: Config {
+            strategy: Strategy::Eager,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 3),
+            loss: 0.0,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    Simulator::new(config, |_| OrSet::new())
+}
+
+/// Hole 1 in the simulator: node 4 is split off after the add reached it,
+/// the removal happens on the other side, and the split heals. Under
+/// `Eager` the removal's delta id was pushed during the split, so only the
+/// digest exchange can repair node 4.
+#[test]
+fn eager_repairs_a_removal_missed_during_a_partition() {
+    for seed in 1..=5 {
+        let mut sim = eager_cluster(5, seed);
+        sim.run_for(1_000);
+        sim.update(0, |s, me| s.insert(me, 7)).unwrap();
+        assert!(
+            sim.run_until_delivered(5_000),
+            "seed {seed}: add not delivered"
+        );
+        sim.partition(|i| u32::from(i == 4));
+        sim.run_for(500);
+        sim.update(1, |s, _| s.remove(&7)).unwrap();
+        sim.run_for(20_000);
+        sim.heal();
+        sim.run_for(120_000);
+        assert!(
+            !sim.state(4).contains(&7),
+            "seed {seed}: node 4 still holds 7 after the heal"
+        );
+        assert!(sim.converged(), "seed {seed}: not converged");
+        assert!(sim.missing_writes().is_empty(), "seed {seed}");
+    }
+}
+
+/// Hole 2: a piece of a split `LwwMap` claimed an overwritten write as seen
+/// (its dot was in the piece's context) without carrying the newer write,
+/// so no peer would ever send the older write again.
+#[test]
+fn a_lost_piece_of_a_split_map_does_not_hide_a_write_from_repair() {
+    let (mut a, mut b, mut c) = (LwwMap::new(), LwwMap::new(), LwwMap::new());
+    let d1 = a.insert("a", 1, ts(100));
+    b.join(&d1);
+    a.insert("a", 2, ts(200));
+    a.insert("z", 3, ts(300));
+    let pieces = a.split(2);
+    assert_eq!(pieces.len(), 2);
+    let with_z = pieces.iter().find(|p| p.get(&"z").is_some()).unwrap();
+    assert_eq!(with_z.get(&"a"), None, "the piece with z must not carry a");
+    c.join(with_z); // the piece with a = 2 is lost
+    c.join(&b.delta_since(&c.context()));
+    assert_eq!(c.get(&"a"), Some(&1));
+    b.join(&c.delta_since(&b.context()));
+    assert_eq!(b, c);
+}
+
+/// Hole 3: the dot a re-add replaced travelled in one piece and the re-add's
+/// new dot in another, so one piece alone removed an element nobody removed.
+#[test]
+fn no_piece_of_a_split_set_removes_a_readded_element() {
+    let (mut a, mut b) = (OrSet::new(), OrSet::new());
+    b.join(&a.insert(R1, "x"));
+    a.insert(R1, "x");
+    a.insert(R1, "y");
+    let pieces = a.split(2);
+    assert_eq!(pieces.len(), 2);
+    for piece in &pieces {
+        let mut b = b.clone();
+        b.join(piece);
+        assert!(b.contains(&"x"), "{piece:?} alone removed x");
+    }
+    let mut joined = b.clone();
+    for piece in &pieces {
+        joined.join(piece);
+    }
+    let mut whole = b;
+    whole.join(&a);
+    assert_eq!(joined, whole);
+}
