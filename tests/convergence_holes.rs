@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use rumor::crdt::{Crdt, HlcTimestamp, LwwMap, OrSet, ReplicaId};
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator};
+use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
 use rumor::gossip::{Config, Strategy};
 
 const R1: ReplicaId = ReplicaId::from_u128(1);
@@ -127,4 +127,70 @@ fn no_piece_of_a_split_set_removes_a_readded_element() {
     let mut whole = b;
     whole.join(&a);
     assert_eq!(joined, whole);
+}
+
+fn cluster(nodes: u32, seed: u64, strategy: Strategy, partial: bool) -> Simulator<OrSet<u64>> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        topology: if partial {
+            Topology::partial()
+        } else {
+            Topology::Full
+        },
+        node: Config {
+            strategy,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 3),
+            loss: 0.0,
+            duplicate: 0.0,
+        },
+    };
+    Simulator::new(config, |_| OrSet::new())
+}
+
+/// How long after the heal every write of a 90 s isolation (five on each
+/// side) is everywhere.
+fn catch_up_ms(strategy: Strategy, partial: bool, seed: u64) -> u64 {
+    let mut sim = cluster(60, seed, strategy, partial);
+    sim.run_for(5_000);
+    let lonely = 17;
+    sim.partition(|i| u32::from(i == lonely));
+    for k in 0..5u64 {
+        sim.run_for(15_000);
+        sim.update(lonely, |s, me| s.insert(me, 1_000 + k)).unwrap();
+        sim.update((3 + 11 * k as u32) % 60, |s, me| s.insert(me, k))
+            .unwrap();
+    }
+    sim.run_for(15_000);
+    sim.heal();
+    let healed = sim.now();
+    assert!(
+        sim.run_until_delivered(60_000),
+        "{strategy:?} partial={partial} seed {seed}: not delivered within 60 s"
+    );
+    assert!(sim.missing_writes().is_empty());
+    assert_eq!(sim.state(0).len(), 10);
+    sim.now() - healed
+}
+
+/// Hole 7: under `Eager`, what anti-entropy brings goes on along the tree,
+/// so a node back from a 90 s isolation catches up, and its writes reach
+/// everyone, within about one digest period, as with `DeltaOptimized`.
+#[test]
+fn eager_catches_up_after_a_heal_as_fast_as_delta_optimized() {
+    for partial in [false, true] {
+        for seed in 1..=3 {
+            let eager = catch_up_ms(Strategy::Eager, partial, seed);
+            let optimized = catch_up_ms(Strategy::DeltaOptimized, partial, seed);
+            // One digest period is 1 s (10 rounds of 100 ms); the repair
+            // must not crawl one hop per period.
+            assert!(
+                eager <= 2_000 && eager <= optimized + 500,
+                "partial={partial} seed {seed}: Eager {eager} ms, DeltaOptimized {optimized} ms"
+            );
+        }
+    }
 }

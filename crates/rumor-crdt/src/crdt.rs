@@ -150,6 +150,29 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
         self.delta_since(&other.context())
     }
 
+    /// The latest hybrid-logical-clock timestamp among the writes this value
+    /// holds, for types ordered by time (the LWW types); `None` for the
+    /// others. A replica feeds what it receives to its [`Hlc`](crate::Hlc)
+    /// with [`Hlc::observe`](crate::Hlc::observe), so that its next write
+    /// is stamped after everything it has seen.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, Hlc, LwwMap, ReplicaId};
+    ///
+    /// let mut theirs = Hlc::new(ReplicaId::from_u128(2));
+    /// let mut map = LwwMap::new();
+    /// let delta = map.insert("k", 1, theirs.now(5_000));
+    /// assert_eq!(delta.latest_timestamp(), Some(theirs.last()));
+    /// assert_eq!(GCounter::new().latest_timestamp(), None);
+    ///
+    /// let mut mine = Hlc::new(ReplicaId::from_u128(1));
+    /// mine.observe(delta.latest_timestamp().unwrap(), 1_000).unwrap();
+    /// assert!(mine.now(1_000) > theirs.last()); // my clock lags, my write still wins
+    /// ```
+    fn latest_timestamp(&self) -> Option<crate::HlcTimestamp> {
+        None
+    }
+
     /// Splits `self` into at most `parts` non-bottom pieces, each included in
     /// `self`, whose join is `self`: a large delta can then travel in several
     /// messages that arrive in any order. A lost piece only delays what it

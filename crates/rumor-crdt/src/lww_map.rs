@@ -354,6 +354,10 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
         self.writes.is_empty()
     }
 
+    fn latest_timestamp(&self) -> Option<HlcTimestamp> {
+        self.writes.values().map(|w| w.ts).max()
+    }
+
     /// Writes are superseded by timestamp only, so `other ≤ self` iff every
     /// write of `other` is matched or beaten here.
     ///

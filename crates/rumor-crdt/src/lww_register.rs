@@ -129,6 +129,10 @@ impl<T: Clone + PartialEq + core::fmt::Debug> Crdt for LwwRegister<T> {
         }
     }
 
+    fn latest_timestamp(&self) -> Option<HlcTimestamp> {
+        self.timestamp()
+    }
+
     fn is_bottom(&self) -> bool {
         self.write.is_none()
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use rumor_crdt::{codec, Crdt};
+use rumor_crdt::{codec, Crdt, Hlc, HlcTimestamp};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -40,8 +40,10 @@ pub enum Event<P> {
 }
 
 /// What one call to the node produced: messages for the driver to send and
-/// events for the application.
+/// events for the application. Dropping it drops the messages: under
+/// [`Strategy::Eager`], an update's delta leaves the node only in them.
 #[derive(Debug)]
+#[must_use = "the messages must be sent (an eager update leaves the node only in them)"]
 pub struct Output<S: Crdt, P> {
     /// `(to, message)` pairs.
     pub messages: Vec<(P, Message<S, P>)>,
@@ -103,6 +105,9 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// kept as the `Arc` they arrived in: forwarding, keeping and answering
     /// a graft share one copy (in the simulator, one for the whole network).
     tree: Plumtree<Arc<S>, P>,
+    /// The replica's hybrid logical clock, if the driver gave one
+    /// ([`Node::with_clock`]): it observes every timestamp the node joins.
+    clock: Option<Hlc>,
 }
 
 impl<S, P, M> Node<S, P, M>
@@ -132,6 +137,7 @@ where
             swim,
             digest: None,
             tree: Plumtree::new(id, 0),
+            clock: None,
         };
         for peer in node.members.links().unwrap_or_default().to_vec() {
             node.tree.promote(peer);
@@ -156,6 +162,70 @@ where
             self.tree.promote(peer);
         }
         self
+    }
+
+    /// Gives the node its replica's clock. From then on the clock observes
+    /// the latest timestamp ([`Crdt::latest_timestamp`]) of everything the
+    /// node joins, so that [`Node::timestamp`] stamps a write after every
+    /// write this node has seen: a local write to a last-writer-wins key
+    /// wins over what the node holds, even when its wall clock lags.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Hlc, HlcTimestamp, LwwMap, ReplicaId};
+    /// use rumor_gossip::{Config, FullView, Node};
+    ///
+    /// let me = ReplicaId::from_u128(1);
+    /// let mut node = Node::new(1u32, LwwMap::new(), FullView::new(1, [2]), Config::default(), 7)
+    ///     .with_clock(Hlc::new(me));
+    /// // A peer whose clock runs 4 s ahead wrote "mode" (here joined by hand).
+    /// let theirs = HlcTimestamp::new(5_000, 0, ReplicaId::from_u128(2));
+    /// let mut delta = LwwMap::new();
+    /// delta.insert("mode", "auto", theirs);
+    /// let _ = node.join_delta(&delta, 1_000);
+    /// // Our wall clock says 1,000 ms, yet our write is stamped after theirs.
+    /// let ts = node.timestamp(1_000).unwrap();
+    /// let _ = node.update(|s| s.insert("mode", "manual", ts)); // (send its messages)
+    /// assert_eq!(node.state().get(&"mode"), Some(&"manual"));
+    /// ```
+    #[must_use]
+    pub fn with_clock(mut self, clock: Hlc) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The replica's clock, if [`Node::with_clock`] gave one.
+    pub fn clock(&self) -> Option<&Hlc> {
+        self.clock.as_ref()
+    }
+
+    /// A timestamp for a local write at wall time `now_ms`: after every
+    /// timestamp this node has joined. `None` without a clock.
+    pub fn timestamp(&mut self, now_ms: u64) -> Option<HlcTimestamp> {
+        self.clock.as_mut().map(|clock| clock.now(now_ms))
+    }
+
+    /// Joins a delta that did not come through gossip (a snapshot restored
+    /// from disk, say), as if a peer had sent it: the state and its digest
+    /// change, the clock observes it, and the application is told. Nothing
+    /// is sent; anti-entropy spreads it.
+    pub fn join_delta(&mut self, delta: &S, now_ms: u64) -> Output<S, P> {
+        let mut out = Output::default();
+        if !self.state.includes(delta) {
+            self.absorb(delta, now_ms);
+            out.events.push(Event::StateChanged);
+        }
+        out
+    }
+
+    /// Joins `delta` into the state, and lets the clock observe it.
+    fn absorb(&mut self, delta: &S, now_ms: u64) {
+        self.state.join(delta);
+        self.digest = None;
+        if let (Some(clock), Some(ts)) = (self.clock.as_mut(), delta.latest_timestamp()) {
+            // A reading too far ahead is refused by the clock; the join
+            // stands (the write is valid), only our clock does not follow.
+            let _ = clock.observe(ts, now_ms);
+        }
     }
 
     /// This node's incarnation number.
@@ -587,13 +657,17 @@ where
                 }
                 self.link(from);
                 self.tree.delivered_first(from, self.round);
-                if !self.state.includes(&delta) {
-                    self.state.join(&delta);
-                    self.digest = None;
+                // A new id whose content is held already (a write that came
+                // by anti-entropy, and that this node broadcast then, or a
+                // repair's rebroadcast reaching a node that has it) goes no
+                // further: where it was news, it is on its way.
+                let news = !self.state.includes(&delta);
+                if news {
+                    self.absorb(&delta, now_ms);
                     out.events.push(Event::StateChanged);
+                    self.push_eager(id, &delta, Some(from), out);
                 }
-                self.push_eager(id, &delta, Some(from), out);
-                self.tree.keep(id, delta, self.round, Some(from));
+                self.tree.keep(id, delta, self.round, Some(from), news);
             }
             Tree::IHave { ids } => {
                 for id in plumtree::from_ranges(&ids, max) {
@@ -730,9 +804,9 @@ where
         }
         match message.body {
             Body::Sync(sync) if self.config.strategy == Strategy::FullState => {
-                self.handle_full_state(from, *sync, &mut out);
+                self.handle_full_state(from, *sync, now_ms, &mut out);
             }
-            Body::Sync(sync) => self.handle_delta(from, *sync, &mut out),
+            Body::Sync(sync) => self.handle_delta(from, *sync, now_ms, &mut out),
             Body::Probe(probe) => {
                 for (to, reply) in self.swim.on_probe(from, probe, now_ms, &self.config) {
                     self.send(&mut out, to, Body::Probe(reply));
@@ -754,10 +828,9 @@ where
         out
     }
 
-    fn handle_full_state(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
+    fn handle_full_state(&mut self, from: P, sync: Sync<S>, now_ms: u64, out: &mut Output<S, P>) {
         if !self.state.includes(&sync.delta) {
-            self.state.join(&sync.delta);
-            self.digest = None;
+            self.absorb(&sync.delta, now_ms);
             out.events.push(Event::StateChanged);
         }
         if sync.reply {
@@ -774,8 +847,9 @@ where
         }
     }
 
-    fn handle_delta(&mut self, from: P, sync: Sync<S>, out: &mut Output<S, P>) {
-        if sync.hop >= 1 && self.config.strategy == Strategy::Eager {
+    fn handle_delta(&mut self, from: P, sync: Sync<S>, now_ms: u64, out: &mut Output<S, P>) {
+        let eager = self.config.strategy == Strategy::Eager;
+        if sync.hop >= 1 && eager {
             // An answer: if it answers a repair, what we waited for is in it.
             self.tree.answered(from);
         }
@@ -813,14 +887,20 @@ where
         let ack = if carried {
             let redundant = self.state.includes(&sync.delta);
             if !redundant {
-                let stored = if self.optimized() {
+                let stored = if self.optimized() || eager {
                     sync.delta.missing_from(&self.state)
                 } else {
                     sync.delta
                 };
-                self.state.join(&stored);
-                self.digest = None;
-                if self.config.strategy != Strategy::Eager {
+                self.absorb(&stored, now_ms);
+                if eager {
+                    // What anti-entropy brought was new here, so the tree
+                    // missed it on its way: it goes on along the tree at
+                    // once, as a delta of this node's, rather than one hop
+                    // per digest round. Where it is not news, it stops at
+                    // the first hop (see `handle_tree`).
+                    self.broadcast(stored, out);
+                } else {
                     self.buffer.push(Some(from), stored, self.round);
                 }
                 out.events.push(Event::StateChanged);

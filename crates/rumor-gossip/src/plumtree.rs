@@ -322,7 +322,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             seq: self.next_seq,
         };
         self.next_seq += 1;
-        self.keep(id, delta, round, None);
+        self.keep(id, delta, round, None, true);
         id
     }
 
@@ -335,11 +335,19 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
                 .is_some_and(|&h| (id.incarnation, id.seq) <= h)
     }
 
-    /// Keeps a first-received delta for duplicates, grafts and announcements.
-    pub(crate) fn keep(&mut self, id: DeltaId<P>, delta: S, round: u64, from: Option<P>) {
+    /// Keeps a first-received delta for duplicates, grafts and (if
+    /// `announce`) announcements.
+    pub(crate) fn keep(
+        &mut self,
+        id: DeltaId<P>,
+        delta: S,
+        round: u64,
+        from: Option<P>,
+        announce: bool,
+    ) {
         self.wanted.remove(&id);
         self.kept_order.push_back((round, id));
-        if !self.fresh.contains(&id) {
+        if announce && !self.fresh.contains(&id) {
             self.fresh.push(id);
         }
         self.kept.insert(
@@ -348,7 +356,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
                 delta,
                 round,
                 from,
-                announced: 0,
+                announced: if announce { 0 } else { ANNOUNCE_ROUNDS },
             },
         );
     }
@@ -609,7 +617,7 @@ mod tests {
     #[test]
     fn expired_ids_stay_known_and_are_not_wanted_again() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
-        tree.keep(id(1, 3), 7, 0, Some(1));
+        tree.keep(id(1, 3), 7, 0, Some(1), true);
         tree.expire(10, 10);
         assert!(tree.kept(&id(1, 3)).is_none());
         assert!(tree.has(&id(1, 3)) && tree.has(&id(1, 2)));
@@ -691,8 +699,8 @@ mod tests {
         assert_eq!(due.grafts, vec![(1, vec![id(8, 0)])]);
         // The graft restarted id(8, 0)'s wait; id(9, 0) is next.
         assert_eq!(tree.next_due(20, 100), Some(120));
-        tree.keep(id(9, 0), 1, 0, Some(1));
-        tree.keep(id(8, 0), 1, 0, Some(1));
+        tree.keep(id(9, 0), 1, 0, Some(1), true);
+        tree.keep(id(8, 0), 1, 0, Some(1), true);
         assert_eq!(tree.next_due(20, 100), None);
     }
 
@@ -700,7 +708,7 @@ mod tests {
     fn a_delta_that_arrives_is_no_longer_wanted() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.announced(id(9, 0), 1, 100);
-        tree.keep(id(9, 0), 1, 0, Some(2));
+        tree.keep(id(9, 0), 1, 0, Some(2), true);
         let due = tree.due(1_000, 50, 100);
         assert!(due.grafts.is_empty() && due.repair_from.is_empty());
     }
