@@ -194,3 +194,52 @@ fn eager_catches_up_after_a_heal_as_fast_as_delta_optimized() {
         }
     }
 }
+
+/// Hole 11: the node's clock observes what it joins, so a write it stamps
+/// wins over a peer's write stamped by a clock running ahead (within the
+/// drift bound), whichever way the peer's write came.
+#[test]
+fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
+    use rumor::crdt::{codec, Hlc};
+    use rumor::gossip::{Body, DeltaId, FullView, Message, Node, Sync, Tree};
+    use std::sync::Arc;
+
+    let (me, them) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let ahead = HlcTimestamp::new(4_000, 5, them); // their clock runs 3 s ahead
+    let mut theirs: LwwMap<String, u32> = LwwMap::new();
+    let delta = theirs.insert("mode".into(), 1, ahead);
+    let by_tree = Body::Tree(Tree::Gossip {
+        id: DeltaId {
+            origin: 2u32,
+            incarnation: 0,
+            seq: 0,
+        },
+        delta: Arc::new(delta.clone()),
+    });
+    let by_sync = Body::Sync(Box::new(Sync {
+        seq: 1,
+        delta,
+        context: None,
+        digest: None,
+        hop: 1,
+        ack: None,
+        reply: false,
+    }));
+    for body in [by_tree, by_sync] {
+        let config = Config {
+            strategy: Strategy::Eager,
+            ..Config::default()
+        };
+        let mut node = Node::new(1u32, LwwMap::new(), FullView::new(1, [2]), config, 7)
+            .with_clock(Hlc::new(me));
+        let bytes = codec::encode(&Message::new(body)).unwrap();
+        let message: Message<LwwMap<String, u32>, u32> = codec::decode(&bytes, 1 << 16).unwrap();
+        let _ = node.handle(2, message, 1_000);
+        assert_eq!(node.state().get(&"mode".to_string()), Some(&1));
+        let ts = node.timestamp(1_000).unwrap();
+        assert!(ts > ahead, "{ts:?} is not after {ahead:?}");
+        let out = node.update(|s| s.insert("mode".into(), 2, ts));
+        assert_eq!(node.state().get(&"mode".to_string()), Some(&2));
+        assert!(!out.messages.is_empty(), "the write was not sent");
+    }
+}
