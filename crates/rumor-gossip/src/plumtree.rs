@@ -315,14 +315,14 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     }
 
     /// Names a local delta and keeps it; returns its id.
-    pub(crate) fn local(&mut self, delta: S, round: u64) -> DeltaId<P> {
+    pub(crate) fn local(&mut self, delta: S, round: u64, from: Option<P>) -> DeltaId<P> {
         let id = DeltaId {
             origin: self.me,
             incarnation: self.incarnation,
             seq: self.next_seq,
         };
         self.next_seq += 1;
-        self.keep(id, delta, round, None, true);
+        self.keep(id, delta, round, from, true);
         id
     }
 
