@@ -616,18 +616,25 @@ fn causal_context_invariant_violations_are_malformed() {
     check_malformed::<CausalContext, _>(&valid, broken);
 }
 
+/// Issue 14, item 9: counters decoded from a map, so entries out of order
+/// or twice (the last one winning) were accepted: two encodings of one
+/// value, and a peer could send `{r1: 9, r1: 3}` meaning `{r1: 3}`.
 #[test]
-fn counter_zero_entries_are_malformed() {
+fn counter_entries_that_are_zero_unsorted_or_repeated_are_malformed() {
     let valid: WireGCounter = vec![(r(1), 3), (r(2), 7)];
-    let zero = with(&valid, |w| w[1].1 = 0);
-    check_malformed::<GCounter, _>(&valid, vec![("zero entry", zero.clone())]);
-    check_malformed::<PnCounter, _>(
-        &(valid.clone(), valid.clone()),
-        vec![
-            ("zero increment entry", (zero.clone(), valid.clone())),
-            ("zero decrement entry", (valid, zero)),
-        ],
-    );
+    let broken = vec![
+        ("zero entry", with(&valid, |w| w[1].1 = 0)),
+        ("replicas not ascending", with(&valid, |w| w.swap(0, 1))),
+        ("replica twice", with(&valid, |w| w[1].0 = r(1))),
+        ("replica twice, apart", with(&valid, |w| w.push((r(1), 9)))),
+    ];
+    check_malformed::<GCounter, _>(&valid, broken.clone());
+    let mut halves = Vec::new();
+    for (invariant, wire) in broken {
+        halves.push((invariant, (wire.clone(), valid.clone())));
+        halves.push((invariant, (valid.clone(), wire)));
+    }
+    check_malformed::<PnCounter, _>(&(valid.clone(), valid), halves);
 }
 
 // ------------------------------------------------------------- fuzzing
