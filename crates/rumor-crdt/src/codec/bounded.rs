@@ -5,8 +5,9 @@
 //! adapter, so that at every step the adapter knows how many bytes are left:
 //! - a string's or byte string's length prefix is peeked before bincode
 //!   allocates the claimed length, and refused if it runs past the input;
-//! - a sequence's or map's length reaches its visitor only as a size hint
-//!   (what collections preallocate from), capped at the bytes left.
+//! - a sequence's or map's length never reaches its visitor as a size hint
+//!   (what collections preallocate from): collections grow with the
+//!   elements actually decoded, each of which consumed input.
 //!
 //! Everything else is passed through unchanged: every `Deserializer`,
 //! `Visitor`, `SeqAccess`, `MapAccess`, `EnumAccess` and `DeserializeSeed`
@@ -91,10 +92,6 @@ impl<'a> Input<'a> {
             }
         }
         Ok(())
-    }
-
-    fn cap_hint(&self, hint: Option<usize>) -> Option<usize> {
-        hint.map(|n| n.min(self.remaining()))
     }
 }
 
@@ -384,10 +381,9 @@ impl<'a, 'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<'a, A> {
         })
     }
 
-    /// At most one element per byte left: every element of a wire type
-    /// takes at least one byte.
+    /// None: the length is the peer's claim (see the module docs).
     fn size_hint(&self) -> Option<usize> {
-        self.input.cap_hint(self.inner.size_hint())
+        None
     }
 }
 
@@ -414,9 +410,9 @@ impl<'a, 'de, A: MapAccess<'de>> MapAccess<'de> for Access<'a, A> {
         })
     }
 
-    /// At most one entry per byte left.
+    /// None: the length is the peer's claim.
     fn size_hint(&self) -> Option<usize> {
-        self.input.cap_hint(self.inner.size_hint())
+        None
     }
 }
 
