@@ -25,7 +25,6 @@ fn config(nodes: u32, strategy: Strategy, topology: Topology) -> SimConfig {
             loss: 0.05,
             duplicate: 0.05,
         },
-        ..SimConfig::default()
     }
 }
 
