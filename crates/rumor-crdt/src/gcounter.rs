@@ -2,7 +2,9 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::fmt;
 
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{Crdt, ReplicaId};
@@ -168,13 +170,41 @@ impl Crdt for GCounter {
     }
 }
 
+/// Decodes the canonical form only, the one `Serialize` writes: replicas
+/// strictly ascending (so none twice) and no zero entry (`increment` never
+/// makes one). A map that repeats a replica would otherwise decode with the
+/// last count winning, and one value would have several encodings.
 impl<'de> Deserialize<'de> for GCounter {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let entries = BTreeMap::<ReplicaId, u64>::deserialize(deserializer)?;
-        // Zero entries are never created by `increment`; keep the form canonical.
-        if entries.values().any(|&n| n == 0) {
-            return Err(serde::de::Error::custom("g-counter: zero entry"));
+        deserializer.deserialize_map(CanonicalEntries)
+    }
+}
+
+/// Reads a [`GCounter`]'s entries, refusing a non-canonical form.
+struct CanonicalEntries;
+
+impl<'de> Visitor<'de> for CanonicalEntries {
+    type Value = GCounter;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of replica ids to non-zero counts, replicas strictly ascending")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GCounter, A::Error> {
+        let mut entries = BTreeMap::new();
+        let mut last: Option<ReplicaId> = None;
+        while let Some((replica, count)) = map.next_entry::<ReplicaId, u64>()? {
+            if count == 0 {
+                return Err(de::Error::custom("g-counter: zero entry"));
+            }
+            if last.is_some_and(|last| last >= replica) {
+                return Err(de::Error::custom(
+                    "g-counter: replicas not strictly ascending",
+                ));
+            }
+            last = Some(replica);
+            entries.insert(replica, count);
         }
-        Ok(Self { entries })
+        Ok(GCounter { entries })
     }
 }

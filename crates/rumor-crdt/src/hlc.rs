@@ -4,6 +4,22 @@
 //!
 //! The clock never reads the wall clock itself: the caller passes the current
 //! time in milliseconds, which keeps the crate deterministic and `no_std`.
+//!
+//! # The end of the range
+//!
+//! Readings are ordered by `(wall_ms, logical)`; the last one is
+//! `(u64::MAX, u32::MAX)`, and no reading comes after it. The clock never
+//! wraps around and never goes backwards:
+//! - [`Hlc::observe`] refuses ([`ClockError::Exhausted`], clock untouched) a
+//!   remote reading it could not move past: one at `(u64::MAX, u32::MAX)`,
+//!   or any reading once the clock itself is there;
+//! - [`Hlc::try_now`] refuses in the same way once the clock is at the last
+//!   reading, and [`Hlc::now`] saturates: it returns [`Hlc::last`] again.
+//!
+//! Only a wall time or a remote reading within 4 billion events of
+//! `u64::MAX` milliseconds (584 million years after the epoch) gets there:
+//! a broken clock or a hostile peer, whose readings the drift bound of
+//! `observe` refuses anyway unless the local wall time is as far out.
 
 use core::fmt;
 
@@ -87,6 +103,25 @@ impl fmt::Debug for HlcTimestamp {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
+    /// No reading comes after `reading`, `(u64::MAX, u32::MAX)`: the clock
+    /// is at the end of its range, or was asked to move past a remote
+    /// reading there (see the [module docs](self)). The clock's state was
+    /// not touched.
+    ///
+    /// ```
+    /// # use rumor_crdt::{ClockError, Hlc, HlcTimestamp, ReplicaId};
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// let before = clock.last();
+    /// let last = HlcTimestamp::new(u64::MAX, u32::MAX, ReplicaId::from_u128(2));
+    /// let err = clock.observe(last, u64::MAX).unwrap_err();
+    /// assert_eq!(err, ClockError::Exhausted { reading: last });
+    /// assert_eq!(clock.last(), before); // the clock was not touched
+    /// ```
+    #[error("no hybrid-clock reading comes after {reading:?}")]
+    Exhausted {
+        /// The reading that cannot be passed.
+        reading: HlcTimestamp,
+    },
     /// The remote timestamp is further ahead of local wall time than the
     /// configured drift bound. The clock's state was not touched; the sender's
     /// clock is probably wrong.
@@ -223,7 +258,10 @@ impl Hlc {
     }
 
     /// A new timestamp for a local event at wall time `wall_ms`; strictly
-    /// greater than every timestamp this clock has produced or observed.
+    /// greater than every timestamp this clock has produced or observed,
+    /// except at the very end of the range (see the [module docs](self)),
+    /// where it saturates: it returns [`Self::last`] again, never a smaller
+    /// reading. [`Self::try_now`] refuses instead.
     ///
     /// ```
     /// use rumor_crdt::{Hlc, ReplicaId};
@@ -237,13 +275,40 @@ impl Hlc {
     /// assert_eq!((c.wall_ms, c.logical), (1_000, 2));
     /// ```
     pub fn now(&mut self, wall_ms: u64) -> HlcTimestamp {
-        if wall_ms > self.last.wall_ms {
-            self.last.wall_ms = wall_ms;
-            self.last.logical = 0;
+        self.try_now(wall_ms).unwrap_or(self.last)
+    }
+
+    /// Like [`Self::now`], but refuses at the end of the range instead of
+    /// saturating: every reading it returns is strictly greater than every
+    /// timestamp this clock has produced or observed.
+    ///
+    /// ```
+    /// use rumor_crdt::{ClockError, Hlc, HlcTimestamp, ReplicaId};
+    ///
+    /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
+    /// assert_eq!(clock.try_now(1_000).map(|t| t.wall_ms), Ok(1_000));
+    ///
+    /// let end = clock.now(u64::MAX);
+    /// let remote = HlcTimestamp::new(u64::MAX, u32::MAX - 1, ReplicaId::from_u128(2));
+    /// let received = clock.observe(remote, u64::MAX).unwrap(); // the last reading
+    /// assert!(received > end);
+    /// assert_eq!(clock.try_now(u64::MAX), Err(ClockError::Exhausted { reading: received }));
+    /// assert_eq!(clock.now(u64::MAX), received); // saturates, never wraps
+    /// ```
+    ///
+    /// # Errors
+    /// [`ClockError::Exhausted`] if the clock is at its last reading,
+    /// `(u64::MAX, u32::MAX)`; the clock is then left unchanged.
+    pub fn try_now(&mut self, wall_ms: u64) -> Result<HlcTimestamp, ClockError> {
+        let (wall_ms, logical) = if wall_ms > self.last.wall_ms {
+            (wall_ms, 0)
         } else {
-            self.tick_logical();
-        }
-        self.last
+            successor(self.last.wall_ms, self.last.logical)
+                .ok_or(ClockError::Exhausted { reading: self.last })?
+        };
+        self.last.wall_ms = wall_ms;
+        self.last.logical = logical;
+        Ok(self.last)
     }
 
     /// Merges a remote timestamp seen at local wall time `wall_ms`, and returns
@@ -261,8 +326,11 @@ impl Hlc {
     /// ```
     ///
     /// # Errors
-    /// [`ClockError::TooFarAhead`] if `remote` is more than the drift bound
-    /// ahead of `wall_ms`; the clock is then left unchanged.
+    /// The clock is left unchanged on either:
+    /// - [`ClockError::TooFarAhead`] if `remote` is more than the drift bound
+    ///   ahead of `wall_ms`;
+    /// - [`ClockError::Exhausted`] if no reading comes after `remote` or
+    ///   after the clock's own last reading (both at `(u64::MAX, u32::MAX)`).
     pub fn observe(
         &mut self,
         remote: HlcTimestamp,
@@ -277,31 +345,70 @@ impl Hlc {
                 max_drift_ms: self.max_drift_ms,
             });
         }
-        let wall = wall_ms.max(self.last.wall_ms).max(remote.wall_ms);
-        let logical = match (wall == self.last.wall_ms, wall == remote.wall_ms) {
-            (true, true) => self.last.logical.max(remote.logical),
-            (true, false) => self.last.logical,
-            (false, true) => remote.logical,
-            (false, false) => {
-                self.last.wall_ms = wall;
-                self.last.logical = 0;
-                return Ok(self.last);
-            }
+        // The greatest of the three, then one step past it unless it is the
+        // wall time alone (a fresh millisecond).
+        let latest = (self.last.wall_ms, self.last.logical).max((remote.wall_ms, remote.logical));
+        let (wall_ms, logical) = if wall_ms > latest.0 {
+            (wall_ms, 0)
+        } else {
+            successor(latest.0, latest.1).ok_or(ClockError::Exhausted {
+                reading: if latest == (remote.wall_ms, remote.logical) {
+                    remote
+                } else {
+                    self.last
+                },
+            })?
         };
-        self.last.wall_ms = wall;
+        self.last.wall_ms = wall_ms;
         self.last.logical = logical;
-        self.tick_logical();
         Ok(self.last)
     }
+}
 
-    fn tick_logical(&mut self) {
-        match self.last.logical.checked_add(1) {
-            Some(logical) => self.last.logical = logical,
-            // 4 billion events in one millisecond: borrow the next millisecond.
-            None => {
-                self.last.wall_ms = self.last.wall_ms.saturating_add(1);
-                self.last.logical = 0;
-            }
+/// The reading right after `(wall_ms, logical)`: the next logical count, or
+/// the next millisecond once 4 billion events have had this one. `None`
+/// after the last reading.
+fn successor(wall_ms: u64, logical: u32) -> Option<(u64, u32)> {
+    match logical.checked_add(1) {
+        Some(logical) => Some((wall_ms, logical)),
+        None => Some((wall_ms.checked_add(1)?, 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R1: ReplicaId = ReplicaId::from_u128(1);
+    const R2: ReplicaId = ReplicaId::from_u128(2);
+
+    /// Issue 14, item 9: observing the last possible reading made the
+    /// logical part overflow into `(u64::MAX, 0)`, and `now` then returned a
+    /// timestamp below the one observed.
+    #[test]
+    fn observing_the_last_reading_never_sends_the_clock_backwards() {
+        let mut clock = Hlc::new(R1);
+        let remote = HlcTimestamp::new(u64::MAX, u32::MAX, R2);
+        let observed = clock.observe(remote, u64::MAX);
+        if let Ok(received) = observed {
+            assert!(received > remote, "received {received:?} <= {remote:?}");
+        }
+        let next = clock.now(u64::MAX);
+        if observed.is_ok() {
+            assert!(next > remote, "now() = {next:?} after observing {remote:?}");
+        }
+    }
+
+    /// A clock pushed to its last reading stays there: `now` never wraps.
+    #[test]
+    fn a_clock_at_its_last_reading_never_wraps() {
+        let mut clock = Hlc::new(R1);
+        let remote = HlcTimestamp::new(u64::MAX, u32::MAX - 1, R2);
+        let _ = clock.observe(remote, u64::MAX);
+        for _ in 0..3 {
+            let last = clock.last();
+            let next = clock.now(u64::MAX);
+            assert!(next >= last, "now() = {next:?} went below {last:?}");
         }
     }
 }

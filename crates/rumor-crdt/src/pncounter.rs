@@ -81,16 +81,24 @@ impl PnCounter {
         }
     }
 
-    /// Increments minus decrements.
+    /// Increments minus decrements, exactly: each half is summed in `i128`,
+    /// not through [`GCounter::value`] (which saturates at `u64::MAX`).
+    /// Only each replica's own entry saturates, at `u64::MAX`.
     ///
     /// ```
-    /// let mut c = rumor_crdt::PnCounter::new();
-    /// c.decrement(rumor_crdt::ReplicaId::from_u128(1), 5);
+    /// use rumor_crdt::{PnCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut c = PnCounter::new();
+    /// c.decrement(r1, 5);
     /// assert_eq!(c.value(), -5);
+    /// c.increment(r1, u64::MAX);
+    /// c.increment(r2, 10);
+    /// assert_eq!(c.value(), i128::from(u64::MAX) + 5);
     /// ```
     #[must_use]
     pub fn value(&self) -> i128 {
-        i128::from(self.increments.value()) - i128::from(self.decrements.value())
+        exact_sum(&self.increments) - exact_sum(&self.decrements)
     }
 
     /// The grow-only counter of increments.
@@ -126,6 +134,15 @@ impl PnCounter {
     pub fn decrements(&self) -> &GCounter {
         &self.decrements
     }
+}
+
+/// The sum of a counter's entries. Exact: overflowing `i128` would take
+/// 2^63 replicas at `u64::MAX`, so the saturation is only there to never
+/// panic.
+fn exact_sum(counter: &GCounter) -> i128 {
+    counter
+        .entries()
+        .fold(0i128, |sum, (_, n)| sum.saturating_add(i128::from(n)))
 }
 
 impl Crdt for PnCounter {
@@ -179,5 +196,28 @@ impl Crdt for PnCounter {
             }
             out.push(piece);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14, item 9: `value` saturated each half at `u64::MAX` before
+    /// subtracting, so the documented `i128` was not exact.
+    #[test]
+    fn value_is_exact_past_u64_max() {
+        let (r1, r2, r3) = (
+            ReplicaId::from_u128(1),
+            ReplicaId::from_u128(2),
+            ReplicaId::from_u128(3),
+        );
+        let mut counter = PnCounter::new();
+        counter.increment(r1, u64::MAX);
+        counter.increment(r2, 4);
+        assert_eq!(counter.value(), i128::from(u64::MAX) + 4);
+        counter.decrement(r1, u64::MAX);
+        counter.decrement(r3, u64::MAX);
+        assert_eq!(counter.value(), 4 - i128::from(u64::MAX));
     }
 }

@@ -11,7 +11,7 @@
 use core::fmt::Debug;
 
 use rumor_crdt::{codec, Crdt, GCounter, LwwMap, LwwRegister, OrSet, PnCounter};
-use rumor_gossip::{Body, Message};
+use rumor_gossip::Message;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -119,16 +119,17 @@ pub fn decode_orset(data: &[u8]) {
     decode_state::<OrSet<String>>(data);
 }
 
-/// Arbitrary bytes as a gossip [`Message<OrSet<u64>, u32>`]; the delta a
-/// `Sync` carries must be a lawful state.
+/// Arbitrary bytes as a gossip [`Message<OrSet<u64>, u32>`]; the payload a
+/// message carries (a `Sync` delta or an eager-path `Gossip` delta) must be a
+/// lawful state.
 ///
 /// ```
 /// rumor_fuzz::decode_message(&[0, 1, 0, 0]);
 /// ```
 pub fn decode_message(data: &[u8]) {
     if let Some(message) = decode_canonical::<Message<OrSet<u64>, u32>>(data) {
-        if let Body::Sync(sync) = &message.body {
-            check_state(&sync.delta);
+        if let Some(payload) = message.payload() {
+            check_state(payload);
         }
     }
 }

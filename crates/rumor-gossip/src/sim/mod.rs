@@ -13,6 +13,13 @@
 //! and counts messages, payload bytes (the encoded deltas) and control bytes
 //! (everything else in a message).
 //!
+//! Every message a node sends goes through the wire codec before it enters
+//! the network, unless [`Simulator::set_codec`] turns that off: it is
+//! encoded, decoded back under [`codec::DEFAULT_LIMIT`] and compared with
+//! the original. A message that does not come back equal panics: the
+//! simulator is a test harness, and a codec that refuses or alters honest
+//! messages must fail the run that shows it.
+//!
 //! ```
 //! use rumor_crdt::{GCounter, ReplicaId};
 //! use rumor_gossip::sim::{SimConfig, Simulator};
@@ -452,9 +459,9 @@ where
     S: Crdt + Serialize + DeserializeOwned + Send + Sync,
     S::Context: Serialize + Send,
 {
-    fn new() -> Self {
+    fn new(round_trip: Option<RoundTrip<S>>) -> Self {
         Self {
-            meter: Meter::new(),
+            meter: Meter::new(round_trip),
             bucket: Vec::new(),
             cursor: 0,
             steps: Vec::new(),
@@ -577,20 +584,25 @@ pub struct Simulator<S: Crdt> {
     stats: Stats,
 }
 
+/// Building a simulator takes states whose contexts decode too: every
+/// message passes through the codec by default.
 impl<S> Simulator<S>
 where
     S: Crdt + Serialize + DeserializeOwned + Send + Sync + 'static,
-    S::Context: Serialize + Send,
+    S::Context: Serialize + DeserializeOwned + Send,
 {
     /// A cluster of `config.nodes` nodes, node `i` starting from `initial(i)`.
     /// Each node's first round falls at a random point of the first interval.
+    /// Every message passes through the codec (see [`Self::set_codec`]).
     pub fn new(config: SimConfig, initial: impl Fn(u32) -> S + 'static) -> Self {
         let rng = Pcg64Mcg::seed_from_u64(config.seed);
         let mut sim = Self {
             now: 0,
             rng,
             queues: (0..SHARDS).map(|_| Calendar::new()).collect(),
-            shards: (0..SHARDS).map(|_| Shard::new()).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Shard::new(Some(round_trip::<S>)))
+                .collect(),
             shard_len: config.nodes.div_ceil(SHARDS as u32).max(1),
             slots: Vec::with_capacity(config.nodes as usize),
             initial: Box::new(initial),
@@ -630,6 +642,40 @@ where
         sim
     }
 
+    /// Whether every message a node sends from now on goes through the wire
+    /// codec (on by default): encoded with [`codec::encode`], decoded back
+    /// under [`codec::DEFAULT_LIMIT`] and compared with the original before
+    /// it enters the network. The original travels on: it is equal to the
+    /// decoded copy, and keeps an eager delta's single copy shared.
+    ///
+    /// # Panics
+    /// From then on, [`Self::run_for`] and every method that makes a node
+    /// send panic on a message that cannot be encoded, is refused, or
+    /// decodes to another value, naming its kind and the error. That is the
+    /// point: the simulator is a test harness. Off, messages are only
+    /// measured (their encoded length, for [`Stats`]).
+    ///
+    /// ```
+    /// use rumor_crdt::OrSet;
+    /// use rumor_gossip::sim::{SimConfig, Simulator};
+    ///
+    /// let mut sim = Simulator::new(SimConfig { nodes: 5, ..SimConfig::default() }, |_| OrSet::new());
+    /// sim.set_codec(false); // faster; the runs are the same
+    /// sim.update(0, |set, me| set.insert(me, 7u64));
+    /// assert!(sim.run_until_delivered(5_000));
+    /// ```
+    pub fn set_codec(&mut self, on: bool) {
+        for shard in &mut self.shards {
+            shard.meter.round_trip = on.then_some(round_trip::<S>);
+        }
+    }
+}
+
+impl<S> Simulator<S>
+where
+    S: Crdt + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S::Context: Serialize + Send,
+{
     fn partial(&self) -> bool {
         matches!(self.config.topology, Topology::Partial { .. })
     }
@@ -1078,16 +1124,69 @@ where
 /// rest. An eager-path delta is one `Arc` shared by every copy of it (in the
 /// simulator, by every node that forwards it), so its size is encoded once,
 /// not once per copy, and the rest is measured with an empty delta in its
-/// place.
-struct Meter<S> {
+/// place. With a [`RoundTrip`], every message is also passed through the
+/// codec, and its whole length comes from that encoding.
+struct Meter<S: Crdt> {
     bottom: Arc<S>,
     bottom_len: u64,
     /// The last eager-path delta measured, and its size.
     last: Option<(Arc<S>, u64)>,
+    round_trip: Option<RoundTrip<S>>,
 }
+
+/// [`round_trip`] for one state type: a plain function, so that only
+/// [`Simulator::new`] and [`Simulator::set_codec`] need the state's context
+/// to decode.
+type RoundTrip<S> = fn(&Message<S, u32>) -> u64;
 
 fn encoded_len<T: Serialize + ?Sized>(value: &T) -> u64 {
     codec::encoded_len(value).map_or(0, |n| n as u64)
+}
+
+/// Encodes `message`, decodes it back under [`codec::DEFAULT_LIMIT`] and
+/// checks that it is equal; returns its encoded length.
+///
+/// # Panics
+/// If `message` cannot be encoded, is refused, or decodes to another value:
+/// see [`Simulator::set_codec`].
+fn round_trip<S>(message: &Message<S, u32>) -> u64
+where
+    S: Crdt + Serialize + DeserializeOwned,
+    S::Context: Serialize + DeserializeOwned,
+{
+    let kind = match &message.body {
+        Body::Sync(_) => "Sync",
+        Body::Probe(_) => "Probe",
+        Body::Tree(Tree::Gossip { .. }) => "Tree::Gossip",
+        Body::Tree(_) => "Tree",
+        Body::View(_) => "View",
+    };
+    let bytes = codec::encode(message)
+        .unwrap_or_else(|e| panic!("simulator codec check: a {kind} message: {e}"));
+    match codec::decode::<Message<S, u32>>(&bytes, codec::DEFAULT_LIMIT) {
+        Ok(back) if back == *message => bytes.len() as u64,
+        Ok(back) => panic!(
+            "simulator codec check: a {kind} message of {} bytes decodes to another value\n\
+             sent: {}\ngot: {}",
+            bytes.len(),
+            clipped(message),
+            clipped(&back)
+        ),
+        Err(e) => panic!(
+            "simulator codec check: a {kind} message of {} bytes is refused: {e}\nsent: {}",
+            bytes.len(),
+            clipped(message)
+        ),
+    }
+}
+
+/// `value`'s debug form, cut after 2,000 characters.
+fn clipped(value: &impl core::fmt::Debug) -> String {
+    let text = format!("{value:?}");
+    match text.char_indices().nth(2_000) {
+        Some((cut, _)) => format!("{}… ({} characters)", &text[..cut], text.len()),
+        None => text,
+    }
 }
 
 impl<S> Meter<S>
@@ -1095,12 +1194,13 @@ where
     S: Crdt + Serialize,
     S::Context: Serialize,
 {
-    fn new() -> Self {
+    fn new(round_trip: Option<RoundTrip<S>>) -> Self {
         let bottom = S::default();
         Self {
             bottom_len: encoded_len(&bottom),
             bottom: Arc::new(bottom),
             last: None,
+            round_trip,
         }
     }
 
@@ -1115,8 +1215,20 @@ where
     }
 
     /// `(payload, control)` encoded bytes of `message` (an empty payload
-    /// counts as control).
+    /// counts as control), after its round trip through the codec if that
+    /// is on.
     fn measure(&mut self, message: &mut Message<S, u32>) -> (u64, u64) {
+        if let Some(round_trip) = self.round_trip {
+            let whole = round_trip(message);
+            let payload = match &message.body {
+                Body::Tree(Tree::Gossip { delta, .. }) => self.gossip_payload(delta),
+                _ => match message.payload() {
+                    Some(delta) if !delta.is_bottom() => encoded_len(delta),
+                    _ => 0,
+                },
+            };
+            return (payload, whole.saturating_sub(payload));
+        }
         let Body::Tree(Tree::Gossip { delta, .. }) = &mut message.body else {
             // bincode writes a message as its fields one after another.
             let whole = encoded_len(&*message);
@@ -1126,7 +1238,23 @@ where
             };
             return (payload, whole - payload.min(whole));
         };
-        let payload = match &self.last {
+        let payload = self.gossip_payload(delta);
+        let real = core::mem::replace(delta, Arc::clone(&self.bottom));
+        let whole = encoded_len(&*message);
+        if let Body::Tree(Tree::Gossip { delta, .. }) = &mut message.body {
+            *delta = real;
+        }
+        if payload == 0 {
+            (0, whole)
+        } else {
+            (payload, whole.saturating_sub(self.bottom_len))
+        }
+    }
+
+    /// The encoded size of an eager-path delta (0 for bottom), computed once
+    /// per shared copy.
+    fn gossip_payload(&mut self, delta: &Arc<S>) -> u64 {
+        match &self.last {
             Some((last, n)) if Arc::ptr_eq(last, delta) => *n,
             _ => {
                 let n = if delta.is_bottom() {
@@ -1137,16 +1265,6 @@ where
                 self.last = Some((Arc::clone(delta), n));
                 n
             }
-        };
-        let real = core::mem::replace(delta, Arc::clone(&self.bottom));
-        let whole = encoded_len(&*message);
-        if let Body::Tree(Tree::Gossip { delta, .. }) = &mut message.body {
-            *delta = real;
-        }
-        if payload == 0 {
-            (0, whole)
-        } else {
-            (payload, whole.saturating_sub(self.bottom_len))
         }
     }
 }
