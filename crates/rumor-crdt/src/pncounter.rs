@@ -176,26 +176,43 @@ impl Crdt for PnCounter {
         self.delta_since(other)
     }
 
+    /// Chunks of the entries of both halves (an increment entry and a
+    /// decrement entry are two entries): each piece a counter of its own.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, PnCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut counter = PnCounter::new();
+    /// counter.increment(r, 5);
+    /// counter.decrement(r, 2);
+    /// let pieces = counter.split(2);
+    /// assert_eq!(pieces.len(), 2);
+    /// let mut joined = PnCounter::new();
+    /// pieces.iter().for_each(|p| joined.join(p));
+    /// assert_eq!(joined, counter);
+    /// ```
     fn split(&self, parts: usize) -> Vec<Self> {
-        // Both halves are cut into pieces of the same length, then paired up.
-        let (p, n) = (
-            self.increments.entries().count(),
-            self.decrements.entries().count(),
-        );
-        let each = crate::crdt::chunk_len(p + n, parts);
-        let mut ups = self.increments.split(p.div_ceil(each)).into_iter();
-        let mut downs = self.decrements.split(n.div_ceil(each)).into_iter();
-        let mut out = Vec::new();
-        loop {
-            let piece = Self {
-                increments: ups.next().unwrap_or_default(),
-                decrements: downs.next().unwrap_or_default(),
-            };
-            if piece.is_bottom() {
-                return out;
-            }
-            out.push(piece);
-        }
+        let entries: Vec<(bool, ReplicaId, u64)> = self
+            .increments
+            .entries()
+            .map(|(r, n)| (true, r, n))
+            .chain(self.decrements.entries().map(|(r, n)| (false, r, n)))
+            .collect();
+        entries
+            .chunks(crate::crdt::chunk_len(entries.len(), parts))
+            .map(|chunk| {
+                let mut piece = Self::default();
+                for &(up, replica, n) in chunk {
+                    let _ = if up {
+                        piece.increments.increment(replica, n)
+                    } else {
+                        piece.decrements.increment(replica, n)
+                    };
+                }
+                piece
+            })
+            .collect()
     }
 }
 
