@@ -243,3 +243,26 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
         assert!(!out.messages.is_empty(), "the write was not sent");
     }
 }
+
+/// Item 9: an `LwwMap` write's dot belongs to the replica of its timestamp,
+/// so two replicas that stamp writes with one replica id take the same dots.
+/// The map's docs say so: each replica stamps with its own clock. This pins
+/// the documented consequence, and that honest stamps never collide.
+#[test]
+fn two_writers_stamping_as_one_replica_take_the_same_dots_as_documented() {
+    let r2 = ReplicaId::from_u128(2);
+    let (mut a, mut b) = (LwwMap::new(), LwwMap::new());
+    let da = a.insert("left", 1, HlcTimestamp::new(100, 0, r2));
+    let db = b.insert("right", 2, HlcTimestamp::new(100, 0, r2));
+    assert_eq!(da.context(), db.context(), "both writes took dot (R2, 1)");
+    // b holds (R2, 1), so a believes b has its write: the documented hazard.
+    assert!(a.delta_since(&b.context()).is_bottom());
+    // With their own ids, the same writes are told apart and exchanged.
+    let (mut a, mut b) = (LwwMap::new(), LwwMap::new());
+    a.insert("left", 1, HlcTimestamp::new(100, 0, R1));
+    b.insert("right", 2, HlcTimestamp::new(100, 0, r2));
+    b.join(&a.delta_since(&b.context()));
+    a.join(&b.delta_since(&a.context()));
+    assert_eq!(a, b);
+    assert_eq!((a.get(&"left"), a.get(&"right")), (Some(&1), Some(&2)));
+}

@@ -858,7 +858,9 @@ where
 
     fn handle_delta(&mut self, from: P, sync: Sync<S>, now_ms: u64, out: &mut Output<S, P>) {
         let eager = self.config.strategy == Strategy::Eager;
-        let mut spread_on_tree = eager;
+        // What a node awaiting announced deltas gets by anti-entropy is most
+        // likely what the tree is bringing it: not broadcast on.
+        let mut spread_on_tree = eager && !self.tree.awaiting();
         if sync.hop >= 1 && eager {
             // An answer: if it answers a repair, what we waited for is in it.
             self.tree.answered(from);
