@@ -107,8 +107,7 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     tree: Plumtree<Arc<S>, P>,
     /// Peers asked for a repair after grafts of announced deltas failed.
     /// Their answer is not broadcast on: its ids were announced, so the
-    /// tree has spread it (at 10 % loss, broadcasting it raised the payload
-    /// from 1.28 to 1.5 times the lower bound).
+    /// tree has spread it.
     repairs_asked: Vec<P>,
     /// The replica's hybrid logical clock, if the driver gave one
     /// ([`Node::with_clock`]): it observes every timestamp the node joins.
@@ -858,9 +857,7 @@ where
 
     fn handle_delta(&mut self, from: P, sync: Sync<S>, now_ms: u64, out: &mut Output<S, P>) {
         let eager = self.config.strategy == Strategy::Eager;
-        // What a node awaiting announced deltas gets by anti-entropy is most
-        // likely what the tree is bringing it: not broadcast on.
-        let mut spread_on_tree = eager && !self.tree.awaiting();
+        let mut spread_on_tree = eager;
         if sync.hop >= 1 && eager {
             // An answer: if it answers a repair, what we waited for is in it.
             self.tree.answered(from);

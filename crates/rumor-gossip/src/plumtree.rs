@@ -463,12 +463,6 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             .min()
     }
 
-    /// Whether some announced delta is still awaited (grafts or repairs
-    /// under way).
-    pub(crate) fn awaiting(&self) -> bool {
-        !self.wanted.is_empty()
-    }
-
     /// `peer` answered a context of ours: what it had, we have now, so the
     /// ids whose repair was asked of it are no longer waited for.
     pub(crate) fn answered(&mut self, peer: P) {
