@@ -266,3 +266,33 @@ fn two_writers_stamping_as_one_replica_take_the_same_dots_as_documented() {
     assert_eq!(a, b);
     assert_eq!((a.get(&"left"), a.get(&"right")), (Some(&1), Some(&2)));
 }
+
+/// The simulator counted an LWW write as undelivered at a node that had
+/// since overwritten its key itself, so `run_until_delivered` never ended.
+#[test]
+fn a_write_overwritten_by_its_receiver_counts_as_delivered() {
+    let config = SimConfig {
+        nodes: 3,
+        seed: 3,
+        node: Config {
+            strategy: Strategy::Eager,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (5, 5),
+            loss: 0.0,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    let mut sim: Simulator<LwwMap<u8, u32>> = Simulator::new(config, |_| LwwMap::new());
+    sim.run_for(1_000);
+    // Node 0 writes; before it arrives, node 1 overwrites the key with a
+    // later timestamp and then never changes again.
+    sim.update(0, |s, me| s.insert(1, 10, HlcTimestamp::new(2_000, 0, me)))
+        .unwrap();
+    sim.update(1, |s, me| s.insert(1, 11, HlcTimestamp::new(2_001, 0, me)))
+        .unwrap();
+    assert!(sim.run_until_delivered(5_000));
+    assert!(sim.missing_writes().is_empty());
+}

@@ -812,6 +812,9 @@ where
             delta,
             reached_ms,
         });
+        // The write may include updates the writer was still waiting for
+        // (an LWW write overwrites older writes of its key).
+        self.record_reach(i);
         self.dispatch(i, out);
         Some(self.updates.len() - 1)
     }
