@@ -167,9 +167,13 @@ fn crash_restart_of_20_percent_of_nodes_converges() {
         Step::AssertConverged,
     ];
     let (sim, outcome) = check(200, 16, Strategy::DeltaOptimized, 0.05, &steps).unwrap();
-    // 200 + 160 + 40 writes; every write acknowledged by a surviving node is everywhere.
+    // 200 + 160 + 40 writes. The 20 nodes that come back empty wrote 150 ms
+    // before they crashed: a round at least, enough for their writes to
+    // reach others. So no write is lost, and every one is everywhere.
     assert_eq!(outcome.updates, 400);
     assert!(sim.missing_writes().is_empty());
+    assert_eq!(sim.lost_writes(), Vec::<usize>::new());
+    assert_eq!(sim.state(1).len(), 400);
 }
 
 #[test]
@@ -245,29 +249,112 @@ fn counters_gossip_without_losing_an_increment() {
     assert_eq!(sim.state(42).value(), expected);
 }
 
-/// Many seeded fault schedules: random partitions, crashes, loss and writes,
-/// each run with anti-entropy alone and with the eager path. `GOSSIP_SEEDS`
-/// sets how many (default 12); a failure names its seed.
+/// Many seeded fault schedules: random partitions, crashes, restarts with
+/// and without state, loss and writes, each run with anti-entropy alone and
+/// with the eager path, and each checked for its exact final count of
+/// writes, none lost. Seeds `0..GOSSIP_SEEDS` (default 12) always run, and
+/// one fresh seed per run beside them: `RUMOR_SEED` if set, else one from
+/// the OS. A failure names its seed, which replays it.
 #[test]
 fn randomized_fault_schedules_converge() {
     let runs: u64 = std::env::var("GOSSIP_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
-    for seed in 0..runs {
-        let steps = fault_schedule(seed, 60);
+    let fresh = fresh_seed();
+    eprintln!(
+        "randomized_fault_schedules_converge: fresh seed {fresh} (replay: RUMOR_SEED={fresh})"
+    );
+    let mut writes = 0;
+    for seed in (0..runs).chain([fresh]) {
+        let schedule = fault_schedule(seed, 60);
+        writes += schedule.writes;
+        // The first fault is a partition with a write on each side.
+        assert!(
+            schedule.writes >= 2,
+            "seed {seed}: {} writes",
+            schedule.writes
+        );
         for strategy in [Strategy::DeltaOptimized, Strategy::Eager] {
-            if let Err(e) = check(60, seed, strategy, 0.1, &steps) {
+            let replay = |e: String| {
                 panic!(
-                    "seed {seed} failed with {strategy:?} (replay with this seed): {e}\n\
-                     steps: {steps:?}"
-                );
+                    "seed {seed} failed with {strategy:?} (replay: RUMOR_SEED={seed}): {e}\n\
+                     steps: {:?}",
+                    schedule.steps
+                )
+            };
+            let (sim, outcome) = check(60, seed, strategy, 0.1, &schedule.steps)
+                .unwrap_or_else(|e| replay(e.to_string()));
+            if outcome.updates != schedule.writes {
+                replay(format!(
+                    "{} writes made, {} expected",
+                    outcome.updates, schedule.writes
+                ));
+            }
+            let lost = sim.lost_writes();
+            if !lost.is_empty() {
+                replay(format!("writes that no live node holds: {lost:?}"));
+            }
+            if sim.state(0).len() != schedule.writes {
+                replay(format!(
+                    "{} elements, {} writes",
+                    sim.state(0).len(),
+                    schedule.writes
+                ));
             }
         }
     }
+    eprintln!("{writes} writes over {} schedules", runs + 1);
 }
 
-fn fault_schedule(seed: u64, nodes: u32) -> Vec<Step> {
+/// `RUMOR_SEED` if set, else a seed from the OS (through the standard
+/// library's randomly keyed hasher).
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    match std::env::var("RUMOR_SEED") {
+        Ok(seed) => seed
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("RUMOR_SEED={seed:?} is not a u64")),
+        Err(_) => std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish(),
+    }
+}
+
+/// A live node of `from..to`, the first one from `from + pick % span` on;
+/// if all of them are down, one is restarted (with its state) first.
+fn live_in(from: u32, to: u32, pick: u32, steps: &mut Vec<Step>, down: &mut Vec<u32>) -> u32 {
+    let span = to - from;
+    let live = (0..span)
+        .map(|k| from + (pick + k) % span)
+        .find(|n| !down.contains(n));
+    live.unwrap_or_else(|| {
+        let n = from + pick % span;
+        down.retain(|&d| d != n);
+        steps.push(Step::Restart {
+            nodes: vec![n],
+            keep_state: true,
+        });
+        n
+    })
+}
+
+/// A fault schedule, and how many writes it makes (every one of them on a
+/// live node).
+struct Schedule {
+    steps: Vec<Step>,
+    writes: usize,
+}
+
+/// Sixteen random faults, each followed by a random pause: partitions (the
+/// first fault is one; each has a write on both sides at once), heals, crashes, restarts, loss
+/// changes and writes; then a heal, every node back, and convergence. No
+/// write can be lost everywhere: a node restarts without its state only if
+/// it never wrote (its replica id is new, so its catch-up starts from
+/// nothing), and every write is made by a live node, so it lives at least
+/// in its writer.
+fn fault_schedule(seed: u64, nodes: u32) -> Schedule {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move |n: u64| {
         x ^= x << 13;
@@ -275,27 +362,56 @@ fn fault_schedule(seed: u64, nodes: u32) -> Vec<Step> {
         x ^= x << 17;
         x % n
     };
+    let mut node_below = |n: u32| u32::try_from(next(u64::from(n))).unwrap_or(0);
     let mut steps = Vec::new();
     let mut down: Vec<u32> = Vec::new();
-    for _ in 0..12 {
-        let node = u32::try_from(next(u64::from(nodes))).unwrap_or(0);
-        steps.push(match next(6) {
-            0 => Step::Split {
-                first: u32::try_from(next(u64::from(nodes))).unwrap_or(1),
-            },
-            1 => Step::Heal,
-            2 if !down.contains(&node) => {
-                down.push(node);
-                Step::Crash(vec![node])
+    let mut wrote = vec![false; nodes as usize];
+    let mut writes = 0;
+    for fault in 0..16 {
+        let node = node_below(nodes);
+        // The first fault is always a partition.
+        let kind = if fault == 0 { 0 } else { node_below(7) };
+        match kind {
+            0 | 1 => {
+                // Both sides hold at least one node, and both write.
+                let first = 1 + node_below(nodes - 1);
+                steps.push(Step::Split { first });
+                let a = live_in(0, first, node_below(nodes), &mut steps, &mut down);
+                let b = live_in(first, nodes, node_below(nodes), &mut steps, &mut down);
+                steps.push(Step::Write(vec![a, b]));
+                for n in [a, b] {
+                    wrote[n as usize] = true;
+                }
+                writes += 2;
             }
-            3 if !down.is_empty() => Step::Restart {
-                nodes: vec![down.remove(0)],
-                keep_state: next(2) == 0,
-            },
-            4 => Step::Loss(f64::from(u32::try_from(next(4)).unwrap_or(0)) * 0.1),
-            _ => Step::Write(vec![node, (node + 1) % nodes]),
-        });
-        steps.push(Step::Run(next(2_000)));
+            2 => steps.push(Step::Heal),
+            3 if !down.contains(&node) => {
+                down.push(node);
+                steps.push(Step::Crash(vec![node]));
+            }
+            4 if !down.is_empty() => {
+                let back = down.remove(0);
+                let keep_state = wrote[back as usize] || node_below(2) == 0;
+                steps.push(Step::Restart {
+                    nodes: vec![back],
+                    keep_state,
+                });
+            }
+            5 => steps.push(Step::Loss(f64::from(node_below(4)) * 0.1)),
+            _ => {
+                // Two to four writers in a row, all live.
+                let count = 2 + node_below(3);
+                let writers: Vec<u32> = (0..count)
+                    .map(|k| live_in(0, nodes, node + k * 7, &mut steps, &mut down))
+                    .collect();
+                for &n in &writers {
+                    wrote[n as usize] = true;
+                }
+                writes += writers.len();
+                steps.push(Step::Write(writers));
+            }
+        }
+        steps.push(Step::Run(u64::from(node_below(2_000))));
     }
     steps.extend([
         Step::Heal,
@@ -307,7 +423,7 @@ fn fault_schedule(seed: u64, nodes: u32) -> Vec<Step> {
         Step::AwaitDelivery { within_ms: 60_000 },
         Step::AssertConverged,
     ]);
-    steps
+    Schedule { steps, writes }
 }
 
 #[test]
@@ -509,5 +625,11 @@ fn delivery_leaves_out_a_write_lost_with_its_only_holder() {
     assert!(sim.run_until_delivered(10_000));
     assert!(sim.converged());
     assert!(sim.missing_writes().is_empty());
+    // Lost on purpose: node 3's write (update 0), and only it.
+    assert_eq!(
+        sim.lost_writes(),
+        [0],
+        "node 3's write is gone, node 4's is not"
+    );
     assert_eq!(sim.state(0).value(), 7, "node 3's write is gone");
 }
