@@ -60,10 +60,10 @@
 //! let net = NetConfig { latency_ms: (1, 5), loss: 0.1, duplicate: 0.0 };
 //! let config = SimConfig { nodes: 50, net, ..SimConfig::default() };
 //! let mut sim = Simulator::new(config, |_| OrSet::new());
-//! sim.update(7, |set, me| set.insert(me, "hello"));
+//! sim.update(7, |set, me| set.insert(me, "hello".to_string()));
 //! assert!(sim.run_until_delivered(10_000));
 //! assert!(sim.converged());
-//! assert!(sim.state(0).contains(&"hello"));
+//! assert!(sim.state(0).contains(&"hello".to_string()));
 //! ```
 #![forbid(unsafe_code)]
 
