@@ -487,8 +487,7 @@ pub(crate) fn exact_delta_extraction<M: Model>(history: &History<M::Op>) -> Resu
 /// Gossip answers a context that may be many rounds old: for every replica,
 /// every state `a` it reached, every earlier state `old` of the same replica
 /// (any number of its steps back, bottom included), and every final state
-/// `b`: `a ⊔ b.delta_since(&old.context()) == a ⊔ b`. Checks that pairs
-/// more than one step apart occur in the run.
+/// `b`: `a ⊔ b.delta_since(&old.context()) == a ⊔ b`.
 pub(crate) fn exact_delta_extraction_from_contexts_many_steps_stale<M: Model>(
     history: &History<M::Op>,
 ) -> Result<(), String> {
