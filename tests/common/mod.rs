@@ -1,12 +1,13 @@
 //! The operation-history model shared by the merge-law tests
 //! (`laws_proptest.rs` and `laws_quickcheck.rs`), and the laws themselves.
 //!
-//! A [`History`] is a list of [`Step`]s on [`REPLICAS`] replicas: a mutation
-//! by one replica (an `Op` of the type under test), or a sync from one replica
-//! into another (joining its full state, or only
-//! `delta_since(&receiver.context())`), so histories hold causal chains as
-//! well as concurrency. [`run`] plays a history and records every state it
-//! reaches and every delta a mutation returns.
+//! A [`History`] is a list of [`Step`]s on 2 to 6 replicas
+//! ([`MIN_REPLICAS`]..=[`MAX_REPLICAS`]): a mutation by one replica (an `Op`
+//! of the type under test), or a sync from one replica into another
+//! (joining its full state, or only `delta_since(&receiver.context())`), so
+//! histories hold causal chains as well as concurrency. [`run`] plays a
+//! history and records every state it reaches and every delta a mutation
+//! returns.
 //!
 //! Each type gets a [`Model`] (how to play its ops, and what "nothing was
 //! lost" means for it); each law is written once, generically over `Model`,
@@ -20,8 +21,11 @@ use rumor::crdt::{
     Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId,
 };
 
-/// Replicas in every history.
-pub(crate) const REPLICAS: usize = 3;
+/// The fewest replicas in a history.
+pub(crate) const MIN_REPLICAS: usize = 2;
+/// The most replicas in a history. Steps name replicas in
+/// `0..MAX_REPLICAS`, taken modulo the history's own number.
+pub(crate) const MAX_REPLICAS: usize = 6;
 /// The longest history generated.
 pub(crate) const MAX_STEPS: usize = 40;
 /// Register values and map values are drawn from `0..VALUES`.
@@ -42,7 +46,7 @@ pub(crate) const WALL_MS: std::ops::Range<u64> = 1_000..1_040;
 /// The most copies of one delta the network of the convergence law delivers.
 pub(crate) const MAX_COPIES: u64 = 3;
 
-/// The id of replica number `index` (`ReplicaId::from_u128(1..=REPLICAS)`).
+/// The id of replica number `index` (`ReplicaId::from_u128(index + 1)`).
 pub(crate) fn replica_id(index: usize) -> ReplicaId {
     ReplicaId::from_u128(index as u128 + 1)
 }
@@ -52,7 +56,7 @@ pub(crate) fn replica_id(index: usize) -> ReplicaId {
 pub(crate) enum Step<O> {
     /// Replica `replica` applies `op`.
     Mutate {
-        /// Index of the replica, `0..REPLICAS`.
+        /// Index of the replica (modulo the history's replicas).
         replica: usize,
         /// The operation.
         op: O,
@@ -70,11 +74,13 @@ pub(crate) enum Step<O> {
     },
 }
 
-/// A history of steps on [`REPLICAS`] replicas, plus a seed for the choices
+/// A history of steps on `replicas` replicas, plus a seed for the choices
 /// the laws make after the run (which states to combine, how the network
 /// reorders and duplicates deltas).
 #[derive(Clone, Debug)]
 pub(crate) struct History<O> {
+    /// How many replicas, [`MIN_REPLICAS`]`..=`[`MAX_REPLICAS`].
+    pub(crate) replicas: usize,
     /// The steps, in order.
     pub(crate) steps: Vec<Step<O>>,
     /// Seed of [`Rng`] for the laws' own choices.
@@ -114,6 +120,17 @@ pub(crate) trait Model {
     /// still be in `joined = a ⊔ b`, and that `joined` holds nothing neither
     /// side had.
     fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String>;
+
+    /// What a replica `r` shows (an OR-Set's elements, an LWW map's values,
+    /// a register's value, a counter's entries) that survives in
+    /// `full = r ⊔ s` also survives in `partial`, a join of `r` with only
+    /// some of `s`'s pieces: a piece never removes what the whole keeps.
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String>;
+
+    /// How many entries a state has that [`Crdt::split`] can put into
+    /// different pieces (a counter's replicas, a map's keys, a set's
+    /// elements; a register's value is one).
+    fn entries(state: &Self::State) -> usize;
 }
 
 /// Returns `Err(format!(...))` from the enclosing function unless `cond`.
@@ -136,7 +153,10 @@ macro_rules! for_each_law {
             join_is_monotone,
             delta_mutator_equivalence,
             exact_delta_extraction,
+            exact_delta_extraction_from_contexts_many_steps_stale,
             strong_eventual_consistency,
+            same_deltas_in_any_order_reach_the_same_state,
+            anti_entropy_by_delta_since_answers_converges,
             includes_and_missing_from_agree_with_join,
             split_pieces_join_back_to_the_whole,
         }
@@ -155,6 +175,8 @@ pub(crate) struct Mutation<S> {
     pub(crate) delta: S,
     /// The replica's state after the mutation.
     pub(crate) after: S,
+    /// Where `after` is in [`Run::timeline`].
+    pub(crate) at: usize,
 }
 
 /// The outcome of playing a history.
@@ -166,8 +188,14 @@ pub(crate) struct Run<S> {
     pub(crate) mutations: Vec<Mutation<S>>,
     /// Every sync, in order, as (receiver before, receiver after).
     pub(crate) syncs: Vec<(S, S)>,
-    /// Every distinct state any replica was in, bottom included.
+    /// Every distinct state any replica was in, bottom included, in the
+    /// order they were first reached.
     pub(crate) reachable: Vec<S>,
+    /// Bottom, then the state of the replica that moved after each step:
+    /// index `t` is the history after `t` steps.
+    pub(crate) timeline: Vec<S>,
+    /// Each replica's states in order, from bottom, one per step it took.
+    pub(crate) trajectories: Vec<Vec<S>>,
 }
 
 impl<S: Crdt> Run<S> {
@@ -194,10 +222,11 @@ fn push_distinct<S: PartialEq + Clone>(states: &mut Vec<S>, state: &S) {
     }
 }
 
-/// Plays `history` on [`REPLICAS`] fresh replicas.
+/// Plays `history` on `history.replicas` fresh replicas.
 pub(crate) fn run<M: Model>(history: &History<M::Op>) -> Run<M::State> {
-    let mut states = vec![M::State::default(); REPLICAS];
-    let mut writers: Vec<Writer> = (0..REPLICAS)
+    let replicas = history.replicas.clamp(MIN_REPLICAS, MAX_REPLICAS);
+    let mut states = vec![M::State::default(); replicas];
+    let mut writers: Vec<Writer> = (0..replicas)
         .map(|i| Writer {
             id: replica_id(i),
             clock: Hlc::new(replica_id(i)),
@@ -206,10 +235,12 @@ pub(crate) fn run<M: Model>(history: &History<M::Op>) -> Run<M::State> {
     let mut mutations = Vec::new();
     let mut syncs = Vec::new();
     let mut reachable = vec![M::State::default()];
+    let mut timeline = vec![M::State::default()];
+    let mut trajectories = vec![vec![M::State::default()]; replicas];
     for step in &history.steps {
         let changed = match *step {
             Step::Mutate { replica, ref op } => {
-                let i = replica % REPLICAS;
+                let i = replica % replicas;
                 let prior = states[i].clone();
                 let delta = M::mutate(&mut states[i], op, &mut writers[i]);
                 let after = states[i].clone();
@@ -217,6 +248,7 @@ pub(crate) fn run<M: Model>(history: &History<M::Op>) -> Run<M::State> {
                     prior,
                     delta,
                     after,
+                    at: timeline.len(),
                 });
                 i
             }
@@ -226,7 +258,7 @@ pub(crate) fn run<M: Model>(history: &History<M::Op>) -> Run<M::State> {
                 via_delta,
                 observe_clock,
             } => {
-                let (to, from) = (to % REPLICAS, from % REPLICAS);
+                let (to, from) = (to % replicas, from % replicas);
                 let prior = states[to].clone();
                 let received = if via_delta {
                     states[from].delta_since(&prior.context())
@@ -242,12 +274,16 @@ pub(crate) fn run<M: Model>(history: &History<M::Op>) -> Run<M::State> {
             }
         };
         push_distinct(&mut reachable, &states[changed]);
+        timeline.push(states[changed].clone());
+        trajectories[changed].push(states[changed].clone());
     }
     Run {
         finals: states,
         mutations,
         syncs,
         reachable,
+        timeline,
+        trajectories,
     }
 }
 
@@ -448,6 +484,27 @@ pub(crate) fn exact_delta_extraction<M: Model>(history: &History<M::Op>) -> Resu
     Ok(())
 }
 
+/// Gossip answers a context that may be many rounds old: for every replica,
+/// every state `a` it reached, every earlier state `old` of the same replica
+/// (any number of its steps back, bottom included), and every final state
+/// `b`: `a ⊔ b.delta_since(&old.context()) == a ⊔ b`.
+pub(crate) fn exact_delta_extraction_from_contexts_many_steps_stale<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    for trajectory in &run.trajectories {
+        for (now, a) in trajectory.iter().enumerate() {
+            for (then, old) in trajectory[..now].iter().enumerate() {
+                for b in &run.finals {
+                    extracts(a, b, &old.context())
+                        .map_err(|e| format!("(context {} steps stale) {e}", now - then))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The shortcuts gossip takes agree with the definitions, for every pair of
 /// reachable states and every mutation's delta: `a.includes(b)` iff
 /// `a ⊔ b == a`, and `b.missing_from(a) == b.delta_since(&a.context())`.
@@ -479,9 +536,10 @@ pub(crate) fn includes_and_missing_from_agree_with_join<M: Model>(
 
 /// For every reachable state and every mutation's delta `s`, and `n` from 1
 /// to 4: `s.split(n)` has at most `n` pieces, none bottom, each `≤ s`, whose
-/// join (in any order) is `s`. With `join_is_monotone`, a receiver that
-/// joins only some pieces stays `≤` one that joins them all: a lost piece is
-/// safe.
+/// join (in any order) is `s`; and it really splits: at least two pieces
+/// when `n ≥ 2` and `s` has two entries or more ([`Model::entries`]). What
+/// a receiver of only some pieces keeps is
+/// [`any_subset_of_split_pieces_keeps_what_the_whole_keeps`].
 pub(crate) fn split_pieces_join_back_to_the_whole<M: Model>(
     history: &History<M::Op>,
 ) -> Result<(), String> {
@@ -494,6 +552,12 @@ pub(crate) fn split_pieces_join_back_to_the_whole<M: Model>(
             ensure!(
                 pieces.len() <= n,
                 "{} pieces for n = {n}\ns = {s:?}",
+                pieces.len()
+            );
+            let entries = M::entries(s);
+            ensure!(
+                n < 2 || entries < 2 || pieces.len() >= 2,
+                "{} piece(s) for n = {n}, though s has {entries} entries\ns = {s:?}",
                 pieces.len()
             );
             let mut forward = M::State::default();
@@ -516,9 +580,104 @@ pub(crate) fn split_pieces_join_back_to_the_whole<M: Model>(
     Ok(())
 }
 
-/// Every delta of every mutation, delivered to [`REPLICAS`] fresh replicas
-/// each in its own random order with random duplicates, brings them all to
-/// the same state: the join of the run's final states.
+/// States and deltas `s` the subset law cuts into pieces.
+pub(crate) const SPLIT_SAMPLE: usize = 8;
+/// Earlier states `r` each of them is joined into, in part.
+pub(crate) const SPLIT_RECEIVERS: usize = 4;
+/// Reachable states `q` that answer the partial receiver's context.
+pub(crate) const SPLIT_PEERS: usize = 4;
+
+/// A catch-up answer cut into pieces may arrive in part, and the parts that
+/// arrive must be safe to join. For a state or delta `s` of the run, a state
+/// `r` that a replica had earlier in the history, `n` from 2 to 4, and every
+/// non-empty subset of `s.split(n)`, the replica `partial = r ⊔ (the
+/// subset)`:
+/// - keeps everything of `r` that `full = r ⊔ s` keeps ([`Model::survives`]:
+///   no OR-Set element the writer had not removed goes, no LWW map key's
+///   value is lost);
+/// - has a context that claims only what it holds, so that extraction from
+///   it stays exact: `partial ⊔ q.delta_since(&partial.context()) ==
+///   partial ⊔ q` for reachable states `q`.
+pub(crate) fn any_subset_of_split_pieces_keeps_what_the_whole_keeps<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    let mut rng = Rng::new(history.seed);
+    // (s, how many steps of the history had passed when it existed)
+    let mut cut: Vec<(M::State, usize)> = Vec::new();
+    for m in &run.mutations {
+        cut.push((m.delta.clone(), m.at));
+    }
+    for (t, state) in run.timeline.iter().enumerate() {
+        if !cut.iter().any(|(s, _)| s == state) {
+            cut.push((state.clone(), t));
+        }
+    }
+    let cut = rng.sample(&cut, SPLIT_SAMPLE);
+    let peers = rng.sample(&run.reachable, SPLIT_PEERS);
+    for (s, t) in &cut {
+        if *t == 0 {
+            continue;
+        }
+        let mut receivers = rng.sample(&run.timeline[..*t], SPLIT_RECEIVERS);
+        receivers.push(run.timeline[*t - 1].clone());
+        for r in &receivers {
+            let full = joined(r, s);
+            for n in 2..=4 {
+                let pieces = s.split(n);
+                for mask in 1..(1u32 << pieces.len()) {
+                    let mut partial = r.clone();
+                    for (k, piece) in pieces.iter().enumerate() {
+                        if mask & (1 << k) != 0 {
+                            partial.join(piece);
+                        }
+                    }
+                    let context = format!(
+                        "joining pieces {mask:#b} of s.split({n}) into r\nr = {r:?}\ns = {s:?}\n\
+                         pieces = {pieces:?}\nr ⊔ pieces = {partial:?}\nr ⊔ s = {full:?}"
+                    );
+                    M::survives(r, &full, &partial).map_err(|e| format!("{e}\n{context}"))?;
+                    for q in &peers {
+                        extracts(&partial, q, &partial.context())
+                            .map_err(|e| format!("from the partial receiver: {e}\n{context}"))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fresh replicas the delivery laws deliver to.
+pub(crate) const FRESH_REPLICAS: usize = 3;
+/// Random subsets of the deltas delivered by
+/// [`same_deltas_in_any_order_reach_the_same_state`].
+pub(crate) const SUBSETS: usize = 4;
+
+/// `FRESH_REPLICAS` fresh replicas each receive the deltas of `chosen`
+/// mutations in their own random order, with up to [`MAX_COPIES`] copies
+/// of each; returns their states and delivery orders.
+fn deliver<S: Crdt>(run: &Run<S>, chosen: &[usize], rng: &mut Rng) -> Vec<(S, Vec<usize>)> {
+    (0..FRESH_REPLICAS)
+        .map(|_| {
+            let mut network: Vec<usize> = Vec::new();
+            for &n in chosen {
+                let copies = 1 + rng.next_u64() % MAX_COPIES;
+                network.extend((0..copies).map(|_| n));
+            }
+            rng.shuffle(&mut network);
+            let mut fresh = S::default();
+            for &n in &network {
+                fresh.join(&run.mutations[n].delta);
+            }
+            (fresh, network)
+        })
+        .collect()
+}
+
+/// Every delta of every mutation, delivered to fresh replicas each in its
+/// own random order with random duplicates, brings them all to the same
+/// state: the join of the run's final states.
 pub(crate) fn strong_eventual_consistency<M: Model>(
     history: &History<M::Op>,
 ) -> Result<(), String> {
@@ -527,22 +686,111 @@ pub(crate) fn strong_eventual_consistency<M: Model>(
         .finals
         .iter()
         .fold(M::State::default(), |acc, s| joined(&acc, s));
-    let mut rng = Rng::new(history.seed);
-    for replica in 0..REPLICAS {
-        let mut network: Vec<usize> = Vec::new();
-        for n in 0..run.mutations.len() {
-            let copies = 1 + rng.next_u64() % MAX_COPIES;
-            network.extend((0..copies).map(|_| n));
-        }
-        rng.shuffle(&mut network);
-        let mut fresh = M::State::default();
-        for &n in &network {
-            fresh.join(&run.mutations[n].delta);
-        }
+    let all: Vec<usize> = (0..run.mutations.len()).collect();
+    for (replica, (fresh, order)) in deliver(&run, &all, &mut Rng::new(history.seed))
+        .into_iter()
+        .enumerate()
+    {
         ensure!(
             fresh == expected,
-            "fresh replica {replica} after delivery order {network:?} != join of final states\n\
+            "fresh replica {replica} after delivery order {order:?} != join of final states\n\
              fresh = {fresh:?}\nexpected = {expected:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Replicas that received the same deltas agree, whatever the order: for
+/// [`SUBSETS`] random subsets of the mutations' deltas, fresh replicas that
+/// each receive the subset in their own random order, with duplicates, all
+/// hold the join of the subset taken in write order.
+pub(crate) fn same_deltas_in_any_order_reach_the_same_state<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    let mut rng = Rng::new(history.seed ^ 0x5EED);
+    for _ in 0..SUBSETS {
+        let chosen: Vec<usize> = (0..run.mutations.len())
+            .filter(|_| rng.below(2) == 0)
+            .collect();
+        let expected = chosen.iter().fold(M::State::default(), |acc, &n| {
+            joined(&acc, &run.mutations[n].delta)
+        });
+        for (replica, (fresh, order)) in deliver(&run, &chosen, &mut rng).into_iter().enumerate() {
+            ensure!(
+                fresh == expected,
+                "fresh replica {replica} got deltas {chosen:?} in order {order:?}, and differs \
+                 from their join in write order\nfresh = {fresh:?}\nexpected = {expected:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Replicas converge by anti-entropy alone, as gossip runs it. As many fresh
+/// replicas as the history has each receive a random part of the mutations'
+/// deltas (every delta reaches at least one). Then every ordered pair
+/// `(from, to)` exchanges once, in random order: `from` answers `to`'s
+/// context of that moment with `from.delta_since(&context)`, and the answer
+/// arrives later, after other answers (its context stale by then), some
+/// twice. Every replica ends as the join of the run's final states.
+pub(crate) fn anti_entropy_by_delta_since_answers_converges<M: Model>(
+    history: &History<M::Op>,
+) -> Result<(), String> {
+    let run = run::<M>(history);
+    let expected = run
+        .finals
+        .iter()
+        .fold(M::State::default(), |acc, s| joined(&acc, s));
+    let mut rng = Rng::new(history.seed ^ 0xA11CE);
+    let k = run.finals.len();
+    let mut replicas = vec![M::State::default(); k];
+    let mut order: Vec<usize> = (0..run.mutations.len()).collect();
+    rng.shuffle(&mut order);
+    for n in order {
+        let first = rng.below(k);
+        for (i, replica) in replicas.iter_mut().enumerate() {
+            if i == first || rng.below(3) == 0 {
+                replica.join(&run.mutations[n].delta);
+            }
+        }
+    }
+    let mut exchanges: Vec<(usize, usize)> = (0..k)
+        .flat_map(|from| {
+            (0..k)
+                .filter(move |&to| to != from)
+                .map(move |to| (from, to))
+        })
+        .collect();
+    rng.shuffle(&mut exchanges);
+    let mut asked = exchanges.into_iter();
+    let mut in_flight: Vec<(usize, usize, M::State)> = Vec::new();
+    let mut log = Vec::new();
+    // Each turn sends one answer or delivers one: at most 2 × k² turns.
+    loop {
+        let deliver_now = !in_flight.is_empty() && rng.below(2) == 0;
+        if !deliver_now {
+            if let Some((from, to)) = asked.next() {
+                let answer = replicas[from].delta_since(&replicas[to].context());
+                in_flight.push((from, to, answer));
+                continue;
+            }
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        let (from, to, answer) = in_flight.swap_remove(rng.below(in_flight.len()));
+        replicas[to].join(&answer);
+        if rng.below(4) == 0 {
+            replicas[to].join(&answer);
+        }
+        log.push((from, to));
+    }
+    for (i, replica) in replicas.iter().enumerate() {
+        ensure!(
+            *replica == expected,
+            "replica {i} of {k} after the exchanges {log:?} (from, to) != join of final states\n\
+             replica = {replica:?}\nexpected = {expected:?}"
         );
     }
     Ok(())
@@ -605,8 +853,12 @@ pub(crate) enum LwwMapOp {
 pub(crate) enum OrSetOp {
     /// `insert(replica, element)`.
     Insert(u8),
-    /// `remove(&element)`.
+    /// `remove(&element)`, whether the replica holds it or not.
     Remove(u8),
+    /// `remove` of the `n`-th element (modulo their number) the replica
+    /// holds, so that removals mostly remove something; element `n` when it
+    /// holds none.
+    RemoveHeld(u8),
     /// `clear()`.
     Clear,
 }
@@ -623,6 +875,23 @@ pub(crate) struct LwwMapModel;
 pub(crate) struct OrSetModel;
 
 /// Per-replica entries never shrink, so neither does the value.
+/// A register or LWW map entry of `r` that the whole join kept (same
+/// timestamp) is kept by the partial join, with its value.
+fn lww_survives<V: PartialEq + Debug>(
+    what: &str,
+    r: (Option<HlcTimestamp>, Option<V>),
+    full: (Option<HlcTimestamp>, Option<V>),
+    partial: (Option<HlcTimestamp>, Option<V>),
+) -> Result<(), String> {
+    if r.0.is_some() && full.0 == r.0 {
+        ensure!(
+            partial == r,
+            "{what}: r's write {r:?}, which r ⊔ s keeps, became {partial:?}"
+        );
+    }
+    Ok(())
+}
+
 fn counter_keeps(a: &GCounter, joined: &GCounter) -> Result<(), String> {
     for (replica, n) in a.entries() {
         ensure!(
@@ -646,6 +915,14 @@ impl Model for GCounterModel {
     fn keeps(a: &GCounter, _: &GCounter, joined: &GCounter) -> Result<(), String> {
         counter_keeps(a, joined)
     }
+
+    fn survives(r: &GCounter, _: &GCounter, partial: &GCounter) -> Result<(), String> {
+        counter_keeps(r, partial)
+    }
+
+    fn entries(counter: &GCounter) -> usize {
+        counter.entries().count()
+    }
 }
 
 impl Model for PnCounterModel {
@@ -663,6 +940,14 @@ impl Model for PnCounterModel {
         counter_keeps(a.increments(), joined.increments())
             .map_err(|e| format!("increments: {e}"))?;
         counter_keeps(a.decrements(), joined.decrements()).map_err(|e| format!("decrements: {e}"))
+    }
+
+    fn survives(r: &PnCounter, full: &PnCounter, partial: &PnCounter) -> Result<(), String> {
+        Self::keeps(r, full, partial)
+    }
+
+    fn entries(counter: &PnCounter) -> usize {
+        counter.increments().entries().count() + counter.decrements().entries().count()
     }
 }
 
@@ -714,6 +999,15 @@ impl Model for LwwRegisterModel {
         let write = |s: &Self::State| (s.timestamp(), s.get().copied());
         lww_keeps("register", write(a), write(b), write(joined))
     }
+
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        let write = |s: &Self::State| (s.timestamp(), s.get().copied());
+        lww_survives("register", write(r), write(full), write(partial))
+    }
+
+    fn entries(register: &Self::State) -> usize {
+        usize::from(register.timestamp().is_some())
+    }
 }
 
 impl Model for LwwMapModel {
@@ -755,6 +1049,18 @@ impl Model for LwwMapModel {
         }
         Ok(())
     }
+
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        for key in 0..KEYS {
+            let write = |s: &Self::State| (s.timestamp(&key), s.get(&key).copied());
+            lww_survives(&format!("key {key}"), write(r), write(full), write(partial))?;
+        }
+        Ok(())
+    }
+
+    fn entries(map: &Self::State) -> usize {
+        (0..KEYS).filter(|k| map.timestamp(k).is_some()).count()
+    }
 }
 
 impl Model for OrSetModel {
@@ -765,6 +1071,14 @@ impl Model for OrSetModel {
         match *op {
             OrSetOp::Insert(element) => set.insert(writer.id, element),
             OrSetOp::Remove(element) => set.remove(&element),
+            OrSetOp::RemoveHeld(n) => {
+                let held = set.len();
+                let element = match held {
+                    0 => n,
+                    _ => set.iter().nth(usize::from(n) % held).copied().unwrap_or(n),
+                };
+                set.remove(&element)
+            }
             OrSetOp::Clear => set.clear(),
         }
     }
@@ -793,5 +1107,33 @@ impl Model for OrSetModel {
             "the causal context shrank"
         );
         Ok(())
+    }
+
+    /// An element of `r` must stay if `r ⊔ s` keeps one of `r`'s dots of it,
+    /// or holds it by a re-add that `r` lacks (a re-add replaced `r`'s dots
+    /// in the same delta: no replica ever saw the element gone). It may go
+    /// for a while when `s` removed `r`'s dots of it and holds it only by
+    /// another add: a piece with the removal and not the add is then what a
+    /// replica holds that got the removal's delta first.
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        for element in r.iter() {
+            let kept = full.dots(element);
+            let mine = r.dots(element);
+            let must_stay = mine.iter().any(|d| kept.contains(d))
+                || kept.iter().any(|d| full.is_readd(d) && !mine.contains(d));
+            ensure!(
+                !must_stay || partial.contains(element),
+                "element {element} of r, which r ⊔ s keeps, was removed"
+            );
+        }
+        Ok(())
+    }
+
+    /// A split keeps every re-added element in one piece (with the dots the
+    /// re-adds replaced): the other elements count one each.
+    fn entries(set: &Self::State) -> usize {
+        let readded = |e: &&u8| set.dots(e).iter().any(|d| set.is_readd(d));
+        let plain = set.iter().filter(|e| !readded(e)).count();
+        plain + usize::from(set.iter().any(|e| readded(&e)))
     }
 }

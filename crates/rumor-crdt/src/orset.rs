@@ -187,6 +187,43 @@ impl<T: Ord + Clone> OrSet<T> {
         self.entries.contains_key(element)
     }
 
+    /// The dots that keep `element` alive, ascending (empty if absent).
+    ///
+    /// ```
+    /// use rumor_crdt::{Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.insert(r, "x");
+    /// set.insert(r, "x"); // a re-add: dot 2 replaces dot 1
+    /// assert_eq!(set.dots(&"x"), [Dot::new(r, 2)]);
+    /// assert!(set.dots(&"y").is_empty());
+    /// ```
+    #[must_use]
+    pub fn dots(&self, element: &T) -> &[Dot] {
+        self.entries
+            .get(element)
+            .map_or(&[], |dots| dots.as_slice())
+    }
+
+    /// Whether the live dot `dot` is a re-add: its add replaced older dots
+    /// of its element (see [`Crdt::split`]).
+    ///
+    /// ```
+    /// use rumor_crdt::{Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.insert(r, "x");
+    /// assert!(!set.is_readd(&Dot::new(r, 1)));
+    /// set.insert(r, "x");
+    /// assert!(set.is_readd(&Dot::new(r, 2)));
+    /// ```
+    #[must_use]
+    pub fn is_readd(&self, dot: &Dot) -> bool {
+        self.readds.contains(dot)
+    }
+
     /// The elements, ascending.
     ///
     /// ```

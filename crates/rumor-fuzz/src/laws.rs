@@ -1,5 +1,5 @@
 //! The merge laws, checked on an arbitrary history of mutations and syncs on
-//! [`REPLICAS`] replicas.
+//! 2 to 6 replicas ([`MIN_REPLICAS`]`..=`[`MAX_REPLICAS`]).
 //!
 //! This is the fuzzing twin of the property tests' model (`tests/common`):
 //! the same steps and the same laws, but the history and the states the laws
@@ -11,8 +11,10 @@ use core::fmt::Debug;
 use arbitrary::{Arbitrary, Unstructured};
 use rumor_crdt::{Crdt, Hlc, HlcTimestamp, ReplicaId};
 
-/// Replicas in every history.
-const REPLICAS: usize = 3;
+/// The fewest replicas in a history.
+const MIN_REPLICAS: usize = 2;
+/// The most replicas in a history.
+const MAX_REPLICAS: usize = 6;
 /// Steps played at most; the rest of a longer history is ignored.
 const MAX_STEPS: usize = 64;
 /// States the pair laws combine (every ordered pair of them). Few, because
@@ -53,12 +55,16 @@ pub(crate) trait Model {
     fn newest(_received: &Self::State) -> Option<HlcTimestamp> {
         None
     }
+    /// How many entries of a state [`Crdt::split`] can put into different
+    /// pieces (a counter's replicas, a map's keys, a set's elements; a
+    /// register's value is one).
+    fn entries(state: &Self::State) -> usize;
 }
 
 /// One step of a history.
 #[derive(Arbitrary, Debug)]
 enum Step<O> {
-    /// Replica `replica % REPLICAS` applies `op`.
+    /// Replica `replica` (modulo the history's replicas) applies `op`.
     Mutate { replica: u8, op: O },
     /// Replica `to` receives replica `from`'s state, or only
     /// `from.delta_since(&to.context())`; its clock may observe the newest
@@ -74,12 +80,16 @@ enum Step<O> {
 /// A history, and the fuzzer's picks of what the laws combine afterwards.
 #[derive(Arbitrary, Debug)]
 struct History<O> {
+    /// `MIN_REPLICAS + replicas % 5` replicas.
+    replicas: u8,
     steps: Vec<Step<O>>,
     /// Indices (modulo the pool's size) of states the pair and triple laws
     /// combine, after the final states.
     picks: Vec<u8>,
     /// The order in which a fresh replica receives the mutations' deltas
     /// (indices modulo their number; every delta is delivered at the end).
+    /// Also which deltas the replicas of the other delivery laws get, and
+    /// in which order they exchange.
     deliveries: Vec<u8>,
 }
 
@@ -98,6 +108,8 @@ struct Run<S> {
     steps: Vec<(S, S)>,
     /// Every state a replica was in, bottom included (with repeats).
     reachable: Vec<S>,
+    /// Each replica's states in order, from bottom.
+    trajectories: Vec<Vec<S>>,
 }
 
 fn push_distinct<S: PartialEq + Clone>(states: &mut Vec<S>, state: &S) {
@@ -121,9 +133,9 @@ fn replica_id(index: usize) -> ReplicaId {
     ReplicaId::from_u128(index as u128 + 1)
 }
 
-fn play<M: Model>(steps: &[Step<M::Op>]) -> Run<M::State> {
-    let mut states = vec![M::State::default(); REPLICAS];
-    let mut writers: Vec<Writer> = (0..REPLICAS)
+fn play<M: Model>(replicas: usize, steps: &[Step<M::Op>]) -> Run<M::State> {
+    let mut states = vec![M::State::default(); replicas];
+    let mut writers: Vec<Writer> = (0..replicas)
         .map(|i| Writer {
             id: replica_id(i),
             clock: Hlc::new(replica_id(i)),
@@ -134,11 +146,12 @@ fn play<M: Model>(steps: &[Step<M::Op>]) -> Run<M::State> {
         mutations: Vec::new(),
         steps: Vec::new(),
         reachable: vec![M::State::default()],
+        trajectories: vec![vec![M::State::default()]; replicas],
     };
     for step in steps.iter().take(MAX_STEPS) {
         let changed = match *step {
             Step::Mutate { replica, ref op } => {
-                let i = usize::from(replica) % REPLICAS;
+                let i = usize::from(replica) % replicas;
                 let prior = states[i].clone();
                 let delta = M::mutate(&mut states[i], op, &mut writers[i]);
                 let after = states[i].clone();
@@ -156,7 +169,7 @@ fn play<M: Model>(steps: &[Step<M::Op>]) -> Run<M::State> {
                 via_delta,
                 observe_clock,
             } => {
-                let (to, from) = (usize::from(to) % REPLICAS, usize::from(from) % REPLICAS);
+                let (to, from) = (usize::from(to) % replicas, usize::from(from) % replicas);
                 let prior = states[to].clone();
                 let received = if via_delta {
                     states[from].delta_since(&prior.context())
@@ -174,6 +187,7 @@ fn play<M: Model>(steps: &[Step<M::Op>]) -> Run<M::State> {
             }
         };
         run.reachable.push(states[changed].clone());
+        run.trajectories[changed].push(states[changed].clone());
     }
     run.finals = states;
     run
@@ -201,7 +215,8 @@ pub(crate) fn check<M: Model>(data: &[u8]) {
     let Ok(history) = History::<M::Op>::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
-    let run = play::<M>(&history.steps);
+    let replicas = MIN_REPLICAS + usize::from(history.replicas) % (MAX_REPLICAS - MIN_REPLICAS + 1);
+    let run = play::<M>(replicas, &history.steps);
     delta_mutator_equivalence(&run);
     let deltas = run.mutations.iter().map(|m| m.delta.clone());
     let pool: Vec<_> = run.reachable.iter().cloned().chain(deltas).collect();
@@ -212,6 +227,9 @@ pub(crate) fn check<M: Model>(data: &[u8]) {
     exact_delta_extraction(&run, &reached);
     includes_and_missing_from_agree_with_join(&run, &reached);
     strong_eventual_consistency(&run, &history.deliveries);
+    same_deltas_in_any_order_reach_the_same_state(&run, &history.deliveries);
+    anti_entropy_by_delta_since_answers_converges(&run, &history.deliveries);
+    split_pieces_join_back_to_the_whole::<M>(&states);
 }
 
 /// For every mutation: `prior ⊔ delta == after`.
@@ -288,7 +306,9 @@ fn extracts<S: Crdt>(a: &S, b: &S, seen: &S::Context, what: &str) {
 /// For reachable `a` and `b`: `a ⊔ b.delta_since(&a.context()) == a ⊔ b`;
 /// and with a stale context, as gossip sends it: for every step of a replica
 /// from `before` to `a`, and a final `b` (each in turn),
-/// `a ⊔ b.delta_since(&before.context()) == a ⊔ b`.
+/// `a ⊔ b.delta_since(&before.context()) == a ⊔ b`; and with contexts many
+/// steps stale: for every state `a` of a replica, its states 2, 4, 8, ...
+/// steps back, and a final `b` (each in turn).
 fn exact_delta_extraction<S: Crdt>(run: &Run<S>, reached: &[S]) {
     for a in reached {
         for b in reached {
@@ -297,6 +317,22 @@ fn exact_delta_extraction<S: Crdt>(run: &Run<S>, reached: &[S]) {
     }
     for ((before, a), b) in run.steps.iter().zip(run.finals.iter().cycle()) {
         extracts(a, b, &before.context(), "stale context");
+    }
+    let mut finals = run.finals.iter().cycle();
+    for trajectory in &run.trajectories {
+        for (now, a) in trajectory.iter().enumerate() {
+            let backs = core::iter::successors(Some(2usize), |k| k.checked_mul(2));
+            for back in backs.take_while(|&k| k <= now) {
+                let b = finals.next().unwrap_or(a);
+                let stale = &trajectory[now - back];
+                extracts(
+                    a,
+                    b,
+                    &stale.context(),
+                    &format!("context {back} steps stale"),
+                );
+            }
+        }
     }
 }
 
@@ -324,6 +360,36 @@ fn includes_and_missing_from_agree_with_join<S: Crdt>(run: &Run<S>, reached: &[S
     }
 }
 
+/// `s.split(n)` for `n` from 1 to 4: at most `n` pieces, none bottom, each
+/// `≤ s`, whose join (in either order) is `s`; and at least two pieces when
+/// `n ≥ 2` and `s` has two entries or more.
+fn split_pieces_join_back_to_the_whole<M: Model>(states: &[M::State]) {
+    for s in states {
+        for n in 1..=4 {
+            let pieces = s.split(n);
+            let entries = M::entries(s);
+            assert!(
+                pieces.len() <= n && (n < 2 || entries < 2 || pieces.len() >= 2),
+                "split: {} pieces for n = {n}, and s has {entries} entries\ns = {s:?}",
+                pieces.len()
+            );
+            let (mut forward, mut backward) = (M::State::default(), M::State::default());
+            for (piece, back) in pieces.iter().zip(pieces.iter().rev()) {
+                assert!(
+                    !piece.is_bottom() && s.includes(piece),
+                    "split: a piece bottom or not ≤ s\ns = {s:?}\npiece = {piece:?}"
+                );
+                forward.join(piece);
+                backward.join(back);
+            }
+            assert!(
+                forward == *s && backward == *s,
+                "split: pieces do not join back to s (n = {n})\ns = {s:?}\npieces = {pieces:?}"
+            );
+        }
+    }
+}
+
 /// The mutations' deltas, delivered to a fresh replica in the order the
 /// fuzzer picked (with duplicates), and then each once more, bring it to the
 /// join of the final states.
@@ -346,4 +412,87 @@ fn strong_eventual_consistency<S: Crdt>(run: &Run<S>, deliveries: &[u8]) {
         "convergence: the deltas delivered in order {deliveries:?} != join of the final states\n\
          fresh = {fresh:?}\nexpected = {expected:?}"
     );
+}
+
+/// The deltas the fuzzer picked (`deliveries`, modulo their number),
+/// delivered to two fresh replicas, one in the picked order and one in the
+/// reverse order with each delta twice, give one state: their join in
+/// write order.
+fn same_deltas_in_any_order_reach_the_same_state<S: Crdt>(run: &Run<S>, deliveries: &[u8]) {
+    let n = run.mutations.len();
+    if n == 0 {
+        return;
+    }
+    let picked: Vec<usize> = deliveries.iter().map(|&i| usize::from(i) % n).collect();
+    let mut in_order = S::default();
+    for &i in &picked {
+        in_order.join(&run.mutations[i].delta);
+    }
+    let mut reversed = S::default();
+    for &i in picked.iter().rev() {
+        reversed.join(&run.mutations[i].delta);
+        reversed.join(&run.mutations[i].delta);
+    }
+    let mut expected = S::default();
+    for (i, m) in run.mutations.iter().enumerate() {
+        if picked.contains(&i) {
+            expected.join(&m.delta);
+        }
+    }
+    assert!(
+        in_order == expected && reversed == expected,
+        "convergence: the deltas {picked:?} in that order, reversed and in write order differ\n\
+         in order = {in_order:?}\nreversed = {reversed:?}\nin write order = {expected:?}"
+    );
+}
+
+/// Anti-entropy alone converges. As many fresh replicas as the history has
+/// get the mutations' deltas, delta `i` going to replica `i` and to the one
+/// the fuzzer picked (`deliveries[i]`). Then every ordered pair exchanges
+/// once, in an order from the fuzzer's bytes: `from` answers `to`'s context
+/// with `from.delta_since(&context)`, and the answer is delivered only after
+/// the next exchange's answer was computed (its context stale by then).
+/// Every replica ends as the join of the final states.
+fn anti_entropy_by_delta_since_answers_converges<S: Crdt>(run: &Run<S>, deliveries: &[u8]) {
+    let k = run.finals.len();
+    let mut replicas = vec![S::default(); k];
+    let mut picks = deliveries.iter().map(|&b| usize::from(b)).cycle();
+    for (i, m) in run.mutations.iter().enumerate() {
+        replicas[i % k].join(&m.delta);
+        if let Some(other) = picks.next() {
+            replicas[other % k].join(&m.delta);
+        }
+    }
+    let mut pairs: Vec<(usize, usize)> = (0..k)
+        .flat_map(|from| {
+            (0..k)
+                .filter(move |&to| to != from)
+                .map(move |to| (from, to))
+        })
+        .collect();
+    for i in (1..pairs.len()).rev() {
+        let j = picks.next().unwrap_or(0) % (i + 1);
+        pairs.swap(i, j);
+    }
+    let mut pending: Option<(usize, S)> = None;
+    for &(from, to) in &pairs {
+        let answer = replicas[from].delta_since(&replicas[to].context());
+        if let Some((to, earlier)) = pending.replace((to, answer)) {
+            replicas[to].join(&earlier);
+        }
+    }
+    if let Some((to, last)) = pending {
+        replicas[to].join(&last);
+    }
+    let expected = run
+        .finals
+        .iter()
+        .fold(S::default(), |acc, s| joined(&acc, s));
+    for (i, replica) in replicas.iter().enumerate() {
+        assert!(
+            *replica == expected,
+            "anti-entropy: replica {i} of {k} after the exchanges {pairs:?} != join of the final \
+             states\nreplica = {replica:?}\nexpected = {expected:?}"
+        );
+    }
 }

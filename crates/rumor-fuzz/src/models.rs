@@ -34,11 +34,14 @@ enum LwwMapOp {
     Remove { key: u8, wall: u16 },
 }
 
-/// An operation on an [`OrSet<u8>`].
+/// An operation on an [`OrSet<u8>`]. `RemoveHeld(n)` removes the `n`-th
+/// element (modulo their number) the replica holds, so that removals mostly
+/// remove something; element `n` when it holds none.
 #[derive(Arbitrary, Debug)]
 enum OrSetOp {
     Insert(u8),
     Remove(u8),
+    RemoveHeld(u8),
     Clear,
 }
 
@@ -56,6 +59,10 @@ impl Model for GCounterModel {
         let GCounterOp::Increment(amount) = *op;
         counter.increment(writer.id, amount)
     }
+
+    fn entries(counter: &GCounter) -> usize {
+        counter.entries().count()
+    }
 }
 
 impl Model for PnCounterModel {
@@ -67,6 +74,10 @@ impl Model for PnCounterModel {
             PnCounterOp::Increment(amount) => counter.increment(writer.id, amount),
             PnCounterOp::Decrement(amount) => counter.decrement(writer.id, amount),
         }
+    }
+
+    fn entries(counter: &PnCounter) -> usize {
+        counter.increments().entries().count() + counter.decrements().entries().count()
     }
 }
 
@@ -81,6 +92,10 @@ impl Model for LwwRegisterModel {
 
     fn newest(received: &Self::State) -> Option<HlcTimestamp> {
         received.timestamp()
+    }
+
+    fn entries(register: &Self::State) -> usize {
+        usize::from(register.timestamp().is_some())
     }
 }
 
@@ -100,6 +115,10 @@ impl Model for LwwMapModel {
     fn newest(received: &Self::State) -> Option<HlcTimestamp> {
         (0..MAP_KEYS).filter_map(|k| received.timestamp(&k)).max()
     }
+
+    fn entries(map: &Self::State) -> usize {
+        (0..MAP_KEYS).filter(|k| map.timestamp(k).is_some()).count()
+    }
 }
 
 impl Model for OrSetModel {
@@ -110,8 +129,20 @@ impl Model for OrSetModel {
         match *op {
             OrSetOp::Insert(element) => set.insert(writer.id, element),
             OrSetOp::Remove(element) => set.remove(&element),
+            OrSetOp::RemoveHeld(n) => {
+                let held = set.len();
+                let element = match held {
+                    0 => n,
+                    _ => set.iter().nth(usize::from(n) % held).copied().unwrap_or(n),
+                };
+                set.remove(&element)
+            }
             OrSetOp::Clear => set.clear(),
         }
+    }
+
+    fn entries(set: &Self::State) -> usize {
+        set.len()
     }
 }
 

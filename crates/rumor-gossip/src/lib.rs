@@ -7,6 +7,20 @@
 //! message. Each returns an [`Output`]: messages to send, events to report.
 //! Time and randomness come from outside, so the same seeds replay the same
 //! run, and no peer input can make the node panic.
+//!
+//! Applications use this crate through the `rumor` facade, where it is
+//! `rumor::gossip` and the CRDTs are `rumor::crdt`: write
+//! `use rumor::gossip::{Config, FullView, Node};` and
+//! `use rumor::crdt::GCounter;` where the examples in this crate's
+//! documentation, which compile against this crate and `rumor-crdt` alone,
+//! write `rumor_gossip::` and `rumor_crdt::`. The `rumor` crate's
+//! documentation has the same examples with the facade's paths.
+//!
+//! A [`Node`]'s type is `Node<S, P, M>`: the replicated state `S` (any
+//! [`Crdt`](rumor_crdt::Crdt)), the peer address `P` ([`Peer`]), and the
+//! membership `M` ([`Membership`]): a full view ([`FullView`], the default,
+//! or [`DenseView`] for large simulations) or a HyParView partial view
+//! ([`HyParView`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

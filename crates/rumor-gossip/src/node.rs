@@ -180,17 +180,18 @@ where
     /// use rumor_gossip::{Config, FullView, Node};
     ///
     /// let me = ReplicaId::from_u128(1);
-    /// let mut node = Node::new(1u32, LwwMap::new(), FullView::new(1, [2]), Config::default(), 7)
+    /// let state: LwwMap<String, String> = LwwMap::new();
+    /// let mut node = Node::new(1u32, state, FullView::new(1, [2]), Config::default(), 7)
     ///     .with_clock(Hlc::new(me));
     /// // A peer whose clock runs 4 s ahead wrote "mode" (here joined by hand).
     /// let theirs = HlcTimestamp::new(5_000, 0, ReplicaId::from_u128(2));
     /// let mut delta = LwwMap::new();
-    /// delta.insert("mode", "auto", theirs);
+    /// delta.insert("mode".to_string(), "auto".to_string(), theirs);
     /// let _ = node.join_delta(&delta, 1_000);
     /// // Our wall clock says 1,000 ms, yet our write is stamped after theirs.
     /// let ts = node.timestamp(1_000).unwrap();
-    /// let _ = node.update(|s| s.insert("mode", "manual", ts)); // (send its messages)
-    /// assert_eq!(node.state().get(&"mode"), Some(&"manual"));
+    /// let _ = node.update(|s| s.insert("mode".to_string(), "manual".to_string(), ts));
+    /// assert_eq!(node.state().get(&"mode".to_string()).map(String::as_str), Some("manual"));
     /// ```
     #[must_use]
     pub fn with_clock(mut self, clock: Hlc) -> Self {

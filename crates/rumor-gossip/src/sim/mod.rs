@@ -994,7 +994,8 @@ where
 
     /// `(update, node)` pairs where a live node's state lacks an update that
     /// some live node holds: writes that would be lost. Checked on the
-    /// states themselves, not on the records.
+    /// states themselves, not on the records. A write that no live node
+    /// holds is not listed here: see [`Self::lost_writes`].
     pub fn missing_writes(&self) -> Vec<(usize, u32)> {
         let mut missing = Vec::new();
         for (u, update) in self.updates.iter().enumerate() {
@@ -1009,6 +1010,36 @@ where
             }
         }
         missing
+    }
+
+    /// Updates (indices into [`Self::updates`]) that no live node holds:
+    /// every node that had one is down, or came back without its state.
+    /// [`Self::missing_writes`] and [`Self::all_delivered`] leave these out,
+    /// so "nothing missing" and "no write lost" are two checks: a run that
+    /// did not kill a write's only holders on purpose expects this empty.
+    /// Checked on the states themselves.
+    ///
+    /// ```
+    /// use rumor_crdt::GCounter;
+    /// use rumor_gossip::sim::{SimConfig, Simulator};
+    ///
+    /// let mut sim = Simulator::new(SimConfig { nodes: 10, ..SimConfig::default() }, |_| GCounter::new());
+    /// sim.update(3, |c, me| c.increment(me, 1));
+    /// sim.crash(3); // before anyone heard of it
+    /// sim.restart(3, false);
+    /// assert!(sim.missing_writes().is_empty());
+    /// assert_eq!(sim.lost_writes(), [0]);
+    /// ```
+    pub fn lost_writes(&self) -> Vec<usize> {
+        (0..self.updates.len())
+            .filter(|&u| {
+                let delta = &self.updates[u].delta;
+                !self
+                    .slots
+                    .iter()
+                    .any(|s| s.alive && s.node.state().includes(delta))
+            })
+            .collect()
     }
 
     /// The sequential pass of one handled event.
