@@ -82,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
                 let ts = clocks[a].now(wall_ms);
                 let key = format!("agent-{a}");
-                Delta::Positions(codec::encode(&agents[a].positions.insert(key, pos, ts))?)
+                Delta::Positions(codec::encode(&agents[a].positions.insert(key, pos, ts)?)?)
             }
             _ => Delta::Budget(codec::encode(&agents[a].budget.decrement(ids[a], 1))?),
         };

@@ -225,8 +225,12 @@ fn pncounter() -> PnCounter {
 fn register() -> LwwRegister<String> {
     let mut clock = Hlc::new(ids()[0]);
     let mut register = LwwRegister::new();
-    register.set("lidar: ok".to_string(), clock.now(EPOCH_MS));
-    register.set("lidar: degraded ✗".to_string(), clock.now(EPOCH_MS));
+    register
+        .set("lidar: ok".to_string(), clock.now(EPOCH_MS))
+        .unwrap();
+    register
+        .set("lidar: degraded ✗".to_string(), clock.now(EPOCH_MS))
+        .unwrap();
     register
 }
 
@@ -238,15 +242,27 @@ fn map() -> LwwMap<String, String> {
     let mut writer = LwwMap::new();
     let mut holder = LwwMap::new();
     let deltas = [
-        writer.insert("door".into(), "open".into(), clock_a.now(EPOCH_MS)),
-        writer.insert("light".into(), "on".into(), clock_a.now(EPOCH_MS + 1)),
-        writer.insert("door".into(), "closed".into(), clock_a.now(EPOCH_MS + 2)),
+        writer
+            .insert("door".into(), "open".into(), clock_a.now(EPOCH_MS))
+            .unwrap(),
+        writer
+            .insert("light".into(), "on".into(), clock_a.now(EPOCH_MS + 1))
+            .unwrap(),
+        writer
+            .insert("door".into(), "closed".into(), clock_a.now(EPOCH_MS + 2))
+            .unwrap(),
     ];
     holder.join(&deltas[0]);
     holder.join(&deltas[2]);
-    holder.insert("fan".into(), "low".into(), clock_b.now(EPOCH_MS + 3));
-    holder.remove(&"light".into(), clock_c.now(EPOCH_MS + 4));
-    holder.insert("pump".into(), String::new(), clock_c.now(EPOCH_MS + 4));
+    holder
+        .insert("fan".into(), "low".into(), clock_b.now(EPOCH_MS + 3))
+        .unwrap();
+    holder
+        .remove(&"light".into(), clock_c.now(EPOCH_MS + 4))
+        .unwrap();
+    holder
+        .insert("pump".into(), String::new(), clock_c.now(EPOCH_MS + 4))
+        .unwrap();
     holder
 }
 
@@ -410,15 +426,17 @@ fn honest_values(n: u64) -> Honest {
         v.pn.decrement(writer, w as u64 + 1);
     }
     v.register
-        .set("é".repeat(n as usize), clocks[0].now(EPOCH_MS));
+        .set("é".repeat(n as usize), clocks[0].now(EPOCH_MS))
+        .unwrap();
     for i in 0..n {
         let w = (i % writers.len() as u64) as usize;
         let ts = clocks[w].now(EPOCH_MS + i);
         if i % 7 == 3 {
-            v.map.remove(&format!("key {i}"), ts);
+            v.map.remove(&format!("key {i}"), ts).unwrap();
         } else {
             v.map
-                .insert(format!("key {i}"), format!("value {}", i * i), ts);
+                .insert(format!("key {i}"), format!("value {}", i * i), ts)
+                .unwrap();
         }
         v.strings.insert(writers[w], format!("element {i}"));
         if i % 5 == 1 {
@@ -667,18 +685,22 @@ fn wire_shapes_match_the_library_encoding() {
         "door".to_string(),
         "closed".to_string(),
         HlcTimestamp::new(999, 0, r(1)),
-    );
+    )
+    .unwrap();
     map.insert(
         "door".to_string(),
         "open".to_string(),
         HlcTimestamp::new(1_000, 0, r(1)),
-    );
+    )
+    .unwrap();
     map.insert(
         "light".to_string(),
         "on".to_string(),
         HlcTimestamp::new(1_000, 1, r(1)),
-    );
-    map.remove(&"light".to_string(), HlcTimestamp::new(1_001, 0, r(2)));
+    )
+    .unwrap();
+    map.remove(&"light".to_string(), HlcTimestamp::new(1_001, 0, r(2)))
+        .unwrap();
     assert_eq!(encode(&map), encode(&lww_map_wire()));
 
     let mut context = CausalContext::new();

@@ -531,7 +531,9 @@ impl Model for LwwRegisterModel {
         (value, wall_ms): &(String, u64),
         writer: &mut Writer,
     ) -> LwwRegister<String> {
-        state.set(value.clone(), writer.clock.now(*wall_ms))
+        state
+            .set(value.clone(), writer.clock.now(*wall_ms))
+            .unwrap_or_default()
     }
 }
 
@@ -579,8 +581,12 @@ impl Model for LwwMapModel {
                 key,
                 value,
                 wall_ms,
-            } => state.insert(key.clone(), value.clone(), writer.clock.now(*wall_ms)),
-            MapOp::Remove { key, wall_ms } => state.remove(key, writer.clock.now(*wall_ms)),
+            } => state
+                .insert(key.clone(), value.clone(), writer.clock.now(*wall_ms))
+                .unwrap_or_default(),
+            MapOp::Remove { key, wall_ms } => state
+                .remove(key, writer.clock.now(*wall_ms))
+                .unwrap_or_default(),
             MapOp::Bulk {
                 prefix,
                 count,
@@ -591,9 +597,9 @@ impl Model for LwwMapModel {
                     let key = format!("{prefix}{n}");
                     let ts = writer.clock.now(*wall_ms);
                     batch.join(&if n % 3 == 2 {
-                        state.remove(&key, ts)
+                        state.remove(&key, ts).unwrap_or_default()
                     } else {
-                        state.insert(key, n.to_string(), ts)
+                        state.insert(key, n.to_string(), ts).unwrap_or_default()
                     });
                 }
                 batch

@@ -90,10 +90,10 @@ fn eager_repairs_a_removal_missed_during_a_partition() {
 #[test]
 fn a_lost_piece_of_a_split_map_does_not_hide_a_write_from_repair() {
     let (mut a, mut b, mut c) = (LwwMap::new(), LwwMap::new(), LwwMap::new());
-    let d1 = a.insert("a", 1, ts(100));
+    let d1 = a.insert("a", 1, ts(100)).unwrap();
     b.join(&d1);
-    a.insert("a", 2, ts(200));
-    a.insert("z", 3, ts(300));
+    a.insert("a", 2, ts(200)).unwrap();
+    a.insert("z", 3, ts(300)).unwrap();
     let pieces = a.split(2);
     assert_eq!(pieces.len(), 2);
     let with_z = pieces.iter().find(|p| p.get(&"z").is_some()).unwrap();
@@ -207,7 +207,7 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
     let (me, them) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
     let ahead = HlcTimestamp::new(4_000, 5, them); // their clock runs 3 s ahead
     let mut theirs: LwwMap<String, u32> = LwwMap::new();
-    let delta = theirs.insert("mode".into(), 1, ahead);
+    let delta = theirs.insert("mode".into(), 1, ahead).unwrap();
     let by_tree = Body::Tree(Tree::Gossip {
         id: DeltaId {
             origin: 2u32,
@@ -238,7 +238,7 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
         assert_eq!(node.state().get(&"mode".to_string()), Some(&1));
         let ts = node.timestamp(1_000).unwrap();
         assert!(ts > ahead, "{ts:?} is not after {ahead:?}");
-        let out = node.update(|s| s.insert("mode".into(), 2, ts));
+        let out = node.update(|s| s.insert("mode".into(), 2, ts).unwrap());
         assert_eq!(node.state().get(&"mode".to_string()), Some(&2));
         assert!(!out.messages.is_empty(), "the write was not sent");
     }
@@ -252,15 +252,15 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
 fn two_writers_stamping_as_one_replica_take_the_same_dots_as_documented() {
     let r2 = ReplicaId::from_u128(2);
     let (mut a, mut b) = (LwwMap::new(), LwwMap::new());
-    let da = a.insert("left", 1, HlcTimestamp::new(100, 0, r2));
-    let db = b.insert("right", 2, HlcTimestamp::new(100, 0, r2));
+    let da = a.insert("left", 1, HlcTimestamp::new(100, 0, r2)).unwrap();
+    let db = b.insert("right", 2, HlcTimestamp::new(100, 0, r2)).unwrap();
     assert_eq!(da.context(), db.context(), "both writes took dot (R2, 1)");
     // b holds (R2, 1), so a believes b has its write: the documented hazard.
     assert!(a.delta_since(&b.context()).is_bottom());
     // With their own ids, the same writes are told apart and exchanged.
     let (mut a, mut b) = (LwwMap::new(), LwwMap::new());
-    a.insert("left", 1, HlcTimestamp::new(100, 0, R1));
-    b.insert("right", 2, HlcTimestamp::new(100, 0, r2));
+    a.insert("left", 1, HlcTimestamp::new(100, 0, R1)).unwrap();
+    b.insert("right", 2, HlcTimestamp::new(100, 0, r2)).unwrap();
     b.join(&a.delta_since(&b.context()));
     a.join(&b.delta_since(&a.context()));
     assert_eq!(a, b);
@@ -289,10 +289,14 @@ fn a_write_overwritten_by_its_receiver_counts_as_delivered() {
     sim.run_for(1_000);
     // Node 0 writes; before it arrives, node 1 overwrites the key with a
     // later timestamp and then never changes again.
-    sim.update(0, |s, me| s.insert(1, 10, HlcTimestamp::new(2_000, 0, me)))
-        .unwrap();
-    sim.update(1, |s, me| s.insert(1, 11, HlcTimestamp::new(2_001, 0, me)))
-        .unwrap();
+    sim.update(0, |s, me| {
+        s.insert(1, 10, HlcTimestamp::new(2_000, 0, me)).unwrap()
+    })
+    .unwrap();
+    sim.update(1, |s, me| {
+        s.insert(1, 11, HlcTimestamp::new(2_001, 0, me)).unwrap()
+    })
+    .unwrap();
     assert!(sim.run_until_delivered(5_000));
     assert!(sim.missing_writes().is_empty());
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use rumor::crdt::{
     codec, CausalContext, ClockError, Crdt, Dot, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister,
-    OrSet, PnCounter, ReplicaId, DEFAULT_MAX_DRIFT_MS,
+    OrSet, PnCounter, ReplicaId, Superseded, DEFAULT_MAX_DRIFT_MS,
 };
 
 fn replica(n: u128) -> ReplicaId {
@@ -299,10 +299,12 @@ fn delta_since_brings_a_peer_to_the_full_join_after_any_history() {
             clock += dice.below(3) as u64;
             let key = u8::try_from(dice.below(8)).unwrap();
             let ts = HlcTimestamp::new(clock, 0, writer(at));
+            // Writes stamped from a shared counter, not a replica's clock:
+            // one may lose to a write its replica already holds.
             if dice.percent(25) {
-                map.remove(&key, ts)
+                map.remove(&key, ts).unwrap_or_default()
             } else {
-                map.insert(key, 7, ts)
+                map.insert(key, 7, ts).unwrap_or_default()
             }
         });
         check_delta_since_law(&maps.replicas);
@@ -316,7 +318,9 @@ fn delta_since_brings_a_peer_to_the_full_join_after_any_history() {
 
         let mut registers = Network::<LwwRegister<u64>>::new(3, seed, 30);
         registers.run(300, |r, at, dice| {
+            // At the held wall time, a lower replica id loses: bottom delta.
             r.set(dice.roll(), after_held(r, at, dice))
+                .unwrap_or_default()
         });
         check_delta_since_law(&registers.replicas);
     }
@@ -340,7 +344,7 @@ fn after_held(register: &LwwRegister<u64>, at: usize, dice: &mut Dice) -> HlcTim
 fn register_winner(writes: &[(&'static str, HlcTimestamp)]) -> &'static str {
     let deltas: Vec<LwwRegister<&str>> = writes
         .iter()
-        .map(|&(value, ts)| LwwRegister::new().set(value, ts))
+        .map(|&(value, ts)| LwwRegister::new().set(value, ts).unwrap())
         .collect();
     let merged = every_order_agrees(&LwwRegister::new(), &deltas);
     merged.get().copied().unwrap()
@@ -368,29 +372,38 @@ fn equal_wall_time_breaks_tie_by_logical_then_replica_id() {
 
 #[test]
 fn older_write_loses_even_when_it_arrives_last() {
-    let older = LwwRegister::new().set("older", at(100, 0, 2));
+    let older = LwwRegister::new().set("older", at(100, 0, 2)).unwrap();
     let mut register = LwwRegister::new();
-    register.set("newer", at(101, 0, 1));
+    register.set("newer", at(101, 0, 1)).unwrap();
     register.join(&older);
     assert_eq!(register.get(), Some(&"newer"));
-    assert!(register.set("late", at(100, 0, 2)).is_bottom());
+    let late = register.set("late", at(100, 0, 2));
+    assert_eq!(
+        late,
+        Err(Superseded {
+            held: at(101, 0, 1),
+            attempted: at(100, 0, 2)
+        })
+    );
     assert_eq!(register.get(), Some(&"newer"));
 
     let mut map = LwwMap::new();
-    map.insert("k", "newer", at(101, 0, 1));
-    let older = LwwMap::new().insert("k", "older", at(100, 0, 2));
+    map.insert("k", "newer", at(101, 0, 1)).unwrap();
+    let older = LwwMap::new().insert("k", "older", at(100, 0, 2)).unwrap();
     map.join(&older);
     assert_eq!(map.get(&"k"), Some(&"newer"));
-    assert!(map.insert("k", "late", at(100, 0, 2)).is_bottom());
+    let late = map.insert("k", "late", at(100, 0, 2));
+    assert_eq!(late.map(|d| d.is_bottom()).unwrap_err().held, at(101, 0, 1));
+    assert_eq!(map.get(&"k"), Some(&"newer"));
 }
 
 #[test]
 fn removal_beats_older_concurrent_insert() {
     let mut a = LwwMap::new();
-    let first = a.insert("door", "closed", at(50, 0, 1));
+    let first = a.insert("door", "closed", at(50, 0, 1)).unwrap();
     let mut b = a.clone();
-    let insert = a.insert("door", "open", at(100, 0, 1));
-    let removal = b.remove(&"door", at(105, 0, 2));
+    let insert = a.insert("door", "open", at(100, 0, 1)).unwrap();
+    let removal = b.remove(&"door", at(105, 0, 2)).unwrap();
 
     let merged = every_order_agrees(&LwwMap::new(), &[first, insert, removal]);
     assert_eq!(merged.get(&"door"), None);
@@ -400,10 +413,10 @@ fn removal_beats_older_concurrent_insert() {
 #[test]
 fn newer_insert_beats_older_removal() {
     let mut a = LwwMap::new();
-    let first = a.insert("door", "closed", at(50, 0, 1));
+    let first = a.insert("door", "closed", at(50, 0, 1)).unwrap();
     let mut b = a.clone();
-    let removal = a.remove(&"door", at(100, 0, 1));
-    let insert = b.insert("door", "open", at(105, 0, 2));
+    let removal = a.remove(&"door", at(100, 0, 1)).unwrap();
+    let insert = b.insert("door", "open", at(105, 0, 2)).unwrap();
 
     let merged = every_order_agrees(&LwwMap::new(), &[first, removal, insert]);
     assert_eq!(merged.get(&"door"), Some(&"open"));
@@ -412,8 +425,8 @@ fn newer_insert_beats_older_removal() {
 
 #[test]
 fn remove_of_absent_key_still_beats_older_unseen_insert() {
-    let insert = LwwMap::new().insert("door", "open", at(100, 0, 1));
-    let removal = LwwMap::new().remove(&"door", at(200, 0, 2));
+    let insert = LwwMap::new().insert("door", "open", at(100, 0, 1)).unwrap();
+    let removal = LwwMap::new().remove(&"door", at(200, 0, 2)).unwrap();
     assert!(!removal.is_bottom());
 
     let merged = every_order_agrees(&LwwMap::new(), &[insert, removal]);
@@ -665,7 +678,8 @@ fn one_op_delta_sizes(size: u64) -> Vec<(&'static str, usize)> {
     let mut counter = PnCounter::new();
     for n in 0..size {
         set.insert(writer, n);
-        map.insert(format!("key{n}"), format!("v{n}"), clock.now(epoch_ms + n));
+        map.insert(format!("key{n}"), format!("v{n}"), clock.now(epoch_ms + n))
+            .unwrap();
         let id = ReplicaId::from_u128(u128::from(n) << 64);
         grow.increment(id, n + 1);
         counter.increment(id, n + 1);
@@ -700,15 +714,21 @@ fn one_op_delta_sizes(size: u64) -> Vec<(&'static str, usize)> {
         ),
         (
             "LwwMap insert",
-            encoded_len(&map.insert("door".into(), "open".into(), clock.now(later))),
+            encoded_len(
+                &map.insert("door".into(), "open".into(), clock.now(later))
+                    .unwrap(),
+            ),
         ),
         (
             "LwwMap overwrite",
-            encoded_len(&map.insert("key1".into(), "v".into(), clock.now(later))),
+            encoded_len(
+                &map.insert("key1".into(), "v".into(), clock.now(later))
+                    .unwrap(),
+            ),
         ),
         (
             "LwwMap remove",
-            encoded_len(&map.remove(&"key2".into(), clock.now(later))),
+            encoded_len(&map.remove(&"key2".into(), clock.now(later)).unwrap()),
         ),
     ]
 }

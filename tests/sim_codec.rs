@@ -85,6 +85,7 @@ fn honest_clusters_of_every_type_and_strategy_run_with_every_message_through_the
             "x".repeat(k as usize * 30),
             clock.now(1_700_000_000_000 + u64::from(k)),
         )
+        .unwrap()
     });
     converges::<LwwMap<u32, String>>(Strategy::Eager, Topology::Full, 30, |s, me, k| {
         let mut clock = Hlc::new(me);
@@ -93,6 +94,7 @@ fn honest_clusters_of_every_type_and_strategy_run_with_every_message_through_the
             format!("v{k}"),
             clock.now(1_700_000_000_000 + u64::from(k)),
         )
+        .unwrap()
     });
 }
 

@@ -988,7 +988,7 @@ impl Model for LwwRegisterModel {
 
     fn mutate(register: &mut Self::State, op: &LwwRegisterOp, writer: &mut Writer) -> Self::State {
         let LwwRegisterOp::Set { value, wall_ms } = *op;
-        register.set(value, writer.now(wall_ms))
+        register.set(value, writer.now(wall_ms)).unwrap_or_default()
     }
 
     fn observe(clock: &mut Hlc, received: &Self::State) {
@@ -1020,8 +1020,12 @@ impl Model for LwwMapModel {
                 key,
                 value,
                 wall_ms,
-            } => map.insert(key, value, writer.now(wall_ms)),
-            LwwMapOp::Remove { key, wall_ms } => map.remove(&key, writer.now(wall_ms)),
+            } => map
+                .insert(key, value, writer.now(wall_ms))
+                .unwrap_or_default(),
+            LwwMapOp::Remove { key, wall_ms } => {
+                map.remove(&key, writer.now(wall_ms)).unwrap_or_default()
+            }
         }
     }
 

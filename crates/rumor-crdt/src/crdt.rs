@@ -161,7 +161,7 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
     ///
     /// let mut theirs = Hlc::new(ReplicaId::from_u128(2));
     /// let mut map = LwwMap::new();
-    /// let delta = map.insert("k", 1, theirs.now(5_000));
+    /// let delta = map.insert("k", 1, theirs.now(5_000)).unwrap();
     /// assert_eq!(delta.latest_timestamp(), Some(theirs.last()));
     /// assert_eq!(GCounter::new().latest_timestamp(), None);
     ///

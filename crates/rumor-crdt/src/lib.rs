@@ -108,7 +108,7 @@ pub use crdt::Crdt;
 pub use gcounter::GCounter;
 pub use hlc::{ClockError, Hlc, HlcTimestamp, DEFAULT_MAX_DRIFT_MS};
 pub use lww_map::LwwMap;
-pub use lww_register::LwwRegister;
+pub use lww_register::{LwwRegister, Superseded};
 pub use orset::OrSet;
 pub use pncounter::PnCounter;
 pub use replica::{Dot, ReplicaId};

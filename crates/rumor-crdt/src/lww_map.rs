@@ -7,7 +7,7 @@ use core::fmt::Debug;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireDot, WireTimestamp};
-use crate::{CausalContext, Crdt, Dot, HlcTimestamp, ReplicaId};
+use crate::{CausalContext, Crdt, Dot, HlcTimestamp, ReplicaId, Superseded};
 
 /// One key's latest write: a value, or a removal (tombstone).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -48,10 +48,10 @@ impl<V> Write<V> {
 /// let mut a = LwwMap::new();
 /// let mut b = LwwMap::new();
 ///
-/// let d1 = a.insert("door", "open", clock_a.now(100));
+/// let d1 = a.insert("door", "open", clock_a.now(100)).unwrap();
 /// b.join(&d1);
-/// let d2 = b.remove(&"door", clock_b.now(105)); // newer: the removal wins
-/// let d3 = a.insert("light", "on", clock_a.now(101));
+/// let d2 = b.remove(&"door", clock_b.now(105)).unwrap(); // newer: the removal wins
+/// let d3 = a.insert("light", "on", clock_a.now(101)).unwrap();
 /// a.join(&d2);
 /// b.join(&d3);
 /// assert_eq!(a.get(&"door"), None);
@@ -124,20 +124,29 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
 
     /// Sets `key` to `value` at time `ts` (the writer is `ts.replica`) and
     /// returns the delta. A write not newer than the key's current one loses
-    /// at once: nothing changes and the delta is empty.
+    /// at once: nothing changes, and the error says which write won. Stamp
+    /// writes with the replica's [`Hlc`](crate::Hlc) after it observed what
+    /// the replica received (a gossip node does it: `Node::timestamp`), and
+    /// a local write always wins.
     ///
     /// ```
-    /// use rumor_crdt::{Crdt, Hlc, LwwMap, ReplicaId};
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId, Superseded};
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let (t1, t2) = (clock.now(100), clock.now(200));
     /// let mut map = LwwMap::new();
-    /// let delta = map.insert("mode", "auto", t2);
+    /// let delta = map.insert("mode", "auto", t2)?;
     /// assert_eq!(delta.get(&"mode"), Some(&"auto"));
-    /// assert!(map.insert("mode", "manual", t1).is_bottom()); // older: loses at once
+    /// let lost = map.insert("mode", "manual", t1); // older: loses at once
+    /// assert_eq!(lost, Err(Superseded { held: t2, attempted: t1 }));
     /// assert_eq!(map.get(&"mode"), Some(&"auto"));
+    /// # Ok::<(), Superseded>(())
     /// ```
-    pub fn insert(&mut self, key: K, value: V, ts: HlcTimestamp) -> Self {
+    ///
+    /// # Errors
+    /// [`Superseded`] if `key` holds a write (value or removal) at least as
+    /// new.
+    pub fn insert(&mut self, key: K, value: V, ts: HlcTimestamp) -> Result<Self, Superseded> {
         self.write(key, Some(value), ts)
     }
 
@@ -150,19 +159,25 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     ///
     /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
     /// let mut peer = LwwMap::new();
-    /// let old_write = peer.insert("door", "open", HlcTimestamp::new(100, 0, r1));
+    /// let old_write = peer.insert("door", "open", HlcTimestamp::new(100, 0, r1)).unwrap();
     /// let mut map = LwwMap::new();
-    /// map.remove(&"door", HlcTimestamp::new(200, 0, r2)); // absent here: tombstoned anyway
+    /// map.remove(&"door", HlcTimestamp::new(200, 0, r2)).unwrap(); // absent here: tombstoned anyway
     /// map.join(&old_write); // the older write arrives late, and loses
     /// assert_eq!((map.get(&"door"), map.tombstones()), (None, 1));
     /// ```
-    pub fn remove(&mut self, key: &K, ts: HlcTimestamp) -> Self {
+    ///
+    /// # Errors
+    /// [`Superseded`] if `key` holds a write at least as new.
+    pub fn remove(&mut self, key: &K, ts: HlcTimestamp) -> Result<Self, Superseded> {
         self.write(key.clone(), None, ts)
     }
 
-    fn write(&mut self, key: K, value: Option<V>, ts: HlcTimestamp) -> Self {
-        if self.writes.get(&key).is_some_and(|held| held.ts >= ts) {
-            return Self::default();
+    fn write(&mut self, key: K, value: Option<V>, ts: HlcTimestamp) -> Result<Self, Superseded> {
+        if let Some(held) = self.writes.get(&key).filter(|held| held.ts >= ts) {
+            return Err(Superseded {
+                held: held.ts,
+                attempted: ts,
+            });
         }
         let dot = self.next_dot(ts.replica);
         let write = Write {
@@ -174,7 +189,7 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
         self.writes.insert(key.clone(), write.clone());
         let mut delta = Self::default();
         delta.writes.insert(key, write);
-        delta
+        Ok(delta)
     }
 
     /// The value of `key`, unless absent or removed.
@@ -184,9 +199,9 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
-    /// map.insert("k", 1, clock.now(1));
+    /// map.insert("k", 1, clock.now(1)).unwrap();
     /// assert_eq!(map.get(&"k"), Some(&1));
-    /// map.remove(&"k", clock.now(2));
+    /// map.remove(&"k", clock.now(2)).unwrap();
     /// assert_eq!(map.get(&"k"), None);
     /// ```
     #[must_use]
@@ -202,9 +217,9 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let (t1, t2) = (clock.now(1), clock.now(2));
     /// let mut map = LwwMap::new();
-    /// map.insert("k", 'a', t1);
+    /// map.insert("k", 'a', t1).unwrap();
     /// assert_eq!(map.timestamp(&"k"), Some(t1));
-    /// map.remove(&"k", t2);
+    /// map.remove(&"k", t2).unwrap();
     /// assert_eq!(map.timestamp(&"k"), Some(t2)); // a removal has a timestamp too
     /// assert_eq!(map.timestamp(&"other"), None);
     /// ```
@@ -220,9 +235,9 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
-    /// map.insert("k", 'a', clock.now(1));
+    /// map.insert("k", 'a', clock.now(1)).unwrap();
     /// assert!(map.contains_key(&"k"));
-    /// map.remove(&"k", clock.now(2));
+    /// map.remove(&"k", clock.now(2)).unwrap();
     /// assert!(!map.contains_key(&"k")); // a tombstone is not a value
     /// ```
     #[must_use]
@@ -237,10 +252,10 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
-    /// map.insert("b", 2, clock.now(1));
-    /// map.insert("a", 1, clock.now(2));
-    /// map.insert("c", 3, clock.now(3));
-    /// map.remove(&"c", clock.now(4));
+    /// map.insert("b", 2, clock.now(1)).unwrap();
+    /// map.insert("a", 1, clock.now(2)).unwrap();
+    /// map.insert("c", 3, clock.now(3)).unwrap();
+    /// map.remove(&"c", clock.now(4)).unwrap();
     /// assert_eq!(map.iter().collect::<Vec<_>>(), [(&"a", &1), (&"b", &2)]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
@@ -256,9 +271,9 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
-    /// map.insert("a", 1, clock.now(1));
-    /// map.insert("b", 2, clock.now(2));
-    /// map.remove(&"a", clock.now(3));
+    /// map.insert("a", 1, clock.now(1)).unwrap();
+    /// map.insert("b", 2, clock.now(2)).unwrap();
+    /// map.remove(&"a", clock.now(3)).unwrap();
     /// assert_eq!(map.len(), 1); // tombstones do not count
     /// ```
     #[must_use]
@@ -274,9 +289,9 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
     /// assert!(map.is_empty());
-    /// map.insert("a", 1, clock.now(1));
+    /// map.insert("a", 1, clock.now(1)).unwrap();
     /// assert!(!map.is_empty());
-    /// map.remove(&"a", clock.now(2));
+    /// map.remove(&"a", clock.now(2)).unwrap();
     /// assert!(map.is_empty());
     /// ```
     #[must_use]
@@ -291,9 +306,9 @@ impl<K: Ord + Clone, V: Clone> LwwMap<K, V> {
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
-    /// map.insert("a", 1, clock.now(1));
-    /// map.remove(&"a", clock.now(2));
-    /// map.remove(&"never set", clock.now(3));
+    /// map.insert("a", 1, clock.now(1)).unwrap();
+    /// map.remove(&"a", clock.now(2)).unwrap();
+    /// map.remove(&"never set", clock.now(3)).unwrap();
     /// assert_eq!((map.len(), map.tombstones()), (0, 2));
     /// ```
     #[must_use]
@@ -328,8 +343,8 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
     ///
     /// let r = ReplicaId::from_u128(1);
     /// let mut map = LwwMap::new();
-    /// map.insert("k", 1, HlcTimestamp::new(100, 0, r)); // dot (r, 1)
-    /// map.insert("k", 2, HlcTimestamp::new(200, 0, r)); // dot (r, 2) overwrites it
+    /// map.insert("k", 1, HlcTimestamp::new(100, 0, r)).unwrap(); // dot (r, 1)
+    /// map.insert("k", 2, HlcTimestamp::new(200, 0, r)).unwrap(); // dot (r, 2) overwrites it
     /// let seen = map.context();
     /// assert!(seen.contains(&Dot::new(r, 2)) && !seen.contains(&Dot::new(r, 1)));
     /// ```
@@ -366,8 +381,8 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let mut map = LwwMap::new();
-    /// let old = map.insert("k", 1, clock.now(1));
-    /// let new = map.insert("k", 2, clock.now(2));
+    /// let old = map.insert("k", 1, clock.now(1)).unwrap();
+    /// let new = map.insert("k", 2, clock.now(2)).unwrap();
     /// assert!(map.includes(&old)); // beaten, yet included: joining it changes nothing
     /// assert!(map.includes(&new) && !old.includes(&new));
     /// ```
@@ -406,9 +421,9 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
     /// let r = ReplicaId::from_u128(1);
     /// let ts = |ms| HlcTimestamp::new(ms, 0, r);
     /// let (mut a, mut b, mut c) = (LwwMap::new(), LwwMap::new(), LwwMap::new());
-    /// b.join(&a.insert("a", 1, ts(100)));
-    /// a.insert("a", 2, ts(200));
-    /// a.insert("z", 3, ts(300));
+    /// b.join(&a.insert("a", 1, ts(100)).unwrap());
+    /// a.insert("a", 2, ts(200)).unwrap();
+    /// a.insert("z", 3, ts(300)).unwrap();
     /// let pieces = a.split(2);
     /// c.join(&pieces[1]); // the piece with a = 2 is lost
     /// c.join(&b.delta_since(&c.context()));

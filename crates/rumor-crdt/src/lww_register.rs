@@ -18,8 +18,8 @@ use crate::{Crdt, HlcTimestamp};
 /// let mut a = LwwRegister::new();
 /// let mut b = LwwRegister::new();
 ///
-/// let d1 = a.set("red", clock_a.now(1_000));
-/// let d2 = b.set("blue", clock_b.now(1_005)); // later: wins everywhere
+/// let d1 = a.set("red", clock_a.now(1_000)).unwrap();
+/// let d2 = b.set("blue", clock_b.now(1_005)).unwrap(); // later: wins everywhere
 /// a.join(&d2);
 /// b.join(&d1);
 /// assert_eq!(a.get(), Some(&"blue"));
@@ -58,7 +58,7 @@ impl<T> LwwRegister<T> {
     ///
     /// let mut register = LwwRegister::new();
     /// assert_eq!(register.get(), None);
-    /// register.set(42, HlcTimestamp::new(1, 0, ReplicaId::from_u128(1)));
+    /// register.set(42, HlcTimestamp::new(1, 0, ReplicaId::from_u128(1))).unwrap();
     /// assert_eq!(register.get(), Some(&42));
     /// ```
     #[must_use]
@@ -74,7 +74,7 @@ impl<T> LwwRegister<T> {
     /// let ts = HlcTimestamp::new(1_000, 0, ReplicaId::from_u128(1));
     /// let mut register = LwwRegister::new();
     /// assert_eq!(register.timestamp(), None);
-    /// register.set("on", ts);
+    /// register.set("on", ts).unwrap();
     /// assert_eq!(register.timestamp(), Some(ts));
     /// ```
     #[must_use]
@@ -84,27 +84,61 @@ impl<T> LwwRegister<T> {
 }
 
 impl<T: Clone> LwwRegister<T> {
-    /// Writes `value` at time `ts` and returns the delta. A write older than
-    /// the one held loses at once: nothing changes and the delta is empty.
+    /// Writes `value` at time `ts` and returns the delta. A write not newer
+    /// than the one held loses at once: nothing changes, and the error says
+    /// which write won. Stamp writes with the replica's [`Hlc`](crate::Hlc)
+    /// after it observed what the replica received (a gossip node does it:
+    /// `Node::timestamp`), and a local write always wins.
     ///
     /// ```
-    /// use rumor_crdt::{Crdt, Hlc, LwwRegister, ReplicaId};
+    /// use rumor_crdt::{Hlc, LwwRegister, ReplicaId, Superseded};
     ///
     /// let mut clock = Hlc::new(ReplicaId::from_u128(1));
     /// let (old, new) = (clock.now(1_000), clock.now(2_000));
     /// let mut register = LwwRegister::new();
-    /// let delta = register.set("new", new);
+    /// let delta = register.set("new", new)?;
     /// assert_eq!(delta, register); // the delta is the whole register
-    /// assert!(register.set("old", old).is_bottom()); // older write: loses at once
+    /// let lost = register.set("old", old); // older write: loses at once
+    /// assert_eq!(lost, Err(Superseded { held: new, attempted: old }));
     /// assert_eq!(register.get(), Some(&"new"));
+    /// # Ok::<(), Superseded>(())
     /// ```
-    pub fn set(&mut self, value: T, ts: HlcTimestamp) -> Self {
-        if self.timestamp().is_some_and(|held| held >= ts) {
-            return Self::default();
+    ///
+    /// # Errors
+    /// [`Superseded`] if the register holds a write at least as new.
+    pub fn set(&mut self, value: T, ts: HlcTimestamp) -> Result<Self, Superseded> {
+        if let Some(held) = self.timestamp().filter(|held| *held >= ts) {
+            return Err(Superseded {
+                held,
+                attempted: ts,
+            });
         }
         self.write = Some((ts, value));
-        self.clone()
+        Ok(self.clone())
     }
+}
+
+/// A last-writer-wins write that lost at once: the register, or the map's
+/// key, already holds a write stamped at least as late.
+///
+/// ```
+/// use rumor_crdt::{HlcTimestamp, LwwMap, ReplicaId, Superseded};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut map = LwwMap::new();
+/// map.insert("k", 1, HlcTimestamp::new(200, 0, r))?;
+/// let err = map.insert("k", 2, HlcTimestamp::new(100, 0, r)).unwrap_err();
+/// assert_eq!(err.held, HlcTimestamp::new(200, 0, r));
+/// assert!(err.to_string().contains("loses to the write held"));
+/// # Ok::<(), Superseded>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a write stamped {attempted:?} loses to the write held, stamped {held:?}")]
+pub struct Superseded {
+    /// The timestamp of the write held, which won.
+    pub held: HlcTimestamp,
+    /// The timestamp of the write that lost.
+    pub attempted: HlcTimestamp,
 }
 
 impl<T: Clone + PartialEq + core::fmt::Debug> Crdt for LwwRegister<T> {

@@ -87,7 +87,7 @@ impl Model for LwwRegisterModel {
 
     fn mutate(register: &mut Self::State, op: &LwwRegisterOp, writer: &mut Writer) -> Self::State {
         let LwwRegisterOp::Set { value, wall } = *op;
-        register.set(value, writer.now(wall))
+        register.set(value, writer.now(wall)).unwrap_or_default()
     }
 
     fn newest(received: &Self::State) -> Option<HlcTimestamp> {
@@ -105,10 +105,12 @@ impl Model for LwwMapModel {
 
     fn mutate(map: &mut Self::State, op: &LwwMapOp, writer: &mut Writer) -> Self::State {
         match *op {
-            LwwMapOp::Insert { key, value, wall } => {
-                map.insert(key % MAP_KEYS, value, writer.now(wall))
-            }
-            LwwMapOp::Remove { key, wall } => map.remove(&(key % MAP_KEYS), writer.now(wall)),
+            LwwMapOp::Insert { key, value, wall } => map
+                .insert(key % MAP_KEYS, value, writer.now(wall))
+                .unwrap_or_default(),
+            LwwMapOp::Remove { key, wall } => map
+                .remove(&(key % MAP_KEYS), writer.now(wall))
+                .unwrap_or_default(),
         }
     }
 

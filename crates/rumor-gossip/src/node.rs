@@ -186,12 +186,13 @@ where
     /// // A peer whose clock runs 4 s ahead wrote "mode" (here joined by hand).
     /// let theirs = HlcTimestamp::new(5_000, 0, ReplicaId::from_u128(2));
     /// let mut delta = LwwMap::new();
-    /// delta.insert("mode".to_string(), "auto".to_string(), theirs);
+    /// delta.insert("mode".to_string(), "auto".to_string(), theirs).unwrap();
     /// let _ = node.join_delta(&delta, 1_000);
     /// // Our wall clock says 1,000 ms, yet our write is stamped after theirs.
     /// let ts = node.timestamp(1_000).unwrap();
-    /// let _ = node.update(|s| s.insert("mode".to_string(), "manual".to_string(), ts));
+    /// let _ = node.try_update(|s| s.insert("mode".to_string(), "manual".to_string(), ts))?;
     /// assert_eq!(node.state().get(&"mode".to_string()).map(String::as_str), Some("manual"));
+    /// # Ok::<(), rumor_crdt::Superseded>(())
     /// ```
     #[must_use]
     pub fn with_clock(mut self, clock: Hlc) -> Self {
@@ -307,6 +308,47 @@ where
             out.events.push(Event::StateChanged);
         }
         out
+    }
+
+    /// [`Node::update`] with a mutator that may refuse: an LWW write that
+    /// loses to the write held ([`Superseded`](rumor_crdt::Superseded)),
+    /// say. On an error nothing changed and nothing is sent.
+    ///
+    /// ```
+    /// use rumor_crdt::{Hlc, LwwMap, ReplicaId, Superseded};
+    /// use rumor_gossip::{Config, FullView, Node, Strategy};
+    ///
+    /// let me = ReplicaId::from_u128(1);
+    /// let state: LwwMap<String, u32> = LwwMap::new();
+    /// let config = Config { strategy: Strategy::Eager, ..Config::default() };
+    /// let mut node = Node::new(1u32, state, FullView::new(1, [2]), config, 7)
+    ///     .with_clock(Hlc::new(me));
+    /// let ts = node.timestamp(1_000).unwrap();
+    /// let out = node.try_update(|s| s.insert("speed".to_string(), 3, ts))?;
+    /// assert!(!out.messages.is_empty()); // the eager path pushes it at once
+    /// let stale = node.try_update(|s| s.insert("speed".to_string(), 4, ts));
+    /// assert!(stale.is_err());
+    /// assert_eq!(node.state().get(&"speed".to_string()), Some(&3));
+    /// # Ok::<(), Superseded>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever `mutate` returns.
+    pub fn try_update<E>(
+        &mut self,
+        mutate: impl FnOnce(&mut S) -> Result<S, E>,
+    ) -> Result<Output<S, P>, E> {
+        let mut failure = None;
+        let out = self.update(|state| {
+            mutate(state).unwrap_or_else(|e| {
+                failure = Some(e);
+                S::default()
+            })
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// Runs one gossip round at time `now_ms`: pushes to `fanout` random
