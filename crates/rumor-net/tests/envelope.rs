@@ -508,3 +508,61 @@ proptest! {
         }
     }
 }
+
+/// Counts the events logged, by level.
+#[derive(Default)]
+struct LogCounter {
+    warnings: std::sync::atomic::AtomicUsize,
+    debug: std::sync::atomic::AtomicUsize,
+}
+
+struct CountingSubscriber(std::sync::Arc<LogCounter>);
+
+impl tracing::Subscriber for CountingSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let counter = match *event.metadata().level() {
+            tracing::Level::WARN => &self.0.warnings,
+            _ => &self.0.debug,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// A flood of one rejection writes one warning per interval, not one per
+/// envelope; replays (duplicated datagrams are routine) are logged at debug.
+#[test]
+fn rejections_are_logged_at_most_once_per_reason_per_interval() {
+    let counter = std::sync::Arc::new(LogCounter::default());
+    let subscriber = CountingSubscriber(counter.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let mut receiver = node(keys(1), 2).with_log_interval_ms(1_000);
+        let good = sealed(keys(1), b"x", NOW);
+        assert!(receiver.open(&good, LIMIT, NOW).is_ok());
+        for ms in 0..3_000 {
+            let _ = receiver.open(b"junk", LIMIT, NOW + ms);
+            let _ = receiver.open(&good, LIMIT, NOW + ms);
+        }
+        assert_eq!(receiver.stats().too_short, 3_000);
+        assert_eq!(receiver.stats().replay, 3_000);
+    });
+    assert_eq!(
+        counter.warnings.load(Ordering::Relaxed),
+        3,
+        "too_short at 0, 1 and 2 s"
+    );
+    assert_eq!(
+        counter.debug.load(Ordering::Relaxed),
+        3,
+        "replay at 0, 1 and 2 s"
+    );
+}
