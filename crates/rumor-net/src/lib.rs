@@ -34,19 +34,20 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `envelope` | the header layout, [`Cluster`], [`Security`], [`EnvelopeCodec`] (seal, open) |
-//! | `keyring` | [`Key`] (wiped on drop, never printed), [`Keyring`] (install, use, remove, list), key text and key files |
-//! | `replay` | [`ReplayGuard`]: the time window, and the bounded memory of accepted nonces |
-//! | `error` | [`Error`]: one variant per rejection; [`Reason`], their closed set |
-//! | `stats` | [`Stats`]: a counter per reason; [`LogLimiter`]: one log line per reason per interval |
+//! | [`envelope`] | the header layout, [`Cluster`], [`Security`], [`EnvelopeCodec`] (seal, open) |
+//! | [`keyring`] | [`Key`] (wiped on drop, never printed), [`Keyring`] (install, use, remove, list), key text and key files |
+//! | [`replay`] | [`ReplayGuard`]: the time window, and the bounded memory of accepted nonces |
+//! | [`error`] | [`Error`]: one variant per rejection; [`Reason`], their closed set |
+//! | [`stats`] | [`Stats`]: a counter per reason; [`LogLimiter`]: one log line per reason per interval |
 //!
-//! `docs/PROTOCOL.md` ("Envelope") specifies the wire format byte by byte.
+//! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope") specifies the wire
+//! format byte by byte.
 
-mod envelope;
-mod error;
-mod keyring;
-mod replay;
-mod stats;
+pub mod envelope;
+pub mod error;
+pub mod keyring;
+pub mod replay;
+pub mod stats;
 
 pub use envelope::{
     Cluster, ClusterId, EnvelopeCodec, Header, Nonce, Opened, Security, DEFAULT_LOG_INTERVAL_MS,
