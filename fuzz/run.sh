@@ -13,7 +13,8 @@
 #   working copy in fuzz/target/corpus/TARGET (git-ignored), so a long run does
 #   not turn the committed corpus into megabytes. `cargo fuzz cmin` and
 #   README.md say how to fold new finds back into the seeds.
-# - Sanitizer: the decode_* targets run under AddressSanitizer, because
+# - Sanitizer: the decode_* targets and open_envelope (whose plaintext
+#   envelopes reach the message decoder) run under AddressSanitizer, because
 #   libFuzzer enforces -malloc_limit_mb only through the sanitizer's malloc
 #   hooks. The others check safe Rust logic (the workspace forbids unsafe
 #   code) and run about 3x faster without one, built in target/nosan-none.
@@ -65,7 +66,7 @@ if ! grep -qx "$target" <<<"$targets"; then
 fi
 
 case $target in
-    decode_*) sanitizer=${FUZZ_SANITIZER:-address} ;;
+    decode_* | open_envelope) sanitizer=${FUZZ_SANITIZER:-address} ;;
     *) sanitizer=${FUZZ_SANITIZER:-none} ;;
 esac
 # One build directory per sanitizer, so that switching does not rebuild all.

@@ -9,6 +9,9 @@
 //!   ([`gossip::Node`], over a full view or HyParView partial views, with
 //!   SWIM failure detection and the eager path) and the deterministic
 //!   network simulator ([`gossip::sim`]).
+//! - [`net`] (the `rumor-net` crate): the runtime layer. Today: the
+//!   authenticated envelope (XChaCha20-Poly1305 under a keyring, with
+//!   replay protection), as pure code; the tokio runtime comes next.
 //!
 //! The two crates' own documentation names them as `rumor_crdt::` and
 //! `rumor_gossip::` (what a dependent of those crates writes). Through this
@@ -69,6 +72,7 @@
 
 pub use rumor_crdt as crdt;
 pub use rumor_gossip as gossip;
+pub use rumor_net as net;
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]

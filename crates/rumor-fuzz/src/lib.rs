@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `merge_laws_<type>` | an arbitrary history of ops and syncs on three replicas: join is commutative, associative, idempotent and monotone; every mutator's delta joined into the prior state gives the mutated state; `delta_since` extracts exactly (also from a stale context); `includes` and `missing_from` agree with join; every delivery order of the deltas converges |
 //! | `decode_<type>`, `decode_message` | arbitrary bytes through `codec::decode`: an error or a value, never a panic; a value re-encodes canonically in at most the input's length and is a lawful state |
+//! | `open_envelope` | arbitrary bytes as an envelope (with the key, or in plaintext down to the message decoder), or a payload sealed and then one bit flipped: no panic, one counter per envelope, an accepted envelope re-encodes its header and is refused the second time, a flipped encrypted envelope is always refused |
 //! | `node_handle` | arbitrary messages, ticks and local writes into a gossip `Node`: no panic; the state only grows, by join, and holds what it was sent and nothing else; incarnations never decrease; every message it sends round-trips on the wire |
 //!
 //! ```
@@ -23,6 +24,7 @@
 //! ```
 
 mod decode;
+mod envelope;
 mod laws;
 mod models;
 mod node;
@@ -31,6 +33,7 @@ pub use decode::{
     decode_gcounter, decode_lww_map, decode_lww_register, decode_message, decode_orset,
     decode_pncounter,
 };
+pub use envelope::open_envelope;
 pub use models::{
     merge_laws_gcounter, merge_laws_lww_map, merge_laws_lww_register, merge_laws_orset,
     merge_laws_pncounter,
@@ -55,5 +58,6 @@ pub const TARGETS: &[Target] = &[
     ("decode_lww_map", decode_lww_map),
     ("decode_orset", decode_orset),
     ("decode_message", decode_message),
+    ("open_envelope", open_envelope),
     ("node_handle", node_handle),
 ];

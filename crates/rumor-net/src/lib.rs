@@ -1,0 +1,59 @@
+//! The runtime layer of rumor. This first part is pure code: the
+//! authenticated envelope every packet travels in, the keyring, and the
+//! replay protection. It opens no socket and reads no clock: time (`now_ms`)
+//! and randomness come in as arguments.
+//!
+//! ```
+//! use rand::SeedableRng;
+//! use rumor_crdt::{codec, OrSet, ReplicaId};
+//! use rumor_net::{Cluster, EnvelopeCodec, Error, Key, Keyring, Security};
+//!
+//! let key = Key::from_bytes([7; 32]); // in production: Key::generate(&mut os_rng)
+//! let node = |id| {
+//!     let security = Security::Keys(Keyring::new(key.clone()));
+//!     EnvelopeCodec::new(security, Cluster::new("prod-eu"), ReplicaId::from_u128(id))
+//! };
+//! let (mut alice, mut bob) = (node(1), node(2));
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0); // in production: the OS RNG
+//!
+//! // Alice sends a delta.
+//! let mut set = OrSet::new();
+//! let delta = set.insert(alice.sender(), "apple".to_string());
+//! let now_ms = 1_700_000_000_000;
+//! let datagram = alice.seal(&codec::encode(&delta)?, now_ms, &mut rng)?;
+//!
+//! // Bob opens it, authenticated and decoded under the datagram limit.
+//! let (header, received): (_, OrSet<String>) = bob.open_message(&datagram, 1_200, now_ms + 3)?;
+//! assert_eq!((header.sender, received), (alice.sender(), delta));
+//!
+//! // The same datagram again is a replay: refused, counted, never a panic.
+//! assert_eq!(bob.open(&datagram, 1_200, now_ms + 5), Err(Error::Replay));
+//! assert_eq!((bob.stats().accepted, bob.stats().replay), (1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`envelope`] | the header layout, [`Cluster`], [`Security`], [`EnvelopeCodec`] (seal, open) |
+//! | [`keyring`] | [`Key`] (wiped on drop, never printed), [`Keyring`] (install, use, remove, list), key text and key files |
+//! | [`replay`] | [`ReplayGuard`]: the time window, and the bounded memory of accepted nonces |
+//! | [`error`] | [`Error`]: one variant per rejection; [`Reason`], their closed set |
+//! | [`stats`] | [`Stats`]: a counter per reason; [`LogLimiter`]: one log line per reason per interval |
+//!
+//! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope") specifies the wire
+//! format byte by byte.
+
+pub mod envelope;
+pub mod error;
+pub mod keyring;
+pub mod replay;
+pub mod stats;
+
+pub use envelope::{
+    Cluster, ClusterId, EnvelopeCodec, Header, Nonce, Opened, Security, DEFAULT_LOG_INTERVAL_MS,
+    FLAG_PLAINTEXT, FLAG_SIGNED, HEADER_LEN, MAGIC, MAX_ENVELOPE_LEN, TAG_LEN, VERSION,
+};
+pub use error::{Error, Reason};
+pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
+pub use replay::{ReplayConfig, ReplayGuard};
+pub use stats::{LogLimiter, Stats};
