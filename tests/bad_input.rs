@@ -449,7 +449,7 @@ fn honest_values(n: u64) -> Honest {
     v.message = Message::new(Body::Tree(Tree::Gossip {
         id: DeltaId {
             origin: 3,
-            incarnation: 1,
+            epoch: 1,
             seq: n,
         },
         delta: Arc::new(v.numbers.clone()),

@@ -267,13 +267,11 @@ fn peer() -> impl Strategy<Value = u32> {
 
 fn control() -> impl Strategy<Value = Control> {
     let id_range =
-        (peer(), number(), number(), number()).prop_map(|(origin, incarnation, first, last)| {
-            IdRange {
-                origin,
-                incarnation,
-                first,
-                last,
-            }
+        (peer(), number(), number(), number()).prop_map(|(origin, epoch, first, last)| IdRange {
+            origin,
+            epoch,
+            first,
+            last,
         });
     let status = prop_oneof![
         Just(Status::Alive),
@@ -348,7 +346,7 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
         Body::Tree(Tree::Gossip {
             id: DeltaId {
                 origin: peer(a),
-                incarnation: b,
+                epoch: b,
                 seq: d,
             },
             delta: Arc::new(delta.clone()),

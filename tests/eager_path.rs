@@ -172,7 +172,7 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
     );
     let everything = IdRange {
         origin: 9u32,
-        incarnation: 0,
+        epoch: 0,
         first: 0,
         last: u64::MAX,
     };
@@ -188,7 +188,7 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
         Tree::Gossip {
             id: DeltaId {
                 origin: 9,
-                incarnation: u64::MAX,
+                epoch: u64::MAX,
                 seq: u64::MAX,
             },
             delta: OrSet::new().into(),

@@ -461,7 +461,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
     };
     let range = |first: u64, last: u64| IdRange {
         origin: 3u32,
-        incarnation: 1,
+        epoch: 1,
         first,
         last,
     };
@@ -494,7 +494,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
         Body::Tree(Tree::Gossip {
             id: DeltaId {
                 origin: 2,
-                incarnation: 0,
+                epoch: 0,
                 seq: 5,
             },
             delta: Arc::new(orset_of(1)),
@@ -502,7 +502,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
         Body::Tree(Tree::Gossip {
             id: DeltaId {
                 origin: 4,
-                incarnation: 3,
+                epoch: 3,
                 seq: 1 << 20,
             },
             delta: Arc::new(orset_of(60)),

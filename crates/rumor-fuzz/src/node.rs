@@ -463,7 +463,7 @@ fn payload_of(payload: &Payload, peer: &Peer, node_state: &State) -> State {
 fn ranges_of(ranges: &[RangeInput]) -> Vec<IdRange<u32>> {
     let range = |r: &RangeInput| IdRange {
         origin: peer_id(r.origin),
-        incarnation: r.incarnation,
+        epoch: r.incarnation,
         first: r.first,
         last: r.last,
     };
@@ -519,7 +519,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
         BodyInput::Tree(TreeInput::Gossip(payload)) => {
             let id = DeltaId {
                 origin: from,
-                incarnation: 0,
+                epoch: 0,
                 seq: peer.broadcasts,
             };
             peer.broadcasts += 1;

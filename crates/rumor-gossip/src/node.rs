@@ -122,7 +122,9 @@ where
     M: Membership<P>,
 {
     /// A node `id` holding `state`, gossiping with `members`; `seed` drives all
-    /// its random choices.
+    /// its random choices. Each life of a node must have its own seed (a
+    /// driver seeds from the OS, the simulator from the node and its
+    /// restarts): the eager path names this life's deltas after it.
     pub fn new(id: P, state: S, members: M, config: Config, seed: u64) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let digest_phase = rng.random_range(0..config.digest_every_rounds.max(1));
@@ -140,7 +142,7 @@ where
             acks: BTreeMap::new(),
             swim,
             digest: None,
-            tree: Plumtree::new(id, 0),
+            tree: Plumtree::new(id, epoch_of(seed)),
             repairs_asked: Vec::new(),
             clock: None,
         };
@@ -157,15 +159,6 @@ where
     pub fn with_incarnation(mut self, incarnation: u64) -> Self {
         self.swim = Swim::new(self.id, incarnation);
         self.swim.set_local(self.members.links().is_some());
-        let links = self
-            .tree
-            .eager()
-            .chain(self.tree.lazy())
-            .collect::<Vec<_>>();
-        self.tree = Plumtree::new(self.id, incarnation);
-        for peer in links {
-            self.tree.promote(peer);
-        }
         self
     }
 
@@ -449,7 +442,7 @@ where
     /// assert_eq!(node.poll_timeout(), None);
     ///
     /// // Peer 2 announces a delta this node never received...
-    /// let ids = vec![IdRange { origin: 2, incarnation: 0, first: 0, last: 0 }];
+    /// let ids = vec![IdRange { origin: 2, epoch: 0, first: 0, last: 0 }];
     /// let announce = Message::new(Body::Tree(Tree::IHave { ids: ids.clone() }));
     /// node.handle(2, announce, 1_000);
     ///
@@ -1049,4 +1042,14 @@ where
         let first = kept.next().unwrap_or_default();
         (first, kept.collect(), true)
     }
+}
+
+/// The eager path's epoch for a life seeded with `seed` (SplitMix64's
+/// finalizer): a different seed gives an unrelated epoch, and drawing it
+/// takes nothing from the node's random stream.
+fn epoch_of(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

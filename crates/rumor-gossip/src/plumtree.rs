@@ -23,14 +23,18 @@ use serde::{Deserialize, Serialize};
 use crate::Peer;
 
 /// Names one broadcast delta: the node that wrote it, in which life
-/// (incarnation), and its sequence number there. Like a dot, but over nodes.
+/// (epoch), and its sequence number there. Like a dot, but over nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DeltaId<P> {
     /// The writing node.
     pub origin: P,
-    /// The writer's incarnation when it wrote (a restart starts `seq` again).
-    pub incarnation: u64,
-    /// Counts the writer's broadcasts in that incarnation, from 0.
+    /// The writer's life: a random number drawn each time a node starts
+    /// (a restart starts `seq` again, in a new epoch). Random, not the SWIM
+    /// incarnation, so that a node restarted without its incarnation never
+    /// reuses the ids of an earlier life, which its peers would take for
+    /// deltas they already have.
+    pub epoch: u64,
+    /// Counts the writer's broadcasts in that epoch, from 0.
     pub seq: u64,
 }
 
@@ -40,8 +44,8 @@ pub struct DeltaId<P> {
 pub struct IdRange<P> {
     /// The writing node.
     pub origin: P,
-    /// Its incarnation.
-    pub incarnation: u64,
+    /// Its epoch.
+    pub epoch: u64,
     /// The first sequence number.
     pub first: u64,
     /// The last sequence number (inclusive).
@@ -82,14 +86,14 @@ pub(crate) fn to_ranges<P: Peer>(ids: impl IntoIterator<Item = DeltaId<P>>) -> V
         match out.last_mut() {
             Some(r)
                 if r.origin == id.origin
-                    && r.incarnation == id.incarnation
+                    && r.epoch == id.epoch
                     && r.last.checked_add(1) == Some(id.seq) =>
             {
                 r.last = id.seq;
             }
             _ => out.push(IdRange {
                 origin: id.origin,
-                incarnation: id.incarnation,
+                epoch: id.epoch,
                 first: id.seq,
                 last: id.seq,
             }),
@@ -107,7 +111,7 @@ pub(crate) fn from_ranges<P: Peer>(ranges: &[IdRange<P>], max: usize) -> Vec<Del
         while seq <= r.last && out.len() < max {
             out.push(DeltaId {
                 origin: r.origin,
-                incarnation: r.incarnation,
+                epoch: r.epoch,
                 seq,
             });
             match seq.checked_add(1) {
@@ -172,7 +176,7 @@ pub(crate) struct Due<P> {
 /// The eager path's state on one node.
 pub(crate) struct Plumtree<S, P> {
     me: P,
-    incarnation: u64,
+    epoch: u64,
     next_seq: u64,
     eager: Links<P>,
     lazy: Links<P>,
@@ -184,8 +188,10 @@ pub(crate) struct Plumtree<S, P> {
     /// The ids of `kept` still to be announced (`announced` below
     /// `ANNOUNCE_ROUNDS`): a round without writes looks at none.
     fresh: Vec<DeltaId<P>>,
-    /// Per writer, the highest `(incarnation, seq)` dropped from `kept`:
-    /// ids at or below it count as received.
+    /// Per writer, the epoch of the ids last dropped from `kept`, and the
+    /// highest `seq` dropped in it: ids of that epoch at or below it count
+    /// as received. (An id of an older epoch arriving late counts as new:
+    /// joining it again changes nothing, and it is not forwarded.)
     horizon: BTreeMap<P, (u64, u64)>,
     /// Announced but not received.
     wanted: BTreeMap<DeltaId<P>, Wanted<P>>,
@@ -198,10 +204,10 @@ pub(crate) struct Plumtree<S, P> {
 }
 
 impl<S: Clone, P: Peer> Plumtree<S, P> {
-    pub(crate) fn new(me: P, incarnation: u64) -> Self {
+    pub(crate) fn new(me: P, epoch: u64) -> Self {
         Self {
             me,
-            incarnation,
+            epoch,
             next_seq: 0,
             eager: Links::default(),
             lazy: Links::default(),
@@ -318,7 +324,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     pub(crate) fn local(&mut self, delta: S, round: u64, from: Option<P>) -> DeltaId<P> {
         let id = DeltaId {
             origin: self.me,
-            incarnation: self.incarnation,
+            epoch: self.epoch,
             seq: self.next_seq,
         };
         self.next_seq += 1;
@@ -332,7 +338,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             || self
                 .horizon
                 .get(&id.origin)
-                .is_some_and(|&h| (id.incarnation, id.seq) <= h)
+                .is_some_and(|&(epoch, seq)| epoch == id.epoch && id.seq <= seq)
     }
 
     /// Keeps a first-received delta for duplicates, grafts and (if
@@ -516,8 +522,12 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             // Kept again later (a newer round): its newer entry expires it.
             if self.kept.get(&id).is_some_and(|k| k.round == kept_round) {
                 self.kept.remove(&id);
-                let h = self.horizon.entry(id.origin).or_insert((0, 0));
-                *h = (*h).max((id.incarnation, id.seq));
+                let h = self.horizon.entry(id.origin).or_insert((id.epoch, 0));
+                *h = if h.0 == id.epoch {
+                    (h.0, h.1.max(id.seq))
+                } else {
+                    (id.epoch, id.seq)
+                };
             }
         }
         if self.fresh.len() > self.kept.len() {
@@ -583,7 +593,7 @@ mod tests {
     fn id(origin: u32, seq: u64) -> DeltaId<u32> {
         DeltaId {
             origin,
-            incarnation: 0,
+            epoch: 0,
             seq,
         }
     }
@@ -600,14 +610,14 @@ mod tests {
     fn a_hostile_range_expands_to_at_most_max_ids() {
         let ranges = [IdRange {
             origin: 1u32,
-            incarnation: 0,
+            epoch: 0,
             first: 0,
             last: u64::MAX,
         }];
         assert_eq!(from_ranges(&ranges, 64).len(), 64);
         let top = [IdRange {
             origin: 1u32,
-            incarnation: 0,
+            epoch: 0,
             first: u64::MAX,
             last: u64::MAX,
         }];
