@@ -59,6 +59,11 @@ pub(crate) trait Model {
     /// pieces (a counter's replicas, a map's keys, a set's elements; a
     /// register's value is one).
     fn entries(state: &Self::State) -> usize;
+    /// Whether `partial = r ⊔ (some pieces of s's split)` kept what it
+    /// must of `r`, where `full = r ⊔ s`: `None` if so, else what it lost.
+    fn lost(_r: &Self::State, _full: &Self::State, _partial: &Self::State) -> Option<String> {
+        None
+    }
 }
 
 /// One step of a history.
@@ -230,6 +235,7 @@ pub(crate) fn check<M: Model>(data: &[u8]) {
     same_deltas_in_any_order_reach_the_same_state(&run, &history.deliveries);
     anti_entropy_by_delta_since_answers_converges(&run, &history.deliveries);
     split_pieces_join_back_to_the_whole::<M>(&states);
+    any_subset_of_split_pieces_keeps_what_the_whole_keeps::<M>(&states, &reached);
 }
 
 /// For every mutation: `prior ⊔ delta == after`.
@@ -386,6 +392,37 @@ fn split_pieces_join_back_to_the_whole<M: Model>(states: &[M::State]) {
                 forward == *s && backward == *s,
                 "split: pieces do not join back to s (n = {n})\ns = {s:?}\npieces = {pieces:?}"
             );
+        }
+    }
+}
+
+/// For `s` among `states`, `r` among `receivers`, `n` from 2 to 4 and every
+/// subset of `s.split(n)`: `r ⊔ subset` keeps what `r ⊔ s` keeps of `r`
+/// ([`Model::lost`]), so a catch-up answer that arrives in part is safe.
+fn any_subset_of_split_pieces_keeps_what_the_whole_keeps<M: Model>(
+    states: &[M::State],
+    receivers: &[M::State],
+) {
+    for s in states {
+        for r in receivers {
+            let full = joined(r, s);
+            for n in 2..=4 {
+                let pieces = s.split(n);
+                for mask in 1..(1u32 << pieces.len()) {
+                    let mut partial = r.clone();
+                    for (k, piece) in pieces.iter().enumerate() {
+                        if mask & (1 << k) != 0 {
+                            partial.join(piece);
+                        }
+                    }
+                    if let Some(lost) = M::lost(r, &full, &partial) {
+                        panic!(
+                            "split: {lost} joining pieces {mask:#b} of s.split({n})\nr = {r:?}\n\
+                             s = {s:?}\npieces = {pieces:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

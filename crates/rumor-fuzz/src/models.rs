@@ -121,6 +121,13 @@ impl Model for LwwMapModel {
     fn entries(map: &Self::State) -> usize {
         (0..MAP_KEYS).filter(|k| map.timestamp(k).is_some()).count()
     }
+
+    /// No key's write goes back.
+    fn lost(r: &Self::State, _full: &Self::State, partial: &Self::State) -> Option<String> {
+        (0..MAP_KEYS)
+            .find(|k| partial.timestamp(k) < r.timestamp(k))
+            .map(|k| format!("key {k}'s write went back"))
+    }
 }
 
 impl Model for OrSetModel {
@@ -143,8 +150,27 @@ impl Model for OrSetModel {
         }
     }
 
+    /// A split keeps every re-added element in one piece, with the dots the
+    /// re-adds replaced: the other elements count one each.
     fn entries(set: &Self::State) -> usize {
-        set.len()
+        let readded = |e: &u8| set.dots(e).iter().any(|d| set.is_readd(d));
+        let plain = set.iter().filter(|e| !readded(e)).count();
+        plain + usize::from(set.iter().any(readded))
+    }
+
+    /// An element of `r` stays if `r ⊔ s` keeps one of `r`'s dots of it, or
+    /// holds it by a re-add `r` lacks (a re-add replaced `r`'s dots in the
+    /// same delta). It may go for a while when `s` removed `r`'s dots and
+    /// holds it by another add only.
+    fn lost(r: &Self::State, full: &Self::State, partial: &Self::State) -> Option<String> {
+        r.iter()
+            .find(|element| {
+                let (kept, mine) = (full.dots(element), r.dots(element));
+                let must_stay = mine.iter().any(|d| kept.contains(d))
+                    || kept.iter().any(|d| full.is_readd(d) && !mine.contains(d));
+                must_stay && !partial.contains(element)
+            })
+            .map(|element| format!("element {element} of r, which r ⊔ s keeps, was removed"))
     }
 }
 
