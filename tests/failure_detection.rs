@@ -213,3 +213,35 @@ fn a_node_checks_a_suspect_itself_before_declaring_it_dead() {
         "the answer carried the refutation"
     );
 }
+
+/// Issue 14, item 10: with every member's state stored (a restart raises an
+/// incarnation above 0), `Swim` asked a three-node view for all its peers,
+/// which came back in view order, so each node always probed the first one
+/// and nobody probed the restarted node: its second crash went unnoticed.
+/// Each node in turn restarts and crashes again; both others mark it down.
+#[test]
+fn in_a_three_node_cluster_a_restarted_node_that_crashes_again_is_marked_down() {
+    for victim in 0..3 {
+        let mut sim = cluster(3, 40 + u64::from(victim), 0.0);
+        sim.run_for(2_000);
+        sim.crash(victim);
+        sim.run_for(5_000);
+        sim.restart(victim, true);
+        sim.run_for(5_000);
+        for i in 0..3 {
+            assert_eq!(sim.node(i).member_status(victim), Status::Alive);
+        }
+        let crashed_at = sim.now();
+        sim.crash(victim);
+        sim.run_for(5_000);
+        for i in (0..3).filter(|&i| i != victim) {
+            let down = downs(sim.member_events(), victim)
+                .any(|e| e.observer == i && e.at_ms >= crashed_at);
+            assert!(
+                down,
+                "victim {victim}: node {i} never marked its second crash down"
+            );
+            assert_eq!(sim.node(i).member_status(victim), Status::Dead);
+        }
+    }
+}

@@ -629,6 +629,10 @@ impl<P: Peer> Membership<P> for HyParView<P> {
         self.active.len()
     }
 
+    fn get(&self, index: usize) -> Option<P> {
+        self.active.get(index).copied()
+    }
+
     fn links(&self) -> Option<&[P]> {
         Some(&self.active)
     }

@@ -91,6 +91,117 @@ struct PendingProbe<P> {
     acked: bool,
 }
 
+/// The order of one cycle of probes: SWIM's round-robin over a shuffled
+/// member list (Das et al. §4.3), so that every member is probed once per
+/// cycle of `len` probes, and a crashed one within `len` probe periods
+/// however small the cluster. The list is a permutation of the view's
+/// indices ([`Membership::get`]), drawn afresh for every cycle; members
+/// that join mid-cycle are in the next one.
+#[derive(Clone, Debug, Default)]
+struct ProbeOrder {
+    /// The cycle's length: the view's size when it was drawn.
+    len: usize,
+    /// Probes taken from this cycle.
+    next: usize,
+    shuffle: Shuffle,
+}
+
+/// Up to this many members, a cycle is an explicit Fisher–Yates shuffle of
+/// the indices (4 bytes each). Beyond, a keyed permutation computed on the
+/// fly: 10,000 simulated full views of 10,000 members would otherwise hold
+/// 400 MB of lists.
+const LISTED_MAX: usize = 4_096;
+
+#[derive(Clone, Debug)]
+enum Shuffle {
+    Listed(Vec<u32>),
+    /// A four-round Feistel network over `2 × half_bits` bits, keyed at
+    /// random: a pseudo-random permutation of `0..2^(2 × half_bits)`.
+    /// Values at or past `len` are walked on (cycle walking), which ends
+    /// because the permutation's cycle through `i < len` comes back to `i`;
+    /// the domain is less than 4 × `len`, so the walk is short.
+    Keyed {
+        half_bits: u32,
+        keys: [u64; 4],
+    },
+}
+
+impl Default for Shuffle {
+    fn default() -> Self {
+        Self::Listed(Vec::new())
+    }
+}
+
+impl ProbeOrder {
+    /// The next index of the cycle; a new cycle over `len` indices starts
+    /// when this one is done. `None` if `len` is 0.
+    fn next_index(&mut self, len: usize, rng: &mut Pcg64Mcg) -> Option<usize> {
+        if self.next >= self.len {
+            self.draw(len, rng);
+        }
+        if self.len == 0 {
+            return None;
+        }
+        let i = self.at(self.next);
+        self.next += 1;
+        Some(i)
+    }
+
+    fn draw(&mut self, len: usize, rng: &mut Pcg64Mcg) {
+        self.len = len;
+        self.next = 0;
+        self.shuffle = if len <= LISTED_MAX {
+            let mut list: Vec<u32> = (0..len)
+                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                .collect();
+            for i in (1..list.len()).rev() {
+                list.swap(i, rng.random_range(0..=i));
+            }
+            Shuffle::Listed(list)
+        } else {
+            let bits = usize::BITS - (len - 1).leading_zeros();
+            Shuffle::Keyed {
+                half_bits: bits.div_ceil(2),
+                keys: [rng.random(), rng.random(), rng.random(), rng.random()],
+            }
+        };
+    }
+
+    fn at(&self, position: usize) -> usize {
+        match &self.shuffle {
+            Shuffle::Listed(list) => list.get(position).map_or(position, |&i| i as usize),
+            Shuffle::Keyed { half_bits, keys } => {
+                let half = *half_bits;
+                let mask = (1u64 << half) - 1;
+                let permute = |x: u64| {
+                    let (mut left, mut right) = (x >> half, x & mask);
+                    for key in keys {
+                        let f = mix(right ^ key) & mask;
+                        (left, right) = (right, left ^ f);
+                    }
+                    (left << half) | right
+                };
+                let len = self.len as u64;
+                let mut x = position as u64;
+                for _ in 0..1u64 << (2 * half) {
+                    x = permute(x);
+                    if x < len {
+                        return usize::try_from(x).unwrap_or(position);
+                    }
+                }
+                position
+            }
+        }
+    }
+}
+
+/// SplitMix64's finalizer: the Feistel rounds' mixing function.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Relay<P> {
     requester: P,
@@ -121,6 +232,8 @@ pub(crate) struct Swim<P> {
     /// probed once every `links × probe_interval_ms`, not at random (a
     /// random pick leaves some dead link unprobed for several seconds).
     cursor: usize,
+    /// Full views: the shuffled round-robin of probe targets.
+    order: ProbeOrder,
 }
 
 impl<P: Peer> Swim<P> {
@@ -139,6 +252,7 @@ impl<P: Peer> Swim<P> {
             local: false,
             failed: Vec::new(),
             cursor: 0,
+            order: ProbeOrder::default(),
         };
         // Announce ourselves: a restarted node's higher incarnation overrides
         // the "dead" others may hold about its previous life.
@@ -465,7 +579,7 @@ impl<P: Peer> Swim<P> {
                     self.cursor = self.cursor.wrapping_add(1);
                     Some(links[self.cursor % links.len()])
                 }
-                _ => self.sample_live(members, rng, 1, None).first().copied(),
+                _ => self.next_target(members, rng),
             };
             if let Some(target) = next {
                 let seq = self.next_seq;
@@ -565,6 +679,21 @@ impl<P: Peer> Swim<P> {
         });
     }
 
+    /// The next live member of the shuffled round-robin, skipping the dead,
+    /// the departed and ourselves; `None` if there is none.
+    fn next_target(&mut self, members: &impl Membership<P>, rng: &mut Pcg64Mcg) -> Option<P> {
+        // The rest of this cycle and one whole next cycle, at most.
+        let tries = members.len().saturating_mul(2).saturating_add(1);
+        for _ in 0..tries {
+            let index = self.order.next_index(members.len(), rng)?;
+            match members.get(index) {
+                Some(peer) if peer != self.me && self.is_live(peer) => return Some(peer),
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// Up to `n` distinct live members other than `except`, at random.
     pub(crate) fn sample_live(
         &self,
@@ -616,4 +745,56 @@ pub(crate) fn suspicion_timeout_ms(config: &Config, members: usize, suspecters: 
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let ms = timeout.max(min) as u64;
     ms
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// Law: every cycle of a probe order is a permutation of `0..len`, for
+    /// explicit shuffles and keyed permutations alike.
+    #[test]
+    fn every_cycle_of_a_probe_order_is_a_permutation() {
+        let mut rng = Pcg64Mcg::seed_from_u64(9);
+        for len in [
+            1,
+            2,
+            3,
+            5,
+            16,
+            17,
+            1_000,
+            LISTED_MAX,
+            LISTED_MAX + 1,
+            10_007,
+        ] {
+            let mut order = ProbeOrder::default();
+            for cycle in 0..3 {
+                let mut seen = vec![false; len];
+                for _ in 0..len {
+                    let i = order.next_index(len, &mut rng).expect("a non-empty view");
+                    assert!(!seen[i], "len {len}, cycle {cycle}: index {i} twice");
+                    seen[i] = true;
+                }
+            }
+            // Keyed permutations at small sizes too.
+            for _ in 0..3 {
+                let bits = usize::BITS - len.saturating_sub(1).leading_zeros();
+                let keyed = ProbeOrder {
+                    len,
+                    next: 0,
+                    shuffle: Shuffle::Keyed {
+                        half_bits: bits.div_ceil(2),
+                        keys: [rng.random(), rng.random(), rng.random(), rng.random()],
+                    },
+                };
+                let mut all: Vec<usize> = (0..len).map(|p| keyed.at(p)).collect();
+                all.sort_unstable();
+                assert!(all.iter().copied().eq(0..len), "len {len}: keyed order");
+            }
+        }
+        assert_eq!(ProbeOrder::default().next_index(0, &mut rng), None);
+    }
 }

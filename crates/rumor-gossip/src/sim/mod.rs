@@ -143,6 +143,13 @@ impl Membership<u32> for SimView {
         }
     }
 
+    fn get(&self, index: usize) -> Option<u32> {
+        match self {
+            Self::Full(v) => v.get(index),
+            Self::Partial(v) => Membership::get(v, index),
+        }
+    }
+
     fn links(&self) -> Option<&[u32]> {
         match self {
             Self::Full(_) => None,
