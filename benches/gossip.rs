@@ -104,7 +104,7 @@ fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32, topology: Topo
     // Partial views join without loss, one node after another; the loss
     // starts once the overlay has formed.
     let joining = match &topology {
-        Topology::Full => 0,
+        Topology::Full | Topology::Seeded { .. } => 0,
         Topology::Partial { join_window_ms, .. } => join_window_ms + 1_000,
     };
     let config = SimConfig {

@@ -78,6 +78,15 @@ pub struct Config {
     /// contact it again; the ping carries the death first, the member
     /// refutes, and its answer revives it.
     pub reconnect_interval_ms: u64,
+    /// Full views grown from seeds ([`FullView`](crate::FullView)): every
+    /// this often, a node exchanges member lists with a random live member
+    /// (push-pull), which repairs what the join rumors missed (a member that
+    /// joined through a seed that was down, the two sides of a long
+    /// partition). 0 turns the periodic exchange off; a node still asks a
+    /// seed for its list when it starts.
+    pub member_sync_interval_ms: u64,
+    /// Members in one page of a member list, at most.
+    pub members_per_message: usize,
     /// [`Strategy::Eager`]: neighbors each node keeps (it connects to more
     /// when it has fewer; others may connect to it too).
     pub eager_degree: usize,
@@ -109,6 +118,8 @@ impl Default for Config {
             retransmit_mult: 4,
             max_piggyback: 8,
             reconnect_interval_ms: 1_000,
+            member_sync_interval_ms: 30_000,
+            members_per_message: 32,
             eager_degree: 4,
             graft_timeout_ms: 20,
             eager_keep_rounds: 10,

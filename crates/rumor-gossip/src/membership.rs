@@ -51,6 +51,15 @@ pub trait Membership<P: Peer> {
     fn links(&self) -> Option<&[P]> {
         None
     }
+    /// Whether this full view learns the members from messages, starting
+    /// from a few seeds ([`FullView`]). SWIM then exchanges member lists:
+    /// on the node's first round (with a seed) and every
+    /// [`member_sync_interval_ms`](crate::Config::member_sync_interval_ms).
+    /// A view that holds every member from the start ([`DenseView`]) and a
+    /// partial view do not.
+    fn learns(&self) -> bool {
+        false
+    }
     /// Joins the cluster through `contact`.
     fn join(&mut self, contact: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
         self.observe(contact);
@@ -80,7 +89,10 @@ pub trait Membership<P: Peer> {
     }
 }
 
-/// Every peer ever seen, in the order first seen.
+/// Every peer ever seen, in the order first seen: a full view grown from
+/// seeds. The node learns the other members from SWIM (joins spread as
+/// "alive" rumors, and member lists are exchanged, see
+/// [`Membership::learns`]).
 #[derive(Clone, Debug)]
 pub struct FullView<P> {
     me: P,
@@ -89,7 +101,8 @@ pub struct FullView<P> {
 }
 
 impl<P: Peer> FullView<P> {
-    /// A view for node `me` that starts with `seeds`.
+    /// A view for node `me` that starts with `seeds` (`me` among them is
+    /// left out).
     pub fn new(me: P, seeds: impl IntoIterator<Item = P>) -> Self {
         let mut view = Self {
             me,
@@ -130,6 +143,10 @@ impl<P: Peer> Membership<P> for FullView<P> {
 
     fn get(&self, index: usize) -> Option<P> {
         self.order.get(index).copied()
+    }
+
+    fn learns(&self) -> bool {
+        true
     }
 }
 

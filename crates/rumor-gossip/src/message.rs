@@ -48,8 +48,8 @@ pub struct Sync<S: Crdt> {
     pub reply: bool,
 }
 
-/// A failure-detection probe (SWIM).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// SWIM's messages: failure-detection probes, and member lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Probe<P> {
     /// "Are you alive?"; answered with an [`Probe::Ack`] of the same `seq`.
     Ping {
@@ -67,6 +67,16 @@ pub enum Probe<P> {
     Ack {
         /// The answered probe.
         seq: u64,
+    },
+    /// One page of the sender's member list, over a full view grown from
+    /// seeds: every member it holds alive or suspect, itself included, as
+    /// `(incarnation, status)` claims by the sender.
+    Members {
+        /// The page.
+        members: Vec<MemberUpdate<P>>,
+        /// "Answer with your list" (a node asks when it starts, and now and
+        /// then); the answer's pages have it unset.
+        reply: bool,
     },
 }
 

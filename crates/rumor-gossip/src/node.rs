@@ -702,11 +702,13 @@ where
         if from == self.id {
             return out;
         }
-        if self.members.observe(from) {
-            out.events.push(Event::MemberJoined(from));
-        }
-        self.swim
-            .heard_from(from, message.incarnation, now_ms, &mut out.events);
+        self.swim.heard_from(
+            from,
+            message.incarnation,
+            &mut self.members,
+            now_ms,
+            &mut out.events,
+        );
         self.swim
             .apply(&message.members, &mut self.members, now_ms, &mut out.events);
         self.announce_refutation(&mut out);
@@ -728,7 +730,15 @@ where
             }
             Body::Sync(sync) => self.handle_delta(from, *sync, &mut out),
             Body::Probe(probe) => {
-                for (to, reply) in self.swim.on_probe(from, probe, now_ms, &self.config) {
+                let replies = self.swim.on_probe(
+                    from,
+                    probe,
+                    now_ms,
+                    &self.config,
+                    &mut self.members,
+                    &mut out.events,
+                );
+                for (to, reply) in replies {
                     self.send(&mut out, to, Body::Probe(reply));
                 }
             }

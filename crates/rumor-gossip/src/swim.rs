@@ -82,6 +82,16 @@ const SUSPICION_CHECKS: [f64; 2] = [0.5, 0.75];
 /// minimum (Lifeguard's K).
 const SUSPICION_CONFIRMATIONS: usize = 3;
 
+/// A membership update waiting to be piggybacked.
+#[derive(Clone, Copy, Debug)]
+struct Queued<P> {
+    update: MemberUpdate<P>,
+    /// Times piggybacked so far.
+    sent: u32,
+    /// Order of queueing: the newest has the largest.
+    id: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct PendingProbe<P> {
     target: P,
@@ -220,7 +230,9 @@ pub(crate) struct Swim<P> {
     next_reconnect_ms: u64,
     next_seq: u64,
     relays: Vec<Relay<P>>,
-    queue: Vec<(MemberUpdate<P>, u32)>,
+    queue: Vec<Queued<P>>,
+    /// Updates queued so far: names the newest.
+    queued: u64,
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
     /// Over a partial view, failure detection is local: a failed probe
@@ -234,6 +246,15 @@ pub(crate) struct Swim<P> {
     cursor: usize,
     /// Full views: the shuffled round-robin of probe targets.
     order: ProbeOrder,
+    /// Full views that learn their members ([`Membership::learns`]):
+    /// whether another member's list came. Until one does, the node asks
+    /// for one every `reconnect_interval_ms` (its seeds may be down).
+    listed: bool,
+    /// When the next member-list request (or periodic exchange) is due.
+    next_list_ms: u64,
+    /// The time between exchanges, once listed: it starts at
+    /// `reconnect_interval_ms` and doubles up to `member_sync_interval_ms`.
+    list_every_ms: u64,
 }
 
 impl<P: Peer> Swim<P> {
@@ -248,11 +269,15 @@ impl<P: Peer> Swim<P> {
             next_seq: 1,
             relays: Vec::new(),
             queue: Vec::new(),
+            queued: 0,
             refute_to: Vec::new(),
             local: false,
             failed: Vec::new(),
             cursor: 0,
             order: ProbeOrder::default(),
+            listed: false,
+            next_list_ms: 0,
+            list_every_ms: 0,
         };
         // Announce ourselves: a restarted node's higher incarnation overrides
         // the "dead" others may hold about its previous life.
@@ -300,16 +325,25 @@ impl<P: Peer> Swim<P> {
     fn enqueue(&mut self, update: MemberUpdate<P>) {
         // A newer claim about a member replaces older ones, except that
         // suspicions by different members travel side by side.
-        self.queue.retain(|(u, _)| {
-            u.peer != update.peer || (u.key() == update.key() && u.by != update.by)
+        self.queue.retain(|q| {
+            q.update.peer != update.peer
+                || (q.update.key() == update.key() && q.update.by != update.by)
         });
-        // Transmissions are set when taken, once N is known.
-        self.queue.push((update, u32::MAX));
+        self.queued += 1;
+        self.queue.push(Queued {
+            update,
+            sent: 0,
+            id: self.queued,
+        });
     }
 
-    /// Up to `max` updates to piggyback on one message to `to`. If we
-    /// suspect `to` or hold it dead, that claim goes first, so it can refute
-    /// at once (Lifeguard's buddy system; for the dead, a reconnect ping).
+    /// Up to `max` updates to piggyback on one message to `to`: those sent
+    /// the fewest times so far, the newest first among equals (memberlist's
+    /// order: a burst of news, a mass crash or many joins, spreads side by
+    /// side instead of the newest starving the rest). Each goes out about
+    /// `retransmit_mult × log₁₀N` times. If we suspect `to` or hold it
+    /// dead, that claim goes first, so it can refute at once (Lifeguard's
+    /// buddy system; for the dead, a reconnect ping).
     pub(crate) fn piggyback(
         &mut self,
         to: P,
@@ -329,23 +363,25 @@ impl<P: Peer> Swim<P> {
                 });
             }
         }
-        for (update, left) in self.queue.iter_mut().rev() {
-            if out.len() >= max {
-                break;
-            }
-            if *left == u32::MAX {
-                *left = limit;
-            }
-            if *left > 0 {
-                *left -= 1;
-                out.push(*update);
-            }
+        self.queue.retain(|q| q.sent < limit);
+        let take = max.saturating_sub(out.len()).min(self.queue.len());
+        if take == 0 {
+            return out;
         }
-        self.queue.retain(|(_, left)| *left > 0);
+        let order = |q: &Queued<P>| (q.sent, core::cmp::Reverse(q.id));
+        if take < self.queue.len() {
+            self.queue.select_nth_unstable_by_key(take - 1, order);
+        }
+        let chosen = &mut self.queue[..take];
+        chosen.sort_unstable_by_key(order);
+        for q in chosen {
+            q.sent += 1;
+            out.push(q.update);
+        }
         out
     }
 
-    /// Applies received updates; returns the events they caused.
+    /// Applies received updates (rumors); returns the events they caused.
     pub(crate) fn apply(
         &mut self,
         updates: &[MemberUpdate<P>],
@@ -354,37 +390,61 @@ impl<P: Peer> Swim<P> {
         events: &mut Vec<Event<P>>,
     ) {
         for update in updates {
-            if update.peer == self.me {
-                self.refute(*update);
-                continue;
+            self.apply_one(*update, true, members, now_ms, events);
+        }
+    }
+
+    /// Applies one claim: a rumor (`rumor`), or an entry of a member list.
+    /// Whatever is news is spread, except the members a list taught us:
+    /// the list's sender knew them, and so does most of the cluster.
+    fn apply_one(
+        &mut self,
+        update: MemberUpdate<P>,
+        rumor: bool,
+        members: &mut impl Membership<P>,
+        now_ms: u64,
+        events: &mut Vec<Event<P>>,
+    ) {
+        if update.peer == self.me {
+            self.refute(update);
+            return;
+        }
+        if self.local {
+            return;
+        }
+        let new = members.observe(update.peer);
+        if new {
+            events.push(Event::MemberJoined(update.peer));
+        }
+        let current = self
+            .overrides
+            .get(&update.peer)
+            .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+        if update.key() == current && update.status == Status::Suspect {
+            self.confirm(update);
+        } else if update.key() > current {
+            if new && !rumor {
+                self.record(update, now_ms, events);
+            } else {
+                self.set(update, now_ms, events);
             }
-            if self.local {
-                continue;
-            }
-            if members.observe(update.peer) {
-                events.push(Event::MemberJoined(update.peer));
-            }
-            let current = self
-                .overrides
-                .get(&update.peer)
-                .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
-            if update.key() == current && update.status == Status::Suspect {
-                self.confirm(*update);
-            } else if update.key() > current {
-                self.set(*update, now_ms, events);
-            } else if update.status != Status::Alive
-                && current.1 == Status::Alive
-                && update.incarnation < current.0
-            {
-                // The sender suspects a life the member has already outlived:
-                // spread the refutation again so stale holders catch up.
-                self.enqueue(MemberUpdate {
-                    peer: update.peer,
-                    incarnation: current.0,
-                    status: Status::Alive,
-                    by: update.peer,
-                });
-            }
+        } else if new && rumor {
+            // A join ("alive at incarnation 0" is not stored, so `set` is not
+            // reached): news to us, so pass it on, as every member that
+            // learns of the joiner does.
+            self.enqueue(update);
+        } else if update.status != Status::Alive
+            && current.1 == Status::Alive
+            && update.incarnation < current.0
+        {
+            // The sender suspects a life the member has already outlived:
+            // spread the refutation again so stale holders catch up.
+            self.enqueue(MemberUpdate {
+                peer: update.peer,
+                incarnation: current.0,
+                status: Status::Alive,
+                by: update.peer,
+            });
         }
     }
 
@@ -401,7 +461,15 @@ impl<P: Peer> Swim<P> {
         }
     }
 
+    /// Stores a newer claim about a member, reports what changed, and
+    /// spreads it.
     fn set(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
+        self.record(update, now_ms, events);
+        self.enqueue(update);
+    }
+
+    /// Stores a newer claim about a member and reports what changed.
+    fn record(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
         let was = self.status(update.peer);
         if update.incarnation == 0 && update.status == Status::Alive {
             self.overrides.remove(&update.peer);
@@ -430,7 +498,6 @@ impl<P: Peer> Swim<P> {
                 Status::Left => Event::MemberLeft(update.peer),
             });
         }
-        self.enqueue(update);
     }
 
     /// Someone says we are suspect or dead: outlive the rumor. A claim at
@@ -463,20 +530,38 @@ impl<P: Peer> Swim<P> {
 
     /// Any message from `from` shows it is alive: it acks a pending probe,
     /// and the sender's incarnation it carries corrects a stale suspicion or
-    /// death we hold about it.
+    /// death we hold about it. A sender we did not know has joined: that is
+    /// news, spread as "alive" at its incarnation.
     pub(crate) fn heard_from(
         &mut self,
         from: P,
         incarnation: u64,
+        members: &mut impl Membership<P>,
         now_ms: u64,
         events: &mut Vec<Event<P>>,
     ) {
+        let new = members.observe(from);
+        if new {
+            events.push(Event::MemberJoined(from));
+        }
         if let Some(probe) = &mut self.probe {
             if probe.target == from {
                 probe.acked = true;
             }
         }
-        if self
+        if new && !self.local {
+            let update = MemberUpdate {
+                peer: from,
+                incarnation,
+                status: Status::Alive,
+                by: from,
+            };
+            if incarnation > 0 {
+                self.set(update, now_ms, events);
+            } else {
+                self.enqueue(update);
+            }
+        } else if self
             .overrides
             .get(&from)
             .is_some_and(|k| k.incarnation < incarnation)
@@ -491,15 +576,42 @@ impl<P: Peer> Swim<P> {
         }
     }
 
-    /// Handles a probe message; returns what to send.
+    /// Handles a probe message or a member list; returns what to send.
     pub(crate) fn on_probe(
         &mut self,
         from: P,
         message: Probe<P>,
         now_ms: u64,
         config: &Config,
+        members: &mut impl Membership<P>,
+        events: &mut Vec<Event<P>>,
     ) -> Vec<(P, Probe<P>)> {
         match message {
+            Probe::Members {
+                members: list,
+                reply,
+            } => {
+                if self.local || !members.learns() {
+                    return Vec::new();
+                }
+                for update in list {
+                    self.apply_one(update, false, members, now_ms, events);
+                }
+                if reply {
+                    return self.list_pages(from, members, config, false);
+                }
+                if !self.listed {
+                    self.listed = true;
+                    self.list_every_ms = config
+                        .reconnect_interval_ms
+                        .clamp(1, config.member_sync_interval_ms.max(1));
+                    self.next_list_ms = match config.member_sync_interval_ms {
+                        0 => u64::MAX,
+                        _ => now_ms.saturating_add(self.list_every_ms),
+                    };
+                }
+                Vec::new()
+            }
             Probe::Ping { seq } => vec![(from, Probe::Ack { seq })],
             Probe::PingReq { seq, target } => {
                 let relay_seq = self.next_seq;
@@ -596,6 +708,10 @@ impl<P: Peer> Swim<P> {
             self.next_probe_ms = now_ms + config.probe_interval_ms;
         }
 
+        if !self.local && members.learns() && now_ms >= self.next_list_ms {
+            out.extend(self.ask_for_members(now_ms, config, members, rng));
+        }
+
         if now_ms >= self.next_reconnect_ms {
             self.next_reconnect_ms = now_ms + config.reconnect_interval_ms.max(1);
             let dead: Vec<P> = self
@@ -667,6 +783,81 @@ impl<P: Peer> Swim<P> {
             Status::Suspect => self.confirm(update),
             Status::Dead | Status::Left => {}
         }
+    }
+
+    /// Sends our member list to one member and asks for its own: a random
+    /// live member, or, until a list came, any known member (the seeds may
+    /// all be down: they are asked again every `reconnect_interval_ms`).
+    fn ask_for_members(
+        &mut self,
+        now_ms: u64,
+        config: &Config,
+        members: &impl Membership<P>,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, Probe<P>)> {
+        let mut target = self.sample_live(members, rng, 1, None).first().copied();
+        if target.is_none() && !self.listed {
+            target = members.sample(rng, 1).first().copied();
+        }
+        self.next_list_ms = if !self.listed {
+            now_ms.saturating_add(config.reconnect_interval_ms.max(1))
+        } else if config.member_sync_interval_ms == 0 {
+            u64::MAX
+        } else {
+            // Members that joined at about the same time as we did reach us
+            // by rumor, and a rumor misses a few: the first exchanges come
+            // soon, then further and further apart.
+            let every = self.list_every_ms;
+            self.list_every_ms = every.saturating_mul(2).min(config.member_sync_interval_ms);
+            now_ms.saturating_add(every)
+        };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        self.list_pages(target, members, config, true)
+    }
+
+    /// Our member list for `to`, as pages of `members_per_message` (the
+    /// first one asks for an answer if `ask`): every member we hold alive or
+    /// suspect, and ourselves.
+    fn list_pages(
+        &self,
+        to: P,
+        members: &impl Membership<P>,
+        config: &Config,
+        ask: bool,
+    ) -> Vec<(P, Probe<P>)> {
+        let me = MemberUpdate {
+            peer: self.me,
+            incarnation: self.incarnation,
+            status: Status::Alive,
+            by: self.me,
+        };
+        let others = (0..members.len())
+            .filter_map(|i| members.get(i))
+            .filter_map(|peer| {
+                let (incarnation, status) = self
+                    .overrides
+                    .get(&peer)
+                    .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+                matches!(status, Status::Alive | Status::Suspect).then_some(MemberUpdate {
+                    peer,
+                    incarnation,
+                    status,
+                    by: self.me,
+                })
+            });
+        let all: Vec<MemberUpdate<P>> = core::iter::once(me).chain(others).collect();
+        all.chunks(config.members_per_message.max(1))
+            .enumerate()
+            .map(|(i, page)| {
+                let page = Probe::Members {
+                    members: page.to_vec(),
+                    reply: ask && i == 0,
+                };
+                (to, page)
+            })
+            .collect()
     }
 
     /// Announces that this node leaves; the update is piggybacked from now on.
