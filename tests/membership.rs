@@ -4,7 +4,7 @@
 
 use rumor::crdt::GCounter;
 use rumor::gossip::{
-    Body, Config, FullView, MemberUpdate, Membership, Message, Node, Probe, Status,
+    Body, Config, Event, FullView, MemberUpdate, Membership, Message, Node, Probe, Status,
 };
 
 type TestNode = Node<GCounter, u32>;
@@ -253,4 +253,60 @@ fn a_joiner_that_knew_only_a_dead_seed_learns_everyone_once_the_seed_returns() {
         sim.update(joiner, |s, me| s.increment(me, 1));
         assert!(sim.run_until_delivered(5_000), "seed {seed}");
     }
+}
+
+fn joined(events: &[Event<u32>]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MemberJoined(p) => Some(*p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 14, item 12: the seeds a `FullView` is built with are members
+/// too. A node reports them as `MemberJoined` once, in the output of its
+/// first round; a contact given to `join` in the output of the join; a
+/// member learned from a message when the message comes.
+#[test]
+fn seeds_and_contacts_are_reported_joined_once() {
+    let mut node = node(0, [1, 2], 1);
+    assert_eq!(joined(&node.tick(100).events), vec![1, 2]);
+    assert_eq!(joined(&node.tick(200).events), Vec::<u32>::new());
+    assert_eq!(joined(&node.join(3, 250).events), vec![3]);
+    assert_eq!(joined(&node.join(3, 260).events), Vec::<u32>::new());
+    let hello = Message {
+        incarnation: 0,
+        body: Body::Probe(Probe::Ping { seq: 9 }),
+        members: vec![alive(5, 0)],
+    };
+    assert_eq!(joined(&node.handle(4, hello, 300).events), vec![4, 5]);
+    assert_eq!(joined(&node.tick(400).events), Vec::<u32>::new());
+}
+
+/// `live_members` lists the members a node holds alive or suspect: not
+/// those it holds dead or departed.
+#[test]
+fn live_members_leave_out_the_dead_and_the_departed() {
+    let mut node = node(0, [1, 2, 3, 4], 1);
+    let claim = |peer, status| MemberUpdate {
+        peer,
+        incarnation: 0,
+        status,
+        by: 1,
+    };
+    let news = Message {
+        incarnation: 0,
+        body: Body::Probe(Probe::Ack { seq: 0 }),
+        members: vec![
+            claim(2, Status::Dead),
+            claim(3, Status::Left),
+            claim(4, Status::Suspect),
+        ],
+    };
+    node.handle(1, news, 100);
+    let mut live: Vec<u32> = node.live_members().collect();
+    live.sort_unstable();
+    assert_eq!(live, vec![1, 4]);
 }

@@ -92,13 +92,19 @@ pub enum Priority {
     Refresh,
 }
 
-/// A change of the active view, for the layers that use its links.
+/// A change of a view, for the layers that use it: a partial view's links
+/// coming and going, and the members a full view was given rather than
+/// learned from a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewEvent<P> {
     /// A link came up.
     Up(P),
     /// A link went away (dropped, disconnected, or failed).
     Down(P),
+    /// A full view was given this member: a seed it was built with, or a
+    /// contact it was asked to join through. Reported once, as
+    /// [`Event::MemberJoined`](crate::Event::MemberJoined).
+    Joined(P),
 }
 
 /// HyParView's sizes and timings.

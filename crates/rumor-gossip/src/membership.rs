@@ -83,7 +83,8 @@ pub trait Membership<P: Peer> {
     fn failed(&mut self, _peer: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
         Vec::new()
     }
-    /// Links that came up or went down since the last call.
+    /// Changes since the last call: links that came up or went down (a
+    /// partial view), members a full view was given (its seeds, a contact).
     fn take_events(&mut self) -> Vec<ViewEvent<P>> {
         Vec::new()
     }
@@ -93,11 +94,19 @@ pub trait Membership<P: Peer> {
 /// seeds. The node learns the other members from SWIM (joins spread as
 /// "alive" rumors, and member lists are exchanged, see
 /// [`Membership::learns`]).
+///
+/// The seeds, and a contact given to [`Node::join`](crate::Node::join), are
+/// reported once as [`Event::MemberJoined`](crate::Event::MemberJoined):
+/// the seeds in the output of the node's first round, a contact in the
+/// output of the join. Members learned later are reported as they are
+/// learned.
 #[derive(Clone, Debug)]
 pub struct FullView<P> {
     me: P,
     order: Vec<P>,
     known: BTreeSet<P>,
+    /// Members given (seeds, contacts) and not reported yet.
+    given: Vec<ViewEvent<P>>,
 }
 
 impl<P: Peer> FullView<P> {
@@ -108,9 +117,12 @@ impl<P: Peer> FullView<P> {
             me,
             order: Vec::new(),
             known: BTreeSet::new(),
+            given: Vec::new(),
         };
         for seed in seeds {
-            view.observe(seed);
+            if view.observe(seed) {
+                view.given.push(ViewEvent::Joined(seed));
+            }
         }
         view
     }
@@ -147,6 +159,17 @@ impl<P: Peer> Membership<P> for FullView<P> {
 
     fn learns(&self) -> bool {
         true
+    }
+
+    fn join(&mut self, contact: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        if self.observe(contact) {
+            self.given.push(ViewEvent::Joined(contact));
+        }
+        Vec::new()
+    }
+
+    fn take_events(&mut self) -> Vec<ViewEvent<P>> {
+        core::mem::take(&mut self.given)
     }
 }
 

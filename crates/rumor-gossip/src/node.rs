@@ -22,7 +22,10 @@ use crate::{Config, FullView, Membership, Peer, Status, Strategy, View, ViewEven
 pub enum Event<P> {
     /// The replicated state changed (a local update or a received delta).
     StateChanged,
-    /// A peer was seen for the first time.
+    /// A member became known, once per member: a seed of a
+    /// [`FullView`] (in the output of the node's first round), a contact
+    /// given to [`Node::join`] (in its output), or a member learned from a
+    /// message.
     MemberJoined(P),
     /// A member missed a probe and will be declared dead unless it refutes.
     MemberSuspected(P),
@@ -166,6 +169,15 @@ where
     /// What this node believes of `peer`.
     pub fn member_status(&self, peer: P) -> Status {
         self.swim.status(peer)
+    }
+
+    /// The members this node believes alive: those of its view it holds
+    /// as alive or suspect (a suspect is alive until proven dead). Over a
+    /// partial view, the links.
+    pub fn live_members(&self) -> impl Iterator<Item = P> + '_ {
+        (0..self.members.len())
+            .filter_map(|i| self.members.get(i))
+            .filter(|peer| self.swim.is_live(*peer))
     }
 
     /// The members this node holds as suspect, dead or left.
@@ -388,6 +400,7 @@ where
                     self.cut(peer, out);
                     out.events.push(Event::LinkDown(peer));
                 }
+                ViewEvent::Joined(peer) => out.events.push(Event::MemberJoined(peer)),
             }
         }
     }
