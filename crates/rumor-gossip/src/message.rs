@@ -48,7 +48,8 @@ pub struct Sync<S: Crdt> {
     pub reply: bool,
 }
 
-/// SWIM's messages: failure-detection probes, and member lists.
+/// SWIM's messages: failure-detection probes and their nacks (Lifeguard),
+/// membership news, and member lists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Probe<P> {
     /// "Are you alive?"; answered with an [`Probe::Ack`] of the same `seq`.
@@ -78,6 +79,18 @@ pub enum Probe<P> {
         /// then); the answer's pages have it unset.
         reply: bool,
     },
+    /// From a relay of a [`Probe::PingReq`]: the target did not answer
+    /// the relay's ping within half a ping timeout (Lifeguard). A
+    /// requester that gets fewer nacks than it asked relays suspects
+    /// itself of losing messages, and slows down.
+    Nack {
+        /// The requester's probe.
+        seq: u64,
+    },
+    /// Nothing but the membership updates piggybacked on it: sent to a few
+    /// random members while a node has more news than its other messages
+    /// carry.
+    News,
 }
 
 /// What a message is about.

@@ -166,6 +166,14 @@ where
         self.swim.incarnation()
     }
 
+    /// Lifeguard's local health score: 0 when this node's probes and their
+    /// relays answer as they should; up to `max_local_health - 1` when it
+    /// misses acks and nacks (or is suspected by others), and then probes
+    /// `score + 1` times slower, with `score + 1` times longer timeouts.
+    pub fn local_health(&self) -> u32 {
+        self.swim.health()
+    }
+
     /// What this node believes of `peer`.
     pub fn member_status(&self, peer: P) -> Status {
         self.swim.status(peer)

@@ -1,14 +1,22 @@
-//! SWIM failure detection (Das, Gupta, Motivala 2002) with Lifeguard-style
-//! suspicion, over any [`Membership`] universe.
+//! SWIM failure detection (Das, Gupta, Motivala 2002) with Lifeguard
+//! (Dadgar, Phillips, Currey 2018), over any [`Membership`] universe.
 //!
-//! Every probe period a node pings one random live member. Without an ack
-//! within `ping_timeout_ms` it asks `indirect_probes` others to ping it
-//! (ping-req); without any ack by the end of the period the member becomes
-//! *suspect*. A suspect that does not refute within the suspicion timeout
-//! (`suspicion_mult × log₁₀N` probe periods) is declared *dead*. A member
-//! refutes by raising its incarnation number. Status changes spread by
-//! piggybacking on every message, each about `retransmit_mult × log₁₀N`
-//! times.
+//! Every probe period a node pings the next member of a shuffled
+//! round-robin. Without an ack within `ping_timeout_ms` it asks
+//! `indirect_probes` members it holds alive to ping it (ping-req); without
+//! any ack by the end of the period the member becomes *suspect*. A suspect
+//! that does not refute within the suspicion timeout (`suspicion_mult ×
+//! log₁₀N` probe periods, up to `suspicion_max_mult` times that with fewer
+//! independent confirmations) is declared *dead*. A member refutes by
+//! raising its incarnation number. Status changes spread by piggybacking on
+//! every message, each about `retransmit_mult × log₁₀N` times, and in
+//! messages of their own while there is more news than that carries.
+//!
+//! Lifeguard's parts: the suspicion timeout shrinks with confirmations; a
+//! message to a suspect carries the suspicion first (the buddy system); a
+//! relay that gets no answer says so (a nack), and a node whose probes fail
+//! without the nacks it expected, or that is suspected itself, raises its
+//! local health score and probes more slowly (the local health multiplier).
 //!
 //! Only members whose status differs from "alive at incarnation 0" are
 //! stored, so 10,000 simulated full views cost memory in proportion to the
@@ -82,6 +90,15 @@ const SUSPICION_CHECKS: [f64; 2] = [0.5, 0.75];
 /// minimum (Lifeguard's K).
 const SUSPICION_CONFIRMATIONS: usize = 3;
 
+/// About this many of the members that hear of a new suspicion probe the
+/// suspect next, ahead of their round-robin: each node with probability
+/// `EARLY_PROBES / N`. A crashed member is otherwise confirmed only by the
+/// members whose round-robin happens to reach it (about one every 220 ms at
+/// N = 1,000), so its suspecters wait a second for `K` confirmations; with
+/// these, a few hundred milliseconds. It costs no message: the probe takes a
+/// round-robin slot. A live suspect answers it, which confirms nothing.
+const EARLY_PROBES: f64 = 6.0;
+
 /// A membership update waiting to be piggybacked.
 #[derive(Clone, Copy, Debug)]
 struct Queued<P> {
@@ -99,6 +116,21 @@ struct PendingProbe<P> {
     sent_ms: u64,
     indirect_sent: bool,
     acked: bool,
+    /// Relays asked to ping the target: each owes a nack if it fails.
+    relays: u32,
+    /// Nacks received from them.
+    nacks: u32,
+}
+
+/// A failed probe whose relays may still nack: counted
+/// `ping_timeout_ms` after the probe ended (a relay nacks from its next
+/// round after half a ping timeout, so its nack can come after the end).
+#[derive(Clone, Copy, Debug)]
+struct Judged {
+    seq: u64,
+    relays: u32,
+    nacks: u32,
+    due_ms: u64,
 }
 
 /// The order of one cycle of probes: SWIM's round-robin over a shuffled
@@ -217,6 +249,10 @@ struct Relay<P> {
     requester: P,
     their_seq: u64,
     our_seq: u64,
+    /// When we pinged the target.
+    pinged_ms: u64,
+    /// Whether we told the requester the target did not answer.
+    nacked: bool,
     expires_ms: u64,
 }
 
@@ -226,6 +262,14 @@ pub(crate) struct Swim<P> {
     incarnation: u64,
     overrides: BTreeMap<P, Known<P>>,
     probe: Option<PendingProbe<P>>,
+    /// The last failed probe, until its relays' nacks are counted.
+    judged: Option<Judged>,
+    /// Lifeguard's local health multiplier (0 = healthy): probe intervals
+    /// and timeouts are `health + 1` times the configured ones. Raised by
+    /// failed probes whose relays did not all nack and by refuting a
+    /// suspicion of ourselves, lowered by successful probes: a node that
+    /// misses its own acks slows its judgements of others.
+    health: u32,
     next_probe_ms: u64,
     next_reconnect_ms: u64,
     next_seq: u64,
@@ -235,6 +279,9 @@ pub(crate) struct Swim<P> {
     queued: u64,
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
+    /// Refutations since the last round, each raising the local health
+    /// score by one at the round.
+    refuted: u32,
     /// Over a partial view, failure detection is local: a failed probe
     /// reports the link (`take_failed`) instead of spreading a suspicion,
     /// and claims about other members are ignored.
@@ -246,6 +293,11 @@ pub(crate) struct Swim<P> {
     cursor: usize,
     /// Full views: the shuffled round-robin of probe targets.
     order: ProbeOrder,
+    /// Suspicions by others we heard of since the last round.
+    heard_suspect: Vec<P>,
+    /// Suspects to probe before the round-robin goes on (see
+    /// `EARLY_PROBES`).
+    urgent: Vec<P>,
     /// Full views that learn their members ([`Membership::learns`]):
     /// whether another member's list came. Until one does, the node asks
     /// for one every `reconnect_interval_ms` (its seeds may be down).
@@ -264,6 +316,8 @@ impl<P: Peer> Swim<P> {
             incarnation,
             overrides: BTreeMap::new(),
             probe: None,
+            judged: None,
+            health: 0,
             next_probe_ms: 0,
             next_reconnect_ms: 0,
             next_seq: 1,
@@ -271,10 +325,13 @@ impl<P: Peer> Swim<P> {
             queue: Vec::new(),
             queued: 0,
             refute_to: Vec::new(),
+            refuted: 0,
             local: false,
             failed: Vec::new(),
             cursor: 0,
             order: ProbeOrder::default(),
+            heard_suspect: Vec::new(),
+            urgent: Vec::new(),
             listed: false,
             next_list_ms: 0,
             list_every_ms: 0,
@@ -304,6 +361,31 @@ impl<P: Peer> Swim<P> {
         self.incarnation
     }
 
+    /// Lifeguard's local health score: 0 when healthy, up to
+    /// `max_local_health - 1`.
+    pub(crate) fn health(&self) -> u32 {
+        self.health
+    }
+
+    /// Changes the local health score by `delta`, within its bounds. Over
+    /// a partial view the score stays 0: a failed probe there only replaces
+    /// a link, nothing is spread, and slower probes would leave dead links
+    /// in place longer (at 100,000 nodes with a fifth crashed, the
+    /// survivors' links stayed split for seconds).
+    fn adjust_health(&mut self, delta: i64, config: &Config) {
+        if self.local {
+            return;
+        }
+        let max = i64::from(config.max_local_health.max(1) - 1);
+        let score = (i64::from(self.health) + delta).clamp(0, max);
+        self.health = u32::try_from(score).unwrap_or(0);
+    }
+
+    /// `ms` scaled by the local health multiplier.
+    fn scaled(&self, ms: u64) -> u64 {
+        ms.saturating_mul(u64::from(self.health) + 1)
+    }
+
     pub(crate) fn status(&self, peer: P) -> Status {
         self.overrides
             .get(&peer)
@@ -323,12 +405,11 @@ impl<P: Peer> Swim<P> {
     }
 
     fn enqueue(&mut self, update: MemberUpdate<P>) {
-        // A newer claim about a member replaces older ones, except that
-        // suspicions by different members travel side by side.
-        self.queue.retain(|q| {
-            q.update.peer != update.peer
-                || (q.update.key() == update.key() && q.update.by != update.by)
-        });
+        // A newer claim about a member replaces older ones, a confirmation
+        // of a suspicion the one before it (as memberlist's queue does): one
+        // entry per member, so that a mass crash queues one rumor per
+        // victim, not one per suspecter.
+        self.queue.retain(|q| q.update.peer != update.peer);
         self.queued += 1;
         self.queue.push(Queued {
             update,
@@ -361,6 +442,9 @@ impl<P: Peer> Swim<P> {
                     status: known.status,
                     by: known.suspecters.first().copied().unwrap_or(self.me),
                 });
+                // Nothing else: it may well be dead, and each update sent
+                // to the dead is one transmission fewer for the living.
+                return out;
             }
         }
         self.queue.retain(|q| q.sent < limit);
@@ -368,7 +452,8 @@ impl<P: Peer> Swim<P> {
         if take == 0 {
             return out;
         }
-        let order = |q: &Queued<P>| (q.sent, core::cmp::Reverse(q.id));
+        let me = self.me;
+        let order = |q: &Queued<P>| (urgency(&q.update, me), q.sent, core::cmp::Reverse(q.id));
         if take < self.queue.len() {
             self.queue.select_nth_unstable_by_key(take - 1, order);
         }
@@ -450,15 +535,18 @@ impl<P: Peer> Swim<P> {
 
     /// Another member independently suspects the same incarnation: count it,
     /// and pass the confirmation on while it still shortens timeouts.
-    fn confirm(&mut self, update: MemberUpdate<P>) {
+    /// Returns whether the confirmation was new.
+    fn confirm(&mut self, update: MemberUpdate<P>) -> bool {
         if let Some(known) = self.overrides.get_mut(&update.peer) {
             if known.suspecters.len() <= SUSPICION_CONFIRMATIONS
                 && !known.suspecters.contains(&update.by)
             {
                 known.suspecters.push(update.by);
                 self.enqueue(update);
+                return true;
             }
         }
+        false
     }
 
     /// Stores a newer claim about a member, reports what changed, and
@@ -490,6 +578,9 @@ impl<P: Peer> Swim<P> {
                 },
             );
         }
+        if was != update.status && update.status == Status::Suspect && update.by != self.me {
+            self.heard_suspect.push(update.peer);
+        }
         if was != update.status {
             events.push(match update.status {
                 Status::Alive => Event::MemberAlive(update.peer),
@@ -509,6 +600,8 @@ impl<P: Peer> Swim<P> {
         }
         if let Some(next) = about_me.incarnation.checked_add(1) {
             self.incarnation = next;
+            // Being suspected hints that we are the slow one (Lifeguard).
+            self.refuted += 1;
             if about_me.by != self.me && !self.refute_to.contains(&about_me.by) {
                 self.refute_to.push(about_me.by);
             }
@@ -620,9 +713,25 @@ impl<P: Peer> Swim<P> {
                     requester: from,
                     their_seq: seq,
                     our_seq: relay_seq,
+                    pinged_ms: now_ms,
+                    nacked: false,
                     expires_ms: now_ms + config.probe_interval_ms,
                 });
                 vec![(target, Probe::Ping { seq: relay_seq })]
+            }
+            // The updates it carried have been applied already.
+            Probe::News => Vec::new(),
+            Probe::Nack { seq } => {
+                match (&mut self.probe, &mut self.judged) {
+                    (Some(probe), _) if probe.seq == seq && probe.nacks < probe.relays => {
+                        probe.nacks += 1;
+                    }
+                    (_, Some(judged)) if judged.seq == seq && judged.nacks < judged.relays => {
+                        judged.nacks += 1;
+                    }
+                    _ => {}
+                }
+                Vec::new()
             }
             Probe::Ack { seq } => {
                 if let Some(probe) = &mut self.probe {
@@ -659,20 +768,60 @@ impl<P: Peer> Swim<P> {
     ) -> Vec<(P, Probe<P>)> {
         let mut out = Vec::new();
         self.relays.retain(|r| r.expires_ms >= now_ms);
+        // Lifeguard: a relay whose ping went unanswered says so, so that
+        // the requester can tell a dead target from its own trouble.
+        let nack_after = config.ping_timeout_ms / 2;
+        for relay in &mut self.relays {
+            if !relay.nacked && now_ms >= relay.pinged_ms.saturating_add(nack_after) {
+                relay.nacked = true;
+                let nack = Probe::Nack {
+                    seq: relay.their_seq,
+                };
+                out.push((relay.requester, nack));
+            }
+        }
+        if self.refuted > 0 {
+            self.adjust_health(i64::from(self.refuted), config);
+            self.refuted = 0;
+        }
+        if let Some(judged) = self.judged {
+            if now_ms >= judged.due_ms {
+                self.judged = None;
+                // Every relay should have nacked a dead target: each
+                // missing nack suggests that we, not it, lose messages.
+                let missed = if judged.relays == 0 {
+                    1
+                } else {
+                    judged.relays - judged.nacks
+                };
+                self.adjust_health(i64::from(missed), config);
+            }
+        }
 
         if let Some(probe) = self.probe {
             if probe.acked {
                 self.probe = None;
-            } else if now_ms >= probe.sent_ms + config.probe_interval_ms {
+                self.adjust_health(-1, config);
+            } else if now_ms >= probe.sent_ms + self.scaled(config.probe_interval_ms) {
                 self.probe = None;
-                self.suspect(probe.target, now_ms, events);
-            } else if !probe.indirect_sent && now_ms >= probe.sent_ms + config.ping_timeout_ms {
+                self.judged = Some(Judged {
+                    seq: probe.seq,
+                    relays: probe.relays,
+                    nacks: probe.nacks,
+                    due_ms: now_ms + config.ping_timeout_ms,
+                });
+                for suspecter in self.suspect(probe.target, now_ms, events) {
+                    out.push((suspecter, Probe::News));
+                }
+            } else if !probe.indirect_sent
+                && now_ms >= probe.sent_ms + self.scaled(config.ping_timeout_ms)
+            {
                 out.push((probe.target, Probe::Ping { seq: probe.seq }));
-                for helper in
-                    self.sample_live(members, rng, config.indirect_probes, Some(probe.target))
-                {
+                let relays = self.relays_for(probe.target, members, rng, config.indirect_probes);
+                let asked = u32::try_from(relays.len()).unwrap_or(u32::MAX);
+                for relay in relays {
                     out.push((
-                        helper,
+                        relay,
                         Probe::PingReq {
                             seq: probe.seq,
                             target: probe.target,
@@ -681,17 +830,27 @@ impl<P: Peer> Swim<P> {
                 }
                 if let Some(p) = &mut self.probe {
                     p.indirect_sent = true;
+                    p.relays = asked;
                 }
             }
         }
 
+        #[allow(clippy::cast_precision_loss)]
+        let early = (EARLY_PROBES / members.len().max(1) as f64).min(1.0);
+        for peer in core::mem::take(&mut self.heard_suspect) {
+            if !self.urgent.contains(&peer) && rng.random_bool(early) {
+                self.urgent.push(peer);
+            }
+        }
         if self.probe.is_none() && now_ms >= self.next_probe_ms {
             let next = match members.links() {
                 Some(links) if self.local && !links.is_empty() => {
                     self.cursor = self.cursor.wrapping_add(1);
                     Some(links[self.cursor % links.len()])
                 }
-                _ => self.next_target(members, rng),
+                _ => self
+                    .next_urgent()
+                    .or_else(|| self.next_target(members, rng)),
             };
             if let Some(target) = next {
                 let seq = self.next_seq;
@@ -702,10 +861,24 @@ impl<P: Peer> Swim<P> {
                     sent_ms: now_ms,
                     indirect_sent: false,
                     acked: false,
+                    relays: 0,
+                    nacks: 0,
                 });
                 out.push((target, Probe::Ping { seq }));
             }
-            self.next_probe_ms = now_ms + config.probe_interval_ms;
+            self.next_probe_ms = now_ms + self.scaled(config.probe_interval_ms);
+        }
+
+        // More news than one message carries: send it to a few random live
+        // members at once, beyond what rides on the other messages
+        // (memberlist's gossip). A mass crash queues a rumor per victim; the
+        // probes and gossip rounds alone would take seconds to carry them,
+        // and mostly to the same few tree neighbors under `Eager`.
+        if !self.local && self.queue.len() > config.max_piggyback {
+            let me = self.me;
+            for peer in self.relays_for(me, members, rng, config.news_fanout) {
+                out.push((peer, Probe::News));
+            }
         }
 
         if !self.local && members.learns() && now_ms >= self.next_list_ms {
@@ -763,13 +936,17 @@ impl<P: Peer> Swim<P> {
     }
 
     /// Our own probe of `peer` failed: suspect it, or, if it is suspect
-    /// already, add our independent confirmation.
-    fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) {
+    /// already, add our independent confirmation. Returns the members to
+    /// tell at once: those that suspected it before us. Their timeouts
+    /// shrink with each confirmation (Lifeguard), and the first of them to
+    /// see enough declares the member dead; by gossip alone the
+    /// confirmation would reach them a few hops later.
+    fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) -> Vec<P> {
         if self.local {
             if !self.failed.contains(&peer) {
                 self.failed.push(peer);
             }
-            return;
+            return Vec::new();
         }
         let incarnation = self.overrides.get(&peer).map_or(0, |k| k.incarnation);
         let update = MemberUpdate {
@@ -780,9 +957,17 @@ impl<P: Peer> Swim<P> {
         };
         match self.status(peer) {
             Status::Alive => self.set(update, now_ms, events),
-            Status::Suspect => self.confirm(update),
-            Status::Dead | Status::Left => {}
+            Status::Suspect if self.confirm(update) => {
+                let me = self.me;
+                return self
+                    .overrides
+                    .get(&peer)
+                    .map(|k| k.suspecters.iter().copied().filter(|s| *s != me).collect())
+                    .unwrap_or_default();
+            }
+            Status::Suspect | Status::Dead | Status::Left => {}
         }
+        Vec::new()
     }
 
     /// Sends our member list to one member and asks for its own: a random
@@ -870,6 +1055,17 @@ impl<P: Peer> Swim<P> {
         });
     }
 
+    /// The first suspect queued for an early probe that is still suspect.
+    fn next_urgent(&mut self) -> Option<P> {
+        while !self.urgent.is_empty() {
+            let peer = self.urgent.remove(0);
+            if self.status(peer) == Status::Suspect {
+                return Some(peer);
+            }
+        }
+        None
+    }
+
     /// The next live member of the shuffled round-robin, skipping the dead,
     /// the departed and ourselves; `None` if there is none.
     fn next_target(&mut self, members: &impl Membership<P>, rng: &mut Pcg64Mcg) -> Option<P> {
@@ -883,6 +1079,27 @@ impl<P: Peer> Swim<P> {
             }
         }
         None
+    }
+
+    /// Up to `n` relays for an indirect probe of `target`: members we hold
+    /// alive. A suspect may be dead (after a mass crash, one in ten or five
+    /// members is), and a dead relay neither pings nor nacks. Over a partial
+    /// view, the other links.
+    fn relays_for(
+        &self,
+        target: P,
+        members: &impl Membership<P>,
+        rng: &mut Pcg64Mcg,
+        n: usize,
+    ) -> Vec<P> {
+        let not_alive = self.overrides.len();
+        let mut out: Vec<P> = members
+            .sample(rng, n + not_alive.min(n * 4) + 1)
+            .into_iter()
+            .filter(|p| *p != target && *p != self.me && self.status(*p) == Status::Alive)
+            .collect();
+        out.truncate(n);
+        out
     }
 
     /// Up to `n` distinct live members other than `except`, at random.
@@ -903,6 +1120,12 @@ impl<P: Peer> Swim<P> {
         out.truncate(n);
         out
     }
+}
+
+/// How soon an update must go out, 0 first: news about ourselves (a
+/// refutation: until it arrives, we may be declared dead), then the rest.
+fn urgency<P: Peer>(update: &MemberUpdate<P>, me: P) -> u8 {
+    u8::from(update.peer != me)
 }
 
 fn log10_members(members: usize) -> f64 {
