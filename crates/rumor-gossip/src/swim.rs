@@ -23,6 +23,7 @@
 //! changes, not to N².
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
@@ -105,8 +106,9 @@ struct Queued<P> {
     update: MemberUpdate<P>,
     /// Times piggybacked so far.
     sent: u32,
-    /// Order of queueing: the newest has the largest.
-    id: u64,
+    /// Order among updates sent as often: the member's hash mixed with
+    /// this node's own, a random order that differs from node to node.
+    rank: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -237,6 +239,14 @@ impl ProbeOrder {
     }
 }
 
+/// A stable 64-bit hash of a peer (`DefaultHasher` with its fixed keys: the
+/// same in every run of one build).
+fn hash_of<P: Hash>(peer: &P) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    peer.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// SplitMix64's finalizer: the Feistel rounds' mixing function.
 fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -275,8 +285,8 @@ pub(crate) struct Swim<P> {
     next_seq: u64,
     relays: Vec<Relay<P>>,
     queue: Vec<Queued<P>>,
-    /// Updates queued so far: names the newest.
-    queued: u64,
+    /// Mixed into the order of the queue (`Queued::rank`).
+    salt: u64,
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
     /// Refutations since the last round, each raising the local health
@@ -323,7 +333,7 @@ impl<P: Peer> Swim<P> {
             next_seq: 1,
             relays: Vec::new(),
             queue: Vec::new(),
-            queued: 0,
+            salt: mix(hash_of(&me)),
             refute_to: Vec::new(),
             refuted: 0,
             local: false,
@@ -410,11 +420,11 @@ impl<P: Peer> Swim<P> {
         // entry per member, so that a mass crash queues one rumor per
         // victim, not one per suspecter.
         self.queue.retain(|q| q.update.peer != update.peer);
-        self.queued += 1;
+        let rank = mix(hash_of(&update.peer) ^ self.salt);
         self.queue.push(Queued {
             update,
             sent: 0,
-            id: self.queued,
+            rank,
         });
     }
 
@@ -434,17 +444,21 @@ impl<P: Peer> Swim<P> {
     ) -> Vec<MemberUpdate<P>> {
         let limit = retransmit_limit(config, members);
         let mut out = Vec::new();
+        // A copy sent to a member we suspect or hold dead does not count
+        // towards the limit: after a mass crash, the probes, checks and
+        // reconnect pings to the victims are a large share of what a node
+        // sends, and a rumor whose copies went mostly to the dead died out
+        // before it reached every live member.
+        let mut counted = true;
         if let Some(known) = self.overrides.get(&to) {
             if matches!(known.status, Status::Suspect | Status::Dead) {
+                counted = false;
                 out.push(MemberUpdate {
                     peer: to,
                     incarnation: known.incarnation,
                     status: known.status,
                     by: known.suspecters.first().copied().unwrap_or(self.me),
                 });
-                // Nothing else: it may well be dead, and each update sent
-                // to the dead is one transmission fewer for the living.
-                return out;
             }
         }
         self.queue.retain(|q| q.sent < limit);
@@ -453,14 +467,14 @@ impl<P: Peer> Swim<P> {
             return out;
         }
         let me = self.me;
-        let order = |q: &Queued<P>| (urgency(&q.update, me), q.sent, core::cmp::Reverse(q.id));
+        let order = |q: &Queued<P>| (urgency(&q.update, me), q.sent, q.rank);
         if take < self.queue.len() {
             self.queue.select_nth_unstable_by_key(take - 1, order);
         }
         let chosen = &mut self.queue[..take];
         chosen.sort_unstable_by_key(order);
         for q in chosen {
-            q.sent += 1;
+            q.sent += u32::from(counted);
             out.push(q.update);
         }
         out
@@ -869,14 +883,18 @@ impl<P: Peer> Swim<P> {
             self.next_probe_ms = now_ms + self.scaled(config.probe_interval_ms);
         }
 
-        // More news than one message carries: send it to a few random live
+        // More news than one message carries: send it to random live
         // members at once, beyond what rides on the other messages
-        // (memberlist's gossip). A mass crash queues a rumor per victim; the
-        // probes and gossip rounds alone would take seconds to carry them,
-        // and mostly to the same few tree neighbors under `Eager`.
-        if !self.local && self.queue.len() > config.max_piggyback {
+        // (memberlist's gossip), one message per `max_piggyback` updates
+        // waiting, up to `news_fanout`. A mass crash queues a rumor per
+        // victim; the probes and gossip rounds alone would take seconds to
+        // carry them, and mostly to the same few tree neighbors under
+        // `Eager`.
+        let per_message = config.max_piggyback.max(1);
+        if !self.local && self.queue.len() > per_message {
+            let wanted = (self.queue.len() / per_message).min(config.news_fanout);
             let me = self.me;
-            for peer in self.relays_for(me, members, rng, config.news_fanout) {
+            for peer in self.relays_for(me, members, rng, wanted) {
                 out.push((peer, Probe::News));
             }
         }
@@ -1122,10 +1140,13 @@ impl<P: Peer> Swim<P> {
     }
 }
 
-/// How soon an update must go out, 0 first: news about ourselves (a
-/// refutation: until it arrives, we may be declared dead), then the rest.
+/// How soon an update must go out, 0 first: news about ourselves, and a
+/// member alive in a later life (a refutation: until it arrives, the member
+/// may be declared dead; these are few, so they starve nothing); then the
+/// rest.
 fn urgency<P: Peer>(update: &MemberUpdate<P>, me: P) -> u8 {
-    u8::from(update.peer != me)
+    let refutation = update.status == Status::Alive && update.incarnation > 0;
+    u8::from(update.peer != me && !refutation)
 }
 
 fn log10_members(members: usize) -> f64 {
