@@ -6,6 +6,7 @@
 //!   (N − 1) × one-delta lower bound;
 //! - time until every live node marks a crashed node dead, and false
 //!   "dead" verdicts about live nodes, at 0 % and 10 % loss;
+//! - the same when 5, 10 or 20 % of the nodes crash at once (`mass-crash`);
 //! - the eager path (Plumtree) against anti-entropy alone: time for an
 //!   update to reach all nodes (p50 / p99 / max), payload and control bytes;
 //! - simulator speed in node-rounds per second.
@@ -104,7 +105,7 @@ fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32, topology: Topo
     // Partial views join without loss, one node after another; the loss
     // starts once the overlay has formed.
     let joining = match &topology {
-        Topology::Full => 0,
+        Topology::Full | Topology::Seeded { .. } => 0,
         Topology::Partial { join_window_ms, .. } => join_window_ms + 1_000,
     };
     let config = SimConfig {
@@ -198,6 +199,72 @@ fn failure_detection(nodes: u32, loss: f64, quiet_ms: u64, seed: u64) -> (u64, u
     (all, false_downs)
 }
 
+/// What a mass crash did: for each crashed node, the time until every live
+/// node had marked it dead (`None`: some never did within the run), and the
+/// "dead" verdicts about live nodes after the crash.
+struct MassCrash {
+    detected_ms: Vec<Option<u64>>,
+    false_deaths: usize,
+}
+
+/// Crashes `crashed` of `nodes` nodes at once (every k-th, from a seeded
+/// offset) after 10 s of quiet, then runs 20 s.
+fn mass_crash(nodes: u32, crashed: u32, loss: f64, strategy: Strategy, seed: u64) -> MassCrash {
+    let config = SimConfig {
+        nodes,
+        seed,
+        node: Config {
+            strategy,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 5),
+            loss,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config, |_| GCounter::new());
+    sim.run_for(10_000);
+    let stride = nodes / crashed.max(1);
+    let offset = (seed as u32).wrapping_mul(7_919) % stride.max(1);
+    let victims: Vec<u32> = (0..crashed).map(|k| offset + k * stride).collect();
+    let crashed_at = sim.now();
+    for &v in &victims {
+        sim.crash(v);
+    }
+    sim.run_for(20_000);
+    let mut is_victim = vec![false; nodes as usize];
+    for &v in &victims {
+        is_victim[v as usize] = true;
+    }
+    // For each victim, the first "down" each observer reported.
+    let mut first_down = vec![vec![None; nodes as usize]; nodes as usize];
+    let mut false_deaths = 0;
+    for e in sim.member_events().iter().filter(|e| e.at_ms >= crashed_at) {
+        if let Event::MemberDown(subject) = e.event {
+            if !is_victim[subject as usize] {
+                false_deaths += 1;
+            } else if first_down[subject as usize][e.observer as usize].is_none() {
+                first_down[subject as usize][e.observer as usize] = Some(e.at_ms - crashed_at);
+            }
+        }
+    }
+    let detected_ms = victims
+        .iter()
+        .map(|&v| {
+            (0..nodes)
+                .filter(|&o| !is_victim[o as usize])
+                .map(|o| first_down[v as usize][o as usize])
+                .try_fold(0, |latest, t| t.map(|t| latest.max(t)))
+        })
+        .collect();
+    MassCrash {
+        detected_ms,
+        false_deaths,
+    }
+}
+
 /// Writes `writes` updates from spread-out nodes, then times 30 rounds of
 /// the default interval (wall-clock seconds).
 fn thirty_rounds(sim: &mut Simulator<OrSet<u64>>, writes: u32) -> f64 {
@@ -270,8 +337,8 @@ fn partial_topology(nodes: u32) -> Topology {
 fn main() {
     let smoke = std::env::args().any(|a| a == "--test");
     // `cargo bench --bench gossip -- partial` runs the sections whose name
-    // contains "partial": rounds, bytes, eager, detection, partial, catchup,
-    // speed.
+    // contains "partial": rounds, bytes, eager, detection, mass-crash,
+    // partial, catchup, speed.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -369,6 +436,44 @@ fn main() {
                     show(times[times.len() / 2]),
                     show(times[times.len() - 1]),
                     seeds * quiet_ms / 1_000
+                );
+            }
+        }
+    }
+    if wanted("mass-crash") {
+        println!("\n### Mass crash: many nodes crash at once (N = {}, 10 % loss, 1–5 ms latency, probe every 200 ms)\n", if smoke { 200 } else { 1_000 });
+        println!("| N | crashed at once | seeds | strategy | detected by all: p50 | p99 | max | not detected by all in 20 s | false \"dead\" events |");
+        println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+        let n: u32 = if smoke { 200 } else { 1_000 };
+        let fractions: &[u32] = if smoke { &[10] } else { &[5, 10, 20] };
+        let seeds: u64 = if smoke { 1 } else { 3 };
+        for &percent in fractions {
+            for strategy in [Strategy::DeltaOptimized, Strategy::Eager] {
+                let crashed = n * percent / 100;
+                let (mut detected, mut false_deaths) = (Vec::new(), 0);
+                for seed in 1..=seeds {
+                    let r = mass_crash(n, crashed, 0.1, strategy, seed);
+                    detected.extend(r.detected_ms);
+                    false_deaths += r.false_deaths;
+                }
+                let mut times: Vec<u64> = detected.iter().flatten().copied().collect();
+                times.sort_unstable();
+                let missed = detected.len() - times.len();
+                let at = |q: f64| {
+                    if times.is_empty() {
+                        "-".to_string()
+                    } else {
+                        format!(
+                            "{} ms",
+                            times[((times.len() - 1) as f64 * q).round() as usize]
+                        )
+                    }
+                };
+                println!(
+                    "| {n} | {crashed} ({percent} %) | {seeds} | {strategy:?} | {} | {} | {} | {missed} | {false_deaths} |",
+                    at(0.5),
+                    at(0.99),
+                    at(1.0),
                 );
             }
         }

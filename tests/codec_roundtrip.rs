@@ -343,6 +343,12 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
             target: peer(d),
         }),
         Body::Probe(Probe::Ack { seq: e }),
+        Body::Probe(Probe::Members {
+            members: c.members.clone(),
+            reply,
+        }),
+        Body::Probe(Probe::Nack { seq: d }),
+        Body::Probe(Probe::News),
         Body::Tree(Tree::Gossip {
             id: DeltaId {
                 origin: peer(a),
@@ -401,6 +407,9 @@ fn kind<S: Crdt>(message: &Message<S, u32>) -> &'static str {
         Body::Probe(Probe::Ping { .. }) => "ping",
         Body::Probe(Probe::PingReq { .. }) => "ping-req",
         Body::Probe(Probe::Ack { .. }) => "ack",
+        Body::Probe(Probe::Members { .. }) => "members",
+        Body::Probe(Probe::Nack { .. }) => "nack",
+        Body::Probe(Probe::News) => "news",
         Body::Tree(Tree::Gossip { .. }) => "tree gossip",
         Body::Tree(Tree::IHave { .. }) => "i-have",
         Body::Tree(Tree::Graft { .. }) => "graft",

@@ -61,6 +61,11 @@ pub struct Config {
     pub ping_timeout_ms: u64,
     /// SWIM: members asked to probe indirectly.
     pub indirect_probes: usize,
+    /// Lifeguard's local health multiplier, at most: a node that misses
+    /// acks and nacks raises its local health score (up to this minus one),
+    /// and probes `score + 1` times slower, with `score + 1` times longer
+    /// timeouts; each successful probe lowers it again. 1 turns it off.
+    pub max_local_health: u32,
     /// SWIM: a suspect confirmed by enough members is declared dead after
     /// `suspicion_mult × log₁₀N` probe intervals without refuting.
     pub suspicion_mult: u32,
@@ -71,13 +76,31 @@ pub struct Config {
     /// SWIM: each membership update is piggybacked `retransmit_mult × log₁₀N`
     /// times.
     pub retransmit_mult: u32,
-    /// Membership updates piggybacked on one message, at most.
+    /// Membership updates piggybacked on one message, at most. Each update
+    /// goes out `retransmit_mult × log₁₀N` times whatever this is, so it
+    /// does not change the bytes a rumor costs, only how fast a burst of
+    /// them (a mass crash queues one per victim) drains, and how large a
+    /// message grows meanwhile (16 simulated updates are about 130 bytes).
     pub max_piggyback: usize,
+    /// SWIM: while more updates wait than one message carries
+    /// (`max_piggyback`), each round also sends them to this many random
+    /// live members in messages of their own
+    /// ([`Probe::News`](crate::Probe::News)).
+    pub news_fanout: usize,
     /// SWIM: every this often, ping one random member held as dead. After
     /// a partition heals, each side holds the other dead and would never
     /// contact it again; the ping carries the death first, the member
     /// refutes, and its answer revives it.
     pub reconnect_interval_ms: u64,
+    /// Full views grown from seeds ([`FullView`](crate::FullView)): every
+    /// this often, a node exchanges member lists with a random live member
+    /// (push-pull), which repairs what the join rumors missed (a member that
+    /// joined through a seed that was down, the two sides of a long
+    /// partition). 0 turns the periodic exchange off; a node still asks a
+    /// seed for its list when it starts.
+    pub member_sync_interval_ms: u64,
+    /// Members in one page of a member list, at most.
+    pub members_per_message: usize,
     /// [`Strategy::Eager`]: neighbors each node keeps (it connects to more
     /// when it has fewer; others may connect to it too).
     pub eager_degree: usize,
@@ -104,11 +127,15 @@ impl Default for Config {
             probe_interval_ms: 200,
             ping_timeout_ms: 100,
             indirect_probes: 4,
+            max_local_health: 8,
             suspicion_mult: 1,
             suspicion_max_mult: 5,
-            retransmit_mult: 4,
-            max_piggyback: 8,
+            retransmit_mult: 5,
+            max_piggyback: 16,
+            news_fanout: 8,
             reconnect_interval_ms: 1_000,
+            member_sync_interval_ms: 30_000,
+            members_per_message: 32,
             eager_degree: 4,
             graft_timeout_ms: 20,
             eager_keep_rounds: 10,

@@ -92,13 +92,19 @@ pub enum Priority {
     Refresh,
 }
 
-/// A change of the active view, for the layers that use its links.
+/// A change of a view, for the layers that use it: a partial view's links
+/// coming and going, and the members a full view was given rather than
+/// learned from a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewEvent<P> {
     /// A link came up.
     Up(P),
     /// A link went away (dropped, disconnected, or failed).
     Down(P),
+    /// A full view was given this member: a seed it was built with, or a
+    /// contact it was asked to join through. Reported once, as
+    /// [`Event::MemberJoined`](crate::Event::MemberJoined).
+    Joined(P),
 }
 
 /// HyParView's sizes and timings.
@@ -627,6 +633,10 @@ impl<P: Peer> Membership<P> for HyParView<P> {
 
     fn len(&self) -> usize {
         self.active.len()
+    }
+
+    fn get(&self, index: usize) -> Option<P> {
+        self.active.get(index).copied()
     }
 
     fn links(&self) -> Option<&[P]> {

@@ -31,10 +31,16 @@ pub trait Membership<P: Peer> {
     /// Records that `peer` exists (a message came from it); returns whether
     /// it was new.
     fn observe(&mut self, peer: P) -> bool;
-    /// Up to `n` distinct live peers, chosen at random.
+    /// Up to `n` distinct peers, chosen at random and in random order (all
+    /// of them, shuffled, when `n` is at least [`Membership::len`]).
     fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P>;
     /// How many peers are in the view.
     fn len(&self) -> usize;
+    /// The peer at `index` (below [`Membership::len`]) in the view's own
+    /// order, which only changes when the view does. SWIM walks a shuffled
+    /// permutation of these indices, so that it probes every member once per
+    /// cycle without copying the view.
+    fn get(&self, index: usize) -> Option<P>;
     /// Whether the view is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -44,6 +50,15 @@ pub trait Membership<P: Peer> {
     /// failure detection is local to them.
     fn links(&self) -> Option<&[P]> {
         None
+    }
+    /// Whether this full view learns the members from messages, starting
+    /// from a few seeds ([`FullView`]). SWIM then exchanges member lists:
+    /// on the node's first round (with a seed) and every
+    /// [`member_sync_interval_ms`](crate::Config::member_sync_interval_ms).
+    /// A view that holds every member from the start ([`DenseView`]) and a
+    /// partial view do not.
+    fn learns(&self) -> bool {
+        false
     }
     /// Joins the cluster through `contact`.
     fn join(&mut self, contact: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
@@ -68,30 +83,46 @@ pub trait Membership<P: Peer> {
     fn failed(&mut self, _peer: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
         Vec::new()
     }
-    /// Links that came up or went down since the last call.
+    /// Changes since the last call: links that came up or went down (a
+    /// partial view), members a full view was given (its seeds, a contact).
     fn take_events(&mut self) -> Vec<ViewEvent<P>> {
         Vec::new()
     }
 }
 
-/// Every peer ever seen, in the order first seen.
+/// Every peer ever seen, in the order first seen: a full view grown from
+/// seeds. The node learns the other members from SWIM (joins spread as
+/// "alive" rumors, and member lists are exchanged, see
+/// [`Membership::learns`]).
+///
+/// The seeds, and a contact given to [`Node::join`](crate::Node::join), are
+/// reported once as [`Event::MemberJoined`](crate::Event::MemberJoined):
+/// the seeds in the output of the node's first round, a contact in the
+/// output of the join. Members learned later are reported as they are
+/// learned.
 #[derive(Clone, Debug)]
 pub struct FullView<P> {
     me: P,
     order: Vec<P>,
     known: BTreeSet<P>,
+    /// Members given (seeds, contacts) and not reported yet.
+    given: Vec<ViewEvent<P>>,
 }
 
 impl<P: Peer> FullView<P> {
-    /// A view for node `me` that starts with `seeds`.
+    /// A view for node `me` that starts with `seeds` (`me` among them is
+    /// left out).
     pub fn new(me: P, seeds: impl IntoIterator<Item = P>) -> Self {
         let mut view = Self {
             me,
             order: Vec::new(),
             known: BTreeSet::new(),
+            given: Vec::new(),
         };
         for seed in seeds {
-            view.observe(seed);
+            if view.observe(seed) {
+                view.given.push(ViewEvent::Joined(seed));
+            }
         }
         view
     }
@@ -121,6 +152,25 @@ impl<P: Peer> Membership<P> for FullView<P> {
     fn len(&self) -> usize {
         self.order.len()
     }
+
+    fn get(&self, index: usize) -> Option<P> {
+        self.order.get(index).copied()
+    }
+
+    fn learns(&self) -> bool {
+        true
+    }
+
+    fn join(&mut self, contact: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        if self.observe(contact) {
+            self.given.push(ViewEvent::Joined(contact));
+        }
+        Vec::new()
+    }
+
+    fn take_events(&mut self) -> Vec<ViewEvent<P>> {
+        core::mem::take(&mut self.given)
+    }
 }
 
 /// The implicit full view of a simulated cluster whose nodes are numbered
@@ -149,33 +199,40 @@ impl Membership<u32> for DenseView {
         let others = self.size.saturating_sub(1) as usize;
         sample_indices(rng, others, n)
             .into_iter()
-            .map(|i| {
-                let i = u32::try_from(i).unwrap_or(u32::MAX);
-                if i >= self.me {
-                    i + 1
-                } else {
-                    i
-                }
-            })
+            .filter_map(|i| self.get(i))
             .collect()
     }
 
     fn len(&self) -> usize {
         self.size.saturating_sub(1) as usize
     }
+
+    /// Every node but `me`, in id order.
+    fn get(&self, index: usize) -> Option<u32> {
+        let i = u32::try_from(index).ok()?;
+        let peer = if i >= self.me { i.checked_add(1)? } else { i };
+        (peer < self.size).then_some(peer)
+    }
 }
 
-/// `n` distinct indices below `len` (all of them if `n >= len`).
+/// `n` distinct indices below `len` (all of them if `n >= len`), in random
+/// order. Floyd's algorithm draws the subset in exactly `n` steps; a
+/// Fisher–Yates pass then shuffles it (the subset alone comes out in an
+/// order biased towards the end of the range).
 fn sample_indices(rng: &mut Pcg64Mcg, len: usize, n: usize) -> Vec<usize> {
-    if n >= len {
-        return (0..len).collect();
-    }
-    let mut chosen = Vec::with_capacity(n);
-    while chosen.len() < n {
-        let i = rng.random_range(0..len);
-        if !chosen.contains(&i) {
-            chosen.push(i);
+    let n = n.min(len);
+    let mut chosen: Vec<usize> = if n == len {
+        (0..len).collect()
+    } else {
+        let mut chosen = Vec::with_capacity(n);
+        for j in len - n..len {
+            let t = rng.random_range(0..=j);
+            chosen.push(if chosen.contains(&t) { j } else { t });
         }
+        chosen
+    };
+    for i in (1..chosen.len()).rev() {
+        chosen.swap(i, rng.random_range(0..=i));
     }
     chosen
 }

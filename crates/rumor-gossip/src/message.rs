@@ -48,8 +48,9 @@ pub struct Sync<S: Crdt> {
     pub reply: bool,
 }
 
-/// A failure-detection probe (SWIM).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// SWIM's messages: failure-detection probes and their nacks (Lifeguard),
+/// membership news, and member lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Probe<P> {
     /// "Are you alive?"; answered with an [`Probe::Ack`] of the same `seq`.
     Ping {
@@ -68,6 +69,28 @@ pub enum Probe<P> {
         /// The answered probe.
         seq: u64,
     },
+    /// One page of the sender's member list, over a full view grown from
+    /// seeds: every member it holds alive or suspect, itself included, as
+    /// `(incarnation, status)` claims by the sender.
+    Members {
+        /// The page.
+        members: Vec<MemberUpdate<P>>,
+        /// "Answer with your list" (a node asks when it starts, and now and
+        /// then); the answer's pages have it unset.
+        reply: bool,
+    },
+    /// From a relay of a [`Probe::PingReq`]: the target did not answer
+    /// the relay's ping within half a ping timeout (Lifeguard). A
+    /// requester that gets fewer nacks than it asked relays suspects
+    /// itself of losing messages, and slows down.
+    Nack {
+        /// The requester's probe.
+        seq: u64,
+    },
+    /// Nothing but the membership updates piggybacked on it: sent to a few
+    /// random members while a node has more news than its other messages
+    /// carry.
+    News,
 }
 
 /// What a message is about.

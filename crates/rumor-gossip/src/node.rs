@@ -22,7 +22,10 @@ use crate::{Config, FullView, Membership, Peer, Status, Strategy, View, ViewEven
 pub enum Event<P> {
     /// The replicated state changed (a local update or a received delta).
     StateChanged,
-    /// A peer was seen for the first time.
+    /// A member became known, once per member: a seed of a
+    /// [`FullView`] (in the output of the node's first round), a contact
+    /// given to [`Node::join`] (in its output), or a member learned from a
+    /// message.
     MemberJoined(P),
     /// A member missed a probe and will be declared dead unless it refutes.
     MemberSuspected(P),
@@ -233,9 +236,26 @@ where
         self.swim.incarnation()
     }
 
+    /// Lifeguard's local health score: 0 when this node's probes and their
+    /// relays answer as they should; up to `max_local_health - 1` when it
+    /// misses acks and nacks (or is suspected by others), and then probes
+    /// `score + 1` times slower, with `score + 1` times longer timeouts.
+    pub fn local_health(&self) -> u32 {
+        self.swim.health()
+    }
+
     /// What this node believes of `peer`.
     pub fn member_status(&self, peer: P) -> Status {
         self.swim.status(peer)
+    }
+
+    /// The members this node believes alive: those of its view it holds
+    /// as alive or suspect (a suspect is alive until proven dead). Over a
+    /// partial view, the links.
+    pub fn live_members(&self) -> impl Iterator<Item = P> + '_ {
+        (0..self.members.len())
+            .filter_map(|i| self.members.get(i))
+            .filter(|peer| self.swim.is_live(*peer))
     }
 
     /// The members this node holds as suspect, dead or left.
@@ -499,6 +519,7 @@ where
                     self.cut(peer, out);
                     out.events.push(Event::LinkDown(peer));
                 }
+                ViewEvent::Joined(peer) => out.events.push(Event::MemberJoined(peer)),
             }
         }
     }
@@ -826,11 +847,13 @@ where
         if from == self.id {
             return out;
         }
-        if self.members.observe(from) {
-            out.events.push(Event::MemberJoined(from));
-        }
-        self.swim
-            .heard_from(from, message.incarnation, now_ms, &mut out.events);
+        self.swim.heard_from(
+            from,
+            message.incarnation,
+            &mut self.members,
+            now_ms,
+            &mut out.events,
+        );
         self.swim
             .apply(&message.members, &mut self.members, now_ms, &mut out.events);
         self.announce_refutation(&mut out);
@@ -852,7 +875,15 @@ where
             }
             Body::Sync(sync) => self.handle_delta(from, *sync, now_ms, &mut out),
             Body::Probe(probe) => {
-                for (to, reply) in self.swim.on_probe(from, probe, now_ms, &self.config) {
+                let replies = self.swim.on_probe(
+                    from,
+                    probe,
+                    now_ms,
+                    &self.config,
+                    &mut self.members,
+                    &mut out.events,
+                );
+                for (to, reply) in replies {
                     self.send(&mut out, to, Body::Probe(reply));
                 }
             }

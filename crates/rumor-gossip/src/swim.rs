@@ -1,20 +1,29 @@
-//! SWIM failure detection (Das, Gupta, Motivala 2002) with Lifeguard-style
-//! suspicion, over any [`Membership`] universe.
+//! SWIM failure detection (Das, Gupta, Motivala 2002) with Lifeguard
+//! (Dadgar, Phillips, Currey 2018), over any [`Membership`] universe.
 //!
-//! Every probe period a node pings one random live member. Without an ack
-//! within `ping_timeout_ms` it asks `indirect_probes` others to ping it
-//! (ping-req); without any ack by the end of the period the member becomes
-//! *suspect*. A suspect that does not refute within the suspicion timeout
-//! (`suspicion_mult × log₁₀N` probe periods) is declared *dead*. A member
-//! refutes by raising its incarnation number. Status changes spread by
-//! piggybacking on every message, each about `retransmit_mult × log₁₀N`
-//! times.
+//! Every probe period a node pings the next member of a shuffled
+//! round-robin. Without an ack within `ping_timeout_ms` it asks
+//! `indirect_probes` members it holds alive to ping it (ping-req); without
+//! any ack by the end of the period the member becomes *suspect*. A suspect
+//! that does not refute within the suspicion timeout (`suspicion_mult ×
+//! log₁₀N` probe periods, up to `suspicion_max_mult` times that with fewer
+//! independent confirmations) is declared *dead*. A member refutes by
+//! raising its incarnation number. Status changes spread by piggybacking on
+//! every message, each about `retransmit_mult × log₁₀N` times, and in
+//! messages of their own while there is more news than that carries.
+//!
+//! Lifeguard's parts: the suspicion timeout shrinks with confirmations; a
+//! message to a suspect carries the suspicion first (the buddy system); a
+//! relay that gets no answer says so (a nack), and a node whose probes fail
+//! without the nacks it expected, or that is suspected itself, raises its
+//! local health score and probes more slowly (the local health multiplier).
 //!
 //! Only members whose status differs from "alive at incarnation 0" are
 //! stored, so 10,000 simulated full views cost memory in proportion to the
 //! changes, not to N².
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
@@ -82,6 +91,26 @@ const SUSPICION_CHECKS: [f64; 2] = [0.5, 0.75];
 /// minimum (Lifeguard's K).
 const SUSPICION_CONFIRMATIONS: usize = 3;
 
+/// About this many of the members that hear of a new suspicion probe the
+/// suspect next, ahead of their round-robin: each node with probability
+/// `EARLY_PROBES / N`. A crashed member is otherwise confirmed only by the
+/// members whose round-robin happens to reach it (about one every 220 ms at
+/// N = 1,000), so its suspecters wait a second for `K` confirmations; with
+/// these, a few hundred milliseconds. It costs no message: the probe takes a
+/// round-robin slot. A live suspect answers it, which confirms nothing.
+const EARLY_PROBES: f64 = 6.0;
+
+/// A membership update waiting to be piggybacked.
+#[derive(Clone, Copy, Debug)]
+struct Queued<P> {
+    update: MemberUpdate<P>,
+    /// Times piggybacked so far.
+    sent: u32,
+    /// Order among updates sent as often: the member's hash mixed with
+    /// this node's own, a random order that differs from node to node.
+    rank: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct PendingProbe<P> {
     target: P,
@@ -89,6 +118,140 @@ struct PendingProbe<P> {
     sent_ms: u64,
     indirect_sent: bool,
     acked: bool,
+    /// Relays asked to ping the target: each owes a nack if it fails.
+    relays: u32,
+    /// Nacks received from them.
+    nacks: u32,
+}
+
+/// A failed probe whose relays may still nack: counted
+/// `ping_timeout_ms` after the probe ended (a relay nacks from its next
+/// round after half a ping timeout, so its nack can come after the end).
+#[derive(Clone, Copy, Debug)]
+struct Judged {
+    seq: u64,
+    relays: u32,
+    nacks: u32,
+    due_ms: u64,
+}
+
+/// The order of one cycle of probes: SWIM's round-robin over a shuffled
+/// member list (Das et al. §4.3), so that every member is probed once per
+/// cycle of `len` probes, and a crashed one within `len` probe periods
+/// however small the cluster. The list is a permutation of the view's
+/// indices ([`Membership::get`]), drawn afresh for every cycle; members
+/// that join mid-cycle are in the next one.
+#[derive(Clone, Debug, Default)]
+struct ProbeOrder {
+    /// The cycle's length: the view's size when it was drawn.
+    len: usize,
+    /// Probes taken from this cycle.
+    next: usize,
+    shuffle: Shuffle,
+}
+
+/// Up to this many members, a cycle is an explicit Fisher–Yates shuffle of
+/// the indices (4 bytes each). Beyond, a keyed permutation computed on the
+/// fly: 10,000 simulated full views of 10,000 members would otherwise hold
+/// 400 MB of lists.
+const LISTED_MAX: usize = 4_096;
+
+#[derive(Clone, Debug)]
+enum Shuffle {
+    Listed(Vec<u32>),
+    /// A four-round Feistel network over `2 × half_bits` bits, keyed at
+    /// random: a pseudo-random permutation of `0..2^(2 × half_bits)`.
+    /// Values at or past `len` are walked on (cycle walking), which ends
+    /// because the permutation's cycle through `i < len` comes back to `i`;
+    /// the domain is less than 4 × `len`, so the walk is short.
+    Keyed {
+        half_bits: u32,
+        keys: [u64; 4],
+    },
+}
+
+impl Default for Shuffle {
+    fn default() -> Self {
+        Self::Listed(Vec::new())
+    }
+}
+
+impl ProbeOrder {
+    /// The next index of the cycle; a new cycle over `len` indices starts
+    /// when this one is done. `None` if `len` is 0.
+    fn next_index(&mut self, len: usize, rng: &mut Pcg64Mcg) -> Option<usize> {
+        if self.next >= self.len {
+            self.draw(len, rng);
+        }
+        if self.len == 0 {
+            return None;
+        }
+        let i = self.at(self.next);
+        self.next += 1;
+        Some(i)
+    }
+
+    fn draw(&mut self, len: usize, rng: &mut Pcg64Mcg) {
+        self.len = len;
+        self.next = 0;
+        self.shuffle = if len <= LISTED_MAX {
+            let mut list: Vec<u32> = (0..len)
+                .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+                .collect();
+            for i in (1..list.len()).rev() {
+                list.swap(i, rng.random_range(0..=i));
+            }
+            Shuffle::Listed(list)
+        } else {
+            let bits = usize::BITS - (len - 1).leading_zeros();
+            Shuffle::Keyed {
+                half_bits: bits.div_ceil(2),
+                keys: [rng.random(), rng.random(), rng.random(), rng.random()],
+            }
+        };
+    }
+
+    fn at(&self, position: usize) -> usize {
+        match &self.shuffle {
+            Shuffle::Listed(list) => list.get(position).map_or(position, |&i| i as usize),
+            Shuffle::Keyed { half_bits, keys } => {
+                let half = *half_bits;
+                let mask = (1u64 << half) - 1;
+                let permute = |x: u64| {
+                    let (mut left, mut right) = (x >> half, x & mask);
+                    for key in keys {
+                        let f = mix(right ^ key) & mask;
+                        (left, right) = (right, left ^ f);
+                    }
+                    (left << half) | right
+                };
+                let len = self.len as u64;
+                let mut x = position as u64;
+                for _ in 0..1u64 << (2 * half) {
+                    x = permute(x);
+                    if x < len {
+                        return usize::try_from(x).unwrap_or(position);
+                    }
+                }
+                position
+            }
+        }
+    }
+}
+
+/// A stable 64-bit hash of a peer (`DefaultHasher` with its fixed keys: the
+/// same in every run of one build).
+fn hash_of<P: Hash>(peer: &P) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    peer.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// SplitMix64's finalizer: the Feistel rounds' mixing function.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +259,10 @@ struct Relay<P> {
     requester: P,
     their_seq: u64,
     our_seq: u64,
+    /// When we pinged the target.
+    pinged_ms: u64,
+    /// Whether we told the requester the target did not answer.
+    nacked: bool,
     expires_ms: u64,
 }
 
@@ -105,13 +272,26 @@ pub(crate) struct Swim<P> {
     incarnation: u64,
     overrides: BTreeMap<P, Known<P>>,
     probe: Option<PendingProbe<P>>,
+    /// The last failed probe, until its relays' nacks are counted.
+    judged: Option<Judged>,
+    /// Lifeguard's local health multiplier (0 = healthy): probe intervals
+    /// and timeouts are `health + 1` times the configured ones. Raised by
+    /// failed probes whose relays did not all nack and by refuting a
+    /// suspicion of ourselves, lowered by successful probes: a node that
+    /// misses its own acks slows its judgements of others.
+    health: u32,
     next_probe_ms: u64,
     next_reconnect_ms: u64,
     next_seq: u64,
     relays: Vec<Relay<P>>,
-    queue: Vec<(MemberUpdate<P>, u32)>,
+    queue: Vec<Queued<P>>,
+    /// Mixed into the order of the queue (`Queued::rank`).
+    salt: u64,
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
+    /// Refutations since the last round, each raising the local health
+    /// score by one at the round.
+    refuted: u32,
     /// Over a partial view, failure detection is local: a failed probe
     /// reports the link (`take_failed`) instead of spreading a suspicion,
     /// and claims about other members are ignored.
@@ -121,6 +301,22 @@ pub(crate) struct Swim<P> {
     /// probed once every `links × probe_interval_ms`, not at random (a
     /// random pick leaves some dead link unprobed for several seconds).
     cursor: usize,
+    /// Full views: the shuffled round-robin of probe targets.
+    order: ProbeOrder,
+    /// Suspicions by others we heard of since the last round.
+    heard_suspect: Vec<P>,
+    /// Suspects to probe before the round-robin goes on (see
+    /// `EARLY_PROBES`).
+    urgent: Vec<P>,
+    /// Full views that learn their members ([`Membership::learns`]):
+    /// whether another member's list came. Until one does, the node asks
+    /// for one every `reconnect_interval_ms` (its seeds may be down).
+    listed: bool,
+    /// When the next member-list request (or periodic exchange) is due.
+    next_list_ms: u64,
+    /// The time between exchanges, once listed: it starts at
+    /// `reconnect_interval_ms` and doubles up to `member_sync_interval_ms`.
+    list_every_ms: u64,
 }
 
 impl<P: Peer> Swim<P> {
@@ -130,15 +326,25 @@ impl<P: Peer> Swim<P> {
             incarnation,
             overrides: BTreeMap::new(),
             probe: None,
+            judged: None,
+            health: 0,
             next_probe_ms: 0,
             next_reconnect_ms: 0,
             next_seq: 1,
             relays: Vec::new(),
             queue: Vec::new(),
+            salt: mix(hash_of(&me)),
             refute_to: Vec::new(),
+            refuted: 0,
             local: false,
             failed: Vec::new(),
             cursor: 0,
+            order: ProbeOrder::default(),
+            heard_suspect: Vec::new(),
+            urgent: Vec::new(),
+            listed: false,
+            next_list_ms: 0,
+            list_every_ms: 0,
         };
         // Announce ourselves: a restarted node's higher incarnation overrides
         // the "dead" others may hold about its previous life.
@@ -165,6 +371,31 @@ impl<P: Peer> Swim<P> {
         self.incarnation
     }
 
+    /// Lifeguard's local health score: 0 when healthy, up to
+    /// `max_local_health - 1`.
+    pub(crate) fn health(&self) -> u32 {
+        self.health
+    }
+
+    /// Changes the local health score by `delta`, within its bounds. Over
+    /// a partial view the score stays 0: a failed probe there only replaces
+    /// a link, nothing is spread, and slower probes would leave dead links
+    /// in place longer (at 100,000 nodes with a fifth crashed, the
+    /// survivors' links stayed split for seconds).
+    fn adjust_health(&mut self, delta: i64, config: &Config) {
+        if self.local {
+            return;
+        }
+        let max = i64::from(config.max_local_health.max(1) - 1);
+        let score = (i64::from(self.health) + delta).clamp(0, max);
+        self.health = u32::try_from(score).unwrap_or(0);
+    }
+
+    /// `ms` scaled by the local health multiplier.
+    fn scaled(&self, ms: u64) -> u64 {
+        ms.saturating_mul(u64::from(self.health) + 1)
+    }
+
     pub(crate) fn status(&self, peer: P) -> Status {
         self.overrides
             .get(&peer)
@@ -184,18 +415,26 @@ impl<P: Peer> Swim<P> {
     }
 
     fn enqueue(&mut self, update: MemberUpdate<P>) {
-        // A newer claim about a member replaces older ones, except that
-        // suspicions by different members travel side by side.
-        self.queue.retain(|(u, _)| {
-            u.peer != update.peer || (u.key() == update.key() && u.by != update.by)
+        // A newer claim about a member replaces older ones, a confirmation
+        // of a suspicion the one before it (as memberlist's queue does): one
+        // entry per member, so that a mass crash queues one rumor per
+        // victim, not one per suspecter.
+        self.queue.retain(|q| q.update.peer != update.peer);
+        let rank = mix(hash_of(&update.peer) ^ self.salt);
+        self.queue.push(Queued {
+            update,
+            sent: 0,
+            rank,
         });
-        // Transmissions are set when taken, once N is known.
-        self.queue.push((update, u32::MAX));
     }
 
-    /// Up to `max` updates to piggyback on one message to `to`. If we
-    /// suspect `to` or hold it dead, that claim goes first, so it can refute
-    /// at once (Lifeguard's buddy system; for the dead, a reconnect ping).
+    /// Up to `max` updates to piggyback on one message to `to`: those sent
+    /// the fewest times so far, the newest first among equals (memberlist's
+    /// order: a burst of news, a mass crash or many joins, spreads side by
+    /// side instead of the newest starving the rest). Each goes out about
+    /// `retransmit_mult × log₁₀N` times. If we suspect `to` or hold it
+    /// dead, that claim goes first, so it can refute at once (Lifeguard's
+    /// buddy system; for the dead, a reconnect ping).
     pub(crate) fn piggyback(
         &mut self,
         to: P,
@@ -205,8 +444,15 @@ impl<P: Peer> Swim<P> {
     ) -> Vec<MemberUpdate<P>> {
         let limit = retransmit_limit(config, members);
         let mut out = Vec::new();
+        // A copy sent to a member we suspect or hold dead does not count
+        // towards the limit: after a mass crash, the probes, checks and
+        // reconnect pings to the victims are a large share of what a node
+        // sends, and a rumor whose copies went mostly to the dead died out
+        // before it reached every live member.
+        let mut counted = true;
         if let Some(known) = self.overrides.get(&to) {
             if matches!(known.status, Status::Suspect | Status::Dead) {
+                counted = false;
                 out.push(MemberUpdate {
                     peer: to,
                     incarnation: known.incarnation,
@@ -215,23 +461,26 @@ impl<P: Peer> Swim<P> {
                 });
             }
         }
-        for (update, left) in self.queue.iter_mut().rev() {
-            if out.len() >= max {
-                break;
-            }
-            if *left == u32::MAX {
-                *left = limit;
-            }
-            if *left > 0 {
-                *left -= 1;
-                out.push(*update);
-            }
+        self.queue.retain(|q| q.sent < limit);
+        let take = max.saturating_sub(out.len()).min(self.queue.len());
+        if take == 0 {
+            return out;
         }
-        self.queue.retain(|(_, left)| *left > 0);
+        let me = self.me;
+        let order = |q: &Queued<P>| (urgency(&q.update, me), q.sent, q.rank);
+        if take < self.queue.len() {
+            self.queue.select_nth_unstable_by_key(take - 1, order);
+        }
+        let chosen = &mut self.queue[..take];
+        chosen.sort_unstable_by_key(order);
+        for q in chosen {
+            q.sent += u32::from(counted);
+            out.push(q.update);
+        }
         out
     }
 
-    /// Applies received updates; returns the events they caused.
+    /// Applies received updates (rumors); returns the events they caused.
     pub(crate) fn apply(
         &mut self,
         updates: &[MemberUpdate<P>],
@@ -240,54 +489,89 @@ impl<P: Peer> Swim<P> {
         events: &mut Vec<Event<P>>,
     ) {
         for update in updates {
-            if update.peer == self.me {
-                self.refute(*update);
-                continue;
+            self.apply_one(*update, true, members, now_ms, events);
+        }
+    }
+
+    /// Applies one claim: a rumor (`rumor`), or an entry of a member list.
+    /// Whatever is news is spread, except the members a list taught us:
+    /// the list's sender knew them, and so does most of the cluster.
+    fn apply_one(
+        &mut self,
+        update: MemberUpdate<P>,
+        rumor: bool,
+        members: &mut impl Membership<P>,
+        now_ms: u64,
+        events: &mut Vec<Event<P>>,
+    ) {
+        if update.peer == self.me {
+            self.refute(update);
+            return;
+        }
+        if self.local {
+            return;
+        }
+        let new = members.observe(update.peer);
+        if new {
+            events.push(Event::MemberJoined(update.peer));
+        }
+        let current = self
+            .overrides
+            .get(&update.peer)
+            .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+        if update.key() == current && update.status == Status::Suspect {
+            self.confirm(update);
+        } else if update.key() > current {
+            if new && !rumor {
+                self.record(update, now_ms, events);
+            } else {
+                self.set(update, now_ms, events);
             }
-            if self.local {
-                continue;
-            }
-            if members.observe(update.peer) {
-                events.push(Event::MemberJoined(update.peer));
-            }
-            let current = self
-                .overrides
-                .get(&update.peer)
-                .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
-            if update.key() == current && update.status == Status::Suspect {
-                self.confirm(*update);
-            } else if update.key() > current {
-                self.set(*update, now_ms, events);
-            } else if update.status != Status::Alive
-                && current.1 == Status::Alive
-                && update.incarnation < current.0
-            {
-                // The sender suspects a life the member has already outlived:
-                // spread the refutation again so stale holders catch up.
-                self.enqueue(MemberUpdate {
-                    peer: update.peer,
-                    incarnation: current.0,
-                    status: Status::Alive,
-                    by: update.peer,
-                });
-            }
+        } else if new && rumor {
+            // A join ("alive at incarnation 0" is not stored, so `set` is not
+            // reached): news to us, so pass it on, as every member that
+            // learns of the joiner does.
+            self.enqueue(update);
+        } else if update.status != Status::Alive
+            && current.1 == Status::Alive
+            && update.incarnation < current.0
+        {
+            // The sender suspects a life the member has already outlived:
+            // spread the refutation again so stale holders catch up.
+            self.enqueue(MemberUpdate {
+                peer: update.peer,
+                incarnation: current.0,
+                status: Status::Alive,
+                by: update.peer,
+            });
         }
     }
 
     /// Another member independently suspects the same incarnation: count it,
     /// and pass the confirmation on while it still shortens timeouts.
-    fn confirm(&mut self, update: MemberUpdate<P>) {
+    /// Returns whether the confirmation was new.
+    fn confirm(&mut self, update: MemberUpdate<P>) -> bool {
         if let Some(known) = self.overrides.get_mut(&update.peer) {
             if known.suspecters.len() <= SUSPICION_CONFIRMATIONS
                 && !known.suspecters.contains(&update.by)
             {
                 known.suspecters.push(update.by);
                 self.enqueue(update);
+                return true;
             }
         }
+        false
     }
 
+    /// Stores a newer claim about a member, reports what changed, and
+    /// spreads it.
     fn set(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
+        self.record(update, now_ms, events);
+        self.enqueue(update);
+    }
+
+    /// Stores a newer claim about a member and reports what changed.
+    fn record(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
         let was = self.status(update.peer);
         if update.incarnation == 0 && update.status == Status::Alive {
             self.overrides.remove(&update.peer);
@@ -308,6 +592,9 @@ impl<P: Peer> Swim<P> {
                 },
             );
         }
+        if was != update.status && update.status == Status::Suspect && update.by != self.me {
+            self.heard_suspect.push(update.peer);
+        }
         if was != update.status {
             events.push(match update.status {
                 Status::Alive => Event::MemberAlive(update.peer),
@@ -316,7 +603,6 @@ impl<P: Peer> Swim<P> {
                 Status::Left => Event::MemberLeft(update.peer),
             });
         }
-        self.enqueue(update);
     }
 
     /// Someone says we are suspect or dead: outlive the rumor. A claim at
@@ -328,6 +614,8 @@ impl<P: Peer> Swim<P> {
         }
         if let Some(next) = about_me.incarnation.checked_add(1) {
             self.incarnation = next;
+            // Being suspected hints that we are the slow one (Lifeguard).
+            self.refuted += 1;
             if about_me.by != self.me && !self.refute_to.contains(&about_me.by) {
                 self.refute_to.push(about_me.by);
             }
@@ -349,20 +637,38 @@ impl<P: Peer> Swim<P> {
 
     /// Any message from `from` shows it is alive: it acks a pending probe,
     /// and the sender's incarnation it carries corrects a stale suspicion or
-    /// death we hold about it.
+    /// death we hold about it. A sender we did not know has joined: that is
+    /// news, spread as "alive" at its incarnation.
     pub(crate) fn heard_from(
         &mut self,
         from: P,
         incarnation: u64,
+        members: &mut impl Membership<P>,
         now_ms: u64,
         events: &mut Vec<Event<P>>,
     ) {
+        let new = members.observe(from);
+        if new {
+            events.push(Event::MemberJoined(from));
+        }
         if let Some(probe) = &mut self.probe {
             if probe.target == from {
                 probe.acked = true;
             }
         }
-        if self
+        if new && !self.local {
+            let update = MemberUpdate {
+                peer: from,
+                incarnation,
+                status: Status::Alive,
+                by: from,
+            };
+            if incarnation > 0 {
+                self.set(update, now_ms, events);
+            } else {
+                self.enqueue(update);
+            }
+        } else if self
             .overrides
             .get(&from)
             .is_some_and(|k| k.incarnation < incarnation)
@@ -377,15 +683,42 @@ impl<P: Peer> Swim<P> {
         }
     }
 
-    /// Handles a probe message; returns what to send.
+    /// Handles a probe message or a member list; returns what to send.
     pub(crate) fn on_probe(
         &mut self,
         from: P,
         message: Probe<P>,
         now_ms: u64,
         config: &Config,
+        members: &mut impl Membership<P>,
+        events: &mut Vec<Event<P>>,
     ) -> Vec<(P, Probe<P>)> {
         match message {
+            Probe::Members {
+                members: list,
+                reply,
+            } => {
+                if self.local || !members.learns() {
+                    return Vec::new();
+                }
+                for update in list {
+                    self.apply_one(update, false, members, now_ms, events);
+                }
+                if reply {
+                    return self.list_pages(from, members, config, false);
+                }
+                if !self.listed {
+                    self.listed = true;
+                    self.list_every_ms = config
+                        .reconnect_interval_ms
+                        .clamp(1, config.member_sync_interval_ms.max(1));
+                    self.next_list_ms = match config.member_sync_interval_ms {
+                        0 => u64::MAX,
+                        _ => now_ms.saturating_add(self.list_every_ms),
+                    };
+                }
+                Vec::new()
+            }
             Probe::Ping { seq } => vec![(from, Probe::Ack { seq })],
             Probe::PingReq { seq, target } => {
                 let relay_seq = self.next_seq;
@@ -394,9 +727,25 @@ impl<P: Peer> Swim<P> {
                     requester: from,
                     their_seq: seq,
                     our_seq: relay_seq,
+                    pinged_ms: now_ms,
+                    nacked: false,
                     expires_ms: now_ms + config.probe_interval_ms,
                 });
                 vec![(target, Probe::Ping { seq: relay_seq })]
+            }
+            // The updates it carried have been applied already.
+            Probe::News => Vec::new(),
+            Probe::Nack { seq } => {
+                match (&mut self.probe, &mut self.judged) {
+                    (Some(probe), _) if probe.seq == seq && probe.nacks < probe.relays => {
+                        probe.nacks += 1;
+                    }
+                    (_, Some(judged)) if judged.seq == seq && judged.nacks < judged.relays => {
+                        judged.nacks += 1;
+                    }
+                    _ => {}
+                }
+                Vec::new()
             }
             Probe::Ack { seq } => {
                 if let Some(probe) = &mut self.probe {
@@ -433,20 +782,60 @@ impl<P: Peer> Swim<P> {
     ) -> Vec<(P, Probe<P>)> {
         let mut out = Vec::new();
         self.relays.retain(|r| r.expires_ms >= now_ms);
+        // Lifeguard: a relay whose ping went unanswered says so, so that
+        // the requester can tell a dead target from its own trouble.
+        let nack_after = config.ping_timeout_ms / 2;
+        for relay in &mut self.relays {
+            if !relay.nacked && now_ms >= relay.pinged_ms.saturating_add(nack_after) {
+                relay.nacked = true;
+                let nack = Probe::Nack {
+                    seq: relay.their_seq,
+                };
+                out.push((relay.requester, nack));
+            }
+        }
+        if self.refuted > 0 {
+            self.adjust_health(i64::from(self.refuted), config);
+            self.refuted = 0;
+        }
+        if let Some(judged) = self.judged {
+            if now_ms >= judged.due_ms {
+                self.judged = None;
+                // Every relay should have nacked a dead target: each
+                // missing nack suggests that we, not it, lose messages.
+                let missed = if judged.relays == 0 {
+                    1
+                } else {
+                    judged.relays - judged.nacks
+                };
+                self.adjust_health(i64::from(missed), config);
+            }
+        }
 
         if let Some(probe) = self.probe {
             if probe.acked {
                 self.probe = None;
-            } else if now_ms >= probe.sent_ms + config.probe_interval_ms {
+                self.adjust_health(-1, config);
+            } else if now_ms >= probe.sent_ms + self.scaled(config.probe_interval_ms) {
                 self.probe = None;
-                self.suspect(probe.target, now_ms, events);
-            } else if !probe.indirect_sent && now_ms >= probe.sent_ms + config.ping_timeout_ms {
+                self.judged = Some(Judged {
+                    seq: probe.seq,
+                    relays: probe.relays,
+                    nacks: probe.nacks,
+                    due_ms: now_ms + config.ping_timeout_ms,
+                });
+                for suspecter in self.suspect(probe.target, now_ms, events) {
+                    out.push((suspecter, Probe::News));
+                }
+            } else if !probe.indirect_sent
+                && now_ms >= probe.sent_ms + self.scaled(config.ping_timeout_ms)
+            {
                 out.push((probe.target, Probe::Ping { seq: probe.seq }));
-                for helper in
-                    self.sample_live(members, rng, config.indirect_probes, Some(probe.target))
-                {
+                let relays = self.relays_for(probe.target, members, rng, config.indirect_probes);
+                let asked = u32::try_from(relays.len()).unwrap_or(u32::MAX);
+                for relay in relays {
                     out.push((
-                        helper,
+                        relay,
                         Probe::PingReq {
                             seq: probe.seq,
                             target: probe.target,
@@ -455,17 +844,27 @@ impl<P: Peer> Swim<P> {
                 }
                 if let Some(p) = &mut self.probe {
                     p.indirect_sent = true;
+                    p.relays = asked;
                 }
             }
         }
 
+        #[allow(clippy::cast_precision_loss)]
+        let early = (EARLY_PROBES / members.len().max(1) as f64).min(1.0);
+        for peer in core::mem::take(&mut self.heard_suspect) {
+            if !self.urgent.contains(&peer) && rng.random_bool(early) {
+                self.urgent.push(peer);
+            }
+        }
         if self.probe.is_none() && now_ms >= self.next_probe_ms {
             let next = match members.links() {
                 Some(links) if self.local && !links.is_empty() => {
                     self.cursor = self.cursor.wrapping_add(1);
                     Some(links[self.cursor % links.len()])
                 }
-                _ => self.sample_live(members, rng, 1, None).first().copied(),
+                _ => self
+                    .next_urgent()
+                    .or_else(|| self.next_target(members, rng)),
             };
             if let Some(target) = next {
                 let seq = self.next_seq;
@@ -476,10 +875,32 @@ impl<P: Peer> Swim<P> {
                     sent_ms: now_ms,
                     indirect_sent: false,
                     acked: false,
+                    relays: 0,
+                    nacks: 0,
                 });
                 out.push((target, Probe::Ping { seq }));
             }
-            self.next_probe_ms = now_ms + config.probe_interval_ms;
+            self.next_probe_ms = now_ms + self.scaled(config.probe_interval_ms);
+        }
+
+        // More news than one message carries: send it to random live
+        // members at once, beyond what rides on the other messages
+        // (memberlist's gossip), one message per `max_piggyback` updates
+        // waiting, up to `news_fanout`. A mass crash queues a rumor per
+        // victim; the probes and gossip rounds alone would take seconds to
+        // carry them, and mostly to the same few tree neighbors under
+        // `Eager`.
+        let per_message = config.max_piggyback.max(1);
+        if !self.local && self.queue.len() > per_message {
+            let wanted = (self.queue.len() / per_message).min(config.news_fanout);
+            let me = self.me;
+            for peer in self.relays_for(me, members, rng, wanted) {
+                out.push((peer, Probe::News));
+            }
+        }
+
+        if !self.local && members.learns() && now_ms >= self.next_list_ms {
+            out.extend(self.ask_for_members(now_ms, config, members, rng));
         }
 
         if now_ms >= self.next_reconnect_ms {
@@ -533,13 +954,17 @@ impl<P: Peer> Swim<P> {
     }
 
     /// Our own probe of `peer` failed: suspect it, or, if it is suspect
-    /// already, add our independent confirmation.
-    fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) {
+    /// already, add our independent confirmation. Returns the members to
+    /// tell at once: those that suspected it before us. Their timeouts
+    /// shrink with each confirmation (Lifeguard), and the first of them to
+    /// see enough declares the member dead; by gossip alone the
+    /// confirmation would reach them a few hops later.
+    fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) -> Vec<P> {
         if self.local {
             if !self.failed.contains(&peer) {
                 self.failed.push(peer);
             }
-            return;
+            return Vec::new();
         }
         let incarnation = self.overrides.get(&peer).map_or(0, |k| k.incarnation);
         let update = MemberUpdate {
@@ -550,9 +975,92 @@ impl<P: Peer> Swim<P> {
         };
         match self.status(peer) {
             Status::Alive => self.set(update, now_ms, events),
-            Status::Suspect => self.confirm(update),
-            Status::Dead | Status::Left => {}
+            Status::Suspect if self.confirm(update) => {
+                let me = self.me;
+                return self
+                    .overrides
+                    .get(&peer)
+                    .map(|k| k.suspecters.iter().copied().filter(|s| *s != me).collect())
+                    .unwrap_or_default();
+            }
+            Status::Suspect | Status::Dead | Status::Left => {}
         }
+        Vec::new()
+    }
+
+    /// Sends our member list to one member and asks for its own: a random
+    /// live member, or, until a list came, any known member (the seeds may
+    /// all be down: they are asked again every `reconnect_interval_ms`).
+    fn ask_for_members(
+        &mut self,
+        now_ms: u64,
+        config: &Config,
+        members: &impl Membership<P>,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, Probe<P>)> {
+        let mut target = self.sample_live(members, rng, 1, None).first().copied();
+        if target.is_none() && !self.listed {
+            target = members.sample(rng, 1).first().copied();
+        }
+        self.next_list_ms = if !self.listed {
+            now_ms.saturating_add(config.reconnect_interval_ms.max(1))
+        } else if config.member_sync_interval_ms == 0 {
+            u64::MAX
+        } else {
+            // Members that joined at about the same time as we did reach us
+            // by rumor, and a rumor misses a few: the first exchanges come
+            // soon, then further and further apart.
+            let every = self.list_every_ms;
+            self.list_every_ms = every.saturating_mul(2).min(config.member_sync_interval_ms);
+            now_ms.saturating_add(every)
+        };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        self.list_pages(target, members, config, true)
+    }
+
+    /// Our member list for `to`, as pages of `members_per_message` (the
+    /// first one asks for an answer if `ask`): every member we hold alive or
+    /// suspect, and ourselves.
+    fn list_pages(
+        &self,
+        to: P,
+        members: &impl Membership<P>,
+        config: &Config,
+        ask: bool,
+    ) -> Vec<(P, Probe<P>)> {
+        let me = MemberUpdate {
+            peer: self.me,
+            incarnation: self.incarnation,
+            status: Status::Alive,
+            by: self.me,
+        };
+        let others = (0..members.len())
+            .filter_map(|i| members.get(i))
+            .filter_map(|peer| {
+                let (incarnation, status) = self
+                    .overrides
+                    .get(&peer)
+                    .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+                matches!(status, Status::Alive | Status::Suspect).then_some(MemberUpdate {
+                    peer,
+                    incarnation,
+                    status,
+                    by: self.me,
+                })
+            });
+        let all: Vec<MemberUpdate<P>> = core::iter::once(me).chain(others).collect();
+        all.chunks(config.members_per_message.max(1))
+            .enumerate()
+            .map(|(i, page)| {
+                let page = Probe::Members {
+                    members: page.to_vec(),
+                    reply: ask && i == 0,
+                };
+                (to, page)
+            })
+            .collect()
     }
 
     /// Announces that this node leaves; the update is piggybacked from now on.
@@ -563,6 +1071,53 @@ impl<P: Peer> Swim<P> {
             status: Status::Left,
             by: self.me,
         });
+    }
+
+    /// The first suspect queued for an early probe that is still suspect.
+    fn next_urgent(&mut self) -> Option<P> {
+        while !self.urgent.is_empty() {
+            let peer = self.urgent.remove(0);
+            if self.status(peer) == Status::Suspect {
+                return Some(peer);
+            }
+        }
+        None
+    }
+
+    /// The next live member of the shuffled round-robin, skipping the dead,
+    /// the departed and ourselves; `None` if there is none.
+    fn next_target(&mut self, members: &impl Membership<P>, rng: &mut Pcg64Mcg) -> Option<P> {
+        // The rest of this cycle and one whole next cycle, at most.
+        let tries = members.len().saturating_mul(2).saturating_add(1);
+        for _ in 0..tries {
+            let index = self.order.next_index(members.len(), rng)?;
+            match members.get(index) {
+                Some(peer) if peer != self.me && self.is_live(peer) => return Some(peer),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Up to `n` relays for an indirect probe of `target`: members we hold
+    /// alive. A suspect may be dead (after a mass crash, one in ten or five
+    /// members is), and a dead relay neither pings nor nacks. Over a partial
+    /// view, the other links.
+    fn relays_for(
+        &self,
+        target: P,
+        members: &impl Membership<P>,
+        rng: &mut Pcg64Mcg,
+        n: usize,
+    ) -> Vec<P> {
+        let not_alive = self.overrides.len();
+        let mut out: Vec<P> = members
+            .sample(rng, n + not_alive.min(n * 4) + 1)
+            .into_iter()
+            .filter(|p| *p != target && *p != self.me && self.status(*p) == Status::Alive)
+            .collect();
+        out.truncate(n);
+        out
     }
 
     /// Up to `n` distinct live members other than `except`, at random.
@@ -583,6 +1138,15 @@ impl<P: Peer> Swim<P> {
         out.truncate(n);
         out
     }
+}
+
+/// How soon an update must go out, 0 first: news about ourselves, and a
+/// member alive in a later life (a refutation: until it arrives, the member
+/// may be declared dead; these are few, so they starve nothing); then the
+/// rest.
+fn urgency<P: Peer>(update: &MemberUpdate<P>, me: P) -> u8 {
+    let refutation = update.status == Status::Alive && update.incarnation > 0;
+    u8::from(update.peer != me && !refutation)
 }
 
 fn log10_members(members: usize) -> f64 {
@@ -616,4 +1180,56 @@ pub(crate) fn suspicion_timeout_ms(config: &Config, members: usize, suspecters: 
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let ms = timeout.max(min) as u64;
     ms
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// Law: every cycle of a probe order is a permutation of `0..len`, for
+    /// explicit shuffles and keyed permutations alike.
+    #[test]
+    fn every_cycle_of_a_probe_order_is_a_permutation() {
+        let mut rng = Pcg64Mcg::seed_from_u64(9);
+        for len in [
+            1,
+            2,
+            3,
+            5,
+            16,
+            17,
+            1_000,
+            LISTED_MAX,
+            LISTED_MAX + 1,
+            10_007,
+        ] {
+            let mut order = ProbeOrder::default();
+            for cycle in 0..3 {
+                let mut seen = vec![false; len];
+                for _ in 0..len {
+                    let i = order.next_index(len, &mut rng).expect("a non-empty view");
+                    assert!(!seen[i], "len {len}, cycle {cycle}: index {i} twice");
+                    seen[i] = true;
+                }
+            }
+            // Keyed permutations at small sizes too.
+            for _ in 0..3 {
+                let bits = usize::BITS - len.saturating_sub(1).leading_zeros();
+                let keyed = ProbeOrder {
+                    len,
+                    next: 0,
+                    shuffle: Shuffle::Keyed {
+                        half_bits: bits.div_ceil(2),
+                        keys: [rng.random(), rng.random(), rng.random(), rng.random()],
+                    },
+                };
+                let mut all: Vec<usize> = (0..len).map(|p| keyed.at(p)).collect();
+                all.sort_unstable();
+                assert!(all.iter().copied().eq(0..len), "len {len}: keyed order");
+            }
+        }
+        assert_eq!(ProbeOrder::default().next_index(0, &mut rng), None);
+    }
 }

@@ -1,9 +1,11 @@
 //! A deterministic discrete-event network simulator for [`Node`]s.
 //!
 //! Nodes are numbered `0..n`. They know each other through the implicit
-//! full [`DenseView`], or through HyParView partial views
-//! ([`Topology::Partial`]): then node `i` joins through a random node below
-//! it when the run starts, and a restarted node joins again. The network
+//! full [`DenseView`], through [`FullView`]s that start from a few seeds
+//! ([`Topology::Seeded`]: the members learn each other by SWIM), or through
+//! HyParView partial views ([`Topology::Partial`]): then node `i` joins
+//! through a random node below it when the run starts, and a restarted node
+//! joins again. The network
 //! has a per-message latency drawn from a range (so messages reorder), loss,
 //! duplication, partitions that split and heal, and crashes with restarts
 //! that keep or lose local state. Everything random is drawn from one seeded
@@ -45,8 +47,8 @@ use serde::Serialize;
 
 use crate::membership::ViewMessages;
 use crate::{
-    Body, Config, DenseView, Event, HyParView, Membership, Message, Node, Output, Tree, View,
-    ViewConfig, ViewEvent,
+    Body, Config, DenseView, Event, FullView, HyParView, Membership, Message, Node, Output, Tree,
+    View, ViewConfig, ViewEvent,
 };
 
 pub use scenario::{Outcome, ScenarioError, Step};
@@ -80,6 +82,13 @@ pub enum Topology {
     /// membership.
     #[default]
     Full,
+    /// Full views ([`FullView`]) that start from `seeds`: node `i` knows
+    /// the seeds (itself left out) and learns the other members as SWIM
+    /// spreads their joins. A restarted node starts from the seeds again.
+    Seeded {
+        /// The members every node starts with.
+        seeds: Vec<u32>,
+    },
     /// HyParView partial views ([`HyParView`]): gossip, probes and the eager
     /// path use each node's few links.
     Partial {
@@ -113,6 +122,8 @@ impl Topology {
 pub enum SimView {
     /// A full view.
     Full(DenseView),
+    /// A full view grown from seeds.
+    Seeded(FullView<u32>),
     /// A partial view.
     Partial(HyParView<u32>),
 }
@@ -122,7 +133,7 @@ impl SimView {
     #[must_use]
     pub fn partial(&self) -> Option<&HyParView<u32>> {
         match self {
-            Self::Full(_) => None,
+            Self::Full(_) | Self::Seeded(_) => None,
             Self::Partial(view) => Some(view),
         }
     }
@@ -132,6 +143,7 @@ impl Membership<u32> for SimView {
     fn observe(&mut self, peer: u32) -> bool {
         match self {
             Self::Full(v) => v.observe(peer),
+            Self::Seeded(v) => v.observe(peer),
             Self::Partial(v) => Membership::observe(v, peer),
         }
     }
@@ -139,6 +151,7 @@ impl Membership<u32> for SimView {
     fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<u32> {
         match self {
             Self::Full(v) => v.sample(rng, n),
+            Self::Seeded(v) => v.sample(rng, n),
             Self::Partial(v) => Membership::sample(v, rng, n),
         }
     }
@@ -146,13 +159,26 @@ impl Membership<u32> for SimView {
     fn len(&self) -> usize {
         match self {
             Self::Full(v) => v.len(),
+            Self::Seeded(v) => v.len(),
             Self::Partial(v) => Membership::len(v),
         }
     }
 
+    fn get(&self, index: usize) -> Option<u32> {
+        match self {
+            Self::Full(v) => v.get(index),
+            Self::Seeded(v) => v.get(index),
+            Self::Partial(v) => Membership::get(v, index),
+        }
+    }
+
+    fn learns(&self) -> bool {
+        matches!(self, Self::Seeded(_))
+    }
+
     fn links(&self) -> Option<&[u32]> {
         match self {
-            Self::Full(_) => None,
+            Self::Full(_) | Self::Seeded(_) => None,
             Self::Partial(v) => Some(v.active()),
         }
     }
@@ -160,13 +186,14 @@ impl Membership<u32> for SimView {
     fn join(&mut self, contact: u32, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<u32> {
         match self {
             Self::Full(v) => Membership::join(v, contact, now_ms, rng),
+            Self::Seeded(v) => Membership::join(v, contact, now_ms, rng),
             Self::Partial(v) => Membership::join(v, contact, now_ms, rng),
         }
     }
 
     fn tick(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<u32> {
         match self {
-            Self::Full(_) => Vec::new(),
+            Self::Full(_) | Self::Seeded(_) => Vec::new(),
             Self::Partial(v) => Membership::tick(v, now_ms, rng),
         }
     }
@@ -179,14 +206,14 @@ impl Membership<u32> for SimView {
         rng: &mut Pcg64Mcg,
     ) -> ViewMessages<u32> {
         match self {
-            Self::Full(_) => Vec::new(),
+            Self::Full(_) | Self::Seeded(_) => Vec::new(),
             Self::Partial(v) => Membership::handle(v, from, message, now_ms, rng),
         }
     }
 
     fn failed(&mut self, peer: u32, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<u32> {
         match self {
-            Self::Full(_) => Vec::new(),
+            Self::Full(_) | Self::Seeded(_) => Vec::new(),
             Self::Partial(v) => Membership::failed(v, peer, now_ms, rng),
         }
     }
@@ -194,6 +221,7 @@ impl Membership<u32> for SimView {
     fn take_events(&mut self) -> Vec<ViewEvent<u32>> {
         match self {
             Self::Full(_) => Vec::new(),
+            Self::Seeded(v) => Membership::take_events(v),
             Self::Partial(v) => Membership::take_events(v),
         }
     }
@@ -692,6 +720,7 @@ where
             ^ u64::from(incarnation).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         let view = match &self.config.topology {
             Topology::Full => SimView::Full(DenseView::new(i, self.config.nodes)),
+            Topology::Seeded { seeds } => SimView::Seeded(FullView::new(i, seeds.iter().copied())),
             Topology::Partial { view, .. } => SimView::Partial(HyParView::new(i, view.clone())),
         };
         Node::new(i, state, view, self.config.node.clone(), seed)
