@@ -21,7 +21,7 @@ use rumor::crdt::{
     CausalContext, Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter,
     ReplicaId,
 };
-use rumor::gossip::{Ack, Body, DeltaId, MemberUpdate, Message, Status, Sync, Tree};
+use rumor::gossip::{Ack, Body, DeltaId, MemberUpdate, Message, Status, SyncBody, Tree};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -312,7 +312,7 @@ fn timestamp() -> HlcTimestamp {
 fn message() -> Message64 {
     let delta = set_of_numbers();
     let context = delta.context();
-    let sync = Sync {
+    let sync = SyncBody {
         seq: 70_000,
         delta,
         context: Some(context),

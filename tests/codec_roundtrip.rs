@@ -27,7 +27,8 @@ use rumor::crdt::{
     Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId,
 };
 use rumor::gossip::{
-    Ack, Body, DeltaId, IdRange, MemberUpdate, Message, Priority, Probe, Status, Sync, Tree, View,
+    Ack, Body, DeltaId, IdRange, MemberUpdate, Message, Priority, Probe, Status, SyncBody, Tree,
+    View,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -324,7 +325,7 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
     let [reply, redundant, accepted] = c.flags;
     let peer = |n: u64| n as u32;
     let sync = |context: Option<S::Context>| {
-        Body::Sync(Box::new(Sync {
+        Body::Sync(Box::new(SyncBody {
             seq: a,
             delta: delta.clone(),
             context,

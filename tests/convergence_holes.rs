@@ -201,7 +201,7 @@ fn eager_catches_up_after_a_heal_as_fast_as_delta_optimized() {
 #[test]
 fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
     use rumor::crdt::{codec, Hlc};
-    use rumor::gossip::{Body, DeltaId, FullView, Message, Node, Sync, Tree};
+    use rumor::gossip::{Body, DeltaId, FullView, Message, Node, SyncBody, Tree};
     use std::sync::Arc;
 
     let (me, them) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
@@ -216,7 +216,7 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
         },
         delta: Arc::new(delta.clone()),
     });
-    let by_sync = Body::Sync(Box::new(Sync {
+    let by_sync = Body::Sync(Box::new(SyncBody {
         seq: 1,
         delta,
         context: None,
@@ -364,4 +364,151 @@ fn a_node_restarted_without_its_incarnation_is_heard_on_the_tree() {
         "b dropped the restarted node's first write as a duplicate"
     );
     assert!(b.state().contains(&100));
+}
+
+/// Item 8, SWIM: a member restarted by a driver that forgot its incarnation
+/// starts again at 0, below what the cluster holds of it. A peer that hears
+/// it tells it at once what it last saw of it, and the member takes that
+/// life's incarnation (or outlives it, if the peer held it dead), so its
+/// own claims line up with the cluster's again.
+#[test]
+fn a_member_restarted_at_incarnation_zero_learns_its_last_incarnation_from_a_peer() {
+    use rumor::crdt::{codec, GCounter};
+    use rumor::gossip::{Body, FullView, MemberUpdate, Message, Node, Probe, Status};
+
+    let new_node = |id: u32| {
+        let others = (1u32..=5).filter(move |&p| p != id);
+        Node::new(
+            id,
+            GCounter::new(),
+            FullView::new(id, others),
+            Config::default(),
+            u64::from(id),
+        )
+    };
+    for (held, expected) in [(Status::Alive, 4), (Status::Dead, 5), (Status::Left, 5)] {
+        let mut a = new_node(1);
+        // `a` holds node 2 at incarnation 4 (alive, after refuting
+        // suspicions in its earlier life; or dead; or left).
+        let mut rumor = Message::new(Body::Probe(Probe::Ack { seq: 0 }));
+        rumor.members.push(MemberUpdate {
+            peer: 2,
+            incarnation: 4,
+            status: held,
+            by: if held == Status::Dead { 3 } else { 2 },
+        });
+        let _ = a.handle(3, rumor, 0);
+        assert_eq!(a.member_status(2), held);
+        // Node 2 comes back at incarnation 0 and talks to `a` (a ping; any
+        // message would do). What `a` sends back goes through the codec.
+        let mut b = new_node(2);
+        assert_eq!(b.incarnation(), 0);
+        let ping = Message::new(Body::Probe(Probe::Ping { seq: 7 }));
+        let mut answers = a.handle(2, ping, 10).messages;
+        answers.retain(|(to, _)| *to == 2);
+        assert!(!answers.is_empty(), "{held:?}: a answered nothing");
+        for (_, message) in answers {
+            let bytes = codec::encode(&message).unwrap();
+            let message = codec::decode(&bytes, codec::DEFAULT_LIMIT).unwrap();
+            let _ = b.handle(1, message, 11);
+        }
+        assert_eq!(
+            b.incarnation(),
+            expected,
+            "{held:?}: the restarted member did not learn its last incarnation"
+        );
+        // Its next message makes it alive at `a` again.
+        let mut ack = Message::new(Body::Probe(Probe::Ack { seq: 7 }));
+        ack.incarnation = b.incarnation();
+        let _ = a.handle(2, ack, 20);
+        assert_eq!(a.member_status(2), Status::Alive, "{held:?}");
+    }
+}
+
+/// Item 12: `Event::StateChanged` carries what changed. A subscriber that
+/// joins every delta its node reports into a mirror, starting from the
+/// node's initial state, holds exactly the node's state, under every
+/// strategy, with writes, removals, and messages through the codec.
+#[test]
+fn a_mirror_fed_only_by_state_changed_deltas_equals_the_state() {
+    use rumor::crdt::codec;
+    use rumor::gossip::{Event, FullView, Message, Node, Output};
+    use std::collections::VecDeque;
+
+    for strategy in [
+        Strategy::Eager,
+        Strategy::DeltaOptimized,
+        Strategy::Delta,
+        Strategy::FullState,
+    ] {
+        let config = Config {
+            strategy,
+            ..Config::default()
+        };
+        let n = 4u32;
+        let mut nodes: Vec<Node<OrSet<u64>, u32>> = (0..n)
+            .map(|i| {
+                let others = (0..n).filter(move |&p| p != i);
+                Node::new(
+                    i,
+                    OrSet::new(),
+                    FullView::new(i, others),
+                    config.clone(),
+                    u64::from(i) + 1,
+                )
+            })
+            .collect();
+        let mut mirrors = vec![OrSet::<u64>::new(); n as usize];
+        let mut changes = 0;
+        type InFlight = VecDeque<(u32, u32, Message<OrSet<u64>, u32>)>;
+        let mut queue: InFlight = VecDeque::new();
+        let mut take = |i: u32,
+                        out: Output<OrSet<u64>, u32>,
+                        mirrors: &mut Vec<OrSet<u64>>,
+                        queue: &mut InFlight| {
+            for event in out.events {
+                if let Event::StateChanged(delta) = event {
+                    assert!(!delta.is_bottom(), "{strategy:?}: an empty change");
+                    mirrors[i as usize].join(&delta);
+                    changes += 1;
+                }
+            }
+            for (to, message) in out.messages {
+                let bytes = codec::encode(&message).unwrap();
+                queue.push_back((i, to, codec::decode(&bytes, codec::DEFAULT_LIMIT).unwrap()));
+            }
+        };
+        let mut now = 0;
+        for round in 0..40u64 {
+            now += config.interval_ms;
+            // Writes and removals on every node in the first rounds.
+            if round < 10 {
+                let i = (round % u64::from(n)) as u32;
+                let me = ReplicaId::from_u128(u128::from(i) + 1);
+                let out = nodes[i as usize].update(|s| s.insert(me, round));
+                take(i, out, &mut mirrors, &mut queue);
+                if round % 3 == 2 {
+                    let out = nodes[i as usize].update(|s| s.remove(&(round - 2)));
+                    take(i, out, &mut mirrors, &mut queue);
+                }
+            }
+            for i in 0..n {
+                let out = nodes[i as usize].tick(now);
+                take(i, out, &mut mirrors, &mut queue);
+            }
+            let mut budget = 10_000;
+            while let Some((from, to, message)) = queue.pop_front() {
+                budget -= 1;
+                assert!(budget > 0, "{strategy:?}: messages never settle");
+                let out = nodes[to as usize].handle(from, message, now);
+                take(to, out, &mut mirrors, &mut queue);
+            }
+        }
+        assert!(changes > 0);
+        for i in 0..n as usize {
+            assert_eq!(&mirrors[i], nodes[i].state(), "{strategy:?}: node {i}");
+            assert_eq!(nodes[i].state(), nodes[0].state(), "{strategy:?}: node {i}");
+        }
+        assert_eq!(nodes[0].state().len(), 7, "{strategy:?}");
+    }
 }

@@ -361,7 +361,7 @@ fn a_fifth_of_the_cluster_crashing_at_once_is_detected_by_all_within_4_s() {
                     let at = &mut first[(x * n + e.observer) as usize];
                     *at = (*at).min(e.at_ms - crashed_at);
                 } else {
-                    false_deaths.push(*e);
+                    false_deaths.push(e.clone());
                 }
             }
         }

@@ -449,7 +449,7 @@ fn orset_of(len: u64) -> OrSet<u64> {
 fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
     let sync = |len: u64, context: bool, ack: Option<Ack>| {
         let delta = orset_of(len);
-        Body::Sync(Box::new(rumor::gossip::Sync {
+        Body::Sync(Box::new(rumor::gossip::SyncBody {
             seq: len * 3,
             context: context.then(|| orset_of(len / 2).context()),
             digest: context.then_some(0xDEAD_BEEF),

@@ -255,7 +255,7 @@ fn a_joiner_that_knew_only_a_dead_seed_learns_everyone_once_the_seed_returns() {
     }
 }
 
-fn joined(events: &[Event<u32>]) -> Vec<u32> {
+fn joined<S>(events: &[Event<S, u32>]) -> Vec<u32> {
     events
         .iter()
         .filter_map(|e| match e {

@@ -29,7 +29,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use rumor_crdt::{codec, CausalContext, Crdt, OrSet, ReplicaId};
 use rumor_gossip::{
     Ack, Body, Config, DeltaId, DenseView, FullView, HyParView, IdRange, MemberUpdate, Membership,
-    Message, Node, Output, Priority, Probe, Status, Strategy, Sync, Tree, View, ViewConfig,
+    Message, Node, Output, Priority, Probe, Status, Strategy, SyncBody, Tree, View, ViewConfig,
 };
 
 type State = OrSet<u8>;
@@ -500,7 +500,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
                 DigestInput::Sender => Some(digest(&peer.state.context())),
                 DigestInput::Raw(raw) => Some(*raw),
             };
-            Body::Sync(Box::new(Sync {
+            Body::Sync(Box::new(SyncBody {
                 seq: *seq,
                 delta,
                 context,

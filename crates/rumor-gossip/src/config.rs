@@ -83,9 +83,9 @@ pub struct Config {
     /// message grows meanwhile (16 simulated updates are about 130 bytes).
     pub max_piggyback: usize,
     /// SWIM: while more updates wait than one message carries
-    /// (`max_piggyback`), each round also sends them to this many random
-    /// live members in messages of their own
-    /// ([`Probe::News`](crate::Probe::News)).
+    /// (`max_piggyback`), each round also sends them to random live members
+    /// in messages of their own ([`Probe::News`](crate::Probe::News)): one
+    /// per `max_piggyback` updates waiting, up to this many.
     pub news_fanout: usize,
     /// SWIM: every this often, ping one random member held as dead. After
     /// a partition heals, each side holds the other dead and would never

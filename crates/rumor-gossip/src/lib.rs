@@ -40,7 +40,7 @@ use core::hash::Hash;
 pub use config::{Config, Strategy};
 pub use hyparview::{HyParView, Priority, View, ViewConfig, ViewEvent};
 pub use membership::{DenseView, FullView, Membership, ViewMessages};
-pub use message::{Ack, Body, Message, Probe, Sync};
+pub use message::{Ack, Body, Message, Probe, SyncBody};
 pub use node::{Event, Node, Output};
 pub use plumtree::{DeltaId, IdRange, Tree};
 pub use swim::{MemberUpdate, Status};

@@ -5,7 +5,7 @@ use rumor_crdt::Crdt;
 use crate::{MemberUpdate, Tree, View};
 use serde::{Deserialize, Serialize};
 
-/// Acknowledgement of a received [`Sync`].
+/// Acknowledgement of a received [`SyncBody`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     /// The acknowledged message's `seq`: the receiver has joined every
@@ -23,7 +23,7 @@ pub struct Ack {
     serialize = "S: Serialize, S::Context: Serialize",
     deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>"
 ))]
-pub struct Sync<S: Crdt> {
+pub struct SyncBody<S: Crdt> {
     /// The sender's next buffer sequence number: once the receiver has joined
     /// `delta`, it has every delta the sender buffered below `seq`.
     pub seq: u64,
@@ -103,7 +103,7 @@ pub enum Body<S: Crdt, P> {
     /// Delta anti-entropy. Boxed: it is the largest body by far, and the
     /// rest (probes, eager-path gossip, membership) are the bulk of the
     /// messages a node sends.
-    Sync(Box<Sync<S>>),
+    Sync(Box<SyncBody<S>>),
     /// Failure detection.
     Probe(Probe<P>),
     /// The eager path ([`Strategy::Eager`](crate::Strategy::Eager)).

@@ -12,16 +12,22 @@ use serde::Serialize;
 
 use crate::buffer::DeltaBuffer;
 use crate::membership::ViewMessages;
-use crate::message::{Ack, Body, Message, Probe, Sync};
+use crate::message::{Ack, Body, Message, Probe, SyncBody};
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
 use crate::swim::Swim;
 use crate::{Config, FullView, Membership, Peer, Status, Strategy, View, ViewEvent};
 
 /// What the application is told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event<P> {
-    /// The replicated state changed (a local update or a received delta).
-    StateChanged,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<S, P> {
+    /// The replicated state changed, by this delta: a local update's delta,
+    /// or what a received message brought that the state did not hold
+    /// (it may repeat some of what the state held). Joining it into a copy
+    /// of the state from before the change gives the state after it, so a
+    /// subscriber that mirrors the state, or reacts to what changed, need
+    /// not diff. Shared: under [`Strategy::Eager`] it is the very `Arc`
+    /// the delta travels in.
+    StateChanged(Arc<S>),
     /// A member became known, once per member: a seed of a
     /// [`FullView`] (in the output of the node's first round), a contact
     /// given to [`Node::join`] (in its output), or a member learned from a
@@ -51,7 +57,7 @@ pub struct Output<S: Crdt, P> {
     /// `(to, message)` pairs.
     pub messages: Vec<(P, Message<S, P>)>,
     /// Events, in order.
-    pub events: Vec<Event<P>>,
+    pub events: Vec<Event<S, P>>,
 }
 
 impl<S: Crdt, P> Default for Output<S, P> {
@@ -112,6 +118,10 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// Their answer is not broadcast on: its ids were announced, so the
     /// tree has spread it.
     repairs_asked: Vec<P>,
+    /// Members proved alive again (after a suspicion, a death, a
+    /// partition) since the last round: under [`Strategy::Eager`], one of
+    /// them gets a digest in the next round, whatever the digest period.
+    returned: Vec<P>,
     /// The replica's hybrid logical clock, if the driver gave one
     /// ([`Node::with_clock`]): it observes every timestamp the node joins.
     clock: Option<Hlc>,
@@ -147,6 +157,7 @@ where
             digest: None,
             tree: Plumtree::new(id, epoch_of(seed)),
             repairs_asked: Vec::new(),
+            returned: Vec::new(),
             clock: None,
         };
         for peer in node.members.links().unwrap_or_default().to_vec() {
@@ -215,7 +226,8 @@ where
         let mut out = Output::default();
         if !self.state.includes(delta) {
             self.absorb(delta, now_ms);
-            out.events.push(Event::StateChanged);
+            out.events
+                .push(Event::StateChanged(Arc::new(delta.clone())));
         }
         out
     }
@@ -311,14 +323,15 @@ where
         let mut out = Output::default();
         if !delta.is_bottom() {
             self.digest = None;
+            let delta = Arc::new(delta);
             match self.config.strategy {
                 Strategy::FullState => {}
-                Strategy::Eager => self.broadcast(delta, None, &mut out),
+                Strategy::Eager => self.broadcast(Arc::clone(&delta), None, &mut out),
                 Strategy::Delta | Strategy::DeltaOptimized => {
-                    self.buffer.push(None, delta, self.round);
+                    self.buffer.push(None, S::clone(&delta), self.round);
                 }
             }
-            out.events.push(Event::StateChanged);
+            out.events.push(Event::StateChanged(delta));
         }
         out
     }
@@ -380,7 +393,7 @@ where
         if self.config.strategy == Strategy::Eager {
             self.tree_round(now_ms, &mut out);
         }
-        let peers = match self.config.strategy {
+        let mut peers = match self.config.strategy {
             // The eager path carries the deltas; anti-entropy only compares
             // digests now and then, and escalates where they differ.
             Strategy::Eager if !digest_round => Vec::new(),
@@ -388,9 +401,25 @@ where
                 .swim
                 .sample_live(&self.members, &mut self.rng, self.config.fanout, None),
         };
+        if self.config.strategy == Strategy::Eager {
+            // A member back from a partition (or a false suspicion) missed
+            // what the tree carried meanwhile, and the tree no longer led to
+            // it: compare digests with one such member now rather than at
+            // the next digest round (up to `digest_every_rounds` later).
+            // One per round, so that a healed half of a cluster does not
+            // draw a digest from every node of the other half at once.
+            let returned = core::mem::take(&mut self.returned);
+            let live: Vec<P> = returned
+                .into_iter()
+                .filter(|&p| self.swim.is_live(p) && !peers.contains(&p))
+                .collect();
+            if !live.is_empty() {
+                peers.push(live[self.rng.random_range(0..live.len())]);
+            }
+        }
         for (i, peer) in peers.into_iter().enumerate() {
             let sync = match self.config.strategy {
-                Strategy::Eager => Sync {
+                Strategy::Eager => SyncBody {
                     seq: self.buffer.next_seq(),
                     delta: S::default(),
                     context: None,
@@ -399,7 +428,7 @@ where
                     ack: None,
                     reply: true,
                 },
-                Strategy::FullState => Sync {
+                Strategy::FullState => SyncBody {
                     seq: 0,
                     delta: self.state.clone(),
                     context: None,
@@ -414,7 +443,7 @@ where
                     // The peer compares digests only when this message brings
                     // nothing hot, or asks for an answer to its context.
                     let digest = (context.is_some() || delta.is_bottom()).then(|| self.digest());
-                    Sync {
+                    SyncBody {
                         seq,
                         delta,
                         context,
@@ -536,8 +565,18 @@ where
         }
     }
 
-    /// Forgets eager-path links to members found dead or gone.
+    /// Forgets eager-path links to members found dead or gone; notes the
+    /// members proved alive again.
     fn forget_departed(&mut self, out: &mut Output<S, P>) {
+        if self.config.strategy == Strategy::Eager {
+            for event in &out.events {
+                if let Event::MemberAlive(peer) = *event {
+                    if !self.returned.contains(&peer) {
+                        self.returned.push(peer);
+                    }
+                }
+            }
+        }
         let gone: Vec<P> = out
             .events
             .iter()
@@ -643,7 +682,7 @@ where
             if !self.repairs_asked.contains(&peer) {
                 self.repairs_asked.push(peer);
             }
-            let repair = Sync {
+            let repair = SyncBody {
                 seq: self.buffer.next_seq(),
                 delta: S::default(),
                 context: Some(self.state.context()),
@@ -660,8 +699,7 @@ where
     /// live eager neighbor (all pruned, or dead), `fanout` other neighbors
     /// or random live members become eager first: a write must leave this
     /// node at once, not wait for the next round's announcements.
-    fn broadcast(&mut self, delta: S, from: Option<P>, out: &mut Output<S, P>) {
-        let delta = Arc::new(delta);
+    fn broadcast(&mut self, delta: Arc<S>, from: Option<P>, out: &mut Output<S, P>) {
         let id = self.tree.local(Arc::clone(&delta), self.round, from);
         self.ensure_neighbors(out);
         if !self.tree.eager().any(|p| self.swim.is_live(p)) {
@@ -729,7 +767,7 @@ where
                 let news = !self.state.includes(&delta);
                 if news {
                     self.absorb(&delta, now_ms);
-                    out.events.push(Event::StateChanged);
+                    out.events.push(Event::StateChanged(Arc::clone(&delta)));
                     self.push_eager(id, &delta, Some(from), out);
                 }
                 self.tree.keep(id, delta, self.round, Some(from), news);
@@ -784,7 +822,7 @@ where
             }
         }
         for peer in targets {
-            let notice = Sync {
+            let notice = SyncBody {
                 seq: self.buffer.next_seq(),
                 delta: S::default(),
                 context: None,
@@ -794,6 +832,18 @@ where
                 reply: false,
             };
             self.send(out, peer, Body::Sync(Box::new(notice)));
+        }
+    }
+
+    /// Tells each member heard from below what we hold of it (restarted
+    /// without its incarnation) what we hold, first in a news message.
+    fn tell_the_restarted(&mut self, out: &mut Output<S, P>) {
+        for claim in self.swim.take_behind() {
+            self.send(out, claim.peer, Body::Probe(Probe::News));
+            if let Some((_, message)) = out.messages.last_mut() {
+                message.members.retain(|m| m.peer != claim.peer);
+                message.members.insert(0, claim);
+            }
         }
     }
 
@@ -857,6 +907,7 @@ where
         self.swim
             .apply(&message.members, &mut self.members, now_ms, &mut out.events);
         self.announce_refutation(&mut out);
+        self.tell_the_restarted(&mut out);
         // Over a partial view, probes and tree messages travel over links
         // only: one from a peer that is not our link means it holds a link
         // we dropped (our `Disconnect` or its answer was lost). Tell it
@@ -903,13 +954,20 @@ where
         out
     }
 
-    fn handle_full_state(&mut self, from: P, sync: Sync<S>, now_ms: u64, out: &mut Output<S, P>) {
+    fn handle_full_state(
+        &mut self,
+        from: P,
+        sync: SyncBody<S>,
+        now_ms: u64,
+        out: &mut Output<S, P>,
+    ) {
         if !self.state.includes(&sync.delta) {
             self.absorb(&sync.delta, now_ms);
-            out.events.push(Event::StateChanged);
+            out.events
+                .push(Event::StateChanged(Arc::new(sync.delta.clone())));
         }
         if sync.reply {
-            let reply = Sync {
+            let reply = SyncBody {
                 seq: 0,
                 delta: self.state.clone(),
                 context: None,
@@ -922,7 +980,7 @@ where
         }
     }
 
-    fn handle_delta(&mut self, from: P, sync: Sync<S>, now_ms: u64, out: &mut Output<S, P>) {
+    fn handle_delta(&mut self, from: P, sync: SyncBody<S>, now_ms: u64, out: &mut Output<S, P>) {
         let eager = self.config.strategy == Strategy::Eager;
         let mut spread_on_tree = eager;
         if sync.hop >= 1 && eager {
@@ -973,6 +1031,8 @@ where
                     sync.delta
                 };
                 self.absorb(&stored, now_ms);
+                let stored = Arc::new(stored);
+                out.events.push(Event::StateChanged(Arc::clone(&stored)));
                 if spread_on_tree {
                     // What anti-entropy brought was new here, so the tree
                     // missed it on its way: it goes on along the tree at
@@ -981,9 +1041,9 @@ where
                     // the first hop (see `handle_tree`).
                     self.broadcast(stored, Some(from), out);
                 } else if !eager {
+                    let stored = Arc::try_unwrap(stored).unwrap_or_else(|shared| S::clone(&shared));
                     self.buffer.push(Some(from), stored, self.round);
                 }
-                out.events.push(Event::StateChanged);
             }
             Some(Ack {
                 seq: sync.seq,
@@ -1006,7 +1066,7 @@ where
         let digest = context.is_some().then(|| self.digest());
         let hop = sync.hop.saturating_add(1);
         if answer.is_some() || carried || context.is_some() {
-            let reply = Sync {
+            let reply = SyncBody {
                 seq: covered,
                 delta: answer.unwrap_or_default(),
                 context,
@@ -1018,7 +1078,7 @@ where
             self.send(out, from, Body::Sync(Box::new(reply)));
         }
         for piece in more {
-            let rest = Sync {
+            let rest = SyncBody {
                 seq: covered,
                 delta: piece,
                 context: None,

@@ -289,6 +289,9 @@ pub(crate) struct Swim<P> {
     salt: u64,
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
+    /// Members heard from below what we hold of them (restarted without
+    /// their incarnation), each with the claim to tell it back.
+    behind: Vec<MemberUpdate<P>>,
     /// Refutations since the last round, each raising the local health
     /// score by one at the round.
     refuted: u32,
@@ -335,6 +338,7 @@ impl<P: Peer> Swim<P> {
             queue: Vec::new(),
             salt: mix(hash_of(&me)),
             refute_to: Vec::new(),
+            behind: Vec::new(),
             refuted: 0,
             local: false,
             failed: Vec::new(),
@@ -481,12 +485,12 @@ impl<P: Peer> Swim<P> {
     }
 
     /// Applies received updates (rumors); returns the events they caused.
-    pub(crate) fn apply(
+    pub(crate) fn apply<S>(
         &mut self,
         updates: &[MemberUpdate<P>],
         members: &mut impl Membership<P>,
         now_ms: u64,
-        events: &mut Vec<Event<P>>,
+        events: &mut Vec<Event<S, P>>,
     ) {
         for update in updates {
             self.apply_one(*update, true, members, now_ms, events);
@@ -496,13 +500,13 @@ impl<P: Peer> Swim<P> {
     /// Applies one claim: a rumor (`rumor`), or an entry of a member list.
     /// Whatever is news is spread, except the members a list taught us:
     /// the list's sender knew them, and so does most of the cluster.
-    fn apply_one(
+    fn apply_one<S>(
         &mut self,
         update: MemberUpdate<P>,
         rumor: bool,
         members: &mut impl Membership<P>,
         now_ms: u64,
-        events: &mut Vec<Event<P>>,
+        events: &mut Vec<Event<S, P>>,
     ) {
         if update.peer == self.me {
             self.refute(update);
@@ -565,13 +569,13 @@ impl<P: Peer> Swim<P> {
 
     /// Stores a newer claim about a member, reports what changed, and
     /// spreads it.
-    fn set(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
+    fn set<S>(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<S, P>>) {
         self.record(update, now_ms, events);
         self.enqueue(update);
     }
 
     /// Stores a newer claim about a member and reports what changed.
-    fn record(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<P>>) {
+    fn record<S>(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<S, P>>) {
         let was = self.status(update.peer);
         if update.incarnation == 0 && update.status == Status::Alive {
             self.overrides.remove(&update.peer);
@@ -609,7 +613,17 @@ impl<P: Peer> Swim<P> {
     /// the last incarnation (`u64::MAX`, only ever sent by a broken or
     /// hostile peer) cannot be outlived: it is ignored rather than wrapped.
     fn refute(&mut self, about_me: MemberUpdate<P>) {
-        if about_me.status == Status::Alive || about_me.incarnation < self.incarnation {
+        if about_me.status == Status::Alive {
+            // Only we raise our incarnation, so a higher one is our earlier
+            // life's, told back by a peer after a restart that lost it: take
+            // it up again (short of the last one, which a hostile peer may
+            // claim but nobody can outlive).
+            if about_me.incarnation > self.incarnation && about_me.incarnation < u64::MAX {
+                self.incarnation = about_me.incarnation;
+            }
+            return;
+        }
+        if about_me.incarnation < self.incarnation {
             return;
         }
         if let Some(next) = about_me.incarnation.checked_add(1) {
@@ -635,17 +649,23 @@ impl<P: Peer> Swim<P> {
         core::mem::take(&mut self.refute_to)
     }
 
+    /// The members heard from below the incarnation we hold of them since
+    /// the last call, each with what we hold: the node tells each at once.
+    pub(crate) fn take_behind(&mut self) -> Vec<MemberUpdate<P>> {
+        core::mem::take(&mut self.behind)
+    }
+
     /// Any message from `from` shows it is alive: it acks a pending probe,
     /// and the sender's incarnation it carries corrects a stale suspicion or
     /// death we hold about it. A sender we did not know has joined: that is
     /// news, spread as "alive" at its incarnation.
-    pub(crate) fn heard_from(
+    pub(crate) fn heard_from<S>(
         &mut self,
         from: P,
         incarnation: u64,
         members: &mut impl Membership<P>,
         now_ms: u64,
-        events: &mut Vec<Event<P>>,
+        events: &mut Vec<Event<S, P>>,
     ) {
         let new = members.observe(from);
         if new {
@@ -668,6 +688,26 @@ impl<P: Peer> Swim<P> {
             } else {
                 self.enqueue(update);
             }
+        } else if let Some(known) = self
+            .overrides
+            .get(&from)
+            .filter(|k| incarnation < k.incarnation)
+        {
+            // The sender speaks from below what we hold of it: it restarted
+            // without its last incarnation. Tell it what we saw, so that it
+            // takes that incarnation back (or outlives a death or a leave)
+            // instead of speaking for a life the cluster has moved past. (A
+            // member we hold dead at the incarnation it speaks from hears
+            // so on anything we send it: the claim rides first.)
+            let claim = MemberUpdate {
+                peer: from,
+                incarnation: known.incarnation,
+                status: known.status,
+                by: known.suspecters.first().copied().unwrap_or(self.me),
+            };
+            if !self.behind.iter().any(|b| b.peer == from) {
+                self.behind.push(claim);
+            }
         } else if self
             .overrides
             .get(&from)
@@ -684,14 +724,14 @@ impl<P: Peer> Swim<P> {
     }
 
     /// Handles a probe message or a member list; returns what to send.
-    pub(crate) fn on_probe(
+    pub(crate) fn on_probe<S>(
         &mut self,
         from: P,
         message: Probe<P>,
         now_ms: u64,
         config: &Config,
         members: &mut impl Membership<P>,
-        events: &mut Vec<Event<P>>,
+        events: &mut Vec<Event<S, P>>,
     ) -> Vec<(P, Probe<P>)> {
         match message {
             Probe::Members {
@@ -772,13 +812,13 @@ impl<P: Peer> Swim<P> {
     }
 
     /// Advances probe and suspicion timers; returns what to send.
-    pub(crate) fn tick(
+    pub(crate) fn tick<S>(
         &mut self,
         now_ms: u64,
         config: &Config,
         members: &impl Membership<P>,
         rng: &mut Pcg64Mcg,
-        events: &mut Vec<Event<P>>,
+        events: &mut Vec<Event<S, P>>,
     ) -> Vec<(P, Probe<P>)> {
         let mut out = Vec::new();
         self.relays.retain(|r| r.expires_ms >= now_ms);
@@ -959,7 +999,7 @@ impl<P: Peer> Swim<P> {
     /// shrink with each confirmation (Lifeguard), and the first of them to
     /// see enough declares the member dead; by gossip alone the
     /// confirmation would reach them a few hops later.
-    fn suspect(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<P>>) -> Vec<P> {
+    fn suspect<S>(&mut self, peer: P, now_ms: u64, events: &mut Vec<Event<S, P>>) -> Vec<P> {
         if self.local {
             if !self.failed.contains(&peer) {
                 self.failed.push(peer);

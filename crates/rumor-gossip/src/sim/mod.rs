@@ -271,14 +271,15 @@ pub struct Stats {
 
 /// A membership event one node reported (joins and state changes are not
 /// recorded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberEvent {
     /// When.
     pub at_ms: u64,
     /// The node that reported it.
     pub observer: u32,
-    /// What it reported.
-    pub event: Event<u32>,
+    /// What it reported: a suspicion, a death, a leave or a return (no
+    /// state change is recorded, hence the `()` state type).
+    pub event: Event<(), u32>,
 }
 
 /// One recorded update and its spread.
@@ -555,7 +556,11 @@ where
                             continue;
                         }
                         step.out = slot.node.handle(from, message, now);
-                        step.changed = step.out.events.contains(&Event::StateChanged);
+                        step.changed = step
+                            .out
+                            .events
+                            .iter()
+                            .any(|e| matches!(e, Event::StateChanged(_)));
                     }
                 }
                 step.timeout = slot.arm_timeout(now);
@@ -1140,19 +1145,21 @@ where
             );
         }
         for event in out.events {
-            if !matches!(
+            let event = match event {
+                Event::MemberSuspected(p) => Event::MemberSuspected(p),
+                Event::MemberDown(p) => Event::MemberDown(p),
+                Event::MemberLeft(p) => Event::MemberLeft(p),
+                Event::MemberAlive(p) => Event::MemberAlive(p),
+                Event::StateChanged(_)
+                | Event::MemberJoined(_)
+                | Event::LinkUp(_)
+                | Event::LinkDown(_) => continue,
+            };
+            self.member_events.push(MemberEvent {
+                at_ms: self.now,
+                observer: from,
                 event,
-                Event::StateChanged
-                    | Event::MemberJoined(_)
-                    | Event::LinkUp(_)
-                    | Event::LinkDown(_)
-            ) {
-                self.member_events.push(MemberEvent {
-                    at_ms: self.now,
-                    observer: from,
-                    event,
-                });
-            }
+            });
         }
         self.stats.messages += out.messages.len() as u64;
         self.stats.payload_bytes += payload;
