@@ -1,7 +1,7 @@
 //! The sans-io gossip node: a state machine fed with messages, ticks and
 //! local updates, returning the messages to send and the events to report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
@@ -118,9 +118,11 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// Their answer is not broadcast on: its ids were announced, so the
     /// tree has spread it.
     repairs_asked: Vec<P>,
-    /// Members proved alive again (after a suspicion, a death, a
-    /// partition) since the last round: under [`Strategy::Eager`], one of
-    /// them gets a digest in the next round, whatever the digest period.
+    /// Members this node holds dead or departed (their eager links cut).
+    gone: BTreeSet<P>,
+    /// Members of `gone` proved alive again (back from a partition, say)
+    /// since the last round: under [`Strategy::Eager`], one of them gets a
+    /// digest in the next round, whatever the digest period.
     returned: Vec<P>,
     /// The replica's hybrid logical clock, if the driver gave one
     /// ([`Node::with_clock`]): it observes every timestamp the node joins.
@@ -157,6 +159,7 @@ where
             digest: None,
             tree: Plumtree::new(id, epoch_of(seed)),
             repairs_asked: Vec::new(),
+            gone: BTreeSet::new(),
             returned: Vec::new(),
             clock: None,
         };
@@ -569,11 +572,21 @@ where
     /// members proved alive again.
     fn forget_departed(&mut self, out: &mut Output<S, P>) {
         if self.config.strategy == Strategy::Eager {
+            // Back from the dead, not from a mere suspicion: a suspect's
+            // links were never cut, and a digest to every member that
+            // refuted a false suspicion (common under loss) would cost
+            // repairs of deltas still on their way.
             for event in &out.events {
-                if let Event::MemberAlive(peer) = *event {
-                    if !self.returned.contains(&peer) {
+                match *event {
+                    Event::MemberDown(peer) | Event::MemberLeft(peer) => {
+                        self.gone.insert(peer);
+                    }
+                    Event::MemberAlive(peer)
+                        if self.gone.remove(&peer) && !self.returned.contains(&peer) =>
+                    {
                         self.returned.push(peer);
                     }
+                    _ => {}
                 }
             }
         }
