@@ -48,6 +48,7 @@ pub mod error;
 pub mod keyring;
 pub mod replay;
 pub mod stats;
+pub mod transport;
 
 pub use envelope::{
     Cluster, ClusterId, EnvelopeCodec, Header, Nonce, Opened, Security, DEFAULT_LOG_INTERVAL_MS,
@@ -57,3 +58,9 @@ pub use error::{Error, Reason};
 pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
 pub use replay::{ReplayConfig, ReplayGuard};
 pub use stats::{LogLimiter, Stats};
+pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};
+pub use transport::net::{BindError, NetTransport, TransportConfig};
+pub use transport::{
+    canonical, Authenticate, Class, CloseReason, ConfigError, DropReason, Inbox, Incoming,
+    SendError, Transport, TransportStats, Via,
+};
