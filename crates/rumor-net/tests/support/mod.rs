@@ -1,5 +1,5 @@
-//! Helpers of the transport tests: bounded waits, and transports on
-//! loopback with OS-chosen ports.
+//! Helpers of the transport tests: bounded waits, transports on loopback
+//! with OS-chosen ports, and raw TCP peers that write what they like.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use rumor_net::transport::{Authenticate, Inbox, Incoming};
 use rumor_net::{NetTransport, TransportConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
 
 /// The longest any single wait in these tests may take.
@@ -65,4 +67,54 @@ pub fn tag(bytes: &[u8]) -> u32 {
     let mut tag = [0; 4];
     tag.copy_from_slice(&bytes[..4]);
     u32::from_le_bytes(tag)
+}
+
+/// A raw TCP connection to `to`, as a hostile or hand-written peer makes it.
+pub async fn raw_stream(to: SocketAddr) -> TcpStream {
+    match timeout(WAIT, TcpStream::connect(to)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => panic!("cannot connect to {to}: {error}"),
+        Err(_) => panic!("timed out connecting to {to}"),
+    }
+}
+
+/// One frame on the wire: the `u32` little-endian length, then the payload.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("a frame under 4 GiB");
+    let mut bytes = len.to_le_bytes().to_vec();
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// Writes `bytes` on `stream`, or panics naming `what`.
+pub async fn write(stream: &mut TcpStream, bytes: &[u8], what: &str) {
+    match timeout(WAIT, stream.write_all(bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("writing {what}: {error}"),
+        Err(_) => panic!("timed out writing {what}"),
+    }
+}
+
+/// Waits until the other side has closed `stream` (the end of the stream,
+/// or a reset), reading and discarding anything it sent; panics naming
+/// `what` after [`WAIT`].
+pub async fn closed_by_peer(stream: &mut TcpStream, what: &str) {
+    let mut buffer = [0; 256];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => panic!("timed out waiting for the transport to close {what}"),
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Whether `stream` is still open after a short wait (nothing to read, no
+/// end of stream).
+pub async fn still_open(stream: &mut TcpStream) -> bool {
+    let mut buffer = [0; 1];
+    timeout(Duration::from_millis(20), stream.read(&mut buffer))
+        .await
+        .is_err()
 }

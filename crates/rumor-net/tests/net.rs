@@ -1,0 +1,501 @@
+//! What only `NetTransport` does, on loopback with OS-chosen ports: binding
+//! (port 0, advertise address, IPv6), its TCP streams (pooling, idle close,
+//! refused connections) and what it does with hostile peers (oversized
+//! lengths, garbage, half-open and slow streams, failed authentication).
+//! The behaviours every transport shares are in `transport.rs`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rumor_net::transport::frame::encode_preamble;
+use rumor_net::transport::{
+    Class, CloseReason, ConfigError, DropReason, Inbox, SendError, Transport, Via,
+};
+use rumor_net::{BindError, NetTransport, TransportConfig};
+use support::{
+    closed_by_peer, eventually, frame, hook, loopback, net, payload, raw_stream, recv, still_open,
+    tag, write, WAIT,
+};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+/// The address hand-written peers announce in their preamble.
+const RAW_PEER: &str = "127.0.0.1:9";
+
+fn raw_peer() -> SocketAddr {
+    RAW_PEER.parse().expect("an address")
+}
+
+async fn shutdown(transports: &[&NetTransport]) {
+    for t in transports {
+        timeout(WAIT, t.shutdown())
+            .await
+            .expect("shutdown completes");
+    }
+}
+
+/// Sends one datagram and one frame from `a` to `b` and checks both arrive
+/// from `a`: the node still serves honest peers.
+async fn honest_traffic_arrives(a: &NetTransport, b: &NetTransport, inbox: &mut Inbox, tag: u32) {
+    a.send(b.local_addr(), payload(tag, 100).into(), Class::Data)
+        .expect("queued");
+    a.send(b.local_addr(), payload(tag + 1, 5_000).into(), Class::Data)
+        .expect("queued");
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let incoming = recv(inbox, "honest traffic").await;
+        assert_eq!(incoming.from, a.local_addr());
+        got.push((support::tag(&incoming.payload), incoming.via));
+    }
+    got.sort_unstable_by_key(|&(tag, _)| tag);
+    assert_eq!(got, [(tag, Via::Datagram), (tag + 1, Via::Stream)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_binds_udp_and_tcp_on_one_os_chosen_port() {
+    let (a, mut a_inbox) = net(|_| {}).await;
+    let (b, _b_inbox) = net(|_| {}).await;
+    let port = a.local_addr().port();
+    assert_ne!(port, 0);
+    assert_ne!(port, b.local_addr().port());
+    // TCP listens on the port UDP is bound to.
+    let stream = raw_stream(a.local_addr()).await;
+    drop(stream);
+    let udp = UdpSocket::bind(loopback()).await.expect("a UDP socket");
+    udp.send_to(b"over udp", a.local_addr())
+        .await
+        .expect("sent");
+    let got = recv(&mut a_inbox, "a raw datagram").await;
+    assert_eq!(
+        (got.from, &got.payload[..], got.via),
+        (
+            udp.local_addr().expect("bound"),
+            &b"over udp"[..],
+            Via::Datagram
+        )
+    );
+    shutdown(&[&a, &b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_or_a_setting_out_of_range_is_a_typed_bind_error() {
+    let (a, _a_inbox) = net(|_| {}).await;
+    let taken = NetTransport::bind(TransportConfig::new(a.local_addr()), hook()).await;
+    match taken {
+        Err(BindError::Udp { addr, source }) => {
+            assert_eq!(addr, a.local_addr());
+            assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+        }
+        other => panic!("expected the port to be taken, got {other:?}"),
+    }
+    type Tweak = fn(&mut TransportConfig);
+    let cases: [(Tweak, ConfigError); 4] = [
+        (|c| c.max_datagram = 0, ConfigError::MaxDatagram(0)),
+        (
+            |c| c.max_datagram = 65_508,
+            ConfigError::MaxDatagram(65_508),
+        ),
+        (|c| c.max_frame = 1_000, ConfigError::MaxFrame(1_000)),
+        (
+            |c| c.inbox_capacity = 0,
+            ConfigError::Zero("inbox_capacity"),
+        ),
+    ];
+    for (tweak, expected) in cases {
+        let mut config = TransportConfig::new(loopback());
+        tweak(&mut config);
+        match NetTransport::bind(config, hook()).await {
+            Err(BindError::Config(error)) => assert_eq!(error, expected),
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+    shutdown(&[&a]).await;
+}
+
+/// A stream names its sender by the address it advertises (the preamble), a
+/// datagram by its source address; an advertised wildcard IP is replaced by
+/// the IP the connection came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advertised_address_is_reported_and_names_the_sender_of_streams() {
+    let (b, mut b_inbox) = net(|_| {}).await;
+    let advertised: SocketAddr = "127.0.0.1:4242".parse().expect("an address");
+    let (a, _a_inbox) = net(|c| c.advertise = Some(advertised)).await;
+    assert_eq!(a.local_addr(), advertised);
+    a.send(b.local_addr(), payload(1, 5_000).into(), Class::Data)
+        .expect("queued");
+    assert_eq!(recv(&mut b_inbox, "a frame").await.from, advertised);
+    a.send(b.local_addr(), payload(2, 10).into(), Class::Data)
+        .expect("queued");
+    let datagram = recv(&mut b_inbox, "a datagram").await;
+    assert_eq!(datagram.from.ip(), advertised.ip());
+    assert_ne!(datagram.from.port(), advertised.port());
+
+    // Port 0 in the advertise address: the bound port.
+    let (c, _c_inbox) = net(|c| c.advertise = Some("0.0.0.0:0".parse().expect("an address"))).await;
+    let port = c.local_addr().port();
+    assert_ne!(port, 0);
+    assert!(c.local_addr().ip().is_unspecified());
+    c.send(b.local_addr(), payload(3, 5_000).into(), Class::Data)
+        .expect("queued");
+    let got = recv(&mut b_inbox, "a frame from a wildcard address").await;
+    assert_eq!(got.from, SocketAddr::from(([127, 0, 0, 1], port)));
+    shutdown(&[&a, &b, &c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_loopback_carries_datagrams_and_streams() {
+    let v6 = || TransportConfig::new("[::1]:0".parse().expect("an address"));
+    let (a, _a_inbox) = match NetTransport::bind(v6(), hook()).await {
+        Ok(bound) => bound,
+        Err(error) => {
+            eprintln!("skipped: cannot bind [::1] ({error})");
+            return;
+        }
+    };
+    let (b, mut b_inbox) = NetTransport::bind(v6(), hook()).await.expect("bind [::1]");
+    assert!(a.local_addr().is_ipv6() && a.local_addr().port() != 0);
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 10).await;
+    // An IPv4 socket cannot reach an IPv6 address: refused, typed, counted.
+    let (c, _c_inbox) = net(|_| {}).await;
+    assert_eq!(
+        c.send(b.local_addr(), payload(1, 10).into(), Class::Data),
+        Err(SendError::AddressFamily { to: b.local_addr() })
+    );
+    assert_eq!(c.stats().dropped(DropReason::AddressFamily), 1);
+    shutdown(&[&a, &b, &c]).await;
+}
+
+/// A length prefix over `max_frame`, as the first frame or a later one:
+/// the connection is closed before a byte of the payload is read, counted,
+/// and nothing of it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_length_is_cut_off_and_counted() {
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|c| c.max_frame = 64 * 1024).await;
+    let mut first = raw_stream(b.local_addr()).await;
+    let mut hostile = encode_preamble(raw_peer()).to_vec();
+    hostile.extend_from_slice(&u32::MAX.to_le_bytes());
+    hostile.extend_from_slice(&[0xab; 1_000]);
+    write(&mut first, &hostile, "a 4 GiB length").await;
+    closed_by_peer(&mut first, "a stream announcing 4 GiB").await;
+
+    let mut later = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend(frame(b"an honest first frame"));
+    bytes.extend_from_slice(&(64 * 1024 + 1u32).to_le_bytes());
+    write(&mut later, &bytes, "an oversized second frame").await;
+    closed_by_peer(&mut later, "a stream with an oversized second frame").await;
+    let got = recv(&mut b_inbox, "the honest first frame").await;
+    assert_eq!(
+        (got.from, &got.payload[..]),
+        (raw_peer(), &b"an honest first frame"[..])
+    );
+
+    eventually("both closes counted", || {
+        b.stats().closed(CloseReason::FrameTooLarge) == 2
+    })
+    .await;
+    let stats = b.stats();
+    assert_eq!((stats.frames_in, stats.connections_in), (1, 0));
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 100).await;
+    assert!(b_inbox.is_empty());
+    shutdown(&[&a, &b]).await;
+}
+
+/// A connection that says nothing, half a preamble, a frame that stops
+/// after 10 of its 1,000 bytes, and garbage: honest streams and datagrams
+/// go through while they are open; the silent and slow ones are closed at
+/// the first-frame deadline, the garbage at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_half_open_streams_do_not_hold_up_honest_peers() {
+    let deadline = Duration::from_secs(3);
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|c| c.first_frame_deadline = deadline).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = raw_stream(b.local_addr()).await;
+    let mut half_preamble = raw_stream(b.local_addr()).await;
+    write(
+        &mut half_preamble,
+        &encode_preamble(raw_peer())[..10],
+        "half a preamble",
+    )
+    .await;
+    let mut slow = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend_from_slice(&1_000u32.to_le_bytes());
+    bytes.extend_from_slice(&[1; 10]);
+    write(&mut slow, &bytes, "a tenth of a frame").await;
+    let mut garbage = raw_stream(b.local_addr()).await;
+    let noise: Vec<u8> = (0..200u32).map(|i| (i * 97 % 256) as u8).collect();
+    write(&mut garbage, &noise, "garbage").await;
+    closed_by_peer(&mut garbage, "a garbage stream").await;
+
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 1).await;
+    assert!(
+        started.elapsed() < deadline,
+        "honest traffic waited for the deadline"
+    );
+    for (stream, what) in [
+        (&mut silent, "silent"),
+        (&mut half_preamble, "half preamble"),
+        (&mut slow, "slow"),
+    ] {
+        assert!(still_open(stream).await, "the {what} stream closed early");
+    }
+    let stats = b.stats();
+    assert_eq!(stats.closed(CloseReason::BadPreamble), 1);
+    assert_eq!(stats.closed(CloseReason::AuthTimeout), 0);
+
+    for (stream, what) in [
+        (&mut silent, "a silent stream"),
+        (&mut half_preamble, "a stream stuck in its preamble"),
+        (&mut slow, "a stream stuck in its first frame"),
+    ] {
+        closed_by_peer(stream, what).await;
+    }
+    eventually("the deadline closes counted", || {
+        b.stats().closed(CloseReason::AuthTimeout) == 3
+    })
+    .await;
+    // Only the honest connection is left.
+    assert_eq!(b.stats().connections_in, 1);
+    assert!(b_inbox.is_empty());
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 3).await;
+    shutdown(&[&a, &b]).await;
+}
+
+/// Silent connections holding every inbound slot delay an honest stream
+/// until the deadline frees a slot, no longer; datagrams are not delayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_in_every_slot_delay_streams_only_until_the_deadline() {
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|c| {
+        c.max_connections = 2;
+        c.first_frame_deadline = Duration::from_millis(300);
+    })
+    .await;
+    let mut silent = [
+        raw_stream(b.local_addr()).await,
+        raw_stream(b.local_addr()).await,
+    ];
+    eventually("both silent connections accepted", || {
+        b.stats().connections_in == 2
+    })
+    .await;
+    a.send(b.local_addr(), payload(1, 5_000).into(), Class::Data)
+        .expect("queued");
+    a.send(b.local_addr(), payload(2, 10).into(), Class::Data)
+        .expect("queued");
+    let first = recv(&mut b_inbox, "the datagram").await;
+    assert_eq!((tag(&first.payload), first.via), (2, Via::Datagram));
+    let second = recv(&mut b_inbox, "the frame, once a slot is free").await;
+    assert_eq!((tag(&second.payload), second.via), (1, Via::Stream));
+    assert!(b.stats().closed(CloseReason::AuthTimeout) >= 1);
+    for stream in &mut silent {
+        closed_by_peer(stream, "a silent connection").await;
+    }
+    shutdown(&[&a, &b]).await;
+}
+
+/// A first frame the hook refuses closes the connection; it is never
+/// delivered, and neither is anything after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_frame_that_fails_authentication_closes_the_stream_undelivered() {
+    let (b, mut b_inbox) = net(|_| {}).await;
+    let mut stream = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend(frame(b"BAD first frame"));
+    bytes.extend(frame(b"a second frame"));
+    write(&mut stream, &bytes, "a refused first frame").await;
+    closed_by_peer(&mut stream, "an unauthenticated stream").await;
+    eventually("the close counted", || {
+        b.stats().closed(CloseReason::AuthFailed) == 1
+    })
+    .await;
+    assert_eq!(b.stats().frames_in, 0);
+    assert!(b_inbox.is_empty());
+
+    // The same bytes with a good first frame: both frames arrive, from the
+    // address of the preamble.
+    let mut stream = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend(frame(b"good first frame"));
+    bytes.extend(frame(b"a second frame"));
+    write(&mut stream, &bytes, "an accepted first frame").await;
+    for expected in [&b"good first frame"[..], b"a second frame"] {
+        let got = recv(&mut b_inbox, "a frame of an accepted stream").await;
+        assert_eq!(
+            (got.from, &got.payload[..], got.via),
+            (raw_peer(), expected, Via::Stream)
+        );
+    }
+    shutdown(&[&b]).await;
+}
+
+/// A first frame claiming more than the budget of unauthenticated bytes
+/// has left is refused before it is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_frame_over_the_unauthenticated_budget_is_refused() {
+    let (b, mut b_inbox) = net(|c| c.max_unauthenticated_bytes = 4_000).await;
+    let mut stream = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend_from_slice(&4_001u32.to_le_bytes());
+    write(&mut stream, &bytes, "a first frame over the budget").await;
+    closed_by_peer(&mut stream, "a stream over the budget").await;
+    eventually("the close counted", || {
+        b.stats().closed(CloseReason::AuthBudget) == 1
+    })
+    .await;
+    // Within the budget, the same frame length is read.
+    let mut stream = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend(frame(&payload(5, 4_000)));
+    write(&mut stream, &bytes, "a first frame within the budget").await;
+    let got = recv(&mut b_inbox, "the frame within the budget").await;
+    assert_eq!((tag(&got.payload), got.payload.len()), (5, 4_000));
+    shutdown(&[&b]).await;
+}
+
+/// A stream that ends inside a frame: the frames before it arrive, the cut
+/// one does not, and the close is a stream error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_inside_a_frame_delivers_only_whole_frames() {
+    let (b, mut b_inbox) = net(|_| {}).await;
+    let mut stream = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend(frame(b"whole"));
+    bytes.extend(&frame(&[7; 100])[..50]);
+    write(&mut stream, &bytes, "a cut frame").await;
+    drop(stream);
+    assert_eq!(
+        &recv(&mut b_inbox, "the whole frame").await.payload[..],
+        b"whole"
+    );
+    eventually("the close counted", || {
+        b.stats().closed(CloseReason::StreamError) == 1
+    })
+    .await;
+    assert_eq!(b.stats().frames_in, 1);
+    assert!(b_inbox.is_empty());
+    shutdown(&[&b]).await;
+}
+
+/// Frames to one peer share one connection; it closes after the idle
+/// timeout, and the next frame opens another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_connections_are_pooled_and_closed_when_idle() {
+    let (a, _a_inbox) = net(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let (b, mut b_inbox) = net(|_| {}).await;
+    for i in 0..5 {
+        a.send(b.local_addr(), payload(i, 2_000).into(), Class::Data)
+            .expect("queued");
+    }
+    for i in 0..5 {
+        assert_eq!(tag(&recv(&mut b_inbox, "a pooled frame").await.payload), i);
+    }
+    let stats = a.stats();
+    assert_eq!((stats.connections_opened, stats.connections_out), (1, 1));
+    assert_eq!(b.stats().connections_accepted, 1);
+    eventually("the idle connection closed at both ends", || {
+        a.stats().connections_out == 0 && b.stats().connections_in == 0
+    })
+    .await;
+    assert_eq!(a.stats().closed(CloseReason::Idle), 1);
+    assert_eq!(b.stats().closed(CloseReason::PeerClosed), 1);
+    a.send(b.local_addr(), payload(9, 2_000).into(), Class::Data)
+        .expect("queued");
+    assert_eq!(
+        tag(&recv(&mut b_inbox, "a frame after idle").await.payload),
+        9
+    );
+    assert_eq!(a.stats().connections_opened, 2);
+    assert_eq!(a.stats().dropped_total(), 0);
+    shutdown(&[&a, &b]).await;
+}
+
+/// Frames to an address where nothing listens are dropped and counted; the
+/// sender goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_to_a_peer_that_refuses_connections_are_dropped_and_counted() {
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|_| {}).await;
+    let (gone, _gone_inbox) = net(|_| {}).await;
+    let nobody = gone.local_addr();
+    shutdown(&[&gone]).await;
+    for i in 0..3 {
+        a.send(nobody, payload(i, 2_000).into(), Class::Data)
+            .expect("queued: the network does not say yet");
+    }
+    eventually("the refused frames counted", || {
+        a.stats().dropped(DropReason::ConnectionFailed) == 3
+    })
+    .await;
+    let stats = a.stats();
+    // One attempt, or one per send when an attempt failed before the next
+    // send (each send after a failure tries again).
+    assert!((1..=3).contains(&stats.closed(CloseReason::ConnectFailed)));
+    assert_eq!((stats.connections_out, stats.queued_frames), (0, 0));
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 1).await;
+    shutdown(&[&a, &b]).await;
+}
+
+/// Shutdown closes inbound connections still waiting for their first frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_connections_still_waiting_to_authenticate() {
+    let (b, _b_inbox) = net(|_| {}).await;
+    let mut silent = raw_stream(b.local_addr()).await;
+    eventually("the connection accepted", || b.stats().connections_in == 1).await;
+    shutdown(&[&b]).await;
+    closed_by_peer(&mut silent, "a silent connection at shutdown").await;
+    let stats = b.stats();
+    assert_eq!(stats.connections_in, 0);
+    assert_eq!(stats.closed(CloseReason::Shutdown), 1);
+}
+
+/// Datagrams over `max_datagram` are dropped and counted; random datagrams
+/// of every size are delivered (opening them is the envelope's job) or
+/// dropped, each counted once, and the node goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_and_random_datagrams_are_counted_and_never_stop_the_node() {
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|_| {}).await;
+    let udp = UdpSocket::bind(loopback()).await.expect("a UDP socket");
+    let to = b.local_addr();
+    udp.send_to(&[1; 1_201], to).await.expect("sent");
+    udp.send_to(&[2; 1_200], to).await.expect("sent");
+    let got = recv(&mut b_inbox, "a datagram of max_datagram bytes").await;
+    assert_eq!((got.payload.len(), got.payload[0]), (1_200, 2));
+    assert_eq!(b.stats().dropped(DropReason::Oversize), 1);
+
+    // 2,000 datagrams of 0 to 1,500 random bytes, in batches the socket
+    // buffer holds.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut oversize, mut sent) = (1, 0);
+    for _ in 0..20 {
+        for _ in 0..100 {
+            let len = (next() % 1_501) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            udp.send_to(&bytes, to).await.expect("sent");
+            oversize += u64::from(len > 1_200);
+            sent += 1;
+        }
+        eventually("the batch counted", || {
+            let s = b.stats();
+            s.datagrams_in + s.dropped(DropReason::Oversize) + s.dropped(DropReason::InboxFull)
+                == 2 + sent
+        })
+        .await;
+        while b_inbox.try_recv().is_ok() {}
+    }
+    assert_eq!(b.stats().dropped(DropReason::Oversize), oversize);
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 1).await;
+    shutdown(&[&a, &b]).await;
+}
