@@ -28,6 +28,8 @@ struct Setup {
     /// Outgoing frames queued per destination per class.
     stream_queue: usize,
     inbox_capacity: usize,
+    /// Bytes of stream frames the inbox holds.
+    inbox_stream_bytes: usize,
     max_frame: usize,
     loss: f64,
     seed: u64,
@@ -39,6 +41,7 @@ impl Default for Setup {
             queue: 1_024,
             stream_queue: 64,
             inbox_capacity: 4_096,
+            inbox_stream_bytes: 64 << 20,
             max_frame: 4 << 20,
             loss: 0.0,
             seed: 1,
@@ -62,6 +65,7 @@ impl Fixture for Net {
             config.datagram_queue = setup.queue;
             config.stream_queue = setup.stream_queue;
             config.inbox_capacity = setup.inbox_capacity;
+            config.max_inbox_stream_bytes = setup.inbox_stream_bytes;
             config.max_frame = setup.max_frame;
             config.loss = setup.loss;
             config.loss_seed = setup.seed;
@@ -81,6 +85,7 @@ impl Fixture for Memory {
             MemoryNetwork::new(MemoryConfig {
                 queue_capacity: setup.queue,
                 inbox_capacity: setup.inbox_capacity,
+                max_inbox_stream_bytes: setup.inbox_stream_bytes,
                 max_frame: setup.max_frame,
                 loss: setup.loss,
                 seed: setup.seed,
@@ -300,6 +305,70 @@ async fn a_full_inbox_drops_and_counts(mut f: impl Fixture) {
     shutdown(&[&a, &b]).await;
 }
 
+/// Frames waiting in the inbox are bounded in bytes too: past the bound,
+/// frames are dropped and counted; reading one makes room for the next.
+async fn the_inbox_bounds_the_bytes_of_waiting_frames(mut f: impl Fixture) {
+    let setup = Setup {
+        inbox_stream_bytes: 10_000,
+        ..Setup::default()
+    };
+    let (a, _a_inbox) = f.node(setup).await;
+    let (b, mut b_inbox) = f.node(setup).await;
+    for i in 0..5 {
+        a.send(b.local_addr(), payload(i, 3_000).into(), Class::Data)
+            .expect("queued");
+    }
+    eventually("every frame received or dropped", || {
+        let s = b.stats();
+        s.frames_in + s.dropped(DropReason::InboxFull) == 5
+    })
+    .await;
+    assert_eq!(b.stats().frames_in, 3);
+    assert_eq!(b.stats().dropped(DropReason::InboxFull), 2);
+    assert_eq!(tag(&recv(&mut b_inbox, "the first frame").await.payload), 0);
+    a.send(b.local_addr(), payload(9, 3_000).into(), Class::Data)
+        .expect("queued");
+    let tags: Vec<u32> = [
+        recv(&mut b_inbox, "a frame").await,
+        recv(&mut b_inbox, "a frame").await,
+        recv(&mut b_inbox, "a frame after reading").await,
+    ]
+    .iter()
+    .map(|got| tag(&got.payload))
+    .collect();
+    assert_eq!(tags, [1, 2, 9]);
+    shutdown(&[&a, &b]).await;
+}
+
+/// An IPv4-mapped IPv6 address is the IPv4 peer: sending to it reaches the
+/// peer, and blocking it blocks the peer.
+async fn a_mapped_address_is_the_ipv4_peer(mut f: impl Fixture) {
+    let (a, _a_inbox) = f.node(Setup::default()).await;
+    let (b, mut b_inbox) = f.node(Setup::default()).await;
+    let mapped = |addr: SocketAddr| match addr {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        SocketAddr::V6(_) => panic!("the suite runs on IPv4"),
+    };
+    for (i, len) in [(1, 10), (2, 5_000)] {
+        a.send(mapped(b.local_addr()), payload(i, len).into(), Class::Data)
+            .expect("queued");
+        let got = recv(&mut b_inbox, "a payload sent to a mapped address").await;
+        assert_eq!((tag(&got.payload), got.from), (i, a.local_addr()));
+    }
+    b.block(mapped(a.local_addr()));
+    a.send(b.local_addr(), payload(3, 10).into(), Class::Data)
+        .expect("queued");
+    eventually("the payload blocked at b", || {
+        b.stats().dropped(DropReason::Blocked) == 1
+    })
+    .await;
+    b.unblock(a.local_addr());
+    a.send(b.local_addr(), payload(4, 10).into(), Class::Data)
+        .expect("queued");
+    assert_eq!(tag(&recv(&mut b_inbox, "after unblock").await.payload), 4);
+    shutdown(&[&a, &b]).await;
+}
+
 /// After shutdown: the future completed (every task ended), sends are
 /// refused, no connection is counted open, and the inbox ends.
 async fn shutdown_ends_everything(mut f: impl Fixture) {
@@ -463,6 +532,8 @@ conformance! {
     single membership_overtakes_queued_data,
     single a_full_outgoing_queue_refuses_and_counts,
     multi a_full_inbox_drops_and_counts,
+    multi the_inbox_bounds_the_bytes_of_waiting_frames,
+    multi a_mapped_address_is_the_ipv4_peer,
     multi shutdown_ends_everything,
     multi injected_loss_drops_its_share,
     multi a_blocked_peer_is_cut_off_both_ways,
