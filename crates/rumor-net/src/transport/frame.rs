@@ -198,6 +198,16 @@ mod tests {
         }
     }
 
+    /// The example of `docs/PROTOCOL.md` ("Stream preamble"), byte by byte.
+    #[test]
+    fn the_preamble_example_is_the_one_in_protocol_md() {
+        let mut expected = vec![0x52, 0x4d, 0x52, 0x53, 0x01, 0x04, 0x0a, 0x1f];
+        expected.extend_from_slice(&[0xc0, 0x00, 0x02, 0x07]);
+        expected.extend_from_slice(&[0; 12]);
+        let addr = "192.0.2.7:7946".parse().expect("an address");
+        assert_eq!(encode_preamble(addr)[..], expected[..]);
+    }
+
     #[tokio::test]
     async fn frames_round_trip_and_end_cleanly_at_a_boundary() {
         let mut wire = Vec::new();
