@@ -660,39 +660,91 @@ impl InboxSender {
     /// Puts `incoming` in the inbox, or drops it (counted in `counters`).
     /// Returns whether it was delivered.
     pub(crate) fn deliver(&self, incoming: Incoming, counters: &Counters) -> bool {
+        let room = match incoming.via {
+            Via::Datagram => None,
+            Via::Stream => match self.reserve_frame(incoming.payload.len()) {
+                Some(room) => Some(room),
+                None => {
+                    counters.drop(DropReason::InboxFull, 1);
+                    return false;
+                }
+            },
+        };
+        self.put(incoming, room, counters)
+    }
+
+    /// Reserves room for a stream frame of `len` bytes before its payload is
+    /// read, so frames being read count against the inbox's byte bound as
+    /// the frames waiting in it do. `None`: no room.
+    pub(crate) fn reserve_frame(&self, len: usize) -> Option<FrameRoom> {
+        self.stream_bytes.try_reserve(len).then(|| FrameRoom {
+            budget: self.stream_bytes.clone(),
+            len,
+        })
+    }
+
+    /// Puts a stream frame in the room reserved for it (by
+    /// [`reserve_frame`](Self::reserve_frame) with its length), or drops it.
+    /// Returns whether it was delivered.
+    pub(crate) fn deliver_frame(
+        &self,
+        incoming: Incoming,
+        room: FrameRoom,
+        counters: &Counters,
+    ) -> bool {
+        debug_assert_eq!(room.len, incoming.payload.len());
+        self.put(incoming, Some(room), counters)
+    }
+
+    fn put(&self, incoming: Incoming, room: Option<FrameRoom>, counters: &Counters) -> bool {
         let (via, len) = (incoming.via, incoming.payload.len());
-        if via == Via::Stream && !self.stream_bytes.try_reserve(len) {
-            counters.drop(DropReason::InboxFull, 1);
-            return false;
-        }
+        // A refused payload drops `room`, which gives its bytes back.
         match self.tx.try_send(incoming) {
             Ok(()) => {
+                // The bytes are given back when the payload is taken.
+                if let Some(room) = room {
+                    room.keep();
+                }
                 counters.received(via, len);
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.release(via, len);
                 counters.drop(DropReason::InboxFull, 1);
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.release(via, len);
                 counters.drop(DropReason::Closed, 1);
                 false
             }
         }
     }
+}
 
-    fn release(&self, via: Via, len: usize) {
-        if via == Via::Stream {
-            self.stream_bytes.release(len);
-        }
+/// Bytes of the inbox's stream budget held for one frame: given back when
+/// dropped, unless the frame was delivered (the [`Inbox`] gives them back
+/// when the frame is taken).
+pub(crate) struct FrameRoom {
+    budget: Arc<ByteBudget>,
+    len: usize,
+}
+
+impl FrameRoom {
+    /// Leaves the bytes reserved: the frame is in the inbox.
+    fn keep(mut self) {
+        self.len = 0;
+    }
+}
+
+impl Drop for FrameRoom {
+    fn drop(&mut self) {
+        self.budget.release(self.len);
     }
 }
 
 /// Where a transport puts what it receives, handed out when the transport
-/// is made: a bounded channel, in items and in stream bytes. When it is
-/// full, new payloads are dropped and counted
+/// is made: a bounded channel, in items and in stream bytes (with
+/// [`NetTransport`](crate::NetTransport), the bytes of the frames being
+/// read count too). When it is full, new payloads are dropped and counted
 /// ([`DropReason::InboxFull`]): a slow reader never blocks a socket.
 ///
 /// [`recv`](Inbox::recv) returns `None` once the transport has shut down

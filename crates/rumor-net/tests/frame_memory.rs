@@ -8,9 +8,39 @@ mod support;
 
 use std::time::Duration;
 
+use allocation_counter::AllocationInfo;
 use rumor_net::transport::frame::encode_preamble;
-use rumor_net::transport::{CloseReason, Transport};
-use support::{closed_by_peer, eventually, net, raw_stream, write};
+use rumor_net::transport::{CloseReason, DropReason, Transport};
+use rumor_net::NetTransport;
+use support::{closed_by_peer, eventually, frame, net, raw_stream, recv, write};
+use tokio::runtime::Runtime;
+
+/// The runtime of a test: one thread, where every allocation is counted.
+fn one_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Checks the peak of `info` is under 1 MiB, and that the counter saw the
+/// transport's tasks (a connection's read buffer is 8 KiB).
+fn peak_under_one_mib(info: AllocationInfo, what: &str) {
+    assert!(info.bytes_max >= 8 * 1024, "{info:?}");
+    assert!(
+        info.bytes_max < 1 << 20,
+        "peak of {} bytes for {what}",
+        info.bytes_max
+    );
+}
+
+fn shutdown_on(runtime: &Runtime, transport: &NetTransport) {
+    runtime.block_on(async {
+        tokio::time::timeout(support::WAIT, transport.shutdown())
+            .await
+            .expect("shutdown completes");
+    });
+}
 
 /// Connections announcing 4 GiB frames are cut off at the length; those
 /// announcing a frame of exactly `max_frame` (16 MiB) and sending 1 KiB
@@ -19,10 +49,7 @@ use support::{closed_by_peer, eventually, net, raw_stream, write};
 /// stays under 1 MiB while the lengths claim 16 GiB.
 #[test]
 fn hostile_lengths_allocate_only_for_bytes_that_arrived() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = one_thread();
     let (b, _b_inbox) = runtime.block_on(net(|c| {
         c.first_frame_deadline = Duration::from_millis(500);
     }));
@@ -65,16 +92,43 @@ fn hostile_lengths_allocate_only_for_bytes_that_arrived() {
          {} allocations in all",
         info.bytes_max, info.count_total
     );
-    // The counter saw the transport's tasks (a connection's read buffer is 8 KiB).
-    assert!(info.bytes_max >= 8 * 1024, "{info:?}");
-    assert!(
-        info.bytes_max < 1 << 20,
-        "peak of {} bytes for lengths that claimed {claimed}",
+    peak_under_one_mib(info, "lengths that claimed 16 GiB");
+    shutdown_on(&runtime, &b);
+}
+
+/// An authenticated stream sends two whole 8 MiB frames to an inbox with
+/// room for 1 MiB of frames: both are read past without being kept
+/// (counted as `InboxFull`), the stream stays in step (the small frame
+/// after them arrives), and the peak stays under 1 MiB while 16 MiB came.
+#[test]
+fn frames_without_room_in_the_inbox_are_read_past_not_kept() {
+    let runtime = one_thread();
+    let (b, mut b_inbox) = runtime.block_on(net(|c| c.max_inbox_stream_bytes = 1 << 20));
+    let mut bytes = encode_preamble("127.0.0.1:9".parse().expect("an address")).to_vec();
+    bytes.extend(frame(b"an authenticated first frame"));
+    let big = vec![0x5a; 8 << 20];
+    for _ in 0..2 {
+        bytes.extend(frame(&big));
+    }
+    bytes.extend(frame(b"after"));
+    drop(big);
+    let info = allocation_counter::measure(|| {
+        runtime.block_on(async {
+            let mut stream = raw_stream(b.local_addr()).await;
+            write(&mut stream, &bytes, "two frames of 8 MiB").await;
+            for expected in [&b"an authenticated first frame"[..], b"after"] {
+                let got = recv(&mut b_inbox, "a small frame").await;
+                assert_eq!(&got.payload[..], expected);
+            }
+        });
+    });
+    let stats = b.stats();
+    assert_eq!(stats.dropped(DropReason::InboxFull), 2);
+    assert_eq!(stats.frames_in, 2);
+    println!(
+        "2 frames of 8 MiB without room in the inbox: peak {} bytes allocated",
         info.bytes_max
     );
-    runtime.block_on(async {
-        tokio::time::timeout(support::WAIT, b.shutdown())
-            .await
-            .expect("shutdown completes");
-    });
+    peak_under_one_mib(info, "frames with no room");
+    shutdown_on(&runtime, &b);
 }

@@ -19,13 +19,16 @@
 //! A frame's length is checked against the limit before a byte of its
 //! payload is buffered, and the payload's buffer grows with the bytes that
 //! actually arrive (at most twice them, never past the length), so a
-//! hostile length prefix allocates nothing.
+//! hostile length prefix allocates nothing. A frame the receiver has no
+//! room for is read past without being kept.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
+};
 
 use super::canonical;
 
@@ -160,6 +163,26 @@ pub(crate) async fn read_payload<R: AsyncRead + Unpin>(
     Ok(Bytes::from(payload))
 }
 
+/// Reads past a payload of `len` bytes (a length [`read_prefix`] checked)
+/// without keeping it: the bytes are consumed from the reader's own buffer,
+/// nothing is allocated.
+pub(crate) async fn skip_payload<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+) -> Result<(), FrameError> {
+    let mut left = len;
+    while left > 0 {
+        let available = reader.fill_buf().await?.len();
+        if available == 0 {
+            return Err(FrameError::Truncated);
+        }
+        let n = available.min(left);
+        reader.consume(n);
+        left -= n;
+    }
+    Ok(())
+}
+
 /// Writes one frame: the length prefix, then the payload (a length the
 /// caller checked fits a `u32`). The caller flushes.
 pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
@@ -223,6 +246,28 @@ mod tests {
         assert_eq!(&got[0][..], b"a");
         assert_eq!(got[1].len(), 40_000);
         assert_eq!(&got[2][..], b"last");
+    }
+
+    #[tokio::test]
+    async fn a_skipped_payload_leaves_the_stream_at_the_next_frame() {
+        let mut wire = Vec::new();
+        for payload in [&[1; 40_000][..], b"next"] {
+            write_frame(&mut wire, payload).await.expect("written");
+        }
+        let mut reader = tokio::io::BufReader::with_capacity(1_000, &wire[..]);
+        let len = read_prefix(&mut reader, 1 << 20).await.expect("a prefix");
+        skip_payload(&mut reader, len.expect("a frame"))
+            .await
+            .expect("skipped");
+        let len = read_prefix(&mut reader, 1 << 20).await.expect("a prefix");
+        let next = read_payload(&mut reader, len.expect("a frame")).await;
+        assert_eq!(&next.expect("a payload")[..], b"next");
+        assert!(matches!(read_prefix(&mut reader, 1 << 20).await, Ok(None)));
+        let mut cut = &[9, 9, 9][..];
+        assert!(matches!(
+            skip_payload(&mut cut, 4).await,
+            Err(FrameError::Truncated)
+        ));
     }
 
     #[tokio::test]

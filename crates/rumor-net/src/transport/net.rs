@@ -16,7 +16,9 @@
 //! - **One task per inbound connection**: the preamble and the first frame
 //!   must arrive within `first_frame_deadline` and the first frame must pass
 //!   the [`Authenticate`] check; then frames until the peer closes, an
-//!   error, or twice the idle timeout without a frame.
+//!   error, or twice the idle timeout without a frame. Each later frame
+//!   takes its room in the inbox before its payload is read; one without
+//!   room is read past without being kept.
 //! - **One task per outgoing connection** (one per peer, opened on demand,
 //!   pooled): connects within `connect_timeout`, writes the preamble, then
 //!   the peer's queued frames, membership first, each within
@@ -101,7 +103,10 @@ pub struct TransportConfig {
     pub max_queued_stream_bytes: usize,
     /// Payloads the [`Inbox`] holds.
     pub inbox_capacity: usize,
-    /// Bytes of stream frames the [`Inbox`] holds.
+    /// Bytes of stream frames the [`Inbox`] holds, counting the frames being
+    /// read (room is taken when a frame's length arrives; a frame without
+    /// room is read past and dropped). Keep it at least `max_frame`, or
+    /// frames larger than it are always dropped.
     pub max_inbox_stream_bytes: usize,
     /// Inbound connections open at once.
     pub max_connections: usize,
@@ -884,15 +889,38 @@ async fn serve_inbound(
             Ok(Ok(None)) => return CloseReason::PeerClosed,
             Ok(Err(error)) => return frame_close_reason(&error),
         };
-        match timeout(
-            s.config.frame_timeout,
-            frame::read_payload(&mut reader, len),
-        )
-        .await
-        {
+        // Room in the inbox is taken before the payload is read, so frames
+        // being read are bounded with those waiting; a frame without room
+        // (or from a blocked peer) is read past, not kept.
+        let room = if s.is_blocked(from) {
+            Err(DropReason::Blocked)
+        } else {
+            inbox.reserve_frame(len).ok_or(DropReason::InboxFull)
+        };
+        let read = async {
+            match room {
+                Ok(room) => {
+                    let payload = frame::read_payload(&mut reader, len).await?;
+                    Ok(Ok((payload, room)))
+                }
+                Err(reason) => {
+                    frame::skip_payload(&mut reader, len).await?;
+                    Ok(Err(reason))
+                }
+            }
+        };
+        match timeout(s.config.frame_timeout, read).await {
             Err(_elapsed) => return CloseReason::StreamError,
             Ok(Err(error)) => return frame_close_reason(&error),
-            Ok(Ok(payload)) => s.deliver(from, payload, Via::Stream, inbox),
+            Ok(Ok(Ok((payload, room)))) => {
+                let incoming = Incoming {
+                    from,
+                    payload,
+                    via: Via::Stream,
+                };
+                inbox.deliver_frame(incoming, room, &s.counters);
+            }
+            Ok(Ok(Err(reason))) => s.counters.drop(reason, 1),
         }
     }
 }
