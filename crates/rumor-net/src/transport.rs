@@ -110,8 +110,10 @@ pub enum Via {
 pub struct Incoming {
     /// The sender's address, canonical ([`canonical`]). For a datagram, its
     /// source address; for a stream frame, the address the sender
-    /// advertises (`docs/PROTOCOL.md`, "Stream preamble"), so that both
-    /// name the peer the same way.
+    /// advertises (`docs/PROTOCOL.md`, "Stream preamble"), not the
+    /// connection's ephemeral port. The two are the same unless the sender
+    /// advertises an address other than the one it is bound to (a NAT, a
+    /// container): then its datagrams come from the bound address.
     pub from: SocketAddr,
     /// The payload: one envelope, unopened.
     pub payload: Bytes,
@@ -153,7 +155,8 @@ pub enum SendError {
         max: usize,
     },
     /// The destination is an IPv6 address and the transport is bound to an
-    /// IPv4 address (or the reverse), so it cannot be reached from here.
+    /// IPv4 address, or an IPv4 address and the transport is bound to one
+    /// IPv6 address (not `::`), so it cannot be reached from here.
     #[error("{to} cannot be reached from a socket of the other address family")]
     AddressFamily {
         /// The destination.

@@ -157,13 +157,18 @@ async fn ipv6_loopback_carries_datagrams_and_streams() {
     let (b, mut b_inbox) = NetTransport::bind(v6(), hook()).await.expect("bind [::1]");
     assert!(a.local_addr().is_ipv6() && a.local_addr().port() != 0);
     honest_traffic_arrives(&a, &b, &mut b_inbox, 10).await;
-    // An IPv4 socket cannot reach an IPv6 address: refused, typed, counted.
+    // An IPv4 socket cannot reach an IPv6 address, nor a socket bound to
+    // ::1 an IPv4 one: refused, typed, counted.
     let (c, _c_inbox) = net(|_| {}).await;
-    assert_eq!(
-        c.send(b.local_addr(), payload(1, 10).into(), Class::Data),
-        Err(SendError::AddressFamily { to: b.local_addr() })
-    );
-    assert_eq!(c.stats().dropped(DropReason::AddressFamily), 1);
+    for (from, to) in [(&c, &b), (&b, &c)] {
+        assert_eq!(
+            from.send(to.local_addr(), payload(1, 10).into(), Class::Data),
+            Err(SendError::AddressFamily {
+                to: to.local_addr()
+            })
+        );
+        assert_eq!(from.stats().dropped(DropReason::AddressFamily), 1);
+    }
     shutdown(&[&a, &b, &c]).await;
 }
 

@@ -244,9 +244,9 @@ struct Shared {
     config: TransportConfig,
     /// The advertised address (canonical).
     local: SocketAddr,
-    /// Whether the sockets are IPv6 (they then reach IPv4 peers through
-    /// mapped addresses).
-    ipv6: bool,
+    /// The IP the sockets are bound to: it decides which destinations the
+    /// UDP socket reaches ([`Shared::wire_addr`]).
+    bound_ip: IpAddr,
     authenticate: Authenticate,
     counters: Counters,
     datagrams: ClassQueue<(SocketAddr, Bytes)>,
@@ -331,7 +331,7 @@ impl NetTransport {
         let (inbox_tx, inbox) = Inbox::new(config.inbox_capacity, config.max_inbox_stream_bytes);
         let shared = Arc::new(Shared {
             local,
-            ipv6: bound.is_ipv6(),
+            bound_ip: bound.ip(),
             authenticate,
             counters: Counters::default(),
             datagrams: ClassQueue::new(config.datagram_queue),
@@ -572,14 +572,16 @@ fn push_frame(
 
 impl Shared {
     /// The address to hand the UDP socket for `to` (canonical), or `None`
-    /// when the socket's family cannot reach it.
+    /// when the socket cannot reach it: an IPv4 socket reaches IPv4; an
+    /// IPv6 socket reaches IPv6, and IPv4 through mapped addresses only when
+    /// bound to `::` (dual stack) or to a mapped address.
     fn wire_addr(&self, to: SocketAddr) -> Option<SocketAddr> {
-        match (self.ipv6, to.ip()) {
-            (true, IpAddr::V4(v4)) => {
-                Some(SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), to.port()))
-            }
-            (false, IpAddr::V6(_)) => None,
-            _ => Some(to),
+        match (self.bound_ip, to.ip()) {
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Some(to),
+            (IpAddr::V4(_), IpAddr::V6(_)) => None,
+            (IpAddr::V6(bound), IpAddr::V4(v4)) => (bound.is_unspecified()
+                || bound.to_ipv4_mapped().is_some())
+            .then(|| SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), to.port())),
         }
     }
 
