@@ -337,7 +337,8 @@ impl fmt::Display for DropReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CloseReason {
     /// The preamble and first frame did not arrive within
-    /// `first_frame_deadline` (a half-open or slow connection).
+    /// `first_frame_deadline`, plus the time the first frame's length takes
+    /// at the slowest rate accepted (a half-open or slow connection).
     AuthTimeout,
     /// The first frame failed the [`Authenticate`] check.
     AuthFailed,

@@ -50,8 +50,10 @@ fn shutdown_on(runtime: &Runtime, transport: &NetTransport) {
 #[test]
 fn hostile_lengths_allocate_only_for_bytes_that_arrived() {
     let runtime = one_thread();
+    // A first frame of max_frame bytes gets frame_timeout past the deadline.
     let (b, _b_inbox) = runtime.block_on(net(|c| {
         c.first_frame_deadline = Duration::from_millis(500);
+        c.frame_timeout = Duration::from_millis(500);
     }));
     let to = b.local_addr();
     let max_frame = u32::try_from(b.max_frame()).expect("a u32");

@@ -339,6 +339,36 @@ async fn a_first_frame_that_fails_authentication_closes_the_stream_undelivered()
     shutdown(&[&b]).await;
 }
 
+/// A long first frame gets the time its length takes at the slowest rate
+/// accepted (`frame_timeout` for `max_frame` bytes: here 1.9 s more for
+/// 1 MiB): sent in pieces over 0.6 s, twice the deadline, it arrives. A
+/// short one that stops is still closed at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_first_frame_gets_time_for_its_length() {
+    let (b, mut b_inbox) = net(|c| c.first_frame_deadline = Duration::from_millis(300)).await;
+    let mut long = raw_stream(b.local_addr()).await;
+    let body = payload(7, 1 << 20);
+    let mut head = encode_preamble(raw_peer()).to_vec();
+    head.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    write(&mut long, &head, "the head of a long first frame").await;
+    for piece in body.chunks(1 << 18) {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        write(&mut long, piece, "a piece of a long first frame").await;
+    }
+    let got = recv(&mut b_inbox, "the long first frame").await;
+    assert!(got.payload == body, "the long first frame arrived changed");
+
+    let mut short = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend_from_slice(&100u32.to_le_bytes());
+    bytes.extend_from_slice(&[1; 10]);
+    write(&mut short, &bytes, "a short first frame that stops").await;
+    closed_by_peer(&mut short, "a short first frame that stops").await;
+    assert_eq!(b.stats().closed(CloseReason::AuthTimeout), 1);
+    assert!(still_open(&mut long).await);
+    shutdown(&[&b]).await;
+}
+
 /// A first frame claiming more than the budget of unauthenticated bytes
 /// has left is refused before it is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

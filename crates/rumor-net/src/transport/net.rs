@@ -14,7 +14,8 @@
 //!   *before* `accept`, so excess connections wait in the kernel's backlog
 //!   rather than in memory.
 //! - **One task per inbound connection**: the preamble and the first frame
-//!   must arrive within `first_frame_deadline` and the first frame must pass
+//!   must arrive within `first_frame_deadline` (a long first frame gets the
+//!   time its length takes at the slowest rate accepted) and the first frame must pass
 //!   the [`Authenticate`] check; then frames until the peer closes, an
 //!   error, or twice the idle timeout without a frame. Each later frame
 //!   takes its room in the inbox before its payload is read; one without
@@ -115,7 +116,11 @@ pub struct TransportConfig {
     pub max_outgoing_connections: usize,
     /// Bytes that unauthenticated first frames may claim together.
     pub max_unauthenticated_bytes: usize,
-    /// Time an inbound connection has for its preamble and first frame.
+    /// Time an inbound connection has for its preamble and first frame. A
+    /// first frame of `n` bytes gets `n / max_frame × frame_timeout` more
+    /// (all of `frame_timeout` for a frame of `max_frame` bytes), so a long
+    /// first frame on a slow link is not cut off; what such frames claim is
+    /// bounded by `max_unauthenticated_bytes`.
     pub first_frame_deadline: Duration,
     /// An outgoing connection without a frame to write for this long is
     /// closed (an inbound one after twice this).
@@ -843,7 +848,8 @@ async fn serve_inbound(
 ) -> CloseReason {
     let max_frame = s.config.max_frame;
     let mut reader = BufReader::with_capacity(STREAM_BUFFER, stream);
-    let first = timeout(s.config.first_frame_deadline, async {
+    let started = Instant::now();
+    let head = timeout(s.config.first_frame_deadline, async {
         let mut preamble = [0; PREAMBLE_LEN];
         if let Err(error) = reader.read_exact(&mut preamble).await {
             return Err(frame_close_reason(&error.into()));
@@ -856,29 +862,39 @@ async fn serve_inbound(
         } else {
             advertised
         };
-        let len = match frame::read_prefix(&mut reader, max_frame).await {
-            Ok(Some(len)) => len,
-            Ok(None) => return Err(CloseReason::PeerClosed),
-            Err(error) => return Err(frame_close_reason(&error)),
-        };
-        if !s.unauthenticated_bytes.try_reserve(len) {
-            return Err(CloseReason::AuthBudget);
-        }
-        let _reserved = Reservation {
-            budget: &s.unauthenticated_bytes,
-            bytes: len,
-        };
-        match frame::read_payload(&mut reader, len).await {
-            Ok(payload) => Ok((from, payload)),
+        match frame::read_prefix(&mut reader, max_frame).await {
+            Ok(Some(len)) => Ok((from, len)),
+            Ok(None) => Err(CloseReason::PeerClosed),
             Err(error) => Err(frame_close_reason(&error)),
         }
     })
     .await;
-    let (from, payload) = match first {
+    let (from, len) = match head {
         Err(_elapsed) => return CloseReason::AuthTimeout,
         Ok(Err(reason)) => return reason,
-        Ok(Ok(first)) => first,
+        Ok(Ok(head)) => head,
     };
+    if !s.unauthenticated_bytes.try_reserve(len) {
+        return CloseReason::AuthBudget;
+    }
+    let reserved = Reservation {
+        budget: &s.unauthenticated_bytes,
+        bytes: len,
+    };
+    // What is left of the deadline, plus the time the frame's length takes
+    // at the slowest rate accepted: a long first frame on a slow link is not
+    // cut off, and the bytes such frames claim are bounded by the budget.
+    let left = s
+        .config
+        .first_frame_deadline
+        .saturating_sub(started.elapsed())
+        .saturating_add(transfer_time(&s.config, len));
+    let payload = match timeout(left, frame::read_payload(&mut reader, len)).await {
+        Err(_elapsed) => return CloseReason::AuthTimeout,
+        Ok(Err(error)) => return frame_close_reason(&error),
+        Ok(Ok(payload)) => payload,
+    };
+    drop(reserved);
     if !(s.authenticate)(&payload) {
         return CloseReason::AuthFailed;
     }
@@ -925,6 +941,14 @@ async fn serve_inbound(
             Ok(Ok(Err(reason))) => s.counters.drop(reason, 1),
         }
     }
+}
+
+/// The time a frame of `len` bytes takes at the slowest rate a stream may
+/// go: `frame_timeout` for a frame of `max_frame` bytes.
+fn transfer_time(config: &TransportConfig, len: usize) -> Duration {
+    let nanos = config.frame_timeout.as_nanos().saturating_mul(len as u128)
+        / config.max_frame.max(1) as u128;
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// One outgoing connection: connect, then write the peer's queued frames
