@@ -348,8 +348,8 @@ pub enum CloseReason {
     /// A frame's length prefix is over `max_frame`: nothing was buffered
     /// for it.
     FrameTooLarge,
-    /// The first frame claims more bytes than the budget for
-    /// unauthenticated connections has left.
+    /// The first frame's bytes, as they arrived, went over what the budget
+    /// for unauthenticated connections has left.
     AuthBudget,
     /// Either way: no frame for the idle timeout.
     Idle,

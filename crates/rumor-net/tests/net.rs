@@ -369,8 +369,8 @@ async fn a_long_first_frame_gets_time_for_its_length() {
     shutdown(&[&b]).await;
 }
 
-/// A first frame claiming more than the budget of unauthenticated bytes
-/// has left is refused before it is read.
+/// A first frame whose buffer would go over what the budget of
+/// unauthenticated bytes has left is refused before the rest is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_frame_over_the_unauthenticated_budget_is_refused() {
     let (b, mut b_inbox) = net(|c| c.max_unauthenticated_bytes = 4_000).await;

@@ -106,6 +106,8 @@ pub(crate) enum FrameError {
     Truncated,
     /// The socket failed.
     Io,
+    /// The payload's buffer would have grown past the budget granted.
+    OverBudget,
 }
 
 impl From<io::Error> for FrameError {
@@ -144,11 +146,30 @@ pub(crate) async fn read_payload<R: AsyncRead + Unpin>(
     reader: &mut R,
     len: usize,
 ) -> Result<Bytes, FrameError> {
-    let mut payload = Vec::with_capacity(len.min(FIRST_CHUNK));
+    read_payload_granted(reader, len, |_| true).await
+}
+
+/// [`read_payload`], asking `grant(n)` before the buffer grows by `n`
+/// bytes: a refusal ends the read with [`FrameError::OverBudget`]. So a
+/// budget is charged for what the buffer holds, never for what a length
+/// prefix claims.
+pub(crate) async fn read_payload_granted<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+    mut grant: impl FnMut(usize) -> bool,
+) -> Result<Bytes, FrameError> {
+    let first = len.min(FIRST_CHUNK);
+    if !grant(first) {
+        return Err(FrameError::OverBudget);
+    }
+    let mut payload = Vec::with_capacity(first);
     while payload.len() < len {
         if payload.len() == payload.capacity() {
             // Double what arrived, up to the frame's end.
             let more = payload.len().min(len - payload.len());
+            if !grant(more) {
+                return Err(FrameError::OverBudget);
+            }
             payload.reserve_exact(more);
         }
         let room = (payload.capacity() - payload.len()).min(len - payload.len());
@@ -246,6 +267,46 @@ mod tests {
         assert_eq!(&got[0][..], b"a");
         assert_eq!(got[1].len(), 40_000);
         assert_eq!(&got[2][..], b"last");
+    }
+
+    #[tokio::test]
+    async fn a_granted_read_asks_for_what_the_buffer_holds_not_what_the_length_claims() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, &[3; 100_000])
+            .await
+            .expect("written");
+        let mut asked = Vec::new();
+        let mut reader = &wire[..];
+        let len = read_prefix(&mut reader, 1 << 20).await.expect("a prefix");
+        let payload = read_payload_granted(&mut reader, len.expect("a frame"), |n| {
+            asked.push(n);
+            true
+        })
+        .await
+        .expect("a payload");
+        assert_eq!(payload.len(), 100_000);
+        // 16 KiB, then doubling, capped at the frame's end.
+        assert_eq!(asked, [16_384, 16_384, 32_768, 34_464]);
+        let mut reader = &wire[4..];
+        let mut left = 40_000;
+        let over = read_payload_granted(&mut reader, 100_000, |n| {
+            left >= n && {
+                left -= n;
+                true
+            }
+        })
+        .await;
+        assert!(matches!(over, Err(FrameError::OverBudget)));
+        // A length claimed with no byte behind it is charged its first chunk only.
+        let mut empty = &[][..];
+        let mut charged = 0;
+        let cut = read_payload_granted(&mut empty, 1 << 20, |n| {
+            charged += n;
+            true
+        })
+        .await;
+        assert!(matches!(cut, Err(FrameError::Truncated)));
+        assert_eq!(charged, 16_384);
     }
 
     #[tokio::test]

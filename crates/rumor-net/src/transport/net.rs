@@ -56,10 +56,12 @@ pub const BIND_ATTEMPTS: usize = 16;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 /// Outgoing connections open at once, by default.
 pub const DEFAULT_MAX_OUTGOING_CONNECTIONS: usize = 64;
-/// The bytes that first frames not yet authenticated may claim together, by
-/// default: 32 MiB, two frames of the largest size. Without this bound,
-/// every connection slot could hold `max_frame` bytes of an unauthenticated
-/// peer.
+/// The bytes that first frames not yet authenticated may hold together
+/// while they are read, by default: 32 MiB, two frames of the largest size.
+/// Without this bound, every connection slot could hold `max_frame` bytes of
+/// an unauthenticated peer. It is charged as the bytes arrive (a length
+/// with nothing behind it costs at most 16 KiB), so exhausting it takes
+/// sending that much.
 pub const DEFAULT_MAX_UNAUTHENTICATED_BYTES: usize = 32 << 20;
 /// How long an inbound connection has for its preamble and first frame, by
 /// default.
@@ -114,12 +116,13 @@ pub struct TransportConfig {
     /// Outgoing connections open at once (a send that needs one more is
     /// refused with [`SendError::NoConnectionSlot`]).
     pub max_outgoing_connections: usize,
-    /// Bytes that unauthenticated first frames may claim together.
+    /// Bytes that unauthenticated first frames may hold together while they
+    /// are read (charged as they arrive).
     pub max_unauthenticated_bytes: usize,
     /// Time an inbound connection has for its preamble and first frame. A
     /// first frame of `n` bytes gets `n / max_frame × frame_timeout` more
     /// (all of `frame_timeout` for a frame of `max_frame` bytes), so a long
-    /// first frame on a slow link is not cut off; what such frames claim is
+    /// first frame on a slow link is not cut off; what such frames hold is
     /// bounded by `max_unauthenticated_bytes`.
     pub first_frame_deadline: Duration,
     /// An outgoing connection without a frame to write for this long is
@@ -804,6 +807,7 @@ async fn accept(s: Arc<Shared>, listener: TcpListener, inbox: InboxSender, mut s
 fn frame_close_reason(error: &FrameError) -> CloseReason {
     match error {
         FrameError::BadLength => CloseReason::FrameTooLarge,
+        FrameError::OverBudget => CloseReason::AuthBudget,
         FrameError::Truncated | FrameError::Io => CloseReason::StreamError,
     }
 }
@@ -874,22 +878,30 @@ async fn serve_inbound(
         Ok(Err(reason)) => return reason,
         Ok(Ok(head)) => head,
     };
-    if !s.unauthenticated_bytes.try_reserve(len) {
-        return CloseReason::AuthBudget;
-    }
-    let reserved = Reservation {
+    // The budget is charged as the payload's buffer grows with bytes that
+    // arrived, not for the length claimed: a claim alone costs at most the
+    // first chunk.
+    let mut reserved = Reservation {
         budget: &s.unauthenticated_bytes,
-        bytes: len,
+        bytes: 0,
+    };
+    let grant = |more: usize| {
+        let granted = s.unauthenticated_bytes.try_reserve(more);
+        if granted {
+            reserved.bytes += more;
+        }
+        granted
     };
     // What is left of the deadline, plus the time the frame's length takes
     // at the slowest rate accepted: a long first frame on a slow link is not
-    // cut off, and the bytes such frames claim are bounded by the budget.
+    // cut off, and the bytes such frames hold are bounded by the budget.
     let left = s
         .config
         .first_frame_deadline
         .saturating_sub(started.elapsed())
         .saturating_add(transfer_time(&s.config, len));
-    let payload = match timeout(left, frame::read_payload(&mut reader, len)).await {
+    let read = frame::read_payload_granted(&mut reader, len, grant);
+    let payload = match timeout(left, read).await {
         Err(_elapsed) => return CloseReason::AuthTimeout,
         Ok(Err(error)) => return frame_close_reason(&error),
         Ok(Ok(payload)) => payload,
