@@ -476,6 +476,40 @@ async fn frames_to_a_peer_that_refuses_connections_are_dropped_and_counted() {
     shutdown(&[&a, &b]).await;
 }
 
+/// A peer that accepts connections but never reads: frames to it wait in
+/// its own queue and connection until the frame timeout closes it (each
+/// frame counted as sent or dropped); frames to others are not delayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_holds_up_only_its_own_frames() {
+    let (a, _a_inbox) = net(|c| c.frame_timeout = Duration::from_millis(500)).await;
+    let (b, mut b_inbox) = net(|_| {}).await;
+    // The kernel completes the handshakes; nothing ever reads.
+    let stuck = tokio::net::TcpListener::bind(loopback())
+        .await
+        .expect("a listener");
+    let stuck_addr = stuck.local_addr().expect("bound");
+    for i in 0..8 {
+        a.send(stuck_addr, payload(i, 4 << 20).into(), Class::Data)
+            .expect("queued");
+    }
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 1).await;
+    eventually("the stuck connection closed", || {
+        let s = a.stats();
+        s.closed(CloseReason::StreamError) == 1 && s.queued_frames == 0
+    })
+    .await;
+    let stats = a.stats();
+    // Some frames fit the sockets' buffers before the writes stall.
+    assert!(stats.frames_out < 1 + 8, "{stats:?}");
+    assert_eq!(
+        stats.frames_out + stats.dropped(DropReason::ConnectionFailed),
+        1 + 8
+    );
+    assert_eq!(stats.connections_out, 1, "only b's connection is left");
+    drop(stuck);
+    shutdown(&[&a, &b]).await;
+}
+
 /// Shutdown closes inbound connections still waiting for their first frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_connections_still_waiting_to_authenticate() {
