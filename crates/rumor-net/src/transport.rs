@@ -73,12 +73,13 @@ pub const DEFAULT_MAX_INBOX_STREAM_BYTES: usize = 64 << 20;
 /// A check run on the first frame of every inbound stream: `true` keeps the
 /// connection open, `false` closes it (counted as
 /// [`CloseReason::AuthFailed`]). The runtime passes "does this frame open as
-/// an envelope". It runs on the connection's own task, never on the caller
-/// of [`Transport::send`].
+/// an envelope": [`EnvelopeCodec::authenticate`](crate::EnvelopeCodec::authenticate).
+/// It runs on the connection's own task, never on the caller of
+/// [`Transport::send`].
 ///
 /// The first frame is delivered to the [`Inbox`] like every later one, so a
 /// check that opens the envelope must not also record its nonce, or the
-/// delivered copy would be refused as a replay.
+/// delivered copy would be refused as a replay (`authenticate` does not).
 pub type Authenticate = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 /// What [`Transport::shutdown`] returns: completes when everything ended.

@@ -7,13 +7,20 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rumor_crdt::ReplicaId;
 
 use rumor_net::transport::frame::encode_preamble;
 use rumor_net::transport::{
-    Class, CloseReason, ConfigError, DropReason, Inbox, SendError, Transport, Via,
+    Authenticate, Class, CloseReason, ConfigError, DropReason, Inbox, SendError, Transport, Via,
 };
-use rumor_net::{BindError, NetTransport, TransportConfig};
+use rumor_net::{
+    BindError, Cluster, EnvelopeCodec, Key, Keyring, NetTransport, Security, TransportConfig,
+};
 use support::{
     closed_by_peer, eventually, frame, hook, loopback, net, payload, raw_stream, recv, still_open,
     tag, write, WAIT,
@@ -302,6 +309,74 @@ async fn silent_connections_in_every_slot_delay_streams_only_until_the_deadline(
         closed_by_peer(stream, "a silent connection").await;
     }
     shutdown(&[&a, &b]).await;
+}
+
+/// The wall clock in ms, as the runtime will read it.
+fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("before 584 million years")
+}
+
+/// Streams authenticated by the envelope: the receiver's hook runs
+/// `EnvelopeCodec::authenticate` on the first frame. A sender with the
+/// cluster's key gets its frames through, and the first frame then opens
+/// (authenticating it did not spend its nonce); a sender with another key
+/// is cut off at its first frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_authenticated_by_the_envelope() {
+    let codec = |key: u8, id: u128| {
+        let keyring = Keyring::new(Key::from_bytes([key; 32]));
+        EnvelopeCodec::new(
+            Security::Keys(keyring),
+            Cluster::new("transport-test"),
+            ReplicaId::from_u128(id),
+        )
+    };
+    let receiver = Arc::new(Mutex::new(codec(1, 1)));
+    let check: Authenticate = {
+        let receiver = receiver.clone();
+        Arc::new(move |frame: &[u8]| {
+            let mut codec = receiver.lock().expect("not poisoned");
+            codec.authenticate(frame, usize::MAX, now_ms()).is_ok()
+        })
+    };
+    let (b, mut b_inbox) = support::net_checking(check, |_| {}).await;
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (c, _c_inbox) = net(|_| {}).await;
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut member = codec(1, 2);
+    let mut outsider = codec(2, 3);
+    for i in 0..2 {
+        let sealed = member
+            .seal(&payload(i, 5_000), now_ms(), &mut rng)
+            .expect("sealed");
+        a.send(b.local_addr(), sealed.into(), Class::Data)
+            .expect("queued");
+    }
+    let sealed = outsider
+        .seal(&payload(9, 5_000), now_ms(), &mut rng)
+        .expect("sealed");
+    c.send(b.local_addr(), sealed.into(), Class::Data)
+        .expect("queued");
+    for i in 0..2 {
+        let got = recv(&mut b_inbox, "a member's frame").await;
+        assert_eq!(got.from, a.local_addr());
+        let opened = receiver
+            .lock()
+            .expect("not poisoned")
+            .open(&got.payload, usize::MAX, now_ms())
+            .expect("a member's frame opens");
+        assert_eq!(opened.header.sender, ReplicaId::from_u128(2));
+        assert_eq!(tag(&opened.payload), i);
+    }
+    eventually("the outsider cut off", || {
+        b.stats().closed(CloseReason::AuthFailed) == 1
+    })
+    .await;
+    assert!(b_inbox.is_empty());
+    shutdown(&[&a, &b, &c]).await;
 }
 
 /// A first frame the hook refuses closes the connection; it is never

@@ -46,9 +46,17 @@ pub fn loopback() -> SocketAddr {
 
 /// A transport on `127.0.0.1`, port from the OS, configured by `tweak`.
 pub async fn net(tweak: impl FnOnce(&mut TransportConfig)) -> (NetTransport, Inbox) {
+    net_checking(hook(), tweak).await
+}
+
+/// [`net`], checking first frames with `authenticate`.
+pub async fn net_checking(
+    authenticate: Authenticate,
+    tweak: impl FnOnce(&mut TransportConfig),
+) -> (NetTransport, Inbox) {
     let mut config = TransportConfig::new(loopback());
     tweak(&mut config);
-    NetTransport::bind(config, hook())
+    NetTransport::bind(config, authenticate)
         .await
         .expect("bind on loopback")
 }
