@@ -585,6 +585,61 @@ async fn a_peer_that_never_reads_holds_up_only_its_own_frames() {
     shutdown(&[&a, &b]).await;
 }
 
+/// After shutdown (streams were used both ways), a transport binds the same
+/// address at once: a node restarts where it was, and its peers reach it
+/// again without doing anything: a sender's pooled connection to the old
+/// node closes, the next frame opens a new one. (A frame sent while the old
+/// connection is closing is lost, counted as `ConnectionFailed` or, when
+/// the kernel took it before the close was seen, as sent: the gossip repairs
+/// it like a lost datagram.) Dropping a transport without shutdown frees
+/// its address too, once its tasks have stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarts_on_the_address_it_had() {
+    let (a, mut a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|_| {}).await;
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 1).await;
+    honest_traffic_arrives(&b, &a, &mut a_inbox, 3).await;
+    let addr = b.local_addr();
+    shutdown(&[&b]).await;
+    drop(b_inbox);
+    let (b, mut b_inbox) = NetTransport::bind(TransportConfig::new(addr), hook())
+        .await
+        .expect("the address is free after shutdown");
+    let mut arrived = None;
+    for i in 0..20 {
+        a.send(addr, payload(100 + i, 5_000).into(), Class::Data)
+            .expect("queued");
+        if let Ok(Some(got)) = timeout(Duration::from_millis(250), b_inbox.recv()).await {
+            arrived = Some((i, tag(&got.payload)));
+            break;
+        }
+    }
+    let (i, got) = arrived.expect("a frame reached the restarted node");
+    assert_eq!(got, 100 + i);
+    assert!(
+        i <= 1,
+        "only a frame sent into the closing connection is lost"
+    );
+    assert_eq!(a.stats().connections_opened, 2);
+    honest_traffic_arrives(&a, &b, &mut b_inbox, 5).await;
+
+    drop(b);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let again = loop {
+        match NetTransport::bind(TransportConfig::new(addr), hook()).await {
+            Ok(bound) => break bound,
+            Err(error) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still bound after a drop: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    shutdown(&[&a, &again.0]).await;
+}
+
 /// Shutdown closes inbound connections still waiting for their first frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_connections_still_waiting_to_authenticate() {
