@@ -682,22 +682,36 @@ impl InboxSender {
     /// read, so frames being read count against the inbox's byte bound as
     /// the frames waiting in it do. `None`: no room.
     pub(crate) fn reserve_frame(&self, len: usize) -> Option<FrameRoom> {
-        self.stream_bytes.try_reserve(len).then(|| FrameRoom {
-            budget: self.stream_bytes.clone(),
-            len,
-        })
+        let mut room = self.frame_room();
+        room.grow(len).then_some(room)
     }
 
-    /// Puts a stream frame in the room reserved for it (by
-    /// [`reserve_frame`](Self::reserve_frame) with its length), or drops it.
-    /// Returns whether it was delivered.
+    /// Empty room for a stream frame, to [`grow`](FrameRoom::grow) as its
+    /// payload's buffer does.
+    pub(crate) fn frame_room(&self) -> FrameRoom {
+        FrameRoom {
+            budget: self.stream_bytes.clone(),
+            len: 0,
+        }
+    }
+
+    /// Puts a stream frame in the room grown for it, or drops it. Returns
+    /// whether it was delivered.
     pub(crate) fn deliver_frame(
         &self,
         incoming: Incoming,
-        room: FrameRoom,
+        mut room: FrameRoom,
         counters: &Counters,
     ) -> bool {
-        debug_assert_eq!(room.len, incoming.payload.len());
+        // The room is the buffer's size: make it the payload's exactly.
+        let len = incoming.payload.len();
+        if room.len > len {
+            room.budget.release(room.len - len);
+            room.len = len;
+        } else if !room.grow(len - room.len) {
+            counters.drop(DropReason::InboxFull, 1);
+            return false;
+        }
         self.put(incoming, Some(room), counters)
     }
 
@@ -734,6 +748,15 @@ pub(crate) struct FrameRoom {
 }
 
 impl FrameRoom {
+    /// Takes `more` bytes of the budget, if that many are left.
+    pub(crate) fn grow(&mut self, more: usize) -> bool {
+        let granted = self.budget.try_reserve(more);
+        if granted {
+            self.len += more;
+        }
+        granted
+    }
+
     /// Leaves the bytes reserved: the frame is in the inbox.
     fn keep(mut self) {
         self.len = 0;

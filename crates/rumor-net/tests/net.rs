@@ -468,6 +468,34 @@ async fn a_first_frame_over_the_unauthenticated_budget_is_refused() {
     shutdown(&[&b]).await;
 }
 
+/// A frame announced by an authenticated stream and then not sent holds
+/// room in the inbox only for the bytes that came: frames of others still
+/// find room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_announced_but_not_sent_holds_no_room_in_the_inbox() {
+    let (a, _a_inbox) = net(|_| {}).await;
+    let (b, mut b_inbox) = net(|c| c.max_inbox_stream_bytes = 1 << 20).await;
+    let mut stalled = raw_stream(b.local_addr()).await;
+    let mut bytes = encode_preamble(raw_peer()).to_vec();
+    bytes.extend(frame(b"an authenticated first frame"));
+    bytes.extend_from_slice(&(900u32 << 10).to_le_bytes());
+    bytes.extend_from_slice(&[1; 100]);
+    write(&mut stalled, &bytes, "a frame announced, 100 bytes sent").await;
+    let first = recv(&mut b_inbox, "the stalled stream's first frame").await;
+    assert_eq!(first.from, raw_peer());
+    for i in 0..3 {
+        a.send(b.local_addr(), payload(i, 200 << 10).into(), Class::Data)
+            .expect("queued");
+    }
+    for i in 0..3 {
+        let got = recv(&mut b_inbox, "a frame beside the stalled one").await;
+        assert_eq!((got.from, tag(&got.payload)), (a.local_addr(), i));
+    }
+    assert_eq!(b.stats().dropped(DropReason::InboxFull), 0);
+    assert!(still_open(&mut stalled).await);
+    shutdown(&[&a, &b]).await;
+}
+
 /// A stream that ends inside a frame: the frames before it arrive, the cut
 /// one does not, and the close is a stream error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

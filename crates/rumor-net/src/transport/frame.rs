@@ -106,8 +106,12 @@ pub(crate) enum FrameError {
     Truncated,
     /// The socket failed.
     Io,
-    /// The payload's buffer would have grown past the budget granted.
-    OverBudget,
+    /// The payload's buffer would have grown past the budget granted,
+    /// after `read` bytes of it.
+    OverBudget {
+        /// The bytes of the payload read (and dropped) before the refusal.
+        read: usize,
+    },
 }
 
 impl From<io::Error> for FrameError {
@@ -141,16 +145,9 @@ pub(crate) async fn read_prefix<R: AsyncRead + Unpin>(
 
 /// Reads a payload of `len` bytes (a length [`read_prefix`] checked). The
 /// buffer starts at most [`FIRST_CHUNK`] long and doubles only as bytes
-/// arrive, never past `len`.
-pub(crate) async fn read_payload<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    len: usize,
-) -> Result<Bytes, FrameError> {
-    read_payload_granted(reader, len, |_| true).await
-}
-
-/// [`read_payload`], asking `grant(n)` before the buffer grows by `n`
-/// bytes: a refusal ends the read with [`FrameError::OverBudget`]. So a
+/// arrive, never past `len`; `grant(n)` is asked before it grows by `n`
+/// bytes: a refusal ends the read with [`FrameError::OverBudget`] (the
+/// reader is then inside the payload, after the bytes it says). So a
 /// budget is charged for what the buffer holds, never for what a length
 /// prefix claims.
 pub(crate) async fn read_payload_granted<R: AsyncRead + Unpin>(
@@ -160,7 +157,7 @@ pub(crate) async fn read_payload_granted<R: AsyncRead + Unpin>(
 ) -> Result<Bytes, FrameError> {
     let first = len.min(FIRST_CHUNK);
     if !grant(first) {
-        return Err(FrameError::OverBudget);
+        return Err(FrameError::OverBudget { read: 0 });
     }
     let mut payload = Vec::with_capacity(first);
     while payload.len() < len {
@@ -168,7 +165,9 @@ pub(crate) async fn read_payload_granted<R: AsyncRead + Unpin>(
             // Double what arrived, up to the frame's end.
             let more = payload.len().min(len - payload.len());
             if !grant(more) {
-                return Err(FrameError::OverBudget);
+                return Err(FrameError::OverBudget {
+                    read: payload.len(),
+                });
             }
             payload.reserve_exact(more);
         }
@@ -219,6 +218,13 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn read_payload<R: AsyncRead + Unpin>(
+        reader: &mut R,
+        len: usize,
+    ) -> Result<Bytes, FrameError> {
+        read_payload_granted(reader, len, |_| true).await
+    }
 
     #[test]
     fn preambles_round_trip_and_refuse_what_is_not_one() {
@@ -296,7 +302,8 @@ mod tests {
             }
         })
         .await;
-        assert!(matches!(over, Err(FrameError::OverBudget)));
+        // 16 KiB + 16 KiB granted and read, the next 32 KiB refused.
+        assert!(matches!(over, Err(FrameError::OverBudget { read: 32_768 })));
         // A length claimed with no byte behind it is charged its first chunk only.
         let mut empty = &[][..];
         let mut charged = 0;

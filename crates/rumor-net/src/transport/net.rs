@@ -18,8 +18,8 @@
 //!   time its length takes at the slowest rate accepted) and the first frame must pass
 //!   the [`Authenticate`] check; then frames until the peer closes, an
 //!   error, or twice the idle timeout without a frame. Each later frame
-//!   takes its room in the inbox before its payload is read; one without
-//!   room is read past without being kept.
+//!   takes room in the inbox as its bytes arrive; one that runs out of room
+//!   is read past without being kept.
 //! - **One task per outgoing connection** (one per peer, opened on demand,
 //!   pooled): connects within `connect_timeout`, writes the preamble, then
 //!   the peer's queued frames, membership first, each within
@@ -107,8 +107,8 @@ pub struct TransportConfig {
     /// Payloads the [`Inbox`] holds.
     pub inbox_capacity: usize,
     /// Bytes of stream frames the [`Inbox`] holds, counting the frames being
-    /// read (room is taken when a frame's length arrives; a frame without
-    /// room is read past and dropped). Keep it at least `max_frame`, or
+    /// read (room is taken as a frame's bytes arrive; a frame that runs out
+    /// of room is read past and dropped). Keep it at least `max_frame`, or
     /// frames larger than it are always dropped.
     pub max_inbox_stream_bytes: usize,
     /// Inbound connections open at once.
@@ -807,7 +807,7 @@ async fn accept(s: Arc<Shared>, listener: TcpListener, inbox: InboxSender, mut s
 fn frame_close_reason(error: &FrameError) -> CloseReason {
     match error {
         FrameError::BadLength => CloseReason::FrameTooLarge,
-        FrameError::OverBudget => CloseReason::AuthBudget,
+        FrameError::OverBudget { .. } => CloseReason::AuthBudget,
         FrameError::Truncated | FrameError::Io => CloseReason::StreamError,
     }
 }
@@ -919,24 +919,25 @@ async fn serve_inbound(
             Ok(Ok(None)) => return CloseReason::PeerClosed,
             Ok(Err(error)) => return frame_close_reason(&error),
         };
-        // Room in the inbox is taken before the payload is read, so frames
-        // being read are bounded with those waiting; a frame without room
-        // (or from a blocked peer) is read past, not kept.
-        let room = if s.is_blocked(from) {
-            Err(DropReason::Blocked)
-        } else {
-            inbox.reserve_frame(len).ok_or(DropReason::InboxFull)
-        };
+        // Room in the inbox is taken as the payload's buffer grows, so frames
+        // being read are bounded with those waiting (by bytes that arrived,
+        // not by lengths claimed); a frame that runs out of room (or comes
+        // from a blocked peer) is read past, not kept.
         let read = async {
-            match room {
-                Ok(room) => {
-                    let payload = frame::read_payload(&mut reader, len).await?;
-                    Ok(Ok((payload, room)))
+            if s.is_blocked(from) {
+                frame::skip_payload(&mut reader, len).await?;
+                return Ok(Err(DropReason::Blocked));
+            }
+            let mut room = inbox.frame_room();
+            let read = frame::read_payload_granted(&mut reader, len, |more| room.grow(more)).await;
+            match read {
+                Ok(payload) => Ok(Ok((payload, room))),
+                Err(FrameError::OverBudget { read }) => {
+                    drop(room);
+                    frame::skip_payload(&mut reader, len - read).await?;
+                    Ok(Err(DropReason::InboxFull))
                 }
-                Err(reason) => {
-                    frame::skip_payload(&mut reader, len).await?;
-                    Ok(Err(reason))
-                }
+                Err(error) => Err(error),
             }
         };
         match timeout(s.config.frame_timeout, read).await {
