@@ -554,8 +554,38 @@ impl EnvelopeCodec {
         }
     }
 
+    /// Checks that `bytes` would open — every check of [`open`](Self::open)
+    /// but the nonce's: the size, the header, the cluster, the key, the time
+    /// window and the tag — without remembering its nonce and without
+    /// counting. For a check made before the same bytes are opened: a
+    /// stream's first frame, which authenticates the connection and is then
+    /// delivered and opened like every frame (remembering the nonce here
+    /// would make that open a replay). A frame replayed within the window
+    /// passes this check; its open is then refused as a replay.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), except [`Error::Replay`] for a nonce already
+    /// seen.
+    pub fn authenticate(
+        &mut self,
+        bytes: &[u8],
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<Header, Error> {
+        self.decrypt(bytes, limit, now_ms)
+            .map(|opened| opened.header)
+    }
+
     /// The checks, in the order of `docs/PROTOCOL.md`, without counting.
     fn open_uncounted(&mut self, bytes: &[u8], limit: usize, now_ms: u64) -> Result<Opened, Error> {
+        let opened = self.decrypt(bytes, limit, now_ms)?;
+        self.replay
+            .remember(opened.header.sender, &opened.header.nonce, now_ms)?;
+        Ok(opened)
+    }
+
+    /// The checks before the nonce's (steps 1 to 11), and the decryption.
+    fn decrypt(&mut self, bytes: &[u8], limit: usize, now_ms: u64) -> Result<Opened, Error> {
         if bytes.len() > limit {
             return Err(Error::TooLong {
                 len: bytes.len(),
@@ -614,7 +644,6 @@ impl EnvelopeCodec {
                 payload
             }
         };
-        self.replay.remember(header.sender, &header.nonce, now_ms)?;
         Ok(Opened { header, payload })
     }
 }
@@ -658,6 +687,45 @@ mod tests {
 
     fn example_key() -> Key {
         Key::from_bytes(core::array::from_fn(|i| i as u8))
+    }
+
+    #[test]
+    fn authenticate_checks_everything_but_the_nonce_and_counts_nothing() {
+        let mut sealer = codec(Security::Keys(Keyring::new(example_key())));
+        let mut receiver = codec(Security::Keys(Keyring::new(example_key())));
+        let nonce = Nonce {
+            sent_ms: NOW,
+            random: [1; 16],
+        };
+        let envelope = sealer.seal_with_nonce(b"first frame", nonce).expect("seal");
+        let header = receiver
+            .authenticate(&envelope, 1_200, NOW + 5)
+            .expect("authentic");
+        assert_eq!((header.sender, header.nonce), (sealer.sender(), nonce));
+        assert_eq!(receiver.stats(), Stats::default());
+        // The nonce was not remembered: the same bytes open once, then are
+        // a replay that still authenticates.
+        receiver.open(&envelope, 1_200, NOW + 6).expect("opens");
+        assert!(receiver.authenticate(&envelope, 1_200, NOW + 7).is_ok());
+        assert_eq!(receiver.open(&envelope, 1_200, NOW + 7), Err(Error::Replay));
+        let mut flipped = envelope.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(
+            receiver.authenticate(&flipped, 1_200, NOW + 8),
+            Err(Error::BadTag)
+        );
+        let mut other = codec(Security::Keys(Keyring::new(Key::from_bytes([9; 32]))));
+        assert!(matches!(
+            other.authenticate(&envelope, 1_200, NOW + 8),
+            Err(Error::UnknownKey { .. })
+        ));
+        assert!(matches!(
+            receiver.authenticate(&envelope, 10, NOW + 8),
+            Err(Error::TooLong { .. })
+        ));
+        let stale = NOW + 10 * 60 * 1_000;
+        assert!(receiver.authenticate(&envelope, 1_200, stale).is_err());
     }
 
     /// The worked example of `docs/PROTOCOL.md`, byte by byte.

@@ -1,7 +1,9 @@
-//! The runtime layer of rumor. This first part is pure code: the
-//! authenticated envelope every packet travels in, the keyring, and the
-//! replay protection. It opens no socket and reads no clock: time (`now_ms`)
-//! and randomness come in as arguments.
+//! The runtime layer of rumor. So far: the authenticated envelope every
+//! packet travels in, the keyring and the replay protection (pure code: time
+//! (`now_ms`) and randomness come in as arguments), and the transports that
+//! carry envelopes between nodes (UDP and TCP on one port, or in memory for
+//! tests), the only part that opens sockets, spawns tasks and reads the
+//! clock.
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -39,15 +41,17 @@
 //! | [`replay`] | [`ReplayGuard`]: the time window, and the bounded memory of accepted nonces |
 //! | [`error`] | [`Error`]: one variant per rejection; [`Reason`], their closed set |
 //! | [`stats`] | [`Stats`]: a counter per reason; [`LogLimiter`]: one log line per reason per interval |
+//! | [`transport`] | the [`Transport`] trait, [`NetTransport`] (UDP + TCP on one port), [`MemoryTransport`] and its [`MemoryNetwork`], [`Inbox`], [`TransportStats`] |
 //!
-//! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope") specifies the wire
-//! format byte by byte.
+//! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope", "Transport")
+//! specifies the wire format byte by byte.
 
 pub mod envelope;
 pub mod error;
 pub mod keyring;
 pub mod replay;
 pub mod stats;
+pub mod transport;
 
 pub use envelope::{
     Cluster, ClusterId, EnvelopeCodec, Header, Nonce, Opened, Security, DEFAULT_LOG_INTERVAL_MS,
@@ -57,3 +61,9 @@ pub use error::{Error, Reason};
 pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
 pub use replay::{ReplayConfig, ReplayGuard};
 pub use stats::{LogLimiter, Stats};
+pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};
+pub use transport::net::{BindError, NetTransport, TransportConfig};
+pub use transport::{
+    canonical, Authenticate, Class, CloseReason, ConfigError, DropReason, Inbox, Incoming,
+    SendError, Transport, TransportStats, Via,
+};

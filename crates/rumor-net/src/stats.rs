@@ -144,10 +144,29 @@ pub struct LogLimiter {
     slots: [Slot; Reason::ALL.len()],
 }
 
+/// The rate limit of one kind of log line: when it was last let through,
+/// and how many were suppressed since.
 #[derive(Clone, Copy, Debug, Default)]
-struct Slot {
+pub(crate) struct Slot {
     last_ms: Option<u64>,
     suppressed: u64,
+}
+
+impl Slot {
+    /// Whether a line may be logged at `now_ms`, one per `interval_ms`:
+    /// `Some(suppressed since the last)`, or `None` (and counted).
+    pub(crate) fn admit(&mut self, interval_ms: u64, now_ms: u64) -> Option<u64> {
+        match self.last_ms {
+            Some(last) if now_ms.abs_diff(last) < interval_ms => {
+                self.suppressed = self.suppressed.saturating_add(1);
+                None
+            }
+            _ => {
+                self.last_ms = Some(now_ms);
+                Some(core::mem::take(&mut self.suppressed))
+            }
+        }
+    }
 }
 
 impl LogLimiter {
@@ -164,17 +183,7 @@ impl LogLimiter {
     /// with `n` the lines suppressed since the last one, or `None` (and the
     /// line is counted as suppressed).
     pub fn admit(&mut self, reason: Reason, now_ms: u64) -> Option<u64> {
-        let slot = &mut self.slots[reason.index()];
-        match slot.last_ms {
-            Some(last) if now_ms.abs_diff(last) < self.interval_ms => {
-                slot.suppressed = slot.suppressed.saturating_add(1);
-                None
-            }
-            _ => {
-                slot.last_ms = Some(now_ms);
-                Some(core::mem::take(&mut slot.suppressed))
-            }
-        }
+        self.slots[reason.index()].admit(self.interval_ms, now_ms)
     }
 }
 
