@@ -25,8 +25,8 @@ use std::time::Instant;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use rumor::crdt::{codec, GCounter, OrSet};
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
 use rumor::gossip::{Config, Event, Strategy, ViewConfig};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
 fn sim(nodes: u32, seed: u64, strategy: Strategy) -> Simulator<OrSet<u64>> {
     let config = SimConfig {

@@ -7,11 +7,15 @@
 //!   causal contexts. No I/O, no clock reads.
 //! - [`gossip`] (the `rumor-gossip` crate): the sans-io protocol core
 //!   ([`gossip::Node`], over a full view or HyParView partial views, with
-//!   SWIM failure detection and the eager path) and the deterministic
-//!   network simulator ([`gossip::sim`]).
-//! - [`net`] (the `rumor-net` crate): the runtime layer. Today: the
-//!   authenticated envelope (XChaCha20-Poly1305 under a keyring, with
-//!   replay protection), as pure code; the tokio runtime comes next.
+//!   SWIM failure detection and the eager path).
+//! - [`sim`] (the `rumor-sim` crate): the deterministic network simulator,
+//!   one driver of that core (thousands of nodes, latency, loss,
+//!   partitions, crashes; a seed replays a run).
+//! - [`net`] (the `rumor-net` crate): the other driver, for real networks.
+//!   Today: the authenticated envelope (XChaCha20-Poly1305 under a keyring,
+//!   with replay protection) and the transports (UDP + TCP on one port, and
+//!   an in-memory one for tests); the tokio runtime that drives a node over
+//!   them comes next.
 //!
 //! The two crates' own documentation names them as `rumor_crdt::` and
 //! `rumor_gossip::` (what a dependent of those crates writes). Through this
@@ -58,7 +62,7 @@
 //!
 //! ```
 //! use rumor::crdt::OrSet;
-//! use rumor::gossip::sim::{NetConfig, SimConfig, Simulator};
+//! use rumor::sim::{NetConfig, SimConfig, Simulator};
 //!
 //! let net = NetConfig { latency_ms: (1, 5), loss: 0.1, duplicate: 0.0 };
 //! let config = SimConfig { nodes: 50, net, ..SimConfig::default() };
@@ -73,6 +77,7 @@
 pub use rumor_crdt as crdt;
 pub use rumor_gossip as gossip;
 pub use rumor_net as net;
+pub use rumor_sim as sim;
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use rumor::crdt::{Crdt, HlcTimestamp, LwwMap, OrSet, ReplicaId};
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
 use rumor::gossip::{Config, Strategy};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
 const R1: ReplicaId = ReplicaId::from_u128(1);
 

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use rumor::crdt::{codec, Crdt, OrSet};
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Step};
 use rumor::gossip::{Body, Config, DeltaId, FullView, IdRange, Message, Node, Strategy, Tree};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Step};
 
 fn cluster(nodes: u32, seed: u64, loss: f64) -> Simulator<OrSet<u64>> {
     let config = SimConfig {

@@ -3,8 +3,8 @@
 //! are learned by all.
 
 use rumor::crdt::GCounter;
-use rumor::gossip::sim::{MemberEvent, NetConfig, SimConfig, Simulator};
 use rumor::gossip::{Config, Event, Status};
+use rumor::sim::{MemberEvent, NetConfig, SimConfig, Simulator};
 
 fn cluster(nodes: u32, seed: u64, loss: f64) -> Simulator<GCounter> {
     let config = SimConfig {

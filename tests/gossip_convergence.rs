@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use rumor::crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
-use rumor::gossip::sim::{NetConfig, Outcome, ScenarioError, SimConfig, Simulator, Step};
 use rumor::gossip::{
     Ack, Body, Config, DeltaId, FullView, IdRange, MemberUpdate, Message, Node, Priority, Probe,
     Status, Strategy, Tree, View,
 };
+use rumor::sim::{NetConfig, Outcome, ScenarioError, SimConfig, Simulator, Step};
 
 /// Runs `steps` on a cluster of OR-Sets where the n-th write adds `n`.
 fn check(

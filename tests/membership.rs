@@ -124,8 +124,8 @@ fn gossip_rounds_reach_both_peers_of_a_three_node_cluster_after_a_restart() {
 
 mod seeded {
     use rumor::crdt::GCounter;
-    use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
     use rumor::gossip::{Config, Membership};
+    use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
     /// `nodes` nodes that each start knowing only `seeds`.
     pub(crate) fn cluster(nodes: u32, seeds: &[u32], seed: u64, loss: f64) -> Simulator<GCounter> {

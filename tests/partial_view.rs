@@ -9,8 +9,8 @@ use overlay::{
     joined_overlay_converges_and_stays_one_after_a_fifth_die, links, spread,
 };
 use rumor::crdt::OrSet;
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
 use rumor::gossip::{Config, Strategy, ViewConfig};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
 /// `nodes` nodes joining one after the other over `join_window_ms`, eager
 /// path on, 1 ms links.

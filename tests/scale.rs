@@ -14,8 +14,8 @@
 mod overlay;
 
 use rumor::crdt::OrSet;
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
 use rumor::gossip::{Config, Strategy, ViewConfig};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
 /// `nodes` nodes on the eager path, 1 ms links; partial views join over
 /// `N / 20` ms.

@@ -6,8 +6,8 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use rumor::crdt::{Crdt, GCounter, Hlc, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId};
-use rumor::gossip::sim::{NetConfig, SimConfig, Simulator, Topology};
 use rumor::gossip::{Config, Strategy};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -3,8 +3,8 @@
 //! writes that spread, and the checks on a whole run.
 
 use rumor::crdt::OrSet;
-use rumor::gossip::sim::Simulator;
 use rumor::gossip::ViewConfig;
+use rumor::sim::Simulator;
 
 /// Node `i`'s links (its active view).
 pub(crate) fn links(sim: &Simulator<OrSet<u64>>, i: u32) -> &[u32] {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use rumor_crdt::{codec, Crdt};
 use serde::Serialize;
 
-use crate::Peer;
+use crate::peer::Peer;
 
 struct Entry<S, P> {
     seq: u64,

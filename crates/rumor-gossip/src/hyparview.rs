@@ -29,8 +29,9 @@ use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
+use crate::membership::Membership;
 use crate::membership::ViewMessages;
-use crate::{Membership, Peer};
+use crate::peer::Peer;
 
 /// Unanswered peers remembered for a second strike, at most.
 const MAX_STRIKES: usize = 8;

@@ -1,6 +1,8 @@
 //! The sans-io gossip core of rumor: spreads the deltas of any
-//! [`rumor_crdt::Crdt`] between replicas by delta-interval anti-entropy, and
-//! a deterministic network simulator ([`sim`]) that drives thousands of nodes.
+//! [`rumor_crdt::Crdt`] between replicas by delta-interval anti-entropy,
+//! SWIM failure detection, HyParView partial views and an eager broadcast
+//! tree. The deterministic network simulator that drives thousands of these
+//! nodes is the `rumor-sim` crate (`rumor::sim`).
 //!
 //! A [`Node`] is a plain state machine: [`Node::update`] applies a local
 //! write, [`Node::tick`] runs a gossip round, [`Node::handle`] takes a
@@ -30,23 +32,15 @@ mod hyparview;
 mod membership;
 mod message;
 mod node;
+mod peer;
 mod plumtree;
-pub mod sim;
 mod swim;
-
-use core::fmt::Debug;
-use core::hash::Hash;
 
 pub use config::{Config, Strategy};
 pub use hyparview::{HyParView, Priority, View, ViewConfig, ViewEvent};
 pub use membership::{DenseView, FullView, Membership, ViewMessages};
 pub use message::{Ack, Body, Message, Probe, SyncBody};
 pub use node::{Event, Node, Output};
+pub use peer::Peer;
 pub use plumtree::{DeltaId, IdRange, Tree};
 pub use swim::{MemberUpdate, Status};
-
-/// The address of a peer: anything small, copyable and ordered (a dense
-/// index in the simulator, a socket address and id in the runtime).
-pub trait Peer: Copy + Eq + Ord + Hash + Debug + 'static {}
-
-impl<T: Copy + Eq + Ord + Hash + Debug + 'static> Peer for T {}

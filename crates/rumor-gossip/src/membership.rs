@@ -17,7 +17,8 @@ use std::collections::BTreeSet;
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 
-use crate::{Peer, View, ViewEvent};
+use crate::hyparview::{View, ViewEvent};
+use crate::peer::Peer;
 
 /// What a membership view sends: `(to, message)` pairs.
 pub type ViewMessages<P> = Vec<(P, View<P>)>;

@@ -2,7 +2,9 @@
 
 use rumor_crdt::Crdt;
 
-use crate::{MemberUpdate, Tree, View};
+use crate::hyparview::View;
+use crate::plumtree::Tree;
+use crate::swim::MemberUpdate;
 use serde::{Deserialize, Serialize};
 
 /// Acknowledgement of a received [`SyncBody`].

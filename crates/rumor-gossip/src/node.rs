@@ -11,11 +11,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::buffer::DeltaBuffer;
+use crate::config::{Config, Strategy};
+use crate::hyparview::{View, ViewEvent};
 use crate::membership::ViewMessages;
+use crate::membership::{FullView, Membership};
 use crate::message::{Ack, Body, Message, Probe, SyncBody};
+use crate::peer::Peer;
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
+use crate::swim::Status;
 use crate::swim::Swim;
-use crate::{Config, FullView, Membership, Peer, Status, Strategy, View, ViewEvent};
 
 /// What the application is told.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Peer;
+use crate::peer::Peer;
 
 /// Names one broadcast delta: the node that wrote it, in which life
 /// (epoch), and its sequence number there. Like a dot, but over nodes.

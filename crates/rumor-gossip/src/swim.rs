@@ -29,7 +29,11 @@ use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use crate::{Config, Event, Membership, Peer, Probe};
+use crate::config::Config;
+use crate::membership::Membership;
+use crate::message::Probe;
+use crate::node::Event;
+use crate::peer::Peer;
 
 /// A member's status, in increasing precedence at equal incarnation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

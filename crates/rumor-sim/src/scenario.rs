@@ -5,7 +5,7 @@ use rumor_crdt::{Crdt, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Simulator, Stats};
+use crate::{Simulator, Stats};
 
 /// One step of a scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,7 +78,7 @@ where
     ///
     /// ```
     /// use rumor_crdt::OrSet;
-    /// use rumor_gossip::sim::{SimConfig, Simulator, Step};
+    /// use rumor_sim::{SimConfig, Simulator, Step};
     ///
     /// let mut sim = Simulator::new(SimConfig { nodes: 20, ..SimConfig::default() }, |_| OrSet::new());
     /// let outcome = sim
