@@ -294,8 +294,8 @@ pub(crate) struct Swim<P> {
     /// Members that suspected us since the last call to `take_refuted`.
     refute_to: Vec<P>,
     /// Members heard from below what we hold of them (restarted without
-    /// their incarnation), each with the claim to tell it back.
-    behind: Vec<MemberUpdate<P>>,
+    /// their incarnation), each with the incarnation it spoke from.
+    behind: Vec<(P, u64)>,
     /// Refutations since the last round, each raising the local health
     /// score by one at the round.
     refuted: u32,
@@ -655,8 +655,24 @@ impl<P: Peer> Swim<P> {
 
     /// The members heard from below the incarnation we hold of them since
     /// the last call, each with what we hold: the node tells each at once.
+    ///
+    /// The claim is what we hold when this is called, not when the member
+    /// was heard: the rest of its message may have told us more since, and
+    /// a claim must never go back on one we made.
     pub(crate) fn take_behind(&mut self) -> Vec<MemberUpdate<P>> {
+        let me = self.me;
         core::mem::take(&mut self.behind)
+            .into_iter()
+            .filter_map(|(peer, spoke_from)| {
+                let known = self.overrides.get(&peer)?;
+                (spoke_from < known.incarnation).then(|| MemberUpdate {
+                    peer,
+                    incarnation: known.incarnation,
+                    status: known.status,
+                    by: known.suspecters.first().copied().unwrap_or(me),
+                })
+            })
+            .collect()
     }
 
     /// Any message from `from` shows it is alive: it acks a pending probe,
@@ -692,10 +708,10 @@ impl<P: Peer> Swim<P> {
             } else {
                 self.enqueue(update);
             }
-        } else if let Some(known) = self
+        } else if self
             .overrides
             .get(&from)
-            .filter(|k| incarnation < k.incarnation)
+            .is_some_and(|k| incarnation < k.incarnation)
         {
             // The sender speaks from below what we hold of it: it restarted
             // without its last incarnation. Tell it what we saw, so that it
@@ -703,14 +719,8 @@ impl<P: Peer> Swim<P> {
             // instead of speaking for a life the cluster has moved past. (A
             // member we hold dead at the incarnation it speaks from hears
             // so on anything we send it: the claim rides first.)
-            let claim = MemberUpdate {
-                peer: from,
-                incarnation: known.incarnation,
-                status: known.status,
-                by: known.suspecters.first().copied().unwrap_or(self.me),
-            };
-            if !self.behind.iter().any(|b| b.peer == from) {
-                self.behind.push(claim);
+            if !self.behind.iter().any(|(b, _)| *b == from) {
+                self.behind.push((from, incarnation));
             }
         } else if self
             .overrides
