@@ -41,6 +41,7 @@
 //! | [`replay`] | [`ReplayGuard`]: the time window, and the bounded memory of accepted nonces |
 //! | [`error`] | [`Error`]: one variant per rejection; [`Reason`], their closed set |
 //! | [`stats`] | [`Stats`]: a counter per reason; [`LogLimiter`]: one log line per reason per interval |
+//! | [`runtime`] | [`Gossip`]: the tokio runtime that drives a gossip node, and its [`GossipHandle`] (update, read, subscribe, members, stats, leave, shutdown) |
 //! | [`transport`] | the [`Transport`] trait, [`NetTransport`] (UDP + TCP on one port), [`MemoryTransport`] and its [`MemoryNetwork`], [`Inbox`], [`TransportStats`] |
 //!
 //! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope", "Transport")
@@ -50,6 +51,7 @@ pub mod envelope;
 pub mod error;
 pub mod keyring;
 pub mod replay;
+pub mod runtime;
 pub mod stats;
 pub mod transport;
 
@@ -60,6 +62,10 @@ pub use envelope::{
 pub use error::{Error, Reason};
 pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
 pub use replay::{ReplayConfig, ReplayGuard};
+pub use runtime::{
+    Change, Gossip, GossipBuilder, GossipError, GossipHandle, GossipStats, State, Subscription,
+    CHANGE_CAPACITY, COMMAND_CAPACITY, DEFAULT_CLUSTER,
+};
 pub use stats::{LogLimiter, Stats};
 pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};
 pub use transport::net::{BindError, NetTransport, TransportConfig};

@@ -1,0 +1,294 @@
+//! The node task: owns the [`Node`], the envelope codec and the transport's
+//! inbox; reads the clock; turns commands, received payloads and timers
+//! into calls on the node, and its output into sealed sends and changes.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::Rng;
+use rumor_crdt::{codec, ReplicaId};
+use rumor_gossip::{Body, Config, Event, FullView, Message, Node, Output};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior, Sleep};
+
+use super::{GossipError, GossipStats, State};
+use crate::transport::net::{NetTransport, TransportConfig};
+use crate::transport::{Authenticate, Class, Inbox, Incoming, Transport, Via};
+use crate::{Cluster, EnvelopeCodec, Security};
+
+/// How long [`Command::Leave`] waits for the announcement to leave the
+/// send queue, at most.
+const LEAVE_FLUSH: Duration = Duration::from_secs(1);
+
+/// A node as the runtime drives it: peers are socket addresses.
+type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
+
+/// What a handle asks of the node task.
+pub(super) enum Command<S: State> {
+    Update(
+        Box<dyn FnOnce(&mut S) -> S + Send>,
+        oneshot::Sender<Result<Arc<S>, GossipError>>,
+    ),
+    Read(Box<dyn FnOnce(&S) + Send>),
+    Members(oneshot::Sender<Vec<SocketAddr>>),
+    Stats(oneshot::Sender<GossipStats>),
+    Leave(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The node task's state.
+pub(super) struct Actor<S: State> {
+    node: GossipNode<S>,
+    envelope: EnvelopeCodec,
+    transport: NetTransport,
+    inbox: Inbox,
+    /// Nonces and the node's seed: seeded from the OS.
+    rng: StdRng,
+    /// The node's time is milliseconds since this instant.
+    started: Instant,
+    /// After [`Command::Leave`]: the node is no longer driven.
+    left: bool,
+    stats: GossipStats,
+}
+
+/// Wall-clock milliseconds since the Unix epoch: what envelopes carry for
+/// the replay window.
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Membership and failure detection go before data.
+const fn class_of<S: State>(message: &Message<S, SocketAddr>) -> Class {
+    match message.body {
+        Body::Probe(_) | Body::View(_) => Class::Membership,
+        Body::Sync(_) | Body::Tree(_) => Class::Data,
+    }
+}
+
+impl<S: State> Actor<S> {
+    /// Binds the transport and builds the node; returns the actor and the
+    /// address it advertises.
+    pub(super) async fn start(
+        replica: ReplicaId,
+        state: S,
+        transport: TransportConfig,
+        seeds: Vec<SocketAddr>,
+        security: Security,
+        cluster: Cluster,
+        config: Config,
+    ) -> Result<(Self, SocketAddr), GossipError> {
+        let mut rng: StdRng = rand::make_rng();
+        // The first frame of an inbound stream must open as an envelope. A
+        // codec of its own: the check runs on the connection's task.
+        let checker = Mutex::new(EnvelopeCodec::new(
+            security.clone(),
+            cluster.clone(),
+            replica,
+        ));
+        let max_frame = transport.max_frame;
+        let authenticate: Authenticate = Arc::new(move |frame: &[u8]| {
+            checker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .authenticate(frame, max_frame, wall_ms())
+                .is_ok()
+        });
+        let (transport, inbox) = NetTransport::bind(transport, authenticate).await?;
+        let me = transport.local_addr();
+        let seeds = seeds.into_iter().filter(|&s| s != me);
+        let members = FullView::new(me, seeds);
+        let node = Node::new(me, state, members, config, rng.next_u64());
+        let envelope = EnvelopeCodec::new(security, cluster, replica);
+        let actor = Self {
+            node,
+            envelope,
+            transport,
+            inbox,
+            rng,
+            started: Instant::now(),
+            left: false,
+            stats: GossipStats::default(),
+        };
+        Ok((actor, me))
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Runs until shutdown, or until every handle is gone.
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command<S>>,
+        changes: broadcast::Sender<Arc<S>>,
+    ) {
+        let interval = Duration::from_millis(self.node.config().interval_ms.max(1));
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One reusable timer for `poll_timeout`, reset when its deadline
+        // changes.
+        let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(self.started));
+        let mut armed: Option<u64> = None;
+        let mut done: Option<oneshot::Sender<()>> = None;
+        loop {
+            let due = if self.left {
+                None
+            } else {
+                self.node.poll_timeout()
+            };
+            if due != armed {
+                if let Some(ms) = due {
+                    timer
+                        .as_mut()
+                        .reset(self.started + Duration::from_millis(ms));
+                }
+                armed = due;
+            }
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Shutdown(reply)) => {
+                        done = Some(reply);
+                        break;
+                    }
+                    Some(command) => self.command(command, &changes).await,
+                },
+                incoming = self.inbox.recv() => match incoming {
+                    None => break,
+                    Some(incoming) => self.receive(&incoming, &changes),
+                },
+                _ = ticks.tick(), if !self.left => {
+                    let out = self.node.tick(self.now_ms());
+                    self.dispatch(out, &changes);
+                }
+                () = timer.as_mut(), if armed.is_some() => {
+                    armed = None;
+                    let out = self.node.handle_timeout(self.now_ms());
+                    self.dispatch(out, &changes);
+                }
+            }
+        }
+        self.transport.shutdown().await;
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    async fn command(&mut self, command: Command<S>, changes: &broadcast::Sender<Arc<S>>) {
+        match command {
+            Command::Update(mutate, reply) => {
+                if self.left {
+                    let _ = reply.send(Err(GossipError::Left));
+                    return;
+                }
+                let out = self.node.update(mutate);
+                let delta = out.events.iter().find_map(|event| match event {
+                    Event::StateChanged(delta) => Some(Arc::clone(delta)),
+                    _ => None,
+                });
+                self.dispatch(out, changes);
+                let _ = reply.send(Ok(delta.unwrap_or_default()));
+            }
+            Command::Read(read) => read(self.node.state()),
+            Command::Members(reply) => {
+                let _ = reply.send(self.node.live_members().collect());
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Leave(reply) => {
+                if !self.left {
+                    let out = self.node.leave();
+                    self.dispatch(out, changes);
+                    self.left = true;
+                    self.flush().await;
+                }
+                let _ = reply.send(());
+            }
+            // Handled by the loop.
+            Command::Shutdown(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Waits (up to [`LEAVE_FLUSH`]) until the transport's queues are empty.
+    async fn flush(&self) {
+        let deadline = Instant::now() + LEAVE_FLUSH;
+        while Instant::now() < deadline {
+            let stats = self.transport.stats();
+            if stats.queued_datagrams == 0 && stats.queued_frames == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn snapshot(&self) -> GossipStats {
+        GossipStats {
+            envelope: self.envelope.stats(),
+            transport: self.transport.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Opens, decodes and hands a payload to the node. A refusal is counted
+    /// by the envelope codec (by reason) and logged at its rate limit.
+    fn receive(&mut self, incoming: &Incoming, changes: &broadcast::Sender<Arc<S>>) {
+        if self.left {
+            return;
+        }
+        let limit = match incoming.via {
+            Via::Datagram => self.transport.max_datagram(),
+            Via::Stream => self.transport.max_frame(),
+        };
+        let opened = self.envelope.open_message::<Message<S, SocketAddr>>(
+            &incoming.payload,
+            limit,
+            wall_ms(),
+        );
+        let Ok((_, message)) = opened else {
+            return;
+        };
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += incoming.payload.len() as u64;
+        let out = self.node.handle(incoming.from, message, self.now_ms());
+        self.dispatch(out, changes);
+    }
+
+    /// Sends the node's messages and publishes its state changes.
+    fn dispatch(&mut self, out: Output<S, SocketAddr>, changes: &broadcast::Sender<Arc<S>>) {
+        self.envelope.set_incarnation(self.node.incarnation());
+        let now = wall_ms();
+        for (to, message) in out.messages {
+            let class = class_of(&message);
+            let sealed = codec::encode(&message)
+                .ok()
+                .and_then(|bytes| self.envelope.seal(&bytes, now, &mut self.rng).ok());
+            let Some(sealed) = sealed else {
+                self.stats.encode_failed += 1;
+                continue;
+            };
+            let len = sealed.len() as u64;
+            match self.transport.send(to, Bytes::from(sealed), class) {
+                Ok(()) => {
+                    self.stats.messages_out += 1;
+                    self.stats.bytes_out += len;
+                }
+                Err(_) => self.stats.send_refused += 1,
+            }
+        }
+        for event in out.events {
+            if let Event::StateChanged(delta) = event {
+                // No subscriber is not an error.
+                let _ = changes.send(delta);
+            }
+        }
+    }
+}

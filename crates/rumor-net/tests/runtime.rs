@@ -1,0 +1,275 @@
+//! The tokio runtime end to end, on loopback with OS-chosen ports: nodes
+//! started with `Gossip::builder` converge, publish their changes, refuse a
+//! node with the wrong key, carry a delta larger than a datagram, and see a
+//! member leave. Every wait is bounded; every node is shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rumor_crdt::{OrSet, ReplicaId};
+use rumor_net::{Change, Gossip, GossipHandle, Key, Keyring};
+use tokio::time::{sleep, timeout, Instant};
+
+type Set = OrSet<u32>;
+
+/// The longest any single wait in these tests may take.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn keyring(byte: u8) -> Keyring {
+    Keyring::new(Key::from_bytes([byte; 32]))
+}
+
+/// A node on loopback, joining through `seeds`, sealing with `key`.
+async fn node(id: u128, seeds: &[SocketAddr], key: u8) -> GossipHandle<Set> {
+    Gossip::builder(ReplicaId::from_u128(id), Set::new())
+        .bind(loopback())
+        .seeds(seeds.iter().copied())
+        .keyring(keyring(key))
+        .cluster("runtime-tests")
+        .start()
+        .await
+        .expect("the node starts")
+}
+
+/// `n` nodes with the same key; all but the first join through the first.
+async fn cluster(n: u128) -> Vec<GossipHandle<Set>> {
+    let first = node(1, &[], 1).await;
+    let seed = first.local_addr();
+    let mut nodes = vec![first];
+    for id in 2..=n {
+        nodes.push(node(id, &[seed], 1).await);
+    }
+    nodes
+}
+
+/// [`cluster`], once every node holds every other alive.
+async fn joined(n: u128) -> Vec<GossipHandle<Set>> {
+    let nodes = cluster(n).await;
+    let others = usize::try_from(n - 1).expect("small");
+    for node in &nodes {
+        eventually("every node to know every other", WAIT, || async {
+            members(node).await.len() == others
+        })
+        .await;
+    }
+    nodes
+}
+
+/// Polls `condition` every 10 ms until it holds; panics naming `what` after
+/// `within`. Returns the time it took.
+async fn eventually<F, Fut>(what: &str, within: Duration, mut condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if timeout(within, condition()).await.unwrap_or(false) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn len(node: &GossipHandle<Set>) -> usize {
+    node.read(|s| s.len()).await.expect("the node runs")
+}
+
+async fn members(node: &GossipHandle<Set>) -> Vec<SocketAddr> {
+    node.members().await.expect("the node runs")
+}
+
+async fn shutdown(nodes: &[GossipHandle<Set>]) {
+    for node in nodes {
+        timeout(WAIT, node.shutdown())
+            .await
+            .expect("shutdown returns");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_converge_on_concurrent_writes() {
+    let nodes = cluster(5).await;
+    let start = Instant::now();
+    for (i, node) in nodes.iter().enumerate() {
+        let me = node.replica();
+        let element = u32::try_from(i).expect("small");
+        node.update(move |s| s.insert(me, element))
+            .await
+            .expect("the update applies");
+    }
+    for node in &nodes {
+        eventually("every node to hold all 5 elements", WAIT, || async {
+            len(node).await == 5
+        })
+        .await;
+    }
+    let converged = start.elapsed();
+    assert!(
+        converged < Duration::from_secs(5),
+        "converged in {converged:?}"
+    );
+    eprintln!("5 nodes converged in {converged:?}");
+    for node in &nodes {
+        let all: Vec<u32> = node
+            .read(|s| {
+                let mut v: Vec<u32> = s.iter().copied().collect();
+                v.sort_unstable();
+                v
+            })
+            .await
+            .expect("the node runs");
+        assert_eq!(all, vec![0, 1, 2, 3, 4]);
+        let stats = node.stats().await.expect("the node runs");
+        assert!(stats.messages_in > 0 && stats.messages_out > 0, "{stats:?}");
+        assert_eq!(stats.refused_total(), stats.envelope.replay, "{stats:?}");
+    }
+    shutdown(&nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_sees_a_remote_write_as_its_delta() {
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut changes = b.subscribe();
+    let me = a.replica();
+    let written = a.update(move |s| s.insert(me, 42)).await.expect("applies");
+    assert!(written.contains(&42), "update returns the delta");
+    let seen = timeout(WAIT, async {
+        loop {
+            match changes.recv().await {
+                Some(Change::Delta(delta)) if delta.contains(&42) => return delta,
+                Some(_) => {}
+                None => panic!("the subscription ended"),
+            }
+        }
+    })
+    .await
+    .expect("the change arrives");
+    assert_eq!(seen.len(), 1, "the delta carries what changed: {seen:?}");
+    shutdown(&nodes).await;
+    // Subscriptions end with the node.
+    let ended = timeout(WAIT, async { while changes.recv().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the subscription ends at shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_the_wrong_key_is_ignored_and_counted() {
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let stranger = node(99, &[a.local_addr()], 2).await;
+    let me = stranger.replica();
+    stranger
+        .update(move |s| s.insert(me, 666))
+        .await
+        .expect("applies locally");
+    let me = a.replica();
+    a.update(move |s| s.insert(me, 1)).await.expect("applies");
+    eventually("b to get a's write", WAIT, || async { len(b).await == 1 }).await;
+    eventually("a to count the stranger's refusals", WAIT, || async {
+        a.stats().await.expect("runs").envelope.unknown_key > 0
+    })
+    .await;
+    // Give the stranger time to try a few rounds more.
+    sleep(Duration::from_millis(500)).await;
+    for node in [a, b] {
+        assert!(!node.read(|s| s.contains(&666)).await.expect("runs"));
+        assert!(!members(node).await.contains(&stranger.local_addr()));
+    }
+    assert!(!stranger.read(|s| s.contains(&1)).await.expect("runs"));
+    let stats = a.stats().await.expect("runs");
+    assert_eq!(stats.envelope.rejected_total(), stats.refused_total());
+    assert!(stats.refused_total() >= stats.envelope.unknown_key);
+    shutdown(&nodes).await;
+    shutdown(&[stranger]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_larger_than_a_datagram_arrives_whole_over_tcp() {
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    // Both know each other first, so the eager push goes straight to b.
+    eventually("a and b to know each other", WAIT, || async {
+        members(a).await.contains(&b.local_addr()) && members(b).await.contains(&a.local_addr())
+    })
+    .await;
+    let me = a.replica();
+    let start = Instant::now();
+    let delta = a
+        .update(move |s| {
+            let mut delta = Set::new();
+            for e in 0..2_000 {
+                rumor_crdt::Crdt::join(&mut delta, &s.insert(me, e));
+            }
+            delta
+        })
+        .await
+        .expect("applies");
+    assert_eq!(delta.len(), 2_000);
+    let took = eventually("b to hold all 2,000 elements", WAIT, || async {
+        len(b).await == 2_000
+    })
+    .await;
+    eprintln!(
+        "2,000-element delta arrived in {:?} ({took:?} of polling)",
+        start.elapsed()
+    );
+    let stats = b.stats().await.expect("runs");
+    assert!(stats.transport.frames_in > 0, "it came over TCP: {stats:?}");
+    let sent = a.stats().await.expect("runs");
+    assert!(sent.transport.frames_out > 0, "{sent:?}");
+    shutdown(&nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_others_see_a_member_leave_and_shutdown_returns() {
+    let nodes = joined(3).await;
+    let leaver = &nodes[2];
+    let gone = leaver.local_addr();
+    let start = Instant::now();
+    timeout(WAIT, leaver.leave())
+        .await
+        .expect("leave returns")
+        .expect("the node runs");
+    eventually(
+        "the others to drop the member",
+        Duration::from_secs(2),
+        || async {
+            !members(&nodes[0]).await.contains(&gone) && !members(&nodes[1]).await.contains(&gone)
+        },
+    )
+    .await;
+    eprintln!(
+        "a leave was seen by both others {:?} after it was called",
+        start.elapsed()
+    );
+    let me = leaver.replica();
+    assert!(leaver.update(move |s| s.insert(me, 1)).await.is_err());
+    shutdown(&nodes).await;
+    assert!(nodes[0].members().await.is_err(), "the node has stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_is_marked_dead_by_the_others() {
+    let nodes = joined(3).await;
+    let killed = nodes[2].local_addr();
+    timeout(WAIT, nodes[2].shutdown())
+        .await
+        .expect("shutdown returns");
+    let took = eventually("the others to declare it dead", WAIT, || async {
+        !members(&nodes[0]).await.contains(&killed) && !members(&nodes[1]).await.contains(&killed)
+    })
+    .await;
+    eprintln!("a killed node was dropped by both others in {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    shutdown(&nodes[..2]).await;
+}
