@@ -48,7 +48,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::transport::net::{BindError, TransportConfig};
 use crate::transport::TransportStats;
-use crate::{Cluster, Keyring, Security, Stats};
+use crate::{Cluster, Key, KeyError, KeyId, KeyInfo, Keyring, Security, Stats};
 
 use actor::{Actor, Command};
 
@@ -96,6 +96,14 @@ pub enum GossipError {
     /// The transport could not bind.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// A keyring change was refused (the key is not installed, it is the
+    /// one in use, ...); nothing changed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A keyring operation on a node started with
+    /// [`plaintext`](GossipBuilder::plaintext).
+    #[error("the node runs in plaintext: it has no keyring")]
+    Plaintext,
     /// The node left the cluster ([`GossipHandle::leave`]): it takes no more
     /// updates.
     #[error("the node has left the cluster")]
@@ -370,6 +378,54 @@ impl<S: State> GossipHandle<S> {
     /// [`GossipError::Stopped`] after shutdown.
     pub async fn stats(&self) -> Result<GossipStats, GossipError> {
         self.ask(Command::Stats).await
+    }
+
+    /// Installs `key`: envelopes sealed with it are accepted from now on;
+    /// this node still seals with its primary key until
+    /// [`use_key`](Self::use_key). A cluster rotates without downtime by
+    /// installing the new key everywhere, then using it everywhere, then
+    /// removing the old one.
+    ///
+    /// # Errors
+    /// [`GossipError::Key`] (another key with the same id),
+    /// [`GossipError::Plaintext`], [`GossipError::Stopped`].
+    pub async fn install_key(&self, key: Key) -> Result<KeyId, GossipError> {
+        let id = key.id();
+        let change = move |ring: &mut Keyring| ring.install(key.clone()).map(drop);
+        self.ask(|reply| Command::Keyring(Box::new(change), reply))
+            .await??;
+        Ok(id)
+    }
+
+    /// Seals with the installed key `id` from now on.
+    ///
+    /// # Errors
+    /// [`GossipError::Key`] (not installed), [`GossipError::Plaintext`],
+    /// [`GossipError::Stopped`].
+    pub async fn use_key(&self, id: KeyId) -> Result<(), GossipError> {
+        let change = move |ring: &mut Keyring| ring.use_key(id);
+        self.ask(|reply| Command::Keyring(Box::new(change), reply))
+            .await?
+    }
+
+    /// Removes the key `id`: envelopes sealed with it are refused from now
+    /// on.
+    ///
+    /// # Errors
+    /// [`GossipError::Key`] (not installed, or the one in use),
+    /// [`GossipError::Plaintext`], [`GossipError::Stopped`].
+    pub async fn remove_key(&self, id: KeyId) -> Result<(), GossipError> {
+        let change = move |ring: &mut Keyring| ring.remove(id);
+        self.ask(|reply| Command::Keyring(Box::new(change), reply))
+            .await?
+    }
+
+    /// The installed keys (ids only) and which one seals.
+    ///
+    /// # Errors
+    /// [`GossipError::Plaintext`], [`GossipError::Stopped`].
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>, GossipError> {
+        self.ask(Command::Keys).await?
     }
 
     /// Leaves the cluster: announces it to a few members, waits (up to

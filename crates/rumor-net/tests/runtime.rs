@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rumor_crdt::{OrSet, ReplicaId};
-use rumor_net::{Change, Gossip, GossipHandle, Key, Keyring};
+use rumor_net::{Change, Gossip, GossipError, GossipHandle, Key, Keyring};
 use tokio::time::{sleep, timeout, Instant};
 
 type Set = OrSet<u32>;
@@ -272,4 +272,83 @@ async fn a_killed_node_is_marked_dead_by_the_others() {
     eprintln!("a killed node was dropped by both others in {took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     shutdown(&nodes[..2]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_rotates_its_key_without_downtime() {
+    let nodes = joined(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let old = Key::from_bytes([1; 32]).id();
+    let new = Key::from_bytes([3; 32]);
+    // Install everywhere, then use everywhere, then remove everywhere.
+    for node in [a, b] {
+        assert_eq!(
+            node.install_key(new.clone()).await.expect("installs"),
+            new.id()
+        );
+    }
+    for node in [a, b] {
+        node.use_key(new.id()).await.expect("uses");
+    }
+    let me = a.replica();
+    a.update(move |s| s.insert(me, 1)).await.expect("applies");
+    eventually("b to get a's write under the new key", WAIT, || async {
+        len(b).await == 1
+    })
+    .await;
+    for node in [a, b] {
+        node.remove_key(old).await.expect("removes");
+        let keys = node.keys().await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].primary && keys[0].id == new.id(), "{keys:?}");
+    }
+    let me = b.replica();
+    b.update(move |s| s.insert(me, 2)).await.expect("applies");
+    eventually(
+        "a to get b's write after the old key is gone",
+        WAIT,
+        || async { len(a).await == 2 },
+    )
+    .await;
+    assert!(members(a).await.contains(&b.local_addr()));
+    // The key in use cannot be removed; a node with only the old key is
+    // refused.
+    assert!(a.remove_key(new.id()).await.is_err());
+    let outdated = node(9, &[a.local_addr()], 1).await;
+    eventually("a to refuse the outdated node", WAIT, || async {
+        a.stats().await.expect("runs").envelope.unknown_key > 0
+    })
+    .await;
+    shutdown(&nodes).await;
+    shutdown(&[outdated]).await;
+}
+
+#[tokio::test]
+async fn plaintext_is_only_chosen_by_name() {
+    let unsecured = Gossip::builder(ReplicaId::from_u128(1), Set::new())
+        .bind(loopback())
+        .start()
+        .await;
+    assert!(matches!(unsecured, Err(GossipError::NoSecurity)));
+    let plain = Gossip::builder(ReplicaId::from_u128(1), Set::new())
+        .bind(loopback())
+        .plaintext()
+        .start()
+        .await
+        .expect("starts in plaintext when asked");
+    assert!(matches!(plain.keys().await, Err(GossipError::Plaintext)));
+    shutdown(&[plain]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_cluster_sends_only_its_rounds() {
+    let nodes = joined(3).await;
+    let before = nodes[0].stats().await.expect("runs").messages_out;
+    sleep(Duration::from_secs(1)).await;
+    let sent = nodes[0].stats().await.expect("runs").messages_out - before;
+    // 10 rounds of 100 ms and 5 probes of 200 ms, with their answers: tens
+    // of messages, not a spinning timer's thousands.
+    eprintln!("an idle node sent {sent} messages in 1 s");
+    assert!(sent < 200, "{sent} messages in 1 s");
+    shutdown(&nodes).await;
 }

@@ -18,7 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use super::{GossipError, GossipStats, State};
 use crate::transport::net::{NetTransport, TransportConfig};
 use crate::transport::{Authenticate, Class, Inbox, Incoming, Transport, Via};
-use crate::{Cluster, EnvelopeCodec, Security};
+use crate::{Cluster, EnvelopeCodec, KeyError, KeyInfo, Keyring, Security};
 
 /// How long [`Command::Leave`] waits for the announcement to leave the
 /// send queue, at most.
@@ -26,6 +26,9 @@ const LEAVE_FLUSH: Duration = Duration::from_secs(1);
 
 /// A node as the runtime drives it: peers are socket addresses.
 type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
+
+/// A keyring change, applied once to each codec.
+pub(super) type KeyChange = Box<dyn Fn(&mut Keyring) -> Result<(), KeyError> + Send>;
 
 /// What a handle asks of the node task.
 pub(super) enum Command<S: State> {
@@ -36,6 +39,10 @@ pub(super) enum Command<S: State> {
     Read(Box<dyn FnOnce(&S) + Send>),
     Members(oneshot::Sender<Vec<SocketAddr>>),
     Stats(oneshot::Sender<GossipStats>),
+    /// A keyring change, applied to both codecs (the node's, and the one
+    /// that checks first frames).
+    Keyring(KeyChange, oneshot::Sender<Result<(), GossipError>>),
+    Keys(oneshot::Sender<Result<Vec<KeyInfo>, GossipError>>),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -44,6 +51,9 @@ pub(super) enum Command<S: State> {
 pub(super) struct Actor<S: State> {
     node: GossipNode<S>,
     envelope: EnvelopeCodec,
+    /// The codec that checks the first frame of inbound streams, on the
+    /// connections' tasks: its keyring follows the node's.
+    checker: Arc<Mutex<EnvelopeCodec>>,
     transport: NetTransport,
     inbox: Inbox,
     /// Nonces and the node's seed: seeded from the OS.
@@ -86,14 +96,15 @@ impl<S: State> Actor<S> {
         let mut rng: StdRng = rand::make_rng();
         // The first frame of an inbound stream must open as an envelope. A
         // codec of its own: the check runs on the connection's task.
-        let checker = Mutex::new(EnvelopeCodec::new(
+        let checker = Arc::new(Mutex::new(EnvelopeCodec::new(
             security.clone(),
             cluster.clone(),
             replica,
-        ));
+        )));
         let max_frame = transport.max_frame;
+        let check = Arc::clone(&checker);
         let authenticate: Authenticate = Arc::new(move |frame: &[u8]| {
-            checker
+            check
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .authenticate(frame, max_frame, wall_ms())
@@ -108,6 +119,7 @@ impl<S: State> Actor<S> {
         let actor = Self {
             node,
             envelope,
+            checker,
             transport,
             inbox,
             rng,
@@ -202,6 +214,13 @@ impl<S: State> Actor<S> {
             Command::Stats(reply) => {
                 let _ = reply.send(self.snapshot());
             }
+            Command::Keyring(change, reply) => {
+                let _ = reply.send(self.change_keys(&*change));
+            }
+            Command::Keys(reply) => {
+                let keys = self.envelope.keyring_mut().map(|ring| ring.list());
+                let _ = reply.send(keys.ok_or(GossipError::Plaintext));
+            }
             Command::Leave(reply) => {
                 if !self.left {
                     let out = self.node.leave();
@@ -216,6 +235,21 @@ impl<S: State> Actor<S> {
                 let _ = reply.send(());
             }
         }
+    }
+
+    /// Applies `change` to the node's keyring, then (if it succeeded) to the
+    /// checker's, which holds the same keys, so it succeeds there too.
+    fn change_keys(
+        &mut self,
+        change: &dyn Fn(&mut Keyring) -> Result<(), KeyError>,
+    ) -> Result<(), GossipError> {
+        let ring = self.envelope.keyring_mut().ok_or(GossipError::Plaintext)?;
+        change(ring)?;
+        let mut checker = self.checker.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ring) = checker.keyring_mut() {
+            change(ring)?;
+        }
+        Ok(())
     }
 
     /// Waits (up to [`LEAVE_FLUSH`]) until the transport's queues are empty.
