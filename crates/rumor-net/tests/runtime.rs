@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rumor_crdt::{OrSet, ReplicaId};
-use rumor_net::{Change, Gossip, GossipError, GossipHandle, Key, Keyring};
+use rumor_net::{Change, Gossip, GossipError, GossipHandle, Key, Keyring, CHANGE_CAPACITY};
 use tokio::time::{sleep, timeout, Instant};
 
 type Set = OrSet<u32>;
@@ -60,7 +60,7 @@ async fn joined(n: u128) -> Vec<GossipHandle<Set>> {
     nodes
 }
 
-/// Polls `condition` every 10 ms until it holds; panics naming `what` after
+/// Polls `condition` every 1 ms until it holds; panics naming `what` after
 /// `within`. Returns the time it took.
 async fn eventually<F, Fut>(what: &str, within: Duration, mut condition: F) -> Duration
 where
@@ -76,7 +76,7 @@ where
             start.elapsed() < within,
             "timed out after {within:?} waiting for {what}"
         );
-        sleep(Duration::from_millis(10)).await;
+        sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -350,5 +350,30 @@ async fn an_idle_cluster_sends_only_its_rounds() {
     // of messages, not a spinning timer's thousands.
     eprintln!("an idle node sent {sent} messages in 1 s");
     assert!(sent < 200, "{sent} messages in 1 s");
+    shutdown(&nodes).await;
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_learns_how_many_it_missed_and_the_node_goes_on() {
+    let nodes = cluster(1).await;
+    let a = &nodes[0];
+    let mut changes = a.subscribe();
+    let me = a.replica();
+    let writes = u32::try_from(CHANGE_CAPACITY).expect("small") + 100;
+    for e in 0..writes {
+        timeout(WAIT, a.update(move |s| s.insert(me, e)))
+            .await
+            .expect("a subscriber that does not read never blocks an update")
+            .expect("applies");
+    }
+    let first = timeout(WAIT, changes.recv()).await.expect("a change");
+    assert_eq!(first, Some(Change::Lagged(100)));
+    // Then the newest changes, in order.
+    let next = timeout(WAIT, changes.recv()).await.expect("a change");
+    let Some(Change::Delta(delta)) = next else {
+        panic!("a delta after the lag, got {next:?}");
+    };
+    assert!(delta.contains(&100), "{delta:?}");
+    assert_eq!(len(a).await, CHANGE_CAPACITY + 100);
     shutdown(&nodes).await;
 }
