@@ -118,7 +118,9 @@ pub enum GossipError {
 pub struct Gossip;
 
 impl Gossip {
-    /// A builder for replica `replica`, starting from `state`.
+    /// A builder for replica `replica`, starting from `state`. A node that
+    /// restarts without the state it had must take a new replica id (its
+    /// writes would reuse the old life's dots otherwise).
     #[must_use]
     pub fn builder<S: State>(replica: ReplicaId, state: S) -> GossipBuilder<S> {
         GossipBuilder {

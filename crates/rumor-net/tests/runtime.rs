@@ -377,3 +377,65 @@ async fn a_lagging_subscriber_learns_how_many_it_missed_and_the_node_goes_on() {
     assert_eq!(len(a).await, CHANGE_CAPACITY + 100);
     shutdown(&nodes).await;
 }
+
+/// A node on `addr` (a port known in advance).
+async fn node_at(id: u128, addr: SocketAddr, seeds: &[SocketAddr]) -> GossipHandle<Set> {
+    Gossip::builder(ReplicaId::from_u128(id), Set::new())
+        .bind(addr)
+        .seeds(seeds.iter().copied())
+        .keyring(keyring(1))
+        .cluster("runtime-tests")
+        .start()
+        .await
+        .expect("the node starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_trying_a_seed_that_starts_later() {
+    // A free port for the seed: bound once, then released.
+    let probe = node(1, &[], 1).await;
+    let seed = probe.local_addr();
+    shutdown(&[probe]).await;
+    let b = node(2, &[seed], 1).await;
+    let me = b.replica();
+    b.update(move |s| s.insert(me, 2)).await.expect("applies");
+    eventually("b to give the seed up as dead", WAIT, || async {
+        members(&b).await.is_empty()
+    })
+    .await;
+    let a = node_at(1, seed, &[]).await;
+    let start = Instant::now();
+    eventually("a and b to find each other and converge", WAIT, || async {
+        len(&a).await == 1 && members(&a).await.contains(&b.local_addr())
+    })
+    .await;
+    eprintln!(
+        "a seed that started late was joined in {:?}",
+        start.elapsed()
+    );
+    shutdown(&[a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_is_taken_back() {
+    let nodes = joined(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let addr = b.local_addr();
+    shutdown(&nodes[1..]).await;
+    eventually("a to drop b", WAIT, || async {
+        !members(a).await.contains(&addr)
+    })
+    .await;
+    // A new life without the old state: a new replica id, so its dots
+    // cannot collide with the old life's.
+    let b = node_at(3, addr, &[a.local_addr()]).await;
+    let me = b.replica();
+    b.update(move |s| s.insert(me, 7)).await.expect("applies");
+    let start = Instant::now();
+    eventually("a to take b back and get its write", WAIT, || async {
+        members(a).await.contains(&addr) && len(a).await == 1
+    })
+    .await;
+    eprintln!("a restarted node was taken back in {:?}", start.elapsed());
+    shutdown(&[nodes[0].clone(), b]).await;
+}
