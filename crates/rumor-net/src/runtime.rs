@@ -37,8 +37,13 @@
 
 mod actor;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
+
+use futures_core::Stream;
 
 use rumor_crdt::{Crdt, ReplicaId};
 use rumor_gossip::{Config, Strategy};
@@ -363,7 +368,25 @@ impl<S: State> GossipHandle<S> {
                 || broadcast::channel(1).1,
                 broadcast::Sender::subscribe,
             );
-        Subscription { changes }
+        Subscription::new(changes)
+    }
+
+    /// [`subscribe`](Self::subscribe), resuming from `seen` (the context of
+    /// a copy of the state a subscriber keeps, after [`Change::Lagged`]):
+    /// returns what that copy lacks, as one delta (`delta_since(seen)`), and
+    /// the changes from then on, taken at the same point so none falls in
+    /// between.
+    ///
+    /// # Errors
+    /// [`GossipError::Stopped`] after shutdown.
+    pub async fn subscribe_since(
+        &self,
+        seen: S::Context,
+    ) -> Result<(Arc<S>, Subscription<S>), GossipError> {
+        let (missed, changes) = self
+            .ask(|reply| Command::Since(Box::new(seen), reply))
+            .await?;
+        Ok((missed, Subscription::new(changes)))
     }
 
     /// The members this node holds alive (itself excluded).
@@ -480,20 +503,70 @@ pub enum Change<S> {
     Lagged(u64),
 }
 
-/// The changes of one node's state, from [`GossipHandle::subscribe`].
-#[derive(Debug)]
+/// A receiver that gives itself back with what it received, so that a
+/// boxed future can own it between polls.
+type Next<S> = Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    Result<Arc<S>, broadcast::error::RecvError>,
+                    broadcast::Receiver<Arc<S>>,
+                ),
+            > + Send,
+    >,
+>;
+
+/// The changes of one node's state, from [`GossipHandle::subscribe`]: a
+/// [`Stream`] of [`Change`]s, or [`recv`](Subscription::recv) them one by
+/// one. It ends when the node shuts down.
 pub struct Subscription<S> {
-    changes: broadcast::Receiver<Arc<S>>,
+    /// `None` once the node has shut down and every change was taken.
+    next: Option<Next<S>>,
 }
 
-impl<S: Clone> Subscription<S> {
+impl<S> std::fmt::Debug for Subscription<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("ended", &self.next.is_none())
+            .finish()
+    }
+}
+
+impl<S: State> Subscription<S> {
+    fn new(receiver: broadcast::Receiver<Arc<S>>) -> Self {
+        Self {
+            next: Some(Self::receive(receiver)),
+        }
+    }
+
+    fn receive(mut receiver: broadcast::Receiver<Arc<S>>) -> Next<S> {
+        Box::pin(async move { (receiver.recv().await, receiver) })
+    }
+
     /// The next change; `None` once the node has shut down. Cancel safe.
     pub async fn recv(&mut self) -> Option<Change<S>> {
-        match self.changes.recv().await {
-            Ok(delta) => Some(Change::Delta(delta)),
-            Err(broadcast::error::RecvError::Lagged(n)) => Some(Change::Lagged(n)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<S: State> Stream for Subscription<S> {
+    type Item = Change<S>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Change<S>>> {
+        let Some(next) = self.next.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let (received, receiver) = ready!(next.as_mut().poll(cx));
+        let change = match received {
+            Ok(delta) => Change::Delta(delta),
+            Err(broadcast::error::RecvError::Lagged(n)) => Change::Lagged(n),
+            Err(broadcast::error::RecvError::Closed) => {
+                self.next = None;
+                return Poll::Ready(None);
+            }
+        };
+        self.next = Some(Self::receive(receiver));
+        Poll::Ready(Some(change))
     }
 }
 

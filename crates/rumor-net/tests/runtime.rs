@@ -3,11 +3,13 @@
 //! node with the wrong key, carry a delta larger than a datagram, and see a
 //! member leave. Every wait is bounded; every node is shut down.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
-use rumor_crdt::{OrSet, ReplicaId};
+use futures_core::Stream;
+use rumor_crdt::{Crdt, OrSet, ReplicaId};
 use rumor_net::{Change, Gossip, GossipError, GossipHandle, Key, Keyring, CHANGE_CAPACITY};
 use tokio::time::{sleep, timeout, Instant};
 
@@ -208,7 +210,7 @@ async fn a_delta_larger_than_a_datagram_arrives_whole_over_tcp() {
         .update(move |s| {
             let mut delta = Set::new();
             for e in 0..2_000 {
-                rumor_crdt::Crdt::join(&mut delta, &s.insert(me, e));
+                delta.join(&s.insert(me, e));
             }
             delta
         })
@@ -353,31 +355,6 @@ async fn an_idle_cluster_sends_only_its_rounds() {
     shutdown(&nodes).await;
 }
 
-#[tokio::test]
-async fn a_lagging_subscriber_learns_how_many_it_missed_and_the_node_goes_on() {
-    let nodes = cluster(1).await;
-    let a = &nodes[0];
-    let mut changes = a.subscribe();
-    let me = a.replica();
-    let writes = u32::try_from(CHANGE_CAPACITY).expect("small") + 100;
-    for e in 0..writes {
-        timeout(WAIT, a.update(move |s| s.insert(me, e)))
-            .await
-            .expect("a subscriber that does not read never blocks an update")
-            .expect("applies");
-    }
-    let first = timeout(WAIT, changes.recv()).await.expect("a change");
-    assert_eq!(first, Some(Change::Lagged(100)));
-    // Then the newest changes, in order.
-    let next = timeout(WAIT, changes.recv()).await.expect("a change");
-    let Some(Change::Delta(delta)) = next else {
-        panic!("a delta after the lag, got {next:?}");
-    };
-    assert!(delta.contains(&100), "{delta:?}");
-    assert_eq!(len(a).await, CHANGE_CAPACITY + 100);
-    shutdown(&nodes).await;
-}
-
 /// A node on `addr` (a port known in advance).
 async fn node_at(id: u128, addr: SocketAddr, seeds: &[SocketAddr]) -> GossipHandle<Set> {
     Gossip::builder(ReplicaId::from_u128(id), Set::new())
@@ -438,4 +415,53 @@ async fn a_restarted_node_is_taken_back() {
     .await;
     eprintln!("a restarted node was taken back in {:?}", start.elapsed());
     shutdown(&[nodes[0].clone(), b]).await;
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_learns_how_many_it_missed_and_resumes_from_its_copy() {
+    let nodes = cluster(1).await;
+    let a = &nodes[0];
+    let mut changes = a.subscribe();
+    let me = a.replica();
+    // A subscriber that does not read never blocks an update.
+    let write = |e: u32| async move {
+        timeout(WAIT, a.update(move |s| s.insert(me, e)))
+            .await
+            .expect("the update returns")
+    };
+    write(0).await.expect("applies");
+    // A copy kept by joining each delta, through the `Stream` interface.
+    let mut copy = Set::new();
+    let next = poll_fn(|cx| Pin::new(&mut changes).poll_next(cx));
+    let Some(Change::Delta(delta)) = timeout(WAIT, next).await.expect("a change") else {
+        panic!("the first write");
+    };
+    copy.join(&delta);
+    let writes = u32::try_from(CHANGE_CAPACITY).expect("small") + 10;
+    for e in 1..=writes {
+        write(e).await.expect("applies");
+    }
+    let lagged = timeout(WAIT, changes.recv()).await.expect("a change");
+    assert_eq!(lagged, Some(Change::Lagged(10)));
+    let (missed, mut changes) = a
+        .subscribe_since(copy.context())
+        .await
+        .expect("the node runs");
+    copy.join(&missed);
+    assert_eq!(
+        copy.len(),
+        1 + CHANGE_CAPACITY + 10,
+        "one delta brings it all"
+    );
+    write(writes + 1).await.expect("applies");
+    let next = timeout(WAIT, changes.recv()).await.expect("a change");
+    let Some(Change::Delta(delta)) = next else {
+        panic!("the write after the resume, got {next:?}");
+    };
+    copy.join(&delta);
+    let state = a.read(Set::clone).await.expect("the node runs");
+    assert_eq!(copy, state);
+    shutdown(&nodes).await;
+    let end = timeout(WAIT, changes.recv()).await.expect("ends");
+    assert_eq!(end, None, "the stream ends at shutdown");
 }

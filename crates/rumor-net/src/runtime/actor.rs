@@ -37,6 +37,12 @@ pub(super) enum Command<S: State> {
         oneshot::Sender<Result<Arc<S>, GossipError>>,
     ),
     Read(Box<dyn FnOnce(&S) + Send>),
+    /// What a copy that saw this context lacks, and a receiver of the
+    /// changes after it.
+    Since(
+        Box<S::Context>,
+        oneshot::Sender<(Arc<S>, broadcast::Receiver<Arc<S>>)>,
+    ),
     Members(oneshot::Sender<Vec<SocketAddr>>),
     Stats(oneshot::Sender<GossipStats>),
     /// A keyring change, applied to both codecs (the node's, and the one
@@ -208,6 +214,10 @@ impl<S: State> Actor<S> {
                 let _ = reply.send(Ok(delta.unwrap_or_default()));
             }
             Command::Read(read) => read(self.node.state()),
+            Command::Since(seen, reply) => {
+                let missed = Arc::new(self.node.state().delta_since(&seen));
+                let _ = reply.send((missed, changes.subscribe()));
+            }
             Command::Members(reply) => {
                 let _ = reply.send(self.node.live_members().collect());
             }
