@@ -77,7 +77,7 @@ pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
 pub use replay::{ReplayConfig, ReplayGuard};
 pub use runtime::{
     Change, Gossip, GossipBuilder, GossipError, GossipHandle, GossipStats, State, Subscription,
-    CHANGE_CAPACITY, COMMAND_CAPACITY, DEFAULT_CLUSTER,
+    CHANGE_CAPACITY, COMMAND_CAPACITY, DEFAULT_CLUSTER, SEED_RESOLVE_INTERVAL,
 };
 pub use stats::{LogLimiter, Stats};
 pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};

@@ -65,6 +65,9 @@ pub const COMMAND_CAPACITY: usize = 256;
 /// gets [`Change::Lagged`] with the count it missed.
 pub const CHANGE_CAPACITY: usize = 1_024;
 
+/// How often seeds given by name are resolved again.
+pub const SEED_RESOLVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The cluster label when none is given.
 pub const DEFAULT_CLUSTER: &str = "rumor";
 
@@ -133,6 +136,7 @@ impl Gossip {
             state,
             transport: TransportConfig::new(SocketAddr::from(([0, 0, 0, 0], 0))),
             seeds: Vec::new(),
+            seed_hosts: Vec::new(),
             security: None,
             cluster: Cluster::new(DEFAULT_CLUSTER),
             config: Config {
@@ -150,6 +154,7 @@ pub struct GossipBuilder<S> {
     state: S,
     transport: TransportConfig,
     seeds: Vec<SocketAddr>,
+    seed_hosts: Vec<String>,
     security: Option<Security>,
     cluster: Cluster,
     config: Config,
@@ -175,6 +180,16 @@ impl<S: State> GossipBuilder<S> {
     #[must_use]
     pub fn seeds(mut self, seeds: impl IntoIterator<Item = SocketAddr>) -> Self {
         self.seeds = seeds.into_iter().map(crate::transport::canonical).collect();
+        self
+    }
+
+    /// Members to join through, by name (`"seed-1.example:7946"`):
+    /// resolved when the node starts and again every
+    /// [`SEED_RESOLVE_INTERVAL`], on a task of their own (a slow resolver
+    /// never stalls the node); each address found is joined.
+    #[must_use]
+    pub fn seed_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.seed_hosts = hosts.into_iter().map(Into::into).collect();
         self
     }
 
@@ -242,7 +257,7 @@ impl<S: State> GossipBuilder<S> {
         .await?;
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
-        let task = tokio::spawn(actor.run(receiver, changes.clone()));
+        let task = tokio::spawn(actor.run(receiver, changes.clone(), self.seed_hosts));
         Ok(GossipHandle {
             inner: Arc::new(Inner {
                 replica: self.replica,

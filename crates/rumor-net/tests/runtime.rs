@@ -465,3 +465,23 @@ async fn a_lagging_subscriber_learns_how_many_it_missed_and_resumes_from_its_cop
     let end = timeout(WAIT, changes.recv()).await.expect("ends");
     assert_eq!(end, None, "the stream ends at shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_given_by_name_is_resolved_and_joined() {
+    let a = node(1, &[], 1).await;
+    let b = Gossip::builder(ReplicaId::from_u128(2), Set::new())
+        .bind(loopback())
+        .seed_hosts([format!("localhost:{}", a.local_addr().port())])
+        .keyring(keyring(1))
+        .cluster("runtime-tests")
+        .start()
+        .await
+        .expect("the node starts");
+    let me = b.replica();
+    b.update(move |s| s.insert(me, 5)).await.expect("applies");
+    eventually("a and b to find each other and converge", WAIT, || async {
+        members(&b).await.contains(&a.local_addr()) && len(&a).await == 1
+    })
+    .await;
+    shutdown(&[a, b]).await;
+}

@@ -15,14 +15,17 @@ use rumor_gossip::{Body, Config, Event, FullView, Message, Node, Output};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
-use super::{GossipError, GossipStats, State};
+use super::{GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
 use crate::transport::net::{NetTransport, TransportConfig};
-use crate::transport::{Authenticate, Class, Inbox, Incoming, Transport, Via};
+use crate::transport::{canonical, Authenticate, Class, Inbox, Incoming, Transport, Via};
 use crate::{Cluster, EnvelopeCodec, KeyError, KeyInfo, Keyring, Security};
 
 /// How long [`Command::Leave`] waits for the announcement to leave the
 /// send queue, at most.
 const LEAVE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Batches of resolved seed addresses waiting for the node task.
+const SEED_QUEUE: usize = 4;
 
 /// A node as the runtime drives it: peers are socket addresses.
 type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
@@ -77,6 +80,29 @@ fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Resolves `hosts` now and every [`SEED_RESOLVE_INTERVAL`], sending the
+/// addresses found (canonical) to the node task; ends when the node task
+/// does. A name that does not resolve is logged and tried again next time.
+async fn resolve(hosts: Vec<String>, found: mpsc::Sender<Vec<SocketAddr>>) {
+    loop {
+        let mut addrs = Vec::new();
+        for host in &hosts {
+            match tokio::net::lookup_host(host.as_str()).await {
+                Ok(resolved) => addrs.extend(resolved.map(canonical)),
+                Err(error) => tracing::warn!(host = host.as_str(), "seed not resolved: {error}"),
+            }
+        }
+        // A full queue: the node has not taken the last batch yet; skip.
+        if let Err(mpsc::error::TrySendError::Closed(_)) = found.try_send(addrs) {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SEED_RESOLVE_INTERVAL) => {}
+            () = found.closed() => return,
+        }
+    }
 }
 
 /// Membership and failure detection go before data.
@@ -145,7 +171,10 @@ impl<S: State> Actor<S> {
         mut self,
         mut commands: mpsc::Receiver<Command<S>>,
         changes: broadcast::Sender<Arc<S>>,
+        seed_hosts: Vec<String>,
     ) {
+        let (found, mut seeds) = mpsc::channel(SEED_QUEUE);
+        let resolver = (!seed_hosts.is_empty()).then(|| tokio::spawn(resolve(seed_hosts, found)));
         let interval = Duration::from_millis(self.node.config().interval_ms.max(1));
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -185,12 +214,26 @@ impl<S: State> Actor<S> {
                     let out = self.node.tick(self.now_ms());
                     self.dispatch(out, &changes);
                 }
+                Some(addrs) = seeds.recv() => {
+                    if !self.left {
+                        let now = self.now_ms();
+                        for addr in addrs {
+                            let out = self.node.join(addr, now);
+                            self.dispatch(out, &changes);
+                        }
+                    }
+                }
                 () = timer.as_mut(), if armed.is_some() => {
                     armed = None;
                     let out = self.node.handle_timeout(self.now_ms());
                     self.dispatch(out, &changes);
                 }
             }
+        }
+        if let Some(resolver) = resolver {
+            resolver.abort();
+            // Cancelled (or already ended): either way it has stopped.
+            let _ = resolver.await;
         }
         self.transport.shutdown().await;
         if let Some(done) = done {
