@@ -257,7 +257,9 @@ impl<S: State> GossipBuilder<S> {
         .await?;
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
-        let task = tokio::spawn(actor.run(receiver, changes.clone(), self.seed_hosts));
+        let span = tracing::info_span!("rumor", addr = %local_addr);
+        let run = actor.run(receiver, changes.clone(), self.seed_hosts);
+        let task = tokio::spawn(tracing::Instrument::instrument(run, span));
         Ok(GossipHandle {
             inner: Arc::new(Inner {
                 replica: self.replica,
@@ -334,6 +336,9 @@ impl<S: State> GossipHandle<S> {
     /// it and handed the eager push to the transport (it does not wait for
     /// peers), with the delta.
     ///
+    /// `mutate` runs in the node task: a panic there ends the node (every
+    /// call then fails with [`GossipError::Stopped`]).
+    ///
     /// # Errors
     /// [`GossipError::Left`] after [`leave`](Self::leave),
     /// [`GossipError::Stopped`] after shutdown.
@@ -345,7 +350,8 @@ impl<S: State> GossipHandle<S> {
             .await?
     }
 
-    /// Runs `read` on the current state, in the node task (keep it short).
+    /// Runs `read` on the current state, in the node task (keep it short;
+    /// a panic there ends the node, as in [`update`](Self::update)).
     ///
     /// # Errors
     /// [`GossipError::Stopped`] after shutdown.

@@ -485,3 +485,33 @@ async fn a_seed_given_by_name_is_resolved_and_joined() {
     .await;
     shutdown(&[a, b]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_stops_the_node_and_frees_its_port() {
+    let a = node(1, &[], 1).await;
+    let addr = a.local_addr();
+    let copy = a.clone();
+    drop(a);
+    assert!(
+        copy.members().await.is_ok(),
+        "a handle left keeps it running"
+    );
+    drop(copy);
+    let start = Instant::now();
+    let again = loop {
+        let started = Gossip::builder(ReplicaId::from_u128(2), Set::new())
+            .bind(addr)
+            .keyring(keyring(1))
+            .start()
+            .await;
+        match started {
+            Ok(node) => break node,
+            Err(GossipError::Bind(_)) if start.elapsed() < WAIT => {
+                sleep(Duration::from_millis(5)).await;
+            }
+            Err(error) => panic!("the port stays taken: {error}"),
+        }
+    };
+    assert_eq!(again.local_addr(), addr);
+    shutdown(&[again]).await;
+}

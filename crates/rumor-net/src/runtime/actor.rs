@@ -148,6 +148,7 @@ impl<S: State> Actor<S> {
         let members = FullView::new(me, seeds);
         let node = Node::new(me, state, members, config, rng.next_u64());
         let envelope = EnvelopeCodec::new(security, cluster, replica);
+        tracing::info!(addr = %me, replica = %replica, "gossip node started");
         let actor = Self {
             node,
             envelope,
@@ -236,6 +237,7 @@ impl<S: State> Actor<S> {
             let _ = resolver.await;
         }
         self.transport.shutdown().await;
+        tracing::info!("gossip node stopped");
         if let Some(done) = done {
             let _ = done.send(());
         }
@@ -279,6 +281,7 @@ impl<S: State> Actor<S> {
                     let out = self.node.leave();
                     self.dispatch(out, changes);
                     self.left = true;
+                    tracing::info!("left the cluster");
                     self.flush().await;
                 }
                 let _ = reply.send(());
@@ -372,9 +375,15 @@ impl<S: State> Actor<S> {
             }
         }
         for event in out.events {
-            if let Event::StateChanged(delta) = event {
+            match event {
                 // No subscriber is not an error.
-                let _ = changes.send(delta);
+                Event::StateChanged(delta) => drop(changes.send(delta)),
+                Event::MemberJoined(peer) => tracing::info!(%peer, "member joined"),
+                Event::MemberDown(peer) => tracing::info!(%peer, "member declared dead"),
+                Event::MemberLeft(peer) => tracing::info!(%peer, "member left"),
+                Event::MemberAlive(peer) => tracing::info!(%peer, "member alive again"),
+                Event::MemberSuspected(peer) => tracing::debug!(%peer, "member suspected"),
+                Event::LinkUp(_) | Event::LinkDown(_) => {}
             }
         }
     }
