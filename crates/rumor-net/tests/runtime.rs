@@ -6,6 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -80,6 +81,20 @@ where
         );
         sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// Inserts `0..n` in one update (one delta); returns it.
+async fn insert_many(node: &GossipHandle<Set>, n: u32) -> Arc<Set> {
+    let me = node.replica();
+    node.update(move |s| {
+        let mut delta = Set::new();
+        for e in 0..n {
+            delta.join(&s.insert(me, e));
+        }
+        delta
+    })
+    .await
+    .expect("applies")
 }
 
 async fn len(node: &GossipHandle<Set>) -> usize {
@@ -204,18 +219,8 @@ async fn a_delta_larger_than_a_datagram_arrives_whole_over_tcp() {
         members(a).await.contains(&b.local_addr()) && members(b).await.contains(&a.local_addr())
     })
     .await;
-    let me = a.replica();
     let start = Instant::now();
-    let delta = a
-        .update(move |s| {
-            let mut delta = Set::new();
-            for e in 0..2_000 {
-                delta.join(&s.insert(me, e));
-            }
-            delta
-        })
-        .await
-        .expect("applies");
+    let delta = insert_many(a, 2_000).await;
     assert_eq!(delta.len(), 2_000);
     let took = eventually("b to hold all 2,000 elements", WAIT, || async {
         len(b).await == 2_000
@@ -514,4 +519,49 @@ async fn dropping_every_handle_stops_the_node_and_frees_its_port() {
     };
     assert_eq!(again.local_addr(), addr);
     shutdown(&[again]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_datagrams_are_counted_and_the_node_goes_on() {
+    let nodes = joined(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let socket = tokio::net::UdpSocket::bind(loopback())
+        .await
+        .expect("a socket");
+    for junk in [&b"not a rumor envelope"[..], &[0; 3], &[0xff; 1_200]] {
+        socket.send_to(junk, a.local_addr()).await.expect("sent");
+    }
+    eventually("a to count 3 refusals", WAIT, || async {
+        let stats = a.stats().await.expect("runs");
+        stats.envelope.bad_magic + stats.envelope.too_short >= 3
+    })
+    .await;
+    let me = b.replica();
+    b.update(move |s| s.insert(me, 1)).await.expect("applies");
+    eventually("a to still take b's writes", WAIT, || async {
+        len(a).await == 1
+    })
+    .await;
+    shutdown(&nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_late_catches_up_on_a_large_state() {
+    let a = node(1, &[], 1).await;
+    insert_many(&a, 2_000).await;
+    let start = Instant::now();
+    let b = node(2, &[a.local_addr()], 1).await;
+    eventually("b to catch up on all 2,000 elements", WAIT, || async {
+        len(&b).await == 2_000
+    })
+    .await;
+    eprintln!(
+        "a late joiner caught up on 2,000 elements in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        b.read(Set::clone).await.expect("runs"),
+        a.read(Set::clone).await.expect("runs")
+    );
+    shutdown(&[a, b]).await;
 }
