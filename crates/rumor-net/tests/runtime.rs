@@ -565,3 +565,60 @@ async fn a_node_that_joins_late_catches_up_on_a_large_state() {
     );
     shutdown(&[a, b]).await;
 }
+
+/// Two nodes built by `builder` advertise an address on `ip`, and, the
+/// second seeded with the first's advertised address, converge on a write
+/// of each.
+async fn pair_converges(
+    ip: std::net::IpAddr,
+    builder: impl Fn(u128) -> rumor_net::GossipBuilder<Set>,
+) {
+    let a = builder(1).start().await.expect("starts");
+    assert_eq!(a.local_addr().ip(), ip);
+    assert_ne!(a.local_addr().port(), 0);
+    let b = builder(2)
+        .seeds([a.local_addr()])
+        .start()
+        .await
+        .expect("starts");
+    for node in [&a, &b] {
+        let me = node.replica();
+        let element = u32::try_from(me.as_u128()).expect("small");
+        node.update(move |s| s.insert(me, element))
+            .await
+            .expect("applies");
+    }
+    for node in [&a, &b] {
+        eventually("both writes everywhere", WAIT, || async {
+            len(node).await == 2
+        })
+        .await;
+    }
+    shutdown(&[a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_bound_to_every_interface_advertises_the_address_given() {
+    pair_converges(loopback().ip(), |id| {
+        Gossip::builder(ReplicaId::from_u128(id), Set::new())
+            .bind(SocketAddr::from(([0, 0, 0, 0], 0)))
+            .advertise(loopback())
+            .keyring(keyring(1))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_converge_over_ipv6() {
+    let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0));
+    if std::net::UdpSocket::bind(v6).is_err() {
+        eprintln!("no IPv6 loopback here: nothing to check");
+        return;
+    }
+    pair_converges(v6.ip(), |id| {
+        Gossip::builder(ReplicaId::from_u128(id), Set::new())
+            .bind(v6)
+            .keyring(keyring(1))
+    })
+    .await;
+}
