@@ -51,6 +51,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::transport::memory::{MemoryError, MemoryNetwork};
 use crate::transport::net::{BindError, TransportConfig};
 use crate::transport::TransportStats;
 use crate::{Cluster, Key, KeyError, KeyId, KeyInfo, Keyring, Security, Stats};
@@ -104,6 +105,9 @@ pub enum GossipError {
     /// The transport could not bind.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The in-memory network gave no transport (no address left).
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
     /// A keyring change was refused (the key is not installed, it is the
     /// one in use, ...); nothing changed.
     #[error(transparent)]
@@ -137,6 +141,7 @@ impl Gossip {
             transport: TransportConfig::new(SocketAddr::from(([0, 0, 0, 0], 0))),
             seeds: Vec::new(),
             seed_hosts: Vec::new(),
+            memory: None,
             security: None,
             cluster: Cluster::new(DEFAULT_CLUSTER),
             config: Config {
@@ -155,6 +160,7 @@ pub struct GossipBuilder<S> {
     transport: TransportConfig,
     seeds: Vec<SocketAddr>,
     seed_hosts: Vec<String>,
+    memory: Option<MemoryNetwork>,
     security: Option<Security>,
     cluster: Cluster,
     config: Config,
@@ -237,32 +243,38 @@ impl<S: State> GossipBuilder<S> {
         self
     }
 
+    /// Runs over `network` (an in-memory network, for tests: loss and
+    /// partitions on demand) instead of sockets. The node takes the
+    /// network's next free address; the bind and advertise addresses and the
+    /// transport settings are not used.
+    #[must_use]
+    pub fn memory(mut self, network: &MemoryNetwork) -> Self {
+        self.memory = Some(network.clone());
+        self
+    }
+
     /// Binds the transport and starts the node task on the current tokio
     /// runtime.
     ///
     /// # Errors
     /// [`GossipError::NoSecurity`] without a keyring or `plaintext()`;
-    /// [`GossipError::Bind`] when the transport cannot bind.
+    /// [`GossipError::Bind`] when the transport cannot bind,
+    /// [`GossipError::Memory`] when an in-memory network has no address
+    /// left.
     pub async fn start(self) -> Result<GossipHandle<S>, GossipError> {
-        let security = self.security.ok_or(GossipError::NoSecurity)?;
-        let (actor, local_addr) = Actor::start(
-            self.replica,
-            self.state,
-            self.transport,
-            self.seeds,
-            security,
-            self.cluster,
-            self.config,
-        )
-        .await?;
+        let mut settings = self;
+        let security = settings.security.take().ok_or(GossipError::NoSecurity)?;
+        let replica = settings.replica;
+        let seed_hosts = std::mem::take(&mut settings.seed_hosts);
+        let (actor, local_addr) = Actor::start(settings, security).await?;
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         let span = tracing::info_span!("rumor", addr = %local_addr);
-        let run = actor.run(receiver, changes.clone(), self.seed_hosts);
+        let run = actor.run(receiver, changes.clone(), seed_hosts);
         let task = tokio::spawn(tracing::Instrument::instrument(run, span));
         Ok(GossipHandle {
             inner: Arc::new(Inner {
-                replica: self.replica,
+                replica,
                 local_addr,
                 commands,
                 changes: Mutex::new(Some(changes)),

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use rumor_crdt::{Crdt, OrSet, ReplicaId};
-use rumor_net::{Change, Gossip, GossipError, GossipHandle, Key, Keyring, CHANGE_CAPACITY};
+use rumor_net::{
+    Change, Gossip, GossipError, GossipHandle, Key, Keyring, MemoryConfig, MemoryNetwork,
+    CHANGE_CAPACITY,
+};
 use tokio::time::{sleep, timeout, Instant};
 
 type Set = OrSet<u32>;
@@ -53,14 +56,29 @@ async fn cluster(n: u128) -> Vec<GossipHandle<Set>> {
 /// [`cluster`], once every node holds every other alive.
 async fn joined(n: u128) -> Vec<GossipHandle<Set>> {
     let nodes = cluster(n).await;
-    let others = usize::try_from(n - 1).expect("small");
-    for node in &nodes {
+    all_know_each_other(&nodes).await;
+    nodes
+}
+
+/// Waits until every node holds every other alive.
+async fn all_know_each_other(nodes: &[GossipHandle<Set>]) {
+    for node in nodes {
         eventually("every node to know every other", WAIT, || async {
-            members(node).await.len() == others
+            members(node).await.len() == nodes.len() - 1
         })
         .await;
     }
-    nodes
+}
+
+/// Node `i` inserts `i`.
+async fn each_writes_its_index(nodes: &[GossipHandle<Set>]) {
+    for (i, node) in nodes.iter().enumerate() {
+        let me = node.replica();
+        let element = u32::try_from(i).expect("small");
+        node.update(move |s| s.insert(me, element))
+            .await
+            .expect("the update applies");
+    }
 }
 
 /// Polls `condition` every 1 ms until it holds; panics naming `what` after
@@ -117,13 +135,7 @@ async fn shutdown(nodes: &[GossipHandle<Set>]) {
 async fn five_nodes_converge_on_concurrent_writes() {
     let nodes = cluster(5).await;
     let start = Instant::now();
-    for (i, node) in nodes.iter().enumerate() {
-        let me = node.replica();
-        let element = u32::try_from(i).expect("small");
-        node.update(move |s| s.insert(me, element))
-            .await
-            .expect("the update applies");
-    }
+    each_writes_its_index(&nodes).await;
     for node in &nodes {
         eventually("every node to hold all 5 elements", WAIT, || async {
             len(node).await == 5
@@ -625,4 +637,42 @@ async fn nodes_converge_over_ipv6() {
             .keyring(keyring(1))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_of_a_healed_partition_converge_in_memory() {
+    let network = MemoryNetwork::new(MemoryConfig::default()).expect("a network");
+    let on_network = |id: u128, seeds: Vec<SocketAddr>| {
+        Gossip::builder(ReplicaId::from_u128(id), Set::new())
+            .memory(&network)
+            .seeds(seeds)
+            .keyring(keyring(1))
+            .start()
+    };
+    let a = on_network(1, vec![]).await.expect("starts");
+    let b = on_network(2, vec![a.local_addr()]).await.expect("starts");
+    let c = on_network(3, vec![a.local_addr()]).await.expect("starts");
+    let nodes = [a, b, c];
+    all_know_each_other(&nodes).await;
+    let lonely = nodes[2].local_addr();
+    for other in [nodes[0].local_addr(), nodes[1].local_addr()] {
+        network.partition(lonely, other);
+    }
+    each_writes_its_index(&nodes).await;
+    eventually("a and b to share their writes", WAIT, || async {
+        len(&nodes[0]).await == 2 && len(&nodes[1]).await == 2
+    })
+    .await;
+    sleep(Duration::from_millis(300)).await;
+    assert_eq!(len(&nodes[2]).await, 1, "c is cut off");
+    network.heal();
+    let start = Instant::now();
+    for node in &nodes {
+        eventually("every node to hold all 3 writes", WAIT, || async {
+            len(node).await == 3
+        })
+        .await;
+    }
+    eprintln!("a healed partition converged in {:?}", start.elapsed());
+    shutdown(&nodes).await;
 }

@@ -10,15 +10,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::Rng;
-use rumor_crdt::{codec, ReplicaId};
-use rumor_gossip::{Body, Config, Event, FullView, Message, Node, Output};
+use rumor_crdt::codec;
+use rumor_gossip::{Body, Event, FullView, Message, Node, Output};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
-use super::{GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
-use crate::transport::net::{NetTransport, TransportConfig};
+use super::{GossipBuilder, GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
+use crate::transport::net::NetTransport;
 use crate::transport::{canonical, Authenticate, Class, Inbox, Incoming, Transport, Via};
-use crate::{Cluster, EnvelopeCodec, KeyError, KeyInfo, Keyring, Security};
+use crate::{EnvelopeCodec, KeyError, KeyInfo, Keyring, Security};
 
 /// How long [`Command::Leave`] waits for the announcement to leave the
 /// send queue, at most.
@@ -63,7 +63,7 @@ pub(super) struct Actor<S: State> {
     /// The codec that checks the first frame of inbound streams, on the
     /// connections' tasks: its keyring follows the node's.
     checker: Arc<Mutex<EnvelopeCodec>>,
-    transport: NetTransport,
+    transport: Box<dyn Transport>,
     inbox: Inbox,
     /// Nonces and the node's seed: seeded from the OS.
     rng: StdRng,
@@ -117,14 +117,19 @@ impl<S: State> Actor<S> {
     /// Binds the transport and builds the node; returns the actor and the
     /// address it advertises.
     pub(super) async fn start(
-        replica: ReplicaId,
-        state: S,
-        transport: TransportConfig,
-        seeds: Vec<SocketAddr>,
+        settings: GossipBuilder<S>,
         security: Security,
-        cluster: Cluster,
-        config: Config,
     ) -> Result<(Self, SocketAddr), GossipError> {
+        let GossipBuilder {
+            replica,
+            state,
+            transport,
+            memory,
+            seeds,
+            cluster,
+            config,
+            ..
+        } = settings;
         let mut rng: StdRng = rand::make_rng();
         // The first frame of an inbound stream must open as an envelope. A
         // codec of its own: the check runs on the connection's task.
@@ -142,7 +147,16 @@ impl<S: State> Actor<S> {
                 .authenticate(frame, max_frame, wall_ms())
                 .is_ok()
         });
-        let (transport, inbox) = NetTransport::bind(transport, authenticate).await?;
+        let (transport, inbox): (Box<dyn Transport>, Inbox) = match memory {
+            Some(network) => {
+                let (transport, inbox) = network.transport()?;
+                (Box::new(transport), inbox)
+            }
+            None => {
+                let (transport, inbox) = NetTransport::bind(transport, authenticate).await?;
+                (Box::new(transport), inbox)
+            }
+        };
         let me = transport.local_addr();
         let seeds = seeds.into_iter().filter(|&s| s != me);
         let members = FullView::new(me, seeds);
