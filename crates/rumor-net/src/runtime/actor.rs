@@ -13,7 +13,7 @@ use rand::Rng;
 use rumor_crdt::codec;
 use rumor_gossip::{Body, Event, FullView, Message, Node, Output};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::time::{Instant, MissedTickBehavior, Sleep};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use super::{GossipBuilder, GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
 use crate::transport::net::NetTransport;
@@ -72,6 +72,27 @@ pub(super) struct Actor<S: State> {
     /// After [`Command::Leave`]: the node is no longer driven.
     left: bool,
     stats: GossipStats,
+}
+
+/// What the node task listens to besides the transport's inbox.
+pub(super) struct Inputs<S: State> {
+    commands: mpsc::Receiver<Command<S>>,
+    /// Addresses of seeds given by name, as they are resolved.
+    seeds: mpsc::Receiver<Vec<SocketAddr>>,
+    /// The gossip round.
+    ticks: Interval,
+    /// One reusable timer for `poll_timeout`, reset when its deadline
+    /// changes.
+    timer: Pin<Box<Sleep>>,
+    /// The deadline the timer is set to (node time), if any.
+    armed: Option<u64>,
+}
+
+/// Whether the node task goes on after a step.
+pub(super) enum Flow {
+    Continue,
+    /// Shut down (answering this, when a handle asked).
+    Stop(Option<oneshot::Sender<()>>),
 }
 
 /// Wall-clock milliseconds since the Unix epoch: what envelopes carry for
@@ -184,67 +205,18 @@ impl<S: State> Actor<S> {
     /// Runs until shutdown, or until every handle is gone.
     pub(super) async fn run(
         mut self,
-        mut commands: mpsc::Receiver<Command<S>>,
+        commands: mpsc::Receiver<Command<S>>,
         changes: broadcast::Sender<Arc<S>>,
         seed_hosts: Vec<String>,
     ) {
-        let (found, mut seeds) = mpsc::channel(SEED_QUEUE);
+        let (found, seeds) = mpsc::channel(SEED_QUEUE);
         let resolver = (!seed_hosts.is_empty()).then(|| tokio::spawn(resolve(seed_hosts, found)));
-        let interval = Duration::from_millis(self.node.config().interval_ms.max(1));
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // One reusable timer for `poll_timeout`, reset when its deadline
-        // changes.
-        let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(self.started));
-        let mut armed: Option<u64> = None;
-        let mut done: Option<oneshot::Sender<()>> = None;
-        loop {
-            let due = if self.left {
-                None
-            } else {
-                self.node.poll_timeout()
-            };
-            if due != armed {
-                if let Some(ms) = due {
-                    timer
-                        .as_mut()
-                        .reset(self.started + Duration::from_millis(ms));
-                }
-                armed = due;
+        let mut inputs = self.inputs(commands, seeds);
+        let done = loop {
+            if let Flow::Stop(done) = self.event_loop(&mut inputs, &changes).await {
+                break done;
             }
-            tokio::select! {
-                command = commands.recv() => match command {
-                    None => break,
-                    Some(Command::Shutdown(reply)) => {
-                        done = Some(reply);
-                        break;
-                    }
-                    Some(command) => self.command(command, &changes).await,
-                },
-                incoming = self.inbox.recv() => match incoming {
-                    None => break,
-                    Some(incoming) => self.receive(&incoming, &changes),
-                },
-                _ = ticks.tick(), if !self.left => {
-                    let out = self.node.tick(self.now_ms());
-                    self.dispatch(out, &changes);
-                }
-                Some(addrs) = seeds.recv() => {
-                    if !self.left {
-                        let now = self.now_ms();
-                        for addr in addrs {
-                            let out = self.node.join(addr, now);
-                            self.dispatch(out, &changes);
-                        }
-                    }
-                }
-                () = timer.as_mut(), if armed.is_some() => {
-                    armed = None;
-                    let out = self.node.handle_timeout(self.now_ms());
-                    self.dispatch(out, &changes);
-                }
-            }
-        }
+        };
         if let Some(resolver) = resolver {
             resolver.abort();
             // Cancelled (or already ended): either way it has stopped.
@@ -255,6 +227,78 @@ impl<S: State> Actor<S> {
         if let Some(done) = done {
             let _ = done.send(());
         }
+    }
+
+    /// The inputs of [`event_loop`](Self::event_loop), the timers started.
+    fn inputs(
+        &self,
+        commands: mpsc::Receiver<Command<S>>,
+        seeds: mpsc::Receiver<Vec<SocketAddr>>,
+    ) -> Inputs<S> {
+        let interval = Duration::from_millis(self.node.config().interval_ms.max(1));
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Inputs {
+            commands,
+            seeds,
+            ticks,
+            timer: Box::pin(tokio::time::sleep_until(self.started)),
+            armed: None,
+        }
+    }
+
+    /// One step: waits for the first of a command, a received payload, the
+    /// round's tick, resolved seeds or the node's timer, and handles it.
+    /// Tests step the node by hand with it.
+    pub(super) async fn event_loop(
+        &mut self,
+        inputs: &mut Inputs<S>,
+        changes: &broadcast::Sender<Arc<S>>,
+    ) -> Flow {
+        let due = if self.left {
+            None
+        } else {
+            self.node.poll_timeout()
+        };
+        if due != inputs.armed {
+            if let Some(ms) = due {
+                inputs
+                    .timer
+                    .as_mut()
+                    .reset(self.started + Duration::from_millis(ms));
+            }
+            inputs.armed = due;
+        }
+        tokio::select! {
+            command = inputs.commands.recv() => match command {
+                None => return Flow::Stop(None),
+                Some(Command::Shutdown(reply)) => return Flow::Stop(Some(reply)),
+                Some(command) => self.command(command, changes).await,
+            },
+            incoming = self.inbox.recv() => match incoming {
+                None => return Flow::Stop(None),
+                Some(incoming) => self.receive(&incoming, changes),
+            },
+            _ = inputs.ticks.tick(), if !self.left => {
+                let out = self.node.tick(self.now_ms());
+                self.dispatch(out, changes);
+            }
+            Some(addrs) = inputs.seeds.recv() => {
+                if !self.left {
+                    let now = self.now_ms();
+                    for addr in addrs {
+                        let out = self.node.join(addr, now);
+                        self.dispatch(out, changes);
+                    }
+                }
+            }
+            () = inputs.timer.as_mut(), if inputs.armed.is_some() => {
+                inputs.armed = None;
+                let out = self.node.handle_timeout(self.now_ms());
+                self.dispatch(out, changes);
+            }
+        }
+        Flow::Continue
     }
 
     async fn command(&mut self, command: Command<S>, changes: &broadcast::Sender<Arc<S>>) {
@@ -400,5 +444,62 @@ impl<S: State> Actor<S> {
                 Event::LinkUp(_) | Event::LinkDown(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Gossip, Key, Keyring, MemoryConfig, MemoryNetwork};
+    use rumor_crdt::{OrSet, ReplicaId};
+
+    /// Steps `actor` until `done` holds (a step may take the round's tick
+    /// instead of what the test is after), at most 8 times.
+    async fn step_until<S: State>(
+        actor: &mut Actor<S>,
+        inputs: &mut Inputs<S>,
+        changes: &broadcast::Sender<Arc<S>>,
+        mut done: impl FnMut(&Flow) -> bool,
+    ) -> Flow {
+        for _ in 0..8 {
+            let flow = actor.event_loop(inputs, changes).await;
+            if done(&flow) {
+                return flow;
+            }
+        }
+        panic!("not done after 8 steps");
+    }
+
+    #[tokio::test]
+    async fn the_node_can_be_stepped_by_hand() {
+        let network = MemoryNetwork::new(MemoryConfig::default()).expect("a network");
+        let me = ReplicaId::from_u128(1);
+        let builder = Gossip::builder(me, OrSet::<u32>::new()).memory(&network);
+        let security = Security::Keys(Keyring::new(Key::from_bytes([1; 32])));
+        let (mut actor, _) = Actor::start(builder, security).await.expect("starts");
+        let (commands, receiver) = mpsc::channel(4);
+        let (_found, seeds) = mpsc::channel(1);
+        let mut inputs = actor.inputs(receiver, seeds);
+        let (changes, mut subscriber) = broadcast::channel(4);
+
+        let (reply, mut answer) = oneshot::channel();
+        let update = Command::Update(Box::new(move |s: &mut OrSet<u32>| s.insert(me, 7)), reply);
+        assert!(commands.send(update).await.is_ok());
+        step_until(&mut actor, &mut inputs, &changes, |_| {
+            answer.try_recv().is_ok()
+        })
+        .await;
+        assert!(actor.node.state().contains(&7));
+        let published = subscriber.try_recv().expect("the change is published");
+        assert!(published.contains(&7));
+
+        let (done, _) = oneshot::channel();
+        assert!(commands.send(Command::Shutdown(done)).await.is_ok());
+        let flow = step_until(&mut actor, &mut inputs, &changes, |flow| {
+            matches!(flow, Flow::Stop(Some(_)))
+        })
+        .await;
+        assert!(matches!(flow, Flow::Stop(Some(_))));
+        actor.transport.shutdown().await;
     }
 }
