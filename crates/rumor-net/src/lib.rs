@@ -1,9 +1,10 @@
-//! The runtime layer of rumor. So far: the authenticated envelope every
-//! packet travels in, the keyring and the replay protection (pure code: time
-//! (`now_ms`) and randomness come in as arguments), and the transports that
+//! The runtime layer of rumor: the authenticated envelope every packet
+//! travels in, the keyring and the replay protection (pure code: time
+//! (`now_ms`) and randomness come in as arguments), the transports that
 //! carry envelopes between nodes (UDP and TCP on one port, or in memory for
-//! tests), the only part that opens sockets, spawns tasks and reads the
-//! clock.
+//! tests), and the tokio runtime that drives a gossip node over them. The
+//! transports and the runtime are the only parts that open sockets, spawn
+//! tasks and read the clock.
 //!
 //! ```
 //! use rand::SeedableRng;
@@ -41,7 +42,20 @@
 //! | [`replay`] | [`ReplayGuard`]: the time window, and the bounded memory of accepted nonces |
 //! | [`error`] | [`Error`]: one variant per rejection; [`Reason`], their closed set |
 //! | [`stats`] | [`Stats`]: a counter per reason; [`LogLimiter`]: one log line per reason per interval |
+//! | [`runtime`] | [`Gossip`]: the tokio runtime that drives a gossip node, and its [`GossipHandle`] (update, read, subscribe, members, stats, leave, shutdown) |
 //! | [`transport`] | the [`Transport`] trait, [`NetTransport`] (UDP + TCP on one port), [`MemoryTransport`] and its [`MemoryNetwork`], [`Inbox`], [`TransportStats`] |
+//!
+//! # Runtime
+//!
+//! [`Gossip::builder`] binds a [`NetTransport`] and starts one task that owns
+//! a `rumor_gossip::Node` (peers are socket addresses, the membership a full
+//! view, [`Strategy::Eager`](rumor_gossip::Strategy::Eager) by default): it
+//! reads the clock, seeds from the OS, ticks every `interval_ms` and at
+//! `poll_timeout`, seals what the node sends (membership before data) and
+//! opens what arrives, counting every refusal. The [`GossipHandle`] it
+//! returns updates, reads, subscribes to changes, lists members, reports
+//! [`GossipStats`], changes the keyring, leaves and shuts down; see the
+//! [`runtime`] module for an example.
 //!
 //! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope", "Transport")
 //! specifies the wire format byte by byte.
@@ -50,6 +64,7 @@ pub mod envelope;
 pub mod error;
 pub mod keyring;
 pub mod replay;
+pub mod runtime;
 pub mod stats;
 pub mod transport;
 
@@ -60,6 +75,10 @@ pub use envelope::{
 pub use error::{Error, Reason};
 pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
 pub use replay::{ReplayConfig, ReplayGuard};
+pub use runtime::{
+    Change, Gossip, GossipBuilder, GossipError, GossipHandle, GossipStats, State, Subscription,
+    CHANGE_CAPACITY, COMMAND_CAPACITY, DEFAULT_CLUSTER, SEED_RESOLVE_INTERVAL,
+};
 pub use stats::{LogLimiter, Stats};
 pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};
 pub use transport::net::{BindError, NetTransport, TransportConfig};

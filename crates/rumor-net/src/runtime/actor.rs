@@ -1,0 +1,505 @@
+//! The node task: owns the [`Node`], the envelope codec and the transport's
+//! inbox; reads the clock; turns commands, received payloads and timers
+//! into calls on the node, and its output into sealed sends and changes.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::Rng;
+use rumor_crdt::codec;
+use rumor_gossip::{Body, Event, FullView, Message, Node, Output};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
+
+use super::{GossipBuilder, GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
+use crate::transport::net::NetTransport;
+use crate::transport::{canonical, Authenticate, Class, Inbox, Incoming, Transport, Via};
+use crate::{EnvelopeCodec, KeyError, KeyInfo, Keyring, Security};
+
+/// How long [`Command::Leave`] waits for the announcement to leave the
+/// send queue, at most.
+const LEAVE_FLUSH: Duration = Duration::from_secs(1);
+
+/// Batches of resolved seed addresses waiting for the node task.
+const SEED_QUEUE: usize = 4;
+
+/// A node as the runtime drives it: peers are socket addresses.
+type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
+
+/// A keyring change, applied once to each codec.
+pub(super) type KeyChange = Box<dyn Fn(&mut Keyring) -> Result<(), KeyError> + Send>;
+
+/// What a handle asks of the node task.
+pub(super) enum Command<S: State> {
+    Update(
+        Box<dyn FnOnce(&mut S) -> S + Send>,
+        oneshot::Sender<Result<Arc<S>, GossipError>>,
+    ),
+    Read(Box<dyn FnOnce(&S) + Send>),
+    /// What a copy that saw this context lacks, and a receiver of the
+    /// changes after it.
+    Since(
+        Box<S::Context>,
+        oneshot::Sender<(Arc<S>, broadcast::Receiver<Arc<S>>)>,
+    ),
+    Members(oneshot::Sender<Vec<SocketAddr>>),
+    Stats(oneshot::Sender<GossipStats>),
+    /// A keyring change, applied to both codecs (the node's, and the one
+    /// that checks first frames).
+    Keyring(KeyChange, oneshot::Sender<Result<(), GossipError>>),
+    Keys(oneshot::Sender<Result<Vec<KeyInfo>, GossipError>>),
+    Leave(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The node task's state.
+pub(super) struct Actor<S: State> {
+    node: GossipNode<S>,
+    envelope: EnvelopeCodec,
+    /// The codec that checks the first frame of inbound streams, on the
+    /// connections' tasks: its keyring follows the node's.
+    checker: Arc<Mutex<EnvelopeCodec>>,
+    transport: Box<dyn Transport>,
+    inbox: Inbox,
+    /// Nonces and the node's seed: seeded from the OS.
+    rng: StdRng,
+    /// The node's time is milliseconds since this instant.
+    started: Instant,
+    /// After [`Command::Leave`]: the node is no longer driven.
+    left: bool,
+    stats: GossipStats,
+}
+
+/// What the node task listens to besides the transport's inbox.
+pub(super) struct Inputs<S: State> {
+    commands: mpsc::Receiver<Command<S>>,
+    /// Addresses of seeds given by name, as they are resolved.
+    seeds: mpsc::Receiver<Vec<SocketAddr>>,
+    /// The gossip round.
+    ticks: Interval,
+    /// One reusable timer for `poll_timeout`, reset when its deadline
+    /// changes.
+    timer: Pin<Box<Sleep>>,
+    /// The deadline the timer is set to (node time), if any.
+    armed: Option<u64>,
+}
+
+/// Whether the node task goes on after a step.
+pub(super) enum Flow {
+    Continue,
+    /// Shut down (answering this, when a handle asked).
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+/// Wall-clock milliseconds since the Unix epoch: what envelopes carry for
+/// the replay window.
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Resolves `hosts` now and every [`SEED_RESOLVE_INTERVAL`], sending the
+/// addresses found (canonical) to the node task; ends when the node task
+/// does. A name that does not resolve is logged and tried again next time.
+async fn resolve(hosts: Vec<String>, found: mpsc::Sender<Vec<SocketAddr>>) {
+    loop {
+        let mut addrs = Vec::new();
+        for host in &hosts {
+            match tokio::net::lookup_host(host.as_str()).await {
+                Ok(resolved) => addrs.extend(resolved.map(canonical)),
+                Err(error) => tracing::warn!(host = host.as_str(), "seed not resolved: {error}"),
+            }
+        }
+        // A full queue: the node has not taken the last batch yet; skip.
+        if let Err(mpsc::error::TrySendError::Closed(_)) = found.try_send(addrs) {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SEED_RESOLVE_INTERVAL) => {}
+            () = found.closed() => return,
+        }
+    }
+}
+
+/// Membership and failure detection go before data.
+const fn class_of<S: State>(message: &Message<S, SocketAddr>) -> Class {
+    match message.body {
+        Body::Probe(_) | Body::View(_) => Class::Membership,
+        Body::Sync(_) | Body::Tree(_) => Class::Data,
+    }
+}
+
+impl<S: State> Actor<S> {
+    /// Binds the transport and builds the node; returns the actor and the
+    /// address it advertises.
+    pub(super) async fn start(
+        settings: GossipBuilder<S>,
+        security: Security,
+    ) -> Result<(Self, SocketAddr), GossipError> {
+        let GossipBuilder {
+            replica,
+            state,
+            transport,
+            memory,
+            seeds,
+            cluster,
+            config,
+            ..
+        } = settings;
+        let mut rng: StdRng = rand::make_rng();
+        // The first frame of an inbound stream must open as an envelope. A
+        // codec of its own: the check runs on the connection's task.
+        let checker = Arc::new(Mutex::new(EnvelopeCodec::new(
+            security.clone(),
+            cluster.clone(),
+            replica,
+        )));
+        let max_frame = transport.max_frame;
+        let check = Arc::clone(&checker);
+        let authenticate: Authenticate = Arc::new(move |frame: &[u8]| {
+            check
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .authenticate(frame, max_frame, wall_ms())
+                .is_ok()
+        });
+        let (transport, inbox): (Box<dyn Transport>, Inbox) = match memory {
+            Some(network) => {
+                let (transport, inbox) = network.transport()?;
+                (Box::new(transport), inbox)
+            }
+            None => {
+                let (transport, inbox) = NetTransport::bind(transport, authenticate).await?;
+                (Box::new(transport), inbox)
+            }
+        };
+        let me = transport.local_addr();
+        let seeds = seeds.into_iter().filter(|&s| s != me);
+        let members = FullView::new(me, seeds);
+        let node = Node::new(me, state, members, config, rng.next_u64());
+        let envelope = EnvelopeCodec::new(security, cluster, replica);
+        tracing::info!(addr = %me, replica = %replica, "gossip node started");
+        let actor = Self {
+            node,
+            envelope,
+            checker,
+            transport,
+            inbox,
+            rng,
+            started: Instant::now(),
+            left: false,
+            stats: GossipStats::default(),
+        };
+        Ok((actor, me))
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Runs until shutdown, or until every handle is gone.
+    pub(super) async fn run(
+        mut self,
+        commands: mpsc::Receiver<Command<S>>,
+        changes: broadcast::Sender<Arc<S>>,
+        seed_hosts: Vec<String>,
+    ) {
+        let (found, seeds) = mpsc::channel(SEED_QUEUE);
+        let resolver = (!seed_hosts.is_empty()).then(|| tokio::spawn(resolve(seed_hosts, found)));
+        let mut inputs = self.inputs(commands, seeds);
+        let done = loop {
+            if let Flow::Stop(done) = self.event_loop(&mut inputs, &changes).await {
+                break done;
+            }
+        };
+        if let Some(resolver) = resolver {
+            resolver.abort();
+            // Cancelled (or already ended): either way it has stopped.
+            let _ = resolver.await;
+        }
+        self.transport.shutdown().await;
+        tracing::info!("gossip node stopped");
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// The inputs of [`event_loop`](Self::event_loop), the timers started.
+    fn inputs(
+        &self,
+        commands: mpsc::Receiver<Command<S>>,
+        seeds: mpsc::Receiver<Vec<SocketAddr>>,
+    ) -> Inputs<S> {
+        let interval = Duration::from_millis(self.node.config().interval_ms.max(1));
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Inputs {
+            commands,
+            seeds,
+            ticks,
+            timer: Box::pin(tokio::time::sleep_until(self.started)),
+            armed: None,
+        }
+    }
+
+    /// One step: waits for the first of a command, a received payload, the
+    /// round's tick, resolved seeds or the node's timer, and handles it.
+    /// Tests step the node by hand with it.
+    pub(super) async fn event_loop(
+        &mut self,
+        inputs: &mut Inputs<S>,
+        changes: &broadcast::Sender<Arc<S>>,
+    ) -> Flow {
+        let due = if self.left {
+            None
+        } else {
+            self.node.poll_timeout()
+        };
+        if due != inputs.armed {
+            if let Some(ms) = due {
+                inputs
+                    .timer
+                    .as_mut()
+                    .reset(self.started + Duration::from_millis(ms));
+            }
+            inputs.armed = due;
+        }
+        tokio::select! {
+            command = inputs.commands.recv() => match command {
+                None => return Flow::Stop(None),
+                Some(Command::Shutdown(reply)) => return Flow::Stop(Some(reply)),
+                Some(command) => self.command(command, changes).await,
+            },
+            incoming = self.inbox.recv() => match incoming {
+                None => return Flow::Stop(None),
+                Some(incoming) => self.receive(&incoming, changes),
+            },
+            _ = inputs.ticks.tick(), if !self.left => {
+                let out = self.node.tick(self.now_ms());
+                self.dispatch(out, changes);
+            }
+            Some(addrs) = inputs.seeds.recv() => {
+                if !self.left {
+                    let now = self.now_ms();
+                    for addr in addrs {
+                        let out = self.node.join(addr, now);
+                        self.dispatch(out, changes);
+                    }
+                }
+            }
+            () = inputs.timer.as_mut(), if inputs.armed.is_some() => {
+                inputs.armed = None;
+                let out = self.node.handle_timeout(self.now_ms());
+                self.dispatch(out, changes);
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn command(&mut self, command: Command<S>, changes: &broadcast::Sender<Arc<S>>) {
+        match command {
+            Command::Update(mutate, reply) => {
+                if self.left {
+                    let _ = reply.send(Err(GossipError::Left));
+                    return;
+                }
+                let out = self.node.update(mutate);
+                let delta = out.events.iter().find_map(|event| match event {
+                    Event::StateChanged(delta) => Some(Arc::clone(delta)),
+                    _ => None,
+                });
+                self.dispatch(out, changes);
+                let _ = reply.send(Ok(delta.unwrap_or_default()));
+            }
+            Command::Read(read) => read(self.node.state()),
+            Command::Since(seen, reply) => {
+                let missed = Arc::new(self.node.state().delta_since(&seen));
+                let _ = reply.send((missed, changes.subscribe()));
+            }
+            Command::Members(reply) => {
+                let _ = reply.send(self.node.live_members().collect());
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Keyring(change, reply) => {
+                let _ = reply.send(self.change_keys(&*change));
+            }
+            Command::Keys(reply) => {
+                let keys = self.envelope.keyring_mut().map(|ring| ring.list());
+                let _ = reply.send(keys.ok_or(GossipError::Plaintext));
+            }
+            Command::Leave(reply) => {
+                if !self.left {
+                    let out = self.node.leave();
+                    self.dispatch(out, changes);
+                    self.left = true;
+                    tracing::info!("left the cluster");
+                    self.flush().await;
+                }
+                let _ = reply.send(());
+            }
+            // Handled by the loop.
+            Command::Shutdown(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Applies `change` to the node's keyring, then (if it succeeded) to the
+    /// checker's, which holds the same keys, so it succeeds there too.
+    fn change_keys(
+        &mut self,
+        change: &dyn Fn(&mut Keyring) -> Result<(), KeyError>,
+    ) -> Result<(), GossipError> {
+        let ring = self.envelope.keyring_mut().ok_or(GossipError::Plaintext)?;
+        change(ring)?;
+        let mut checker = self.checker.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ring) = checker.keyring_mut() {
+            change(ring)?;
+        }
+        Ok(())
+    }
+
+    /// Waits (up to [`LEAVE_FLUSH`]) until the transport's queues are empty.
+    async fn flush(&self) {
+        let deadline = Instant::now() + LEAVE_FLUSH;
+        while Instant::now() < deadline {
+            let stats = self.transport.stats();
+            if stats.queued_datagrams == 0 && stats.queued_frames == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn snapshot(&self) -> GossipStats {
+        GossipStats {
+            envelope: self.envelope.stats(),
+            transport: self.transport.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Opens, decodes and hands a payload to the node. A refusal is counted
+    /// by the envelope codec (by reason) and logged at its rate limit.
+    fn receive(&mut self, incoming: &Incoming, changes: &broadcast::Sender<Arc<S>>) {
+        if self.left {
+            return;
+        }
+        let limit = match incoming.via {
+            Via::Datagram => self.transport.max_datagram(),
+            Via::Stream => self.transport.max_frame(),
+        };
+        let opened = self.envelope.open_message::<Message<S, SocketAddr>>(
+            &incoming.payload,
+            limit,
+            wall_ms(),
+        );
+        let Ok((_, message)) = opened else {
+            return;
+        };
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += incoming.payload.len() as u64;
+        let out = self.node.handle(incoming.from, message, self.now_ms());
+        self.dispatch(out, changes);
+    }
+
+    /// Sends the node's messages and publishes its state changes.
+    fn dispatch(&mut self, out: Output<S, SocketAddr>, changes: &broadcast::Sender<Arc<S>>) {
+        self.envelope.set_incarnation(self.node.incarnation());
+        let now = wall_ms();
+        for (to, message) in out.messages {
+            let class = class_of(&message);
+            let sealed = codec::encode(&message)
+                .ok()
+                .and_then(|bytes| self.envelope.seal(&bytes, now, &mut self.rng).ok());
+            let Some(sealed) = sealed else {
+                self.stats.encode_failed += 1;
+                continue;
+            };
+            let len = sealed.len() as u64;
+            match self.transport.send(to, Bytes::from(sealed), class) {
+                Ok(()) => {
+                    self.stats.messages_out += 1;
+                    self.stats.bytes_out += len;
+                }
+                Err(_) => self.stats.send_refused += 1,
+            }
+        }
+        for event in out.events {
+            match event {
+                // No subscriber is not an error.
+                Event::StateChanged(delta) => drop(changes.send(delta)),
+                Event::MemberJoined(peer) => tracing::info!(%peer, "member joined"),
+                Event::MemberDown(peer) => tracing::info!(%peer, "member declared dead"),
+                Event::MemberLeft(peer) => tracing::info!(%peer, "member left"),
+                Event::MemberAlive(peer) => tracing::info!(%peer, "member alive again"),
+                Event::MemberSuspected(peer) => tracing::debug!(%peer, "member suspected"),
+                Event::LinkUp(_) | Event::LinkDown(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Gossip, Key, Keyring, MemoryConfig, MemoryNetwork};
+    use rumor_crdt::{OrSet, ReplicaId};
+
+    /// Steps `actor` until `done` holds (a step may take the round's tick
+    /// instead of what the test is after), at most 8 times.
+    async fn step_until<S: State>(
+        actor: &mut Actor<S>,
+        inputs: &mut Inputs<S>,
+        changes: &broadcast::Sender<Arc<S>>,
+        mut done: impl FnMut(&Flow) -> bool,
+    ) -> Flow {
+        for _ in 0..8 {
+            let flow = actor.event_loop(inputs, changes).await;
+            if done(&flow) {
+                return flow;
+            }
+        }
+        panic!("not done after 8 steps");
+    }
+
+    #[tokio::test]
+    async fn the_node_can_be_stepped_by_hand() {
+        let network = MemoryNetwork::new(MemoryConfig::default()).expect("a network");
+        let me = ReplicaId::from_u128(1);
+        let builder = Gossip::builder(me, OrSet::<u32>::new()).memory(&network);
+        let security = Security::Keys(Keyring::new(Key::from_bytes([1; 32])));
+        let (mut actor, _) = Actor::start(builder, security).await.expect("starts");
+        let (commands, receiver) = mpsc::channel(4);
+        let (_found, seeds) = mpsc::channel(1);
+        let mut inputs = actor.inputs(receiver, seeds);
+        let (changes, mut subscriber) = broadcast::channel(4);
+
+        let (reply, mut answer) = oneshot::channel();
+        let update = Command::Update(Box::new(move |s: &mut OrSet<u32>| s.insert(me, 7)), reply);
+        assert!(commands.send(update).await.is_ok());
+        step_until(&mut actor, &mut inputs, &changes, |_| {
+            answer.try_recv().is_ok()
+        })
+        .await;
+        assert!(actor.node.state().contains(&7));
+        let published = subscriber.try_recv().expect("the change is published");
+        assert!(published.contains(&7));
+
+        let (done, _) = oneshot::channel();
+        assert!(commands.send(Command::Shutdown(done)).await.is_ok());
+        let flow = step_until(&mut actor, &mut inputs, &changes, |flow| {
+            matches!(flow, Flow::Stop(Some(_)))
+        })
+        .await;
+        assert!(matches!(flow, Flow::Stop(Some(_))));
+        actor.transport.shutdown().await;
+    }
+}
