@@ -11,11 +11,11 @@
 //! - [`sim`] (the `rumor-sim` crate): the deterministic network simulator,
 //!   one driver of that core (thousands of nodes, latency, loss,
 //!   partitions, crashes; a seed replays a run).
-//! - [`net`] (the `rumor-net` crate): the other driver, for real networks.
-//!   Today: the authenticated envelope (XChaCha20-Poly1305 under a keyring,
-//!   with replay protection) and the transports (UDP + TCP on one port, and
-//!   an in-memory one for tests); the tokio runtime that drives a node over
-//!   them comes next.
+//! - [`net`] (the `rumor-net` crate): the other driver, for real networks:
+//!   the tokio runtime ([`net::Gossip::builder`] → [`net::GossipHandle`]),
+//!   over the transports (UDP + TCP on one port, and an in-memory one for
+//!   tests) and the authenticated envelope (XChaCha20-Poly1305 under a
+//!   keyring, with replay protection).
 //!
 //! The two crates' own documentation names them as `rumor_crdt::` and
 //! `rumor_gossip::` (what a dependent of those crates writes). Through this
