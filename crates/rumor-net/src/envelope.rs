@@ -76,34 +76,7 @@ const CLUSTER_ID_DOMAIN: &[u8] = b"rumor-net cluster id\0";
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ClusterId([u8; 4]);
 
-impl ClusterId {
-    /// The id from its 4 wire bytes.
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 4]) -> Self {
-        Self(bytes)
-    }
-
-    /// The 4 wire bytes.
-    #[must_use]
-    pub const fn to_bytes(self) -> [u8; 4] {
-        self.0
-    }
-}
-
-impl fmt::Display for ClusterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for ClusterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClusterId({self})")
-    }
-}
+wire_id!(ClusterId);
 
 /// A cluster's label (any bytes, e.g. `"prod-eu"`), which every envelope
 /// authenticates, and its [`ClusterId`].

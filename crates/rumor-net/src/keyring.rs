@@ -64,34 +64,9 @@ pub struct KeyId([u8; 4]);
 impl KeyId {
     /// The key id field of a plaintext envelope: zero.
     pub const PLAINTEXT: Self = Self([0; 4]);
-
-    /// The id from its 4 wire bytes.
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 4]) -> Self {
-        Self(bytes)
-    }
-
-    /// The 4 wire bytes.
-    #[must_use]
-    pub const fn to_bytes(self) -> [u8; 4] {
-        self.0
-    }
 }
 
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({self})")
-    }
-}
+wire_id!(KeyId);
 
 /// A 32-byte cluster key (XChaCha20-Poly1305).
 ///

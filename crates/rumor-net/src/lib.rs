@@ -60,6 +60,41 @@
 //! Every item is also at the crate root. `docs/PROTOCOL.md` ("Envelope", "Transport")
 //! specifies the wire format byte by byte.
 
+/// The methods and formatting of a 4-byte id that travels in the envelope
+/// header (`KeyId`, `ClusterId`): its wire bytes, and hex for people.
+macro_rules! wire_id {
+    ($name:ident) => {
+        impl $name {
+            /// The id from its 4 wire bytes.
+            #[must_use]
+            pub const fn from_bytes(bytes: [u8; 4]) -> Self {
+                Self(bytes)
+            }
+
+            /// The 4 wire bytes.
+            #[must_use]
+            pub const fn to_bytes(self) -> [u8; 4] {
+                self.0
+            }
+        }
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                for b in self.0 {
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+    };
+}
+
 pub mod envelope;
 pub mod error;
 pub mod keyring;

@@ -561,6 +561,32 @@ impl Counters {
         add(&self.dropped[reason as usize], n);
     }
 
+    /// Counts a refused send and returns its error.
+    pub(crate) fn refuse(&self, error: SendError) -> Result<(), SendError> {
+        self.drop(error.reason(), 1);
+        Err(error)
+    }
+
+    /// The checks every transport's `send` makes first: not shut down, and
+    /// no larger than `max_frame`. A refusal is counted.
+    pub(crate) fn admit(
+        &self,
+        closed: bool,
+        len: usize,
+        max_frame: usize,
+    ) -> Result<(), SendError> {
+        if closed {
+            return self.refuse(SendError::Closed);
+        }
+        if len > max_frame {
+            return self.refuse(SendError::TooLarge {
+                len,
+                max: max_frame,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn close(&self, reason: CloseReason) {
         add(&self.closed[reason as usize], 1);
     }

@@ -443,19 +443,9 @@ impl Transport for NetTransport {
         let s = &self.shared;
         let to = canonical(to);
         let len = payload.len();
-        let refuse = |error: SendError| {
-            s.counters.drop(error.reason(), 1);
-            Err(error)
-        };
-        if s.closed.load(Ordering::Acquire) {
-            return refuse(SendError::Closed);
-        }
-        if len > s.config.max_frame {
-            return refuse(SendError::TooLarge {
-                len,
-                max: s.config.max_frame,
-            });
-        }
+        let refuse = |error: SendError| s.counters.refuse(error);
+        s.counters
+            .admit(s.closed.load(Ordering::Acquire), len, s.config.max_frame)?;
         let Some(wire) = s.wire_addr(to) else {
             return refuse(SendError::AddressFamily { to });
         };
