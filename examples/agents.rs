@@ -16,18 +16,12 @@
 use std::error::Error;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rumor::crdt::{Hlc, LwwMap, ReplicaId};
+use rumor::crdt::{LwwMap, ReplicaId};
 use rumor::net::{Change, Gossip, GossipHandle, Key, Keyring};
 use tokio::time::{sleep, timeout, Instant};
 
 /// `"pos/agent-3"` → `"(x, y) @ <wall ms>"`, `"task/0"` → `"agent-1 @ <wall ms>"`.
 type Shared = LwwMap<String, String>;
-
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 fn wall_us() -> u128 {
     SystemTime::now()
@@ -35,21 +29,20 @@ fn wall_us() -> u128 {
         .map_or(0, |d| d.as_micros())
 }
 
-/// One agent: its node, and the clock that stamps its writes.
+/// One agent: its node.
 struct Agent {
     name: String,
     gossip: GossipHandle<Shared>,
-    clock: Hlc,
 }
 
 impl Agent {
-    /// Writes `key = value`, stamped with this agent's clock and the wall
-    /// time in microseconds (so readers can tell how long it took).
+    /// Writes `key = value`, stamped by the node's clock (after every write
+    /// it has seen), with the wall time in microseconds (so readers can tell
+    /// how long it took).
     async fn write(&mut self, key: String, value: String) -> Result<(), Box<dyn Error>> {
-        let ts = self.clock.now(wall_ms());
         let value = format!("{value} @ {}", wall_us());
         self.gossip
-            .update(move |s| s.insert(key, value, ts).unwrap_or_default())
+            .update_stamped(move |s, now| s.insert(key, value, now).unwrap_or_default())
             .await?;
         Ok(())
     }
@@ -84,7 +77,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
         agents.push(Agent {
             name: format!("agent-{i}"),
             gossip,
-            clock: Hlc::new(me),
         });
     }
     println!("{count} agents on 127.0.0.1, ports {:?}", {

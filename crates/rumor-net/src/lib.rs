@@ -111,8 +111,9 @@ pub use error::{Error, Reason};
 pub use keyring::{Key, KeyError, KeyId, KeyInfo, Keyring, KEY_LEN};
 pub use replay::{ReplayConfig, ReplayGuard};
 pub use runtime::{
-    Change, Gossip, GossipBuilder, GossipError, GossipHandle, GossipStats, State, Subscription,
-    CHANGE_CAPACITY, COMMAND_CAPACITY, DEFAULT_CLUSTER, SEED_RESOLVE_INTERVAL,
+    ByKind, Change, Gossip, GossipBuilder, GossipError, GossipHandle, GossipStats, MemberCounts,
+    State, Subscription, Traffic, CHANGE_CAPACITY, COMMAND_CAPACITY, DEFAULT_CLUSTER,
+    SEED_RESOLVE_INTERVAL,
 };
 pub use stats::{LogLimiter, Stats};
 pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};

@@ -36,6 +36,9 @@
 //! panic.
 
 mod actor;
+mod report;
+
+pub use report::{ByKind, GossipStats, MemberCounts, Traffic};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,7 +48,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 
-use rumor_crdt::{Crdt, ReplicaId};
+use rumor_crdt::{Crdt, HlcTimestamp, ReplicaId};
 use rumor_gossip::{Config, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -53,10 +56,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::transport::memory::{MemoryError, MemoryNetwork};
 use crate::transport::net::{BindError, TransportConfig};
-use crate::transport::TransportStats;
-use crate::{Cluster, Key, KeyError, KeyId, KeyInfo, Keyring, Security, Stats};
+use crate::{Cluster, Key, KeyError, KeyId, KeyInfo, Keyring, Security};
 
-use actor::{Actor, Command};
+use actor::{Actor, Command, Mutation};
 
 /// Commands (updates, reads, ...) waiting for the node task, at most.
 /// A caller beyond that waits for room.
@@ -144,6 +146,7 @@ impl Gossip {
             memory: None,
             security: None,
             cluster: Cluster::new(DEFAULT_CLUSTER),
+            incarnation: 0,
             config: Config {
                 strategy: Strategy::Eager,
                 ..Config::default()
@@ -163,6 +166,7 @@ pub struct GossipBuilder<S> {
     memory: Option<MemoryNetwork>,
     security: Option<Security>,
     cluster: Cluster,
+    incarnation: u64,
     config: Config,
 }
 
@@ -218,6 +222,16 @@ impl<S: State> GossipBuilder<S> {
     #[must_use]
     pub fn cluster(mut self, label: impl AsRef<[u8]>) -> Self {
         self.cluster = Cluster::new(label);
+        self
+    }
+
+    /// The incarnation to start at: the one this member had when it
+    /// stopped, where the application kept it (a member speaking below an
+    /// incarnation its peers know is also told, and takes it back, but that
+    /// costs a round trip). Default 0.
+    #[must_use]
+    pub const fn incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation = incarnation;
         self
     }
 
@@ -358,7 +372,34 @@ impl<S: State> GossipHandle<S> {
     where
         F: FnOnce(&mut S) -> S + Send + 'static,
     {
-        self.ask(|reply| Command::Update(Box::new(mutate), reply))
+        self.ask(|reply| Command::Update(Mutation::Plain(Box::new(mutate)), reply))
+            .await?
+    }
+
+    /// [`update`](Self::update) with a timestamp from the node's hybrid
+    /// logical clock, for last-writer-wins types: the clock reads the wall
+    /// clock and observes every write the node joins, so the stamp is after
+    /// every write this node has seen, even one from a peer whose clock runs
+    /// ahead. A local write stamped this way wins over everything the node
+    /// holds.
+    ///
+    /// ```no_run
+    /// # async fn example(gossip: rumor_net::GossipHandle<rumor_crdt::LwwMap<String, u32>>)
+    /// # -> Result<(), rumor_net::GossipError> {
+    /// let delta = gossip
+    ///     .update_stamped(|s, now| s.insert("speed".to_string(), 3, now).unwrap_or_default())
+    ///     .await?;
+    /// assert!(delta.get(&"speed".to_string()).is_some());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub async fn update_stamped<F>(&self, mutate: F) -> Result<Arc<S>, GossipError>
+    where
+        F: FnOnce(&mut S, HlcTimestamp) -> S + Send + 'static,
+    {
+        self.ask(|reply| Command::Update(Mutation::Stamped(Box::new(mutate)), reply))
             .await?
     }
 
@@ -600,37 +641,5 @@ impl<S: State> Stream for Subscription<S> {
         };
         self.next = Some(Self::receive(receiver));
         Poll::Ready(Some(change))
-    }
-}
-
-/// A snapshot of a node's counters: plain numbers, no metrics recorder
-/// needed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GossipStats {
-    /// Messages handed to the transport.
-    pub messages_out: u64,
-    /// Bytes of those messages, sealed.
-    pub bytes_out: u64,
-    /// Messages received, opened and decoded.
-    pub messages_in: u64,
-    /// Bytes of those messages, sealed.
-    pub bytes_in: u64,
-    /// Messages that could not be encoded or sealed (too large).
-    pub encode_failed: u64,
-    /// Messages the transport refused to queue (full queue, too large, ...;
-    /// by reason in `transport.dropped`).
-    pub send_refused: u64,
-    /// The envelope's counters: what was sealed, accepted, and refused by
-    /// reason (wrong key, replay, undecodable, ...).
-    pub envelope: Stats,
-    /// The transport's counters.
-    pub transport: TransportStats,
-}
-
-impl GossipStats {
-    /// Envelopes received and refused, for any reason.
-    #[must_use]
-    pub fn refused_total(&self) -> u64 {
-        self.envelope.rejected_total()
     }
 }

@@ -10,11 +10,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::Rng;
-use rumor_crdt::codec;
+use rumor_crdt::{codec, Hlc, HlcTimestamp};
 use rumor_gossip::{Body, Event, FullView, Message, Node, Output};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
+use super::report::{MemberCounts, Publisher};
 use super::{GossipBuilder, GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
 use crate::transport::net::NetTransport;
 use crate::transport::{canonical, Authenticate, Class, Inbox, Incoming, Transport, Via};
@@ -34,11 +35,18 @@ type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
 pub(super) type KeyChange = Box<dyn Fn(&mut Keyring) -> Result<(), KeyError> + Send>;
 
 /// What a handle asks of the node task.
+/// A local write: a delta mutator, given a timestamp from the node's clock
+/// when it asks for one.
+pub(super) enum Mutation<S> {
+    Plain(Box<dyn FnOnce(&mut S) -> S + Send>),
+    Stamped(Box<StampedMutator<S>>),
+}
+
+/// A delta mutator that takes a timestamp.
+type StampedMutator<S> = dyn FnOnce(&mut S, HlcTimestamp) -> S + Send;
+
 pub(super) enum Command<S: State> {
-    Update(
-        Box<dyn FnOnce(&mut S) -> S + Send>,
-        oneshot::Sender<Result<Arc<S>, GossipError>>,
-    ),
+    Update(Mutation<S>, oneshot::Sender<Result<Arc<S>, GossipError>>),
     Read(Box<dyn FnOnce(&S) + Send>),
     /// What a copy that saw this context lacks, and a receiver of the
     /// changes after it.
@@ -67,11 +75,18 @@ pub(super) struct Actor<S: State> {
     inbox: Inbox,
     /// Nonces and the node's seed: seeded from the OS.
     rng: StdRng,
-    /// The node's time is milliseconds since this instant.
+    /// The node's time is the wall clock's at this instant (`epoch_ms`), plus
+    /// the monotonic time since: it never steps back, and the node's hybrid
+    /// logical clock, which it drives, stays close to the wall clock (and so
+    /// to its peers' clocks) whatever the system clock does later.
     started: Instant,
+    /// Wall-clock milliseconds since the Unix epoch at `started`.
+    epoch_ms: u64,
     /// After [`Command::Leave`]: the node is no longer driven.
     left: bool,
     stats: GossipStats,
+    /// Publishes the counters through the `metrics` facade, once a round.
+    publisher: Publisher,
 }
 
 /// What the node task listens to besides the transport's inbox.
@@ -148,6 +163,7 @@ impl<S: State> Actor<S> {
             memory,
             seeds,
             cluster,
+            incarnation,
             config,
             ..
         } = settings;
@@ -181,7 +197,9 @@ impl<S: State> Actor<S> {
         let me = transport.local_addr();
         let seeds = seeds.into_iter().filter(|&s| s != me);
         let members = FullView::new(me, seeds);
-        let node = Node::new(me, state, members, config, rng.next_u64());
+        let node = Node::new(me, state, members, config, rng.next_u64())
+            .with_incarnation(incarnation)
+            .with_clock(Hlc::new(replica));
         let envelope = EnvelopeCodec::new(security, cluster, replica);
         tracing::info!(addr = %me, replica = %replica, "gossip node started");
         let actor = Self {
@@ -192,14 +210,22 @@ impl<S: State> Actor<S> {
             inbox,
             rng,
             started: Instant::now(),
+            epoch_ms: wall_ms(),
             left: false,
             stats: GossipStats::default(),
+            publisher: Publisher::default(),
         };
         Ok((actor, me))
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.epoch_ms.saturating_add(elapsed)
+    }
+
+    /// The instant of node time `ms`.
+    fn instant(&self, ms: u64) -> Instant {
+        self.started + Duration::from_millis(ms.saturating_sub(self.epoch_ms))
     }
 
     /// Runs until shutdown, or until every handle is gone.
@@ -223,6 +249,9 @@ impl<S: State> Actor<S> {
             let _ = resolver.await;
         }
         self.transport.shutdown().await;
+        let last = self.snapshot(0, &changes);
+        self.publisher.publish(&last);
+        self.publisher.retire();
         tracing::info!("gossip node stopped");
         if let Some(done) = done {
             let _ = done.send(());
@@ -262,10 +291,7 @@ impl<S: State> Actor<S> {
         };
         if due != inputs.armed {
             if let Some(ms) = due {
-                inputs
-                    .timer
-                    .as_mut()
-                    .reset(self.started + Duration::from_millis(ms));
+                inputs.timer.as_mut().reset(self.instant(ms));
             }
             inputs.armed = due;
         }
@@ -273,7 +299,10 @@ impl<S: State> Actor<S> {
             command = inputs.commands.recv() => match command {
                 None => return Flow::Stop(None),
                 Some(Command::Shutdown(reply)) => return Flow::Stop(Some(reply)),
-                Some(command) => self.command(command, changes).await,
+                Some(command) => {
+                    let queued = inputs.commands.len();
+                    self.command(command, queued, changes).await;
+                }
             },
             incoming = self.inbox.recv() => match incoming {
                 None => return Flow::Stop(None),
@@ -282,6 +311,8 @@ impl<S: State> Actor<S> {
             _ = inputs.ticks.tick(), if !self.left => {
                 let out = self.node.tick(self.now_ms());
                 self.dispatch(out, changes);
+                let now = self.snapshot(inputs.commands.len(), changes);
+                self.publisher.publish(&now);
             }
             Some(addrs) = inputs.seeds.recv() => {
                 if !self.left {
@@ -301,14 +332,28 @@ impl<S: State> Actor<S> {
         Flow::Continue
     }
 
-    async fn command(&mut self, command: Command<S>, changes: &broadcast::Sender<Arc<S>>) {
+    /// Handles `command`; `queued` commands wait behind it.
+    async fn command(
+        &mut self,
+        command: Command<S>,
+        queued: usize,
+        changes: &broadcast::Sender<Arc<S>>,
+    ) {
         match command {
             Command::Update(mutate, reply) => {
                 if self.left {
                     let _ = reply.send(Err(GossipError::Left));
                     return;
                 }
-                let out = self.node.update(mutate);
+                let out = match mutate {
+                    Mutation::Plain(mutate) => self.node.update(mutate),
+                    Mutation::Stamped(mutate) => {
+                        // The node was given a clock at start; stamps are after
+                        // every timestamp it has joined.
+                        let stamp = self.node.timestamp(self.now_ms()).unwrap_or_default();
+                        self.node.update(|state| mutate(state, stamp))
+                    }
+                };
                 let delta = out.events.iter().find_map(|event| match event {
                     Event::StateChanged(delta) => Some(Arc::clone(delta)),
                     _ => None,
@@ -325,7 +370,7 @@ impl<S: State> Actor<S> {
                 let _ = reply.send(self.node.live_members().collect());
             }
             Command::Stats(reply) => {
-                let _ = reply.send(self.snapshot());
+                let _ = reply.send(self.snapshot(queued, changes));
             }
             Command::Keyring(change, reply) => {
                 let _ = reply.send(self.change_keys(&*change));
@@ -378,10 +423,16 @@ impl<S: State> Actor<S> {
         }
     }
 
-    fn snapshot(&self) -> GossipStats {
+    /// The counters now, `queued` commands waiting.
+    fn snapshot(&self, queued: usize, changes: &broadcast::Sender<Arc<S>>) -> GossipStats {
+        let others = self.node.not_alive().map(|(_, status)| status);
         GossipStats {
+            incarnation: self.node.incarnation(),
             envelope: self.envelope.stats(),
             transport: self.transport.stats(),
+            members: MemberCounts::new(self.node.live_members().count(), others),
+            commands_queued: queued as u64,
+            subscribers: changes.receiver_count() as u64,
             ..self.stats
         }
     }
@@ -404,8 +455,7 @@ impl<S: State> Actor<S> {
         let Ok((_, message)) = opened else {
             return;
         };
-        self.stats.messages_in += 1;
-        self.stats.bytes_in += incoming.payload.len() as u64;
+        self.stats.count_received(&message, incoming.payload.len());
         let out = self.node.handle(incoming.from, message, self.now_ms());
         self.dispatch(out, changes);
     }
@@ -423,12 +473,9 @@ impl<S: State> Actor<S> {
                 self.stats.encode_failed += 1;
                 continue;
             };
-            let len = sealed.len() as u64;
+            let len = sealed.len();
             match self.transport.send(to, Bytes::from(sealed), class) {
-                Ok(()) => {
-                    self.stats.messages_out += 1;
-                    self.stats.bytes_out += len;
-                }
+                Ok(()) => self.stats.count_sent(&message, len),
                 Err(_) => self.stats.send_refused += 1,
             }
         }
@@ -483,7 +530,8 @@ mod tests {
         let (changes, mut subscriber) = broadcast::channel(4);
 
         let (reply, mut answer) = oneshot::channel();
-        let update = Command::Update(Box::new(move |s: &mut OrSet<u32>| s.insert(me, 7)), reply);
+        let insert = Box::new(move |s: &mut OrSet<u32>| s.insert(me, 7));
+        let update = Command::Update(Mutation::Plain(insert), reply);
         assert!(commands.send(update).await.is_ok());
         step_until(&mut actor, &mut inputs, &changes, |_| {
             answer.try_recv().is_ok()
