@@ -179,6 +179,29 @@ mod orset {
     proptest_laws!(any_subset_of_split_pieces_keeps_what_the_whole_keeps);
 }
 
+mod derived {
+    use super::*;
+    use common::{GCounterOp, LwwMapOp, PnCounterOp, SwarmOp};
+    type M = common::SwarmModel;
+
+    /// An operation on any of the four fields.
+    fn ops() -> impl Strategy<Value = SwarmOp> {
+        prop_oneof![
+            1 => (key(), value(), wall_ms()).prop_map(|(key, value, wall_ms)| {
+                SwarmOp::Positions(LwwMapOp::Insert { key, value, wall_ms })
+            }),
+            1 => (key(), wall_ms())
+                .prop_map(|(key, wall_ms)| SwarmOp::Positions(LwwMapOp::Remove { key, wall_ms })),
+            2 => super::orset::ops().prop_map(SwarmOp::Cells),
+            1 => amount().prop_map(|n| SwarmOp::Done(GCounterOp::Increment(n))),
+            1 => amount().prop_map(|n| SwarmOp::Balance(PnCounterOp::Decrement(n))),
+        ]
+    }
+
+    for_each_law!(proptest_laws);
+    proptest_laws!(any_subset_of_split_pieces_keeps_what_the_whole_keeps);
+}
+
 /// The OR-Set histories exercise removal: measured over 2,000 histories
 /// drawn with a fixed seed, most contain a `remove` that removes an element
 /// its replica held (a quarter did when removals named random elements),

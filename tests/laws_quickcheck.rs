@@ -159,6 +159,18 @@ impl Arbitrary for OrSetOp {
     }
 }
 
+impl Arbitrary for common::SwarmOp {
+    /// An operation on any of the four fields.
+    fn arbitrary(g: &mut Gen) -> Self {
+        match below(g, 4) {
+            0 => Self::Positions(LwwMapOp::arbitrary(g)),
+            1 => Self::Cells(OrSetOp::arbitrary(g)),
+            2 => Self::Done(common::GCounterOp::arbitrary(g)),
+            _ => Self::Balance(PnCounterOp::arbitrary(g)),
+        }
+    }
+}
+
 /// Instantiates every law (see `for_each_law!`) as a quickcheck property
 /// over histories, for the model `M` of the enclosing module; with an
 /// attribute first (`#[ignore = "..."]`), on each of the laws listed.
@@ -213,6 +225,7 @@ quickcheck_models! {
     qc_gcounter => GCounterModel,
     qc_pncounter => PnCounterModel,
     qc_lww_register => LwwRegisterModel,
+    qc_derived => SwarmModel,
     qc_lww_map => LwwMapModel,
     qc_orset => OrSetModel,
 }

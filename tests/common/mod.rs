@@ -874,6 +874,82 @@ pub(crate) struct LwwMapModel;
 /// [`OrSet<u8>`].
 pub(crate) struct OrSetModel;
 
+/// A state of four fields, made one CRDT by `#[derive(Crdt)]`: the laws
+/// must hold of the product as of each field. (Its own serde, for the
+/// codec laws elsewhere.)
+#[derive(
+    rumor::crdt::Crdt, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize,
+)]
+pub(crate) struct Swarm {
+    pub(crate) positions: LwwMap<u8, u8>,
+    pub(crate) cells: OrSet<u8>,
+    pub(crate) done: GCounter,
+    pub(crate) balance: PnCounter,
+}
+
+/// An operation on one field of a [`Swarm`], through its delta constructor.
+#[derive(Clone, Debug)]
+pub(crate) enum SwarmOp {
+    /// On `positions`.
+    Positions(LwwMapOp),
+    /// On `cells`.
+    Cells(OrSetOp),
+    /// On `done`.
+    Done(GCounterOp),
+    /// On `balance`.
+    Balance(PnCounterOp),
+}
+
+/// [`Swarm`], a derived struct.
+pub(crate) struct SwarmModel;
+
+impl Model for SwarmModel {
+    type State = Swarm;
+    type Op = SwarmOp;
+
+    fn mutate(swarm: &mut Swarm, op: &SwarmOp, writer: &mut Writer) -> Swarm {
+        match op {
+            SwarmOp::Positions(op) => {
+                swarm.update_positions(|m| LwwMapModel::mutate(m, op, writer))
+            }
+            SwarmOp::Cells(op) => swarm.update_cells(|s| OrSetModel::mutate(s, op, writer)),
+            SwarmOp::Done(op) => swarm.update_done(|c| GCounterModel::mutate(c, op, writer)),
+            SwarmOp::Balance(op) => swarm.update_balance(|c| PnCounterModel::mutate(c, op, writer)),
+        }
+    }
+
+    fn observe(clock: &mut Hlc, received: &Swarm) {
+        LwwMapModel::observe(clock, &received.positions);
+    }
+
+    fn keeps(a: &Swarm, b: &Swarm, joined: &Swarm) -> Result<(), String> {
+        LwwMapModel::keeps(&a.positions, &b.positions, &joined.positions)
+            .map_err(|e| format!("positions: {e}"))?;
+        OrSetModel::keeps(&a.cells, &b.cells, &joined.cells).map_err(|e| format!("cells: {e}"))?;
+        GCounterModel::keeps(&a.done, &b.done, &joined.done).map_err(|e| format!("done: {e}"))?;
+        PnCounterModel::keeps(&a.balance, &b.balance, &joined.balance)
+            .map_err(|e| format!("balance: {e}"))
+    }
+
+    fn survives(r: &Swarm, full: &Swarm, partial: &Swarm) -> Result<(), String> {
+        LwwMapModel::survives(&r.positions, &full.positions, &partial.positions)
+            .map_err(|e| format!("positions: {e}"))?;
+        OrSetModel::survives(&r.cells, &full.cells, &partial.cells)
+            .map_err(|e| format!("cells: {e}"))?;
+        GCounterModel::survives(&r.done, &full.done, &partial.done)
+            .map_err(|e| format!("done: {e}"))?;
+        PnCounterModel::survives(&r.balance, &full.balance, &partial.balance)
+            .map_err(|e| format!("balance: {e}"))
+    }
+
+    fn entries(swarm: &Swarm) -> usize {
+        LwwMapModel::entries(&swarm.positions)
+            + OrSetModel::entries(&swarm.cells)
+            + GCounterModel::entries(&swarm.done)
+            + PnCounterModel::entries(&swarm.balance)
+    }
+}
+
 /// Per-replica entries never shrink, so neither does the value.
 /// A register or LWW map entry of `r` that the whole join kept (same
 /// timestamp) is kept by the partial join, with its value.

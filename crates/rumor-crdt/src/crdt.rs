@@ -35,6 +35,11 @@ use core::fmt::Debug;
 /// a.join(&missing);
 /// assert_eq!(a.value(), 7);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a CRDT",
+    label = "not a CRDT (each field of a `#[derive(Crdt)]` struct must be one)",
+    note = "the CRDTs are GCounter, PnCounter, LwwRegister, LwwMap, OrSet and the structs that derive `Crdt`"
+)]
 pub trait Crdt: Clone + PartialEq + Default + Debug {
     /// The summary of what a state has seen: the entries for counters, a
     /// [`CausalContext`](crate::CausalContext) for dot-based types.

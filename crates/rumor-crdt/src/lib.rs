@@ -90,6 +90,10 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+// `#[derive(Crdt)]` names this crate `::rumor_crdt`, here too (in its tests
+// and doctests).
+#[allow(unused_extern_crates)]
+extern crate self as rumor_crdt;
 
 pub mod codec;
 mod context;
@@ -103,6 +107,36 @@ mod pncounter;
 mod replica;
 mod wire;
 
+/// What `#[derive(Crdt)]` expands to uses; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::vec::Vec;
+    pub use serde;
+
+    use crate::Crdt;
+
+    /// At most `parts` pieces: neighbours joined. A group is the join of
+    /// pieces, so any subset of groups is the join of a subset of pieces,
+    /// which is what [`Crdt::split`] promises.
+    pub fn group_pieces<T: Crdt>(pieces: Vec<T>, parts: usize) -> Vec<T> {
+        let parts = parts.max(1);
+        if pieces.len() <= parts {
+            return pieces;
+        }
+        let per = pieces.len().div_ceil(parts);
+        pieces
+            .chunks(per)
+            .map(|group| {
+                let mut joined = T::default();
+                for piece in group {
+                    joined.join(piece);
+                }
+                joined
+            })
+            .collect()
+    }
+}
+
 pub use context::CausalContext;
 pub use crdt::Crdt;
 pub use gcounter::GCounter;
@@ -112,3 +146,33 @@ pub use lww_register::{LwwRegister, Superseded};
 pub use orset::OrSet;
 pub use pncounter::PnCounter;
 pub use replica::{Dot, ReplicaId};
+/// `#[derive(Crdt)]`: a struct whose fields are all CRDTs becomes one CRDT,
+/// field by field, with a delta constructor per field (`update_<field>`) and
+/// a generated context struct (`<Name>Context`).
+///
+/// ```
+/// use rumor_crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Crdt, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// struct Swarm {
+///     cells: OrSet<(i32, i32)>,
+///     done: GCounter,
+/// }
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut mine = Swarm::default();
+/// let delta = mine.update_cells(|cells| cells.insert(me, (3, 4)));
+/// assert!(delta.done.is_bottom()); // the other fields are at bottom
+///
+/// // The delta travels (here through the bounded codec) and joins elsewhere.
+/// let bytes = codec::encode(&delta).unwrap();
+/// let mut theirs = Swarm::default();
+/// theirs.join(&codec::decode::<Swarm>(&bytes, codec::DEFAULT_LIMIT).unwrap());
+/// let more = theirs.update_done(|done| done.increment(ReplicaId::from_u128(2), 1));
+/// mine.join(&more);
+/// theirs.join(&mine.delta_since(&theirs.context()));
+/// assert_eq!(mine, theirs);
+/// ```
+#[cfg(feature = "derive")]
+pub use rumor_derive::Crdt;
