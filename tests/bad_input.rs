@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use rumor::crdt::codec::{self, DecodeError};
 use rumor::crdt::{
-    CausalContext, Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter,
-    ReplicaId,
+    CausalContext, Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet,
+    PnCounter, ReplicaId,
 };
 use rumor::gossip::{Ack, Body, DeltaId, MemberUpdate, Message, Status, SyncBody, Tree};
 use serde::de::DeserializeOwned;
@@ -102,6 +102,7 @@ states!(
     PnCounter,
     LwwRegister<String>,
     LwwMap<String, String>,
+    MvRegister<String>,
     OrSet<String>,
     OrSet<u64>
 );
@@ -287,6 +288,21 @@ fn set_of<T: Ord + Clone + Debug>(elements: [T; 5]) -> OrSet<T> {
     holder
 }
 
+/// Concurrent writes by three replicas, one of them replaced.
+fn mv_register() -> MvRegister<String> {
+    let [a, b, c] = ids();
+    let mut holder = MvRegister::new();
+    holder.set(a, "north".to_string());
+    let mut other = MvRegister::new();
+    other.set(b, "south".to_string());
+    other.set(b, "east".to_string());
+    holder.join(&other);
+    let mut third = MvRegister::new();
+    third.set(c, String::new());
+    holder.join(&third);
+    holder
+}
+
 fn set_of_strings() -> OrSet<String> {
     set_of(["camera", "gps", "lidar", "radar", "sonar"].map(String::from))
 }
@@ -345,6 +361,7 @@ macro_rules! against_every_type {
         $attack("PnCounter", &pncounter());
         $attack("LwwRegister<String>", &register());
         $attack("LwwMap<String, String>", &map());
+        $attack("MvRegister<String>", &mv_register());
         $attack("OrSet<String>", &set_of_strings());
         $attack("OrSet<u64>", &set_of_numbers());
         $attack("CausalContext", &context());

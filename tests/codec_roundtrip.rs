@@ -24,7 +24,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use rumor::crdt::codec::{self, DEFAULT_LIMIT};
 use rumor::crdt::{
-    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId,
+    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter, ReplicaId,
 };
 use rumor::gossip::{
     Ack, Body, DeltaId, IdRange, MemberUpdate, Message, Priority, Probe, Status, SyncBody, Tree,
@@ -545,6 +545,30 @@ impl Model for LwwRegisterModel {
     }
 }
 
+struct MvRegisterModel;
+
+impl Model for MvRegisterModel {
+    type State = MvRegister<String>;
+    type Context = rumor::crdt::CausalContext;
+    /// A value to write, or `None` for a clear.
+    type Op = Option<String>;
+
+    fn ops(large: bool) -> BoxedStrategy<Option<String>> {
+        prop_oneof![6 => text(large).prop_map(Some), 1 => Just(None)].boxed()
+    }
+
+    fn apply(
+        state: &mut MvRegister<String>,
+        op: &Option<String>,
+        writer: &mut Writer,
+    ) -> MvRegister<String> {
+        match op {
+            Some(value) => state.set(writer.id, value.clone()),
+            None => state.clear(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum MapOp {
     Insert {
@@ -718,6 +742,7 @@ every_encoded_state_decodes_back_equal! {
     gcounter: GCounterModel,
     pncounter: PnCounterModel,
     lww_register: LwwRegisterModel,
+    mv_register: MvRegisterModel,
     lww_map: LwwMapModel,
     orset_of_numbers: OrSetModel<u64>,
     orset_of_strings: OrSetModel<String>,

@@ -179,6 +179,23 @@ mod orset {
     proptest_laws!(any_subset_of_split_pieces_keeps_what_the_whole_keeps);
 }
 
+mod mv_register {
+    use super::*;
+    use common::MvRegisterOp;
+    type M = common::MvRegisterModel;
+
+    /// Mostly writes, a few clears.
+    fn ops() -> impl Strategy<Value = MvRegisterOp> {
+        prop_oneof![
+            6 => value().prop_map(MvRegisterOp::Set),
+            1 => Just(MvRegisterOp::Clear),
+        ]
+    }
+
+    for_each_law!(proptest_laws);
+    proptest_laws!(any_subset_of_split_pieces_keeps_what_the_whole_keeps);
+}
+
 mod derived {
     use super::*;
     use common::{GCounterOp, LwwMapOp, PnCounterOp, SwarmOp};

@@ -159,6 +159,17 @@ impl Arbitrary for OrSetOp {
     }
 }
 
+impl Arbitrary for common::MvRegisterOp {
+    /// Mostly writes, a few clears.
+    fn arbitrary(g: &mut Gen) -> Self {
+        if below(g, 7) == 0 {
+            Self::Clear
+        } else {
+            Self::Set(below_u8(g, VALUES))
+        }
+    }
+}
+
 impl Arbitrary for common::SwarmOp {
     /// An operation on any of the four fields.
     fn arbitrary(g: &mut Gen) -> Self {
@@ -225,6 +236,7 @@ quickcheck_models! {
     qc_gcounter => GCounterModel,
     qc_pncounter => PnCounterModel,
     qc_lww_register => LwwRegisterModel,
+    qc_mv_register => MvRegisterModel,
     qc_derived => SwarmModel,
     qc_lww_map => LwwMapModel,
     qc_orset => OrSetModel,

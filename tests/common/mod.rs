@@ -18,7 +18,7 @@
 use std::fmt::Debug;
 
 use rumor::crdt::{
-    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId,
+    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter, ReplicaId,
 };
 
 /// The fewest replicas in a history.
@@ -873,6 +873,76 @@ pub(crate) struct LwwRegisterModel;
 pub(crate) struct LwwMapModel;
 /// [`OrSet<u8>`].
 pub(crate) struct OrSetModel;
+
+/// An operation on an [`MvRegister<u8>`].
+#[derive(Clone, Debug)]
+pub(crate) enum MvRegisterOp {
+    /// `set(replica, value)`.
+    Set(u8),
+    /// `clear()`.
+    Clear,
+}
+
+/// [`MvRegister<u8>`].
+pub(crate) struct MvRegisterModel;
+
+impl Model for MvRegisterModel {
+    type State = MvRegister<u8>;
+    type Op = MvRegisterOp;
+
+    fn mutate(register: &mut Self::State, op: &MvRegisterOp, writer: &mut Writer) -> Self::State {
+        match *op {
+            MvRegisterOp::Set(value) => register.set(writer.id, value),
+            MvRegisterOp::Clear => register.clear(),
+        }
+    }
+
+    /// Every write of `a` that `b` has not seen survives (`b` cannot have
+    /// replaced what it never saw); every write of the join is in `a` or
+    /// `b`; the context only grows.
+    fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
+        let b_context = b.context();
+        let held: Vec<_> = joined.entries().map(|(d, v)| (d, *v)).collect();
+        for (dot, value) in a.entries() {
+            if !b_context.contains(&dot) {
+                ensure!(
+                    held.contains(&(dot, *value)),
+                    "write {dot:?} = {value}, unseen by the other side, was lost"
+                );
+            }
+        }
+        for (dot, value) in &held {
+            let from_a = a.entries().any(|(d, v)| d == *dot && v == value);
+            let from_b = b.entries().any(|(d, v)| d == *dot && v == value);
+            ensure!(
+                from_a || from_b,
+                "write {dot:?} = {value} came from nowhere"
+            );
+        }
+        ensure!(
+            a.context().is_subset(&joined.context()),
+            "the causal context shrank"
+        );
+        Ok(())
+    }
+
+    /// A write of `r` that `r ⊔ s` keeps is kept by the partial join.
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        for (dot, value) in r.entries() {
+            let kept = full.entries().any(|(d, _)| d == dot);
+            let stays = partial.entries().any(|(d, v)| d == dot && v == value);
+            ensure!(
+                !kept || stays,
+                "write {dot:?} = {value} of r, which r ⊔ s keeps, was dropped"
+            );
+        }
+        Ok(())
+    }
+
+    fn entries(register: &Self::State) -> usize {
+        register.len()
+    }
+}
 
 /// A state of four fields, made one CRDT by `#[derive(Crdt)]`: the laws
 /// must hold of the product as of each field. (Its own serde, for the

@@ -10,7 +10,7 @@
 
 use core::fmt::Debug;
 
-use rumor_crdt::{codec, Crdt, GCounter, LwwMap, LwwRegister, OrSet, PnCounter};
+use rumor_crdt::{codec, Crdt, GCounter, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter};
 use rumor_gossip::Message;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -108,6 +108,15 @@ pub fn decode_lww_register(data: &[u8]) {
 /// ```
 pub fn decode_lww_map(data: &[u8]) {
     decode_state::<LwwMap<u16, String>>(data);
+}
+
+/// Arbitrary bytes as an [`MvRegister<String>`].
+///
+/// ```
+/// rumor_fuzz::decode_mv_register(&[0, 0, 0]);
+/// ```
+pub fn decode_mv_register(data: &[u8]) {
+    decode_state::<MvRegister<String>>(data);
 }
 
 /// Arbitrary bytes as an [`OrSet<String>`].

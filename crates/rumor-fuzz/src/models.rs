@@ -1,7 +1,7 @@
 //! The ops of each CRDT type, and its `merge_laws_<type>` target.
 
 use arbitrary::Arbitrary;
-use rumor_crdt::{GCounter, HlcTimestamp, LwwMap, LwwRegister, OrSet, PnCounter};
+use rumor_crdt::{GCounter, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter};
 
 use crate::laws::{check, Model, Writer};
 
@@ -45,6 +45,14 @@ enum OrSetOp {
     Clear,
 }
 
+/// An operation on an [`MvRegister<u8>`].
+#[derive(Arbitrary, Debug)]
+enum MvRegisterOp {
+    Set(u8),
+    Clear,
+}
+
+struct MvRegisterModel;
 struct GCounterModel;
 struct PnCounterModel;
 struct LwwRegisterModel;
@@ -172,6 +180,44 @@ impl Model for OrSetModel {
             })
             .map(|element| format!("element {element} of r, which r ⊔ s keeps, was removed"))
     }
+}
+
+impl Model for MvRegisterModel {
+    type State = MvRegister<u8>;
+    type Op = MvRegisterOp;
+
+    fn mutate(register: &mut Self::State, op: &MvRegisterOp, writer: &mut Writer) -> Self::State {
+        match *op {
+            MvRegisterOp::Set(value) => register.set(writer.id, value),
+            MvRegisterOp::Clear => register.clear(),
+        }
+    }
+
+    /// Concurrent writes can go to different pieces.
+    fn entries(register: &Self::State) -> usize {
+        register.len()
+    }
+
+    /// A write of `r` that `r ⊔ s` keeps stays.
+    fn lost(r: &Self::State, full: &Self::State, partial: &Self::State) -> Option<String> {
+        r.entries()
+            .find(|(dot, _)| {
+                full.entries().any(|(d, _)| d == *dot) && !partial.entries().any(|(d, _)| d == *dot)
+            })
+            .map(|(dot, value)| {
+                format!("write {dot:?} = {value} of r, which r ⊔ s keeps, was dropped")
+            })
+    }
+}
+
+/// The merge laws of [`MvRegister<u8>`] over an arbitrary history read
+/// from `data`.
+///
+/// ```
+/// rumor_fuzz::merge_laws_mv_register(&[0, 0, 0, 5, 0, 1, 0, 1, 1, 1, 0, 2, 1, 5]);
+/// ```
+pub fn merge_laws_mv_register(data: &[u8]) {
+    check::<MvRegisterModel>(data);
 }
 
 /// The merge laws of [`GCounter`] over an arbitrary history read from `data`.
