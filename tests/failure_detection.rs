@@ -512,3 +512,45 @@ mod lifeguard {
         );
     }
 }
+
+/// A member that joined a moment ago is probed in the current probe cycle
+/// of every node, not only in the next one (SWIM inserts a joiner at a
+/// random place in the round-robin list). Cycles are as long as the view:
+/// 50 members × 200 ms = 10 s. When the joiner went only into the next
+/// cycle, a crash right after the join went unnoticed until some node
+/// started a new cycle: seen on real UDP as 1.2–5.1 s to declare a
+/// 50th node dead (tests in crates/rumor-net), against about 1.5 s later
+/// in a member's life.
+#[test]
+fn a_member_that_crashes_right_after_joining_is_marked_down_by_all_within_2_s() {
+    for seed in [41, 42, 43] {
+        let joiner = 50;
+        let config = SimConfig {
+            nodes: 51,
+            topology: rumor::sim::Topology::Seeded { seeds: vec![0] },
+            seed,
+            node: Config::default(),
+            net: NetConfig {
+                latency_ms: (1, 5),
+                loss: 0.0,
+                duplicate: 0.0,
+            },
+        };
+        let mut sim = Simulator::new(config, |_| GCounter::new());
+        sim.crash(joiner);
+        sim.run_for(5_000);
+        sim.restart(joiner, false);
+        sim.run_for(1_000);
+        let crashed_at = sim.now();
+        sim.crash(joiner);
+        sim.run_for(2_000);
+        let holding: Vec<u32> = (0..joiner)
+            .filter(|&i| sim.node(i).member_status(joiner) != Status::Dead)
+            .collect();
+        assert!(
+            holding.is_empty(),
+            "seed {seed}: 2 s after the crash at {crashed_at} ms, {} nodes do not hold it dead: {holding:?}",
+            holding.len()
+        );
+    }
+}

@@ -143,8 +143,11 @@ struct Judged {
 /// member list (Das et al. §4.3), so that every member is probed once per
 /// cycle of `len` probes, and a crashed one within `len` probe periods
 /// however small the cluster. The list is a permutation of the view's
-/// indices ([`Membership::get`]), drawn afresh for every cycle; members
-/// that join mid-cycle are in the next one.
+/// indices ([`Membership::get`]), drawn afresh for every cycle. Members
+/// that join mid-cycle go into the current one at random places, as in the
+/// paper: a cycle lasts as many probe periods as there are members (10 s
+/// for 50), and a joiner left for the next cycle of every node could crash
+/// unnoticed for that long.
 #[derive(Clone, Debug, Default)]
 struct ProbeOrder {
     /// The cycle's length: the view's size when it was drawn.
@@ -152,6 +155,11 @@ struct ProbeOrder {
     /// Probes taken from this cycle.
     next: usize,
     shuffle: Shuffle,
+    /// The view's size as last seen in this cycle (`len` and the joiners).
+    seen: usize,
+    /// The indices of members that joined during this cycle and have not
+    /// been probed in it yet.
+    joined: Vec<u32>,
 }
 
 /// Up to this many members, a cycle is an explicit Fisher–Yates shuffle of
@@ -184,8 +192,21 @@ impl ProbeOrder {
     /// The next index of the cycle; a new cycle over `len` indices starts
     /// when this one is done. `None` if `len` is 0.
     fn next_index(&mut self, len: usize, rng: &mut Pcg64Mcg) -> Option<usize> {
-        if self.next >= self.len {
+        if len > self.seen {
+            self.joined
+                .extend((self.seen..len).map(|i| u32::try_from(i).unwrap_or(u32::MAX)));
+            self.seen = len;
+        }
+        let left = self.len - self.next.min(self.len);
+        if left == 0 && self.joined.is_empty() {
             self.draw(len, rng);
+        }
+        // A joiner is taken at a random place among what is left of the
+        // cycle: with the chance of its share of the remaining probes.
+        let (left, joiners) = (self.len - self.next.min(self.len), self.joined.len());
+        if joiners > 0 && (left == 0 || rng.random_range(0..left + joiners) < joiners) {
+            let i = self.joined.swap_remove(rng.random_range(0..joiners));
+            return Some(i as usize);
         }
         if self.len == 0 {
             return None;
@@ -198,6 +219,8 @@ impl ProbeOrder {
     fn draw(&mut self, len: usize, rng: &mut Pcg64Mcg) {
         self.len = len;
         self.next = 0;
+        self.seen = len;
+        self.joined.clear();
         self.shuffle = if len <= LISTED_MAX {
             let mut list: Vec<u32> = (0..len)
                 .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
