@@ -1301,6 +1301,8 @@ mod tests {
                         half_bits: bits.div_ceil(2),
                         keys: [rng.random(), rng.random(), rng.random(), rng.random()],
                     },
+                    seen: len,
+                    joined: Vec::new(),
                 };
                 let mut all: Vec<usize> = (0..len).map(|p| keyed.at(p)).collect();
                 all.sort_unstable();
@@ -1308,5 +1310,33 @@ mod tests {
             }
         }
         assert_eq!(ProbeOrder::default().next_index(0, &mut rng), None);
+    }
+
+    /// Members that join mid-cycle are probed in the same cycle, each
+    /// once, among the probes left: the cycle of 10 members, 2 of them
+    /// taken, then 3 joiners, ends after 8 + 3 probes having visited all 13
+    /// once (and each joiner lands at varied places over many cycles).
+    #[test]
+    fn members_that_join_mid_cycle_are_probed_in_the_same_cycle_at_random_places() {
+        let mut rng = Pcg64Mcg::seed_from_u64(11);
+        let mut places = [0usize; 11];
+        for _ in 0..200 {
+            let mut order = ProbeOrder::default();
+            let mut visited = vec![0u32; 13];
+            for _ in 0..2 {
+                visited[order.next_index(10, &mut rng).expect("a member")] += 1;
+            }
+            for step in 0..11 {
+                let i = order.next_index(13, &mut rng).expect("a member");
+                visited[i] += 1;
+                if i == 12 {
+                    places[step] += 1;
+                }
+            }
+            assert!(visited.iter().all(|&n| n == 1), "{visited:?}");
+            assert_eq!(order.next, order.len, "the cycle is over");
+        }
+        // The last joiner was probed at every one of the 11 places left.
+        assert!(places.iter().all(|&n| n > 0), "{places:?}");
     }
 }
