@@ -1326,11 +1326,11 @@ mod tests {
             for _ in 0..2 {
                 visited[order.next_index(10, &mut rng).expect("a member")] += 1;
             }
-            for step in 0..11 {
+            for place in &mut places {
                 let i = order.next_index(13, &mut rng).expect("a member");
                 visited[i] += 1;
                 if i == 12 {
-                    places[step] += 1;
+                    *place += 1;
                 }
             }
             assert!(visited.iter().all(|&n| n == 1), "{visited:?}");
