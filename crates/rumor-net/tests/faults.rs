@@ -11,9 +11,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use relay::{free_port, Relay};
+use relay::{start_bound, Relay};
 use rumor_crdt::{OrSet, ReplicaId};
-use rumor_net::{Gossip, GossipBuilder, GossipError, GossipHandle, Key, Keyring};
+use rumor_net::{Gossip, GossipBuilder, GossipHandle, Key, Keyring};
 use tokio::time::{sleep, timeout, Instant};
 
 type Set = OrSet<u32>;
@@ -143,29 +143,18 @@ async fn a_killed_node_is_declared_dead_by_every_member_within_two_seconds() {
     shutdown(others).await;
 }
 
-/// A node bound to a free port of `127.0.0.1`, advertising `advertise`.
-/// Returns it and its bound address.
+/// A node advertising `advertise`, bound to a free port; and that port.
 async fn behind_relay(
     id: u128,
     advertise: SocketAddr,
     seeds: &[SocketAddr],
 ) -> (GossipHandle<Set>, SocketAddr) {
-    for _ in 0..8 {
-        let bound = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let started = builder(id)
-            .bind(bound)
+    start_bound(|| {
+        builder(id)
             .advertise(advertise)
             .seeds(seeds.iter().copied())
-            .start()
-            .await;
-        match started {
-            Ok(node) => return (node, bound),
-            // Another process took the port in between: another one.
-            Err(GossipError::Bind(_)) => {}
-            Err(error) => panic!("the node does not start: {error}"),
-        }
-    }
-    panic!("no free port after 8 tries");
+    })
+    .await
 }
 
 async fn insert(node: &GossipHandle<Set>, element: u32) {

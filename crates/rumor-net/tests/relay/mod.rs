@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use rumor_net::{GossipBuilder, GossipError, GossipHandle, State};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
@@ -57,6 +58,23 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no port free for both UDP and TCP after 16 tries");
+}
+
+/// A node built by `builder`, bound to a free port of `127.0.0.1`
+/// (another if that one was taken in between). Returns it and its bound
+/// address.
+pub async fn start_bound<S: State>(
+    builder: impl Fn() -> GossipBuilder<S>,
+) -> (GossipHandle<S>, SocketAddr) {
+    for _ in 0..8 {
+        let bound = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        match builder().bind(bound).start().await {
+            Ok(node) => return (node, bound),
+            Err(GossipError::Bind(_)) => {}
+            Err(error) => panic!("the node does not start: {error}"),
+        }
+    }
+    panic!("no free port after 8 tries");
 }
 
 impl Relay {
