@@ -619,3 +619,98 @@ async fn a_node_of_another_cluster_with_the_same_key_is_refused_and_counted() {
     assert_eq!(elements(&stranger).await, [666]);
     shutdown(&[a, b, stranger]).await;
 }
+
+/// Connects to `to` and sends `first` as the first frame of a stream, then
+/// holds the connection open (returned).
+async fn stream_with_first_frame(to: SocketAddr, first: &[u8]) -> TcpStream {
+    let mut stream = timeout(WAIT, TcpStream::connect(to))
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    let mut bytes = encode_preamble(SocketAddr::from(([127, 0, 0, 1], 9))).to_vec();
+    bytes.extend(u32::try_from(first.len()).expect("small").to_le_bytes());
+    bytes.extend(first);
+    stream.write_all(&bytes).await.expect("written");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_large_delta_arrives_while_replayed_first_frames_hold_every_stream_slot() {
+    // A recorded envelope replayed as the first frame of a stream passes the
+    // first-frame check (it skips the nonce: the frame is opened, and
+    // refused as a replay, after it), so each such stream holds an inbound
+    // slot until it idles out (2 x idle_timeout, 60 s). The delta must
+    // still get through.
+    // Four inbound slots (64 by default): the same holds for any number.
+    let transport = TransportConfig {
+        max_connections: 4,
+        ..TransportConfig::new(loopback())
+    };
+    let victim = start(builder(1).transport(transport)).await;
+    let target = victim.local_addr();
+    let listener = UdpSocket::bind(loopback()).await.expect("a socket");
+    let honest = start(builder(2).seeds([target, listener.local_addr().expect("bound")])).await;
+    // Authentic envelopes, as anyone on the path records them.
+    let recorded = capture(&listener).await;
+    eventually(
+        "the honest node and the victim to know each other",
+        || async {
+            members(&victim).await.contains(&honest.local_addr())
+                && members(&honest).await.contains(&target)
+        },
+    )
+    .await;
+    let before = stats(&victim).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(stream_with_first_frame(target, &recorded[0]).await);
+    }
+    eventually("the victim to take the four streams", || async {
+        stats(&victim).await.transport.connections_in >= 4
+    })
+    .await;
+    let taken = stats(&victim).await;
+    eprintln!(
+        "replayed first frames: {} connections held, {} closed as auth_failed, {} replays counted",
+        taken.transport.connections_in,
+        taken.transport.closed(CloseReason::AuthFailed)
+            - before.transport.closed(CloseReason::AuthFailed),
+        taken.envelope.replay - before.envelope.replay
+    );
+    // An honest delta larger than a datagram needs a slot.
+    let me = honest.replica();
+    honest
+        .update(move |s| {
+            let mut delta = Set::new();
+            for e in 0..2_000 {
+                delta.join(&s.insert(me, e));
+            }
+            delta
+        })
+        .await
+        .expect("applies");
+    let waited = Instant::now();
+    let arrived = timeout(Duration::from_secs(5), async {
+        while victim.read(|s| s.len()).await.expect("runs") < 2_000 {
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let after = stats(&victim).await;
+    eprintln!(
+        "the honest delta arrived: {} (after {:?}), {} stream frames received meanwhile",
+        arrived.is_ok(),
+        waited.elapsed(),
+        after.transport.frames_in - taken.transport.frames_in
+    );
+    assert!(
+        after.envelope.replay - before.envelope.replay >= 3,
+        "the replayed copies are refused when opened: {after:?}"
+    );
+    drop(held);
+    shutdown(&[victim.clone(), honest]).await;
+    assert!(
+        arrived.is_ok(),
+        "the honest delta waited more than 5 s behind 4 replayed first frames"
+    );
+}
