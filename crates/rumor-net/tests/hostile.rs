@@ -563,8 +563,11 @@ async fn an_envelope_of_an_unknown_protocol_version_is_refused_and_counted() {
     let before = stats(&a).await;
     let real = relay.kept(Direction::ToA);
     let mut sent = 0;
+    // At most 20: a burst small enough for the socket's buffer, so the
+    // count can be exact.
     for (datagram, version) in real
         .iter()
+        .take(20)
         .zip([0, 2, 3, 0x80, u8::MAX].into_iter().cycle())
     {
         let mut other = datagram.clone();
