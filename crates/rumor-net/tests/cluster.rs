@@ -1,7 +1,9 @@
 //! Fifty real nodes on loopback (UDP and TCP, OS-chosen ports, sealed
 //! envelopes) converge on concurrent writes, once per CRDT type: every node
-//! ends with exactly the value the writes determine. The clusters run one
-//! after another (a lock), so the machine never holds more than fifty.
+//! ends with exactly the value the writes determine; and, with the default
+//! gossip settings, how fast the 49 others see one of them leave, or
+//! declare it dead after it was killed. The clusters run one after another
+//! (a lock), so the machine never holds more than fifty.
 
 use std::fmt::Debug;
 use std::future::Future;
