@@ -1,0 +1,799 @@
+//! Real UDP on loopback: rumor's runtime (`rumor::net`) and chitchat 0.13
+//! side by side, in one process, on the same machine, the same N and the same
+//! gossip interval (100 ms). Printed as markdown tables (copied into
+//! docs/BENCHMARKS.md):
+//! - time for one update to reach every node (p50, p99, max, nearest rank
+//!   over the updates of a row, each written by a different node, one at a
+//!   time), at N = 50, 100, 200 and 1,000, and rumor at 1,000 with 10 %
+//!   loss injected in its transport;
+//! - bytes sent per update (the row's idle rate subtracted), and against
+//!   (N − 1) × one delta message;
+//! - idle bytes per second per node, once the join's traffic has settled;
+//! - the envelope's encode + seal and open + decode throughput for that
+//!   delta message, authenticated and in plaintext.
+//!
+//! Every node binds 127.0.0.1 and nothing else. rumor's nodes bind port 0;
+//! chitchat needs its address before it binds (the address is also its
+//! identity), so its ports come from the OS too: sockets bound to
+//! 127.0.0.1:0 are held until all N ports are known, then closed, and
+//! chitchat binds those ports.
+//!
+//! rumor's bytes are `GossipHandle::stats().bytes_out` (sealed payloads);
+//! chitchat's are the `num_bytes_sent` of every send through its own UDP
+//! transport, wrapped here to count them (payloads too: neither counts IP or
+//! UDP headers).
+//!
+//! `cargo bench --bench net` runs the full sizes (several minutes, a
+//! progress line per row on stderr); `cargo bench --bench net -- --test`
+//! (what CI runs) runs 5 nodes of each, a few updates, in seconds.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use chitchat::transport::{RecvOutcome, SendOutcome, Socket, Transport, UdpTransport};
+use chitchat::{
+    spawn_chitchat, ChitchatConfig, ChitchatEnvelope, ChitchatHandle, ChitchatId,
+    FailureDetectorConfig, KeyChangeEvent, ListenerHandle, ProtocolVersion,
+};
+use rand::SeedableRng;
+use rumor::crdt::{codec, OrSet, ReplicaId};
+use rumor::gossip::{Body, Config, DeltaId, Message, Strategy, Tree};
+use rumor_net::{
+    Change, Cluster, EnvelopeCodec, Gossip, GossipHandle, Key, Keyring, Security, TransportConfig,
+};
+use tokio::sync::mpsc;
+use tokio::time::sleep;
+
+/// The replicated state: each update adds one number.
+type Set = OrSet<u64>;
+
+/// The gossip interval of both systems.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Each node is given this many of the first nodes as seeds.
+const SEEDS: usize = 3;
+
+const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
+
+/// `(update, node index, arrival)`, from every node's subscriber.
+type Arrivals = mpsc::UnboundedSender<(u64, usize, Instant)>;
+
+/// The sizes of one run.
+struct Plan {
+    smoke: bool,
+    /// How long the join's traffic may take to settle before idle is measured.
+    settle_max: Duration,
+    /// The idle measurement.
+    idle_window: Duration,
+    /// After the last update, before counting bytes (announcements go out on
+    /// the next round).
+    tail: Duration,
+    envelope_iters: usize,
+}
+
+/// One system at one size.
+struct Row {
+    system: String,
+    nodes: usize,
+    loss: f64,
+    /// Time until every node knew every other, or how many did when the wait ended.
+    join: String,
+    /// Update-to-all times of the updates that reached every node in time.
+    latencies: Vec<Duration>,
+    updates: usize,
+    bytes_per_update: Option<f64>,
+    idle_per_node: Option<f64>,
+}
+
+fn main() {
+    let smoke = std::env::args().any(|a| a == "--test");
+    let plan = if smoke {
+        Plan {
+            smoke,
+            settle_max: Duration::from_millis(500),
+            idle_window: Duration::from_millis(500),
+            tail: Duration::from_millis(200),
+            envelope_iters: 1_000,
+        }
+    } else {
+        Plan {
+            smoke,
+            settle_max: Duration::from_secs(20),
+            idle_window: Duration::from_secs(5),
+            tail: Duration::from_secs(1),
+            envelope_iters: 200_000,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let load_before = load_average();
+    let started = Instant::now();
+    let (envelope_rows, delta_message) = envelope_table(plan.envelope_iters);
+    let rows = runtime.block_on(run_rows(&plan));
+    let load_after = load_average();
+
+    println!("### Real UDP on loopback, {INTERVAL:?} gossip interval, tokio multi-thread runtime with 2 workers\n");
+    println!(
+        "load average (1, 5, 15 min) before: {load_before}; after: {load_after}; run took {:.0} s; {}\n",
+        started.elapsed().as_secs_f64(),
+        open_files_limit()
+    );
+    println!("| system | N | loss | join | updates to all | p50 | p99 | max | bytes / update | ÷ (N − 1) × delta msg | idle B/s per node |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        print_row(row, delta_message);
+    }
+    println!(
+        "\nPercentiles: nearest rank over the updates that reached every node. The delta message: \
+         one eager push of a one-element `OrSet<u64>` insert, {} bytes sealed (authenticated), {} in plaintext.",
+        delta_message.0, delta_message.1
+    );
+    print_targets(&rows, delta_message.0);
+    println!(
+        "\n### The envelope, one delta message ({} iterations each)\n",
+        plan.envelope_iters
+    );
+    println!("| mode | operation | ns / message | messages / s | MB/s |");
+    println!("|---|---|---:|---:|---:|");
+    for (mode, op, per, bytes) in envelope_rows {
+        let ns = per.as_nanos() as f64;
+        println!(
+            "| {mode} | {op} | {ns:.0} | {:.0} | {:.1} |",
+            1e9 / ns,
+            bytes as f64 / ns * 1e3
+        );
+    }
+}
+
+async fn run_rows(plan: &Plan) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let sizes: &[usize] = if plan.smoke {
+        &[5]
+    } else {
+        &[50, 100, 200, 1_000]
+    };
+    for &n in sizes {
+        rows.push(rumor_row(plan, n, true, 0.0).await);
+    }
+    if !plan.smoke {
+        rows.push(rumor_row(plan, 100, false, 0.0).await);
+        rows.push(rumor_row(plan, 1_000, true, 0.1).await);
+    }
+    for &n in sizes {
+        rows.push(chitchat_row(plan, n).await);
+    }
+    rows
+}
+
+fn updates_for(plan: &Plan, n: usize) -> usize {
+    match (plan.smoke, n) {
+        (true, _) => 3,
+        (false, ..=200) => 40,
+        _ => 20,
+    }
+}
+
+// ---------------------------------------------------------------- rumor
+
+async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row {
+    let system = format!("rumor{}", if authenticated { "" } else { " (plaintext)" });
+    eprintln!(
+        "net: {system}, N = {n}, loss {:.0} %: starting",
+        loss * 100.0
+    );
+    let key = Key::from_bytes([7; 32]);
+    let (arrivals, mut arrived) = mpsc::unbounded_channel();
+    let mut nodes: Vec<GossipHandle<Set>> = Vec::with_capacity(n);
+    let mut addrs: Vec<SocketAddr> = Vec::with_capacity(n);
+    for i in 0..n {
+        let config = Config {
+            strategy: Strategy::Eager,
+            interval_ms: INTERVAL.as_millis() as u64,
+            ..Config::default()
+        };
+        let transport = TransportConfig {
+            loss,
+            loss_seed: i as u64 + 1,
+            ..TransportConfig::new(SocketAddr::from((LOCALHOST, 0)))
+        };
+        let mut builder = Gossip::builder(ReplicaId::from_u128(i as u128 + 1), Set::new())
+            .bind(SocketAddr::from((LOCALHOST, 0)))
+            .cluster("net-bench")
+            .config(config)
+            .transport(transport)
+            .seeds(addrs.iter().take(SEEDS).copied());
+        builder = if authenticated {
+            builder.keyring(Keyring::new(key.clone()))
+        } else {
+            builder.plaintext()
+        };
+        let node = builder.start().await.expect("a node starts on 127.0.0.1");
+        addrs.push(node.local_addr());
+        spawn_rumor_subscriber(&node, i, arrivals.clone());
+        nodes.push(node);
+    }
+    let join = rumor_join(&nodes, join_limit(n)).await;
+    eprintln!("net: {system}, N = {n}: join {join}");
+    let idle = idle_rate(plan, n, || rumor_bytes(&nodes)).await;
+
+    let updates = updates_for(plan, n);
+    let before = rumor_bytes(&nodes).await;
+    let window = Instant::now();
+    let mut latencies = Vec::new();
+    for k in 0..updates {
+        let writer = (k * 7 + 1) % n;
+        let value = k as u64;
+        let node = &nodes[writer];
+        let me = node.replica();
+        let written = Instant::now();
+        node.update(move |s| s.insert(me, value))
+            .await
+            .expect("the node runs");
+        if let Some(took) = all_arrived(
+            &mut arrived,
+            value,
+            writer,
+            n,
+            written,
+            Duration::from_secs(5),
+        )
+        .await
+        {
+            latencies.push(took);
+        }
+    }
+    sleep(plan.tail).await;
+    let spent = rumor_bytes(&nodes).await.saturating_sub(before) as f64;
+    let bytes_per_update = idle.map(|idle| {
+        (spent - idle * n as f64 * window.elapsed().as_secs_f64()).max(0.0) / updates as f64
+    });
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    let row = Row {
+        system,
+        nodes: n,
+        loss,
+        join,
+        latencies,
+        updates,
+        bytes_per_update,
+        idle_per_node: idle,
+    };
+    eprintln!("net: {}", row_summary(&row));
+    row
+}
+
+fn spawn_rumor_subscriber(node: &GossipHandle<Set>, index: usize, arrivals: Arrivals) {
+    let mut changes = node.subscribe();
+    tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            let now = Instant::now();
+            if let Change::Delta(delta) = change {
+                for &value in delta.iter() {
+                    let _ = arrivals.send((value, index, now));
+                }
+            }
+        }
+    });
+}
+
+/// Waits until every node has every other as a member; says how long that took.
+async fn rumor_join(nodes: &[GossipHandle<Set>], limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let mut full = 0;
+        for node in nodes {
+            if node.members().await.map_or(0, |m| m.len()) + 1 >= nodes.len() {
+                full += 1;
+            }
+        }
+        if full == nodes.len() {
+            return format!("{:.1} s", start.elapsed().as_secs_f64());
+        }
+        if start.elapsed() > limit {
+            return format!(
+                "{full}/{} full after {:.0} s",
+                nodes.len(),
+                limit.as_secs_f64()
+            );
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn rumor_bytes(nodes: &[GossipHandle<Set>]) -> u64 {
+    let mut sum = 0;
+    for node in nodes {
+        sum += node.stats().await.map_or(0, |s| s.bytes_out);
+    }
+    sum
+}
+
+// ---------------------------------------------------------------- chitchat
+
+/// chitchat's UDP transport, counting the bytes it sends.
+struct CountingUdp {
+    bytes: Arc<AtomicU64>,
+}
+
+struct CountingSocket {
+    inner: Box<dyn Socket>,
+    bytes: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Transport for CountingUdp {
+    async fn open(&self, listen_addr: SocketAddr) -> anyhow::Result<Box<dyn Socket>> {
+        let inner = UdpTransport.open(listen_addr).await?;
+        Ok(Box::new(CountingSocket {
+            inner,
+            bytes: Arc::clone(&self.bytes),
+        }))
+    }
+}
+
+#[async_trait]
+impl Socket for CountingSocket {
+    fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn send(
+        &mut self,
+        to: SocketAddr,
+        envelope: ChitchatEnvelope,
+    ) -> anyhow::Result<SendOutcome> {
+        let outcome = self.inner.send(to, envelope).await?;
+        self.bytes
+            .fetch_add(outcome.num_bytes_sent as u64, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    async fn recv(&mut self) -> anyhow::Result<RecvOutcome> {
+        self.inner.recv().await
+    }
+}
+
+/// `n` ports on 127.0.0.1 that the OS chose: all held until all are known
+/// (so none is handed out twice), then released for chitchat to bind.
+fn free_ports(n: usize) -> Vec<SocketAddr> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| {
+            std::net::UdpSocket::bind(SocketAddr::from((LOCALHOST, 0)))
+                .expect("a UDP port on 127.0.0.1")
+        })
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().expect("a bound socket has an address"))
+        .collect()
+}
+
+async fn chitchat_row(plan: &Plan, n: usize) -> Row {
+    let system = "chitchat 0.13".to_string();
+    eprintln!("net: {system}, N = {n}: starting");
+    let bytes = Arc::new(AtomicU64::new(0));
+    let transport = CountingUdp {
+        bytes: Arc::clone(&bytes),
+    };
+    let (arrivals, mut arrived) = mpsc::unbounded_channel();
+    let addrs = free_ports(n);
+    let generation = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut nodes: Vec<ChitchatHandle> = Vec::with_capacity(n);
+    let mut listeners: Vec<ListenerHandle> = Vec::with_capacity(n);
+    for (i, &addr) in addrs.iter().enumerate() {
+        let config = ChitchatConfig {
+            chitchat_id: ChitchatId::new(format!("node-{i}"), generation, addr),
+            cluster_id: "net-bench".to_string(),
+            gossip_interval: INTERVAL,
+            listen_addr: addr,
+            seed_nodes: addrs
+                .iter()
+                .take(SEEDS.min(i))
+                .map(ToString::to_string)
+                .collect(),
+            failure_detector_config: FailureDetectorConfig::default(),
+            marked_for_deletion_grace_period: Duration::from_secs(3_600),
+            catchup_callback: None,
+            extra_liveness_predicate: None,
+            protocol_version: ProtocolVersion::V1,
+        };
+        let node = spawn_chitchat(config, Vec::new(), &transport)
+            .await
+            .expect("chitchat starts on 127.0.0.1");
+        let sender = arrivals.clone();
+        let listener = node
+            .with_chitchat(move |chitchat| {
+                let sender = sender.clone();
+                chitchat.subscribe_event("u", move |event: KeyChangeEvent<'_>| {
+                    if let Ok(value) = event.key.parse::<u64>() {
+                        let _ = sender.send((value, i, Instant::now()));
+                    }
+                })
+            })
+            .await;
+        listeners.push(listener);
+        nodes.push(node);
+    }
+    let join = chitchat_join(&nodes, join_limit(n)).await;
+    eprintln!("net: {system}, N = {n}: join {join}");
+    let idle = idle_rate(plan, n, || async { bytes.load(Ordering::Relaxed) }).await;
+
+    let updates = updates_for(plan, n).min(if plan.smoke { 3 } else { 20 });
+    let before = bytes.load(Ordering::Relaxed);
+    let window = Instant::now();
+    let mut latencies = Vec::new();
+    for k in 0..updates {
+        let writer = (k * 7 + 1) % n;
+        let value = k as u64;
+        let written = Instant::now();
+        nodes[writer]
+            .with_chitchat(move |chitchat| chitchat.self_node_state().set(format!("u{value}"), "1"))
+            .await;
+        if let Some(took) = all_arrived(
+            &mut arrived,
+            value,
+            writer,
+            n,
+            written,
+            Duration::from_secs(20),
+        )
+        .await
+        {
+            latencies.push(took);
+        }
+    }
+    sleep(plan.tail).await;
+    let spent = bytes.load(Ordering::Relaxed).saturating_sub(before) as f64;
+    let bytes_per_update = idle.map(|idle| {
+        (spent - idle * n as f64 * window.elapsed().as_secs_f64()).max(0.0) / updates as f64
+    });
+    drop(listeners);
+    for node in nodes {
+        let _ = node.shutdown().await;
+    }
+    let row = Row {
+        system,
+        nodes: n,
+        loss: 0.0,
+        join,
+        latencies,
+        updates,
+        bytes_per_update,
+        idle_per_node: idle,
+    };
+    eprintln!("net: {}", row_summary(&row));
+    row
+}
+
+/// Waits until every node knows the state of every node.
+async fn chitchat_join(nodes: &[ChitchatHandle], limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let mut full = 0;
+        for node in nodes {
+            if node.chitchat().lock().await.node_states().len() >= nodes.len() {
+                full += 1;
+            }
+        }
+        if full == nodes.len() {
+            return format!("{:.1} s", start.elapsed().as_secs_f64());
+        }
+        if start.elapsed() > limit {
+            return format!(
+                "{full}/{} full after {:.0} s",
+                nodes.len(),
+                limit.as_secs_f64()
+            );
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------- both
+
+fn join_limit(n: usize) -> Duration {
+    Duration::from_secs(10) + Duration::from_millis(60 * n as u64)
+}
+
+/// Waits until `value` has arrived at every node but the writer; the time
+/// from the write to the last arrival, or `None` after `limit`.
+async fn all_arrived(
+    arrived: &mut mpsc::UnboundedReceiver<(u64, usize, Instant)>,
+    value: u64,
+    writer: usize,
+    n: usize,
+    written: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    let mut seen = HashSet::new();
+    let mut last = written;
+    let deadline = tokio::time::Instant::from_std(written + limit);
+    while seen.len() + 1 < n {
+        match tokio::time::timeout_at(deadline, arrived.recv()).await {
+            Ok(Some((v, node, at))) => {
+                if v == value && node != writer && seen.insert(node) {
+                    last = last.max(at);
+                }
+            }
+            Ok(None) | Err(_) => {
+                eprintln!(
+                    "net:   update {value} reached {}/{} nodes within {limit:?}",
+                    seen.len() + 1,
+                    n
+                );
+                return None;
+            }
+        }
+    }
+    Some(last - written)
+}
+
+/// Idle bytes per second per node: once the per-second rate stops falling
+/// (the join's traffic has settled, or `settle_max` passed), the rate over
+/// `idle_window`.
+async fn idle_rate<F, Fut>(plan: &Plan, n: usize, bytes: F) -> Option<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let step = if plan.smoke {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(1)
+    };
+    let settle = Instant::now();
+    let mut previous = f64::INFINITY;
+    loop {
+        let (b0, t0) = (bytes().await, Instant::now());
+        sleep(step).await;
+        let rate = (bytes().await - b0) as f64 / t0.elapsed().as_secs_f64();
+        if rate >= 0.9 * previous || settle.elapsed() > plan.settle_max {
+            break;
+        }
+        previous = rate;
+    }
+    let (b0, t0) = (bytes().await, Instant::now());
+    sleep(plan.idle_window).await;
+    let spent = bytes().await.checked_sub(b0)?;
+    Some(spent as f64 / t0.elapsed().as_secs_f64() / n as f64)
+}
+
+/// Nearest rank.
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || "–".to_string(),
+        |d| format!("{:.1} ms", d.as_secs_f64() * 1e3),
+    )
+}
+
+fn quantiles(row: &Row) -> [Option<Duration>; 3] {
+    let mut sorted = row.latencies.clone();
+    sorted.sort();
+    [
+        percentile(&sorted, 50.0),
+        percentile(&sorted, 99.0),
+        sorted.last().copied(),
+    ]
+}
+
+fn row_summary(row: &Row) -> String {
+    let [p50, p99, max] = quantiles(row);
+    format!(
+        "{}, N = {}: {}/{} updates to all, p50 {} p99 {} max {}, {:.0} B/update, idle {:.1} B/s/node",
+        row.system,
+        row.nodes,
+        row.latencies.len(),
+        row.updates,
+        ms(p50),
+        ms(p99),
+        ms(max),
+        row.bytes_per_update.unwrap_or(f64::NAN),
+        row.idle_per_node.unwrap_or(f64::NAN)
+    )
+}
+
+fn print_row(row: &Row, delta_message: (usize, usize)) {
+    let [p50, p99, max] = quantiles(row);
+    let message = if row.system.contains("plaintext") {
+        delta_message.1
+    } else {
+        delta_message.0
+    };
+    let (bytes, ratio) = match row.bytes_per_update {
+        Some(b) if row.system.starts_with("rumor") => (
+            format!("{b:.0}"),
+            format!("{:.2}", b / ((row.nodes - 1) * message) as f64),
+        ),
+        Some(b) => (format!("{b:.0}"), "–".to_string()),
+        None => ("–".to_string(), "–".to_string()),
+    };
+    println!(
+        "| {} | {} | {:.0} % | {} | {}/{} | {} | {} | {} | {} | {} | {} |",
+        row.system,
+        row.nodes,
+        row.loss * 100.0,
+        row.join,
+        row.latencies.len(),
+        row.updates,
+        ms(p50),
+        ms(p99),
+        ms(max),
+        bytes,
+        ratio,
+        row.idle_per_node
+            .map_or_else(|| "–".to_string(), |b| format!("{b:.0}"))
+    );
+}
+
+/// The DESIGN §5 targets this run can check, each with its margin.
+fn print_targets(rows: &[Row], delta_message: usize) {
+    let find = |system: &str, n: usize, loss: f64| {
+        rows.iter()
+            .find(|r| r.system == system && r.nodes == n && (r.loss - loss).abs() < 1e-9)
+    };
+    println!("\nTargets (DESIGN.md §5):\n");
+    if let (Some(r), Some(c)) = (find("rumor", 100, 0.0), find("chitchat 0.13", 100, 0.0)) {
+        let ([rp50, ..], [cp50, ..]) = (quantiles(r), quantiles(c));
+        if let (Some(rp50), Some(cp50)) = (rp50, cp50) {
+            let ratio = cp50.as_secs_f64() / rp50.as_secs_f64();
+            println!(
+                "- N = 100, median update-to-all ≥ 100× lower than chitchat's: {ratio:.0}× ({}).",
+                if ratio >= 100.0 { "met" } else { "missed" }
+            );
+        }
+        if let (Some(ri), Some(ci)) = (r.idle_per_node, c.idle_per_node) {
+            let ratio = ri / ci;
+            println!(
+                "- N = 100, idle bytes/s per node ≤ 1/1,000 of chitchat's: 1/{:.0} ({}).",
+                1.0 / ratio,
+                if ratio <= 1e-3 { "met" } else { "missed" }
+            );
+        }
+    }
+    for r in rows.iter().filter(|r| r.system == "rumor" && r.loss == 0.0) {
+        if let Some(b) = r.bytes_per_update {
+            let ratio = b / ((r.nodes - 1) * delta_message) as f64;
+            println!(
+                "- N = {}, bytes per update ≤ 2 × (N − 1) × the delta message: {ratio:.2} × ({}).",
+                r.nodes,
+                if ratio <= 2.0 { "met" } else { "missed" }
+            );
+        }
+    }
+    for (loss, target) in [(0.0, 25.0), (0.1, 500.0)] {
+        if let Some(r) = find("rumor", 1_000, loss) {
+            let [_, p99, _] = quantiles(r);
+            let complete = r.latencies.len() == r.updates;
+            println!(
+                "- N = 1,000, {:.0} % loss, p99 update-to-all ≤ {target:.0} ms: {} over {}/{} updates ({}).",
+                loss * 100.0,
+                ms(p99),
+                r.latencies.len(),
+                r.updates,
+                match p99 {
+                    Some(p) if complete && p.as_secs_f64() * 1e3 <= target => "met",
+                    _ => "missed",
+                }
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- envelope
+
+/// `(mode, operation, time per message, bytes per message)`.
+type EnvelopeRow = (&'static str, &'static str, Duration, usize);
+
+/// Encode + seal and open + decode of one delta message, authenticated and
+/// in plaintext, and the sealed size of the message (authenticated,
+/// plaintext).
+fn envelope_table(iters: usize) -> (Vec<EnvelopeRow>, (usize, usize)) {
+    let mut state = Set::new();
+    let delta = state.insert(ReplicaId::from_u128(1), 42);
+    let message: Message<Set, SocketAddr> = Message::new(Body::Tree(Tree::Gossip {
+        id: DeltaId {
+            origin: SocketAddr::from((LOCALHOST, 40_000)),
+            // Epochs are random u64s: a large one, as on the wire.
+            epoch: 0x9e37_79b9_7f4a_7c15,
+            seq: 1,
+        },
+        delta: Arc::new(delta),
+    }));
+    let key = Key::from_bytes([7; 32]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut rows = Vec::new();
+    let mut sizes = [0; 2];
+    for (slot, (mode, security)) in [
+        ("authenticated", Security::Keys(Keyring::new(key))),
+        ("plaintext", Security::Plaintext),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut sealer = EnvelopeCodec::new(
+            security.clone(),
+            Cluster::new("bench"),
+            ReplicaId::from_u128(1),
+        );
+        let mut opener =
+            EnvelopeCodec::new(security, Cluster::new("bench"), ReplicaId::from_u128(2));
+        let mut sealed = Vec::with_capacity(iters);
+        let start = Instant::now();
+        for _ in 0..iters {
+            let bytes = codec::encode(&message).expect("the message encodes");
+            sealed.push(sealer.seal(&bytes, now_ms, &mut rng).expect("it seals"));
+        }
+        let seal = start.elapsed() / iters as u32;
+        let size = sealed[0].len();
+        sizes[slot] = size;
+        let start = Instant::now();
+        let mut opened = 0usize;
+        for envelope in &sealed {
+            if opener
+                .open_message::<Message<Set, SocketAddr>>(envelope, 2_048, now_ms)
+                .is_ok()
+            {
+                opened += 1;
+            }
+        }
+        let open = start.elapsed() / iters as u32;
+        assert_eq!(opened, iters, "every envelope opens and decodes");
+        rows.push((mode, "encode + seal", seal, size));
+        rows.push((mode, "open + decode", open, size));
+    }
+    (rows, (sizes[0], sizes[1]))
+}
+
+// ---------------------------------------------------------------- machine
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_string(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// 1,000 nodes hold 2,000 sockets (rumor: UDP + TCP each; chitchat: UDP);
+/// the soft limit is printed rather than raised (no `unsafe` here).
+fn open_files_limit() -> String {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    format!("open files limit {} (soft) / {} (hard)", f[3], f[4])
+                })
+        })
+        .unwrap_or_else(|| "open files limit unknown".to_string())
+}
