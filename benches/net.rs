@@ -160,6 +160,11 @@ fn main() {
 }
 
 async fn run_rows(plan: &Plan) -> Vec<Row> {
+    // `cargo bench --bench net -- rumor:1000 chitchat:100` runs only those rows
+    // (to rerun a disturbed row); the row names are `rumor`, `rumor-plaintext`,
+    // `rumor-loss` and `chitchat`.
+    let only: Vec<String> = std::env::args().filter(|a| a.contains(':')).collect();
+    let wanted = |name: &str, n: usize| only.is_empty() || only.contains(&format!("{name}:{n}"));
     let mut rows = Vec::new();
     let sizes: &[usize] = if plan.smoke {
         &[5]
@@ -167,14 +172,22 @@ async fn run_rows(plan: &Plan) -> Vec<Row> {
         &[50, 100, 200, 1_000]
     };
     for &n in sizes {
-        rows.push(rumor_row(plan, n, true, 0.0).await);
+        if wanted("rumor", n) {
+            rows.push(rumor_row(plan, n, true, 0.0).await);
+        }
     }
     if !plan.smoke {
-        rows.push(rumor_row(plan, 100, false, 0.0).await);
-        rows.push(rumor_row(plan, 1_000, true, 0.1).await);
+        if wanted("rumor-plaintext", 100) {
+            rows.push(rumor_row(plan, 100, false, 0.0).await);
+        }
+        if wanted("rumor-loss", 1_000) {
+            rows.push(rumor_row(plan, 1_000, true, 0.1).await);
+        }
     }
     for &n in sizes {
-        rows.push(chitchat_row(plan, n).await);
+        if wanted("chitchat", n) {
+            rows.push(chitchat_row(plan, n).await);
+        }
     }
     rows
 }
@@ -199,6 +212,7 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
     let (arrivals, mut arrived) = mpsc::unbounded_channel();
     let mut nodes: Vec<GossipHandle<Set>> = Vec::with_capacity(n);
     let mut addrs: Vec<SocketAddr> = Vec::with_capacity(n);
+    let (join_start, mut full) = (Instant::now(), true);
     for i in 0..n {
         let config = Config {
             strategy: Strategy::Eager,
@@ -225,8 +239,11 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
         addrs.push(node.local_addr());
         spawn_rumor_subscriber(&node, i, arrivals.clone());
         nodes.push(node);
+        if nodes.len().is_multiple_of(JOIN_BATCH) || nodes.len() == n {
+            full &= wait_joined(&system, nodes.len(), || rumor_full(&nodes)).await;
+        }
     }
-    let join = rumor_join(&nodes, join_limit(n)).await;
+    let join = join_summary(full, join_start, n);
     eprintln!("net: {system}, N = {n}: join {join}");
     let idle = idle_rate(plan, n, || rumor_bytes(&nodes)).await;
 
@@ -292,28 +309,18 @@ fn spawn_rumor_subscriber(node: &GossipHandle<Set>, index: usize, arrivals: Arri
     });
 }
 
-/// Waits until every node has every other as a member; says how long that took.
-async fn rumor_join(nodes: &[GossipHandle<Set>], limit: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let mut full = 0;
-        for node in nodes {
-            if node.members().await.map_or(0, |m| m.len()) + 1 >= nodes.len() {
+/// How many nodes have every other as a member.
+async fn rumor_full(nodes: &[GossipHandle<Set>]) -> usize {
+    let mut full = 0;
+    for node in nodes {
+        let members = tokio::time::timeout(ASK_LIMIT, node.members()).await;
+        if let Ok(Ok(members)) = members {
+            if members.len() + 1 >= nodes.len() {
                 full += 1;
             }
         }
-        if full == nodes.len() {
-            return format!("{:.1} s", start.elapsed().as_secs_f64());
-        }
-        if start.elapsed() > limit {
-            return format!(
-                "{full}/{} full after {:.0} s",
-                nodes.len(),
-                limit.as_secs_f64()
-            );
-        }
-        sleep(Duration::from_millis(100)).await;
     }
+    full
 }
 
 async fn rumor_bytes(nodes: &[GossipHandle<Set>]) -> u64 {
@@ -398,6 +405,7 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
         .map_or(0, |d| d.as_secs());
     let mut nodes: Vec<ChitchatHandle> = Vec::with_capacity(n);
     let mut listeners: Vec<ListenerHandle> = Vec::with_capacity(n);
+    let (join_start, mut full) = (Instant::now(), true);
     for (i, &addr) in addrs.iter().enumerate() {
         let config = ChitchatConfig {
             chitchat_id: ChitchatId::new(format!("node-{i}"), generation, addr),
@@ -431,8 +439,11 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
             .await;
         listeners.push(listener);
         nodes.push(node);
+        if nodes.len().is_multiple_of(JOIN_BATCH) || nodes.len() == n {
+            full &= wait_joined(&system, nodes.len(), || chitchat_full(&nodes)).await;
+        }
     }
-    let join = chitchat_join(&nodes, join_limit(n)).await;
+    let join = join_summary(full, join_start, n);
     eprintln!("net: {system}, N = {n}: join {join}");
     let idle = idle_rate(plan, n, || async { bytes.load(Ordering::Relaxed) }).await;
 
@@ -483,34 +494,72 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
     row
 }
 
-/// Waits until every node knows the state of every node.
-async fn chitchat_join(nodes: &[ChitchatHandle], limit: Duration) -> String {
+/// How many nodes know the state of every node.
+async fn chitchat_full(nodes: &[ChitchatHandle]) -> usize {
+    let mut full = 0;
+    for node in nodes {
+        let chitchat = node.chitchat();
+        let known = tokio::time::timeout(ASK_LIMIT, async {
+            chitchat.lock().await.node_states().len()
+        })
+        .await;
+        if known.is_ok_and(|known| known >= nodes.len()) {
+            full += 1;
+        }
+    }
+    full
+}
+
+// ---------------------------------------------------------------- both
+
+/// Nodes start in batches of this many; each batch waits until every node
+/// started so far knows every other (at most `BATCH_LIMIT`), as `members()`
+/// full, before the next starts. All 1,000 at once is a join storm: see
+/// docs/BENCHMARKS.md.
+const JOIN_BATCH: usize = 100;
+const BATCH_LIMIT: Duration = Duration::from_secs(30);
+/// One node's answer (its members, its state), at most.
+const ASK_LIMIT: Duration = Duration::from_secs(1);
+
+/// Waits until `count()` says all `started` nodes are full; false if
+/// `BATCH_LIMIT` passed first.
+async fn wait_joined<F, Fut>(system: &str, started: usize, count: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
     let start = Instant::now();
     loop {
-        let mut full = 0;
-        for node in nodes {
-            if node.chitchat().lock().await.node_states().len() >= nodes.len() {
-                full += 1;
-            }
-        }
-        if full == nodes.len() {
-            return format!("{:.1} s", start.elapsed().as_secs_f64());
-        }
-        if start.elapsed() > limit {
-            return format!(
-                "{full}/{} full after {:.0} s",
-                nodes.len(),
-                limit.as_secs_f64()
+        let full = count().await;
+        if full == started {
+            eprintln!(
+                "net:   {system}: {started} nodes know each other ({:.1} s)",
+                start.elapsed().as_secs_f64()
             );
+            return true;
+        }
+        if start.elapsed() > BATCH_LIMIT {
+            eprintln!(
+                "net:   {system}: {full}/{started} nodes know every other after {:.1} s; going on",
+                start.elapsed().as_secs_f64()
+            );
+            return false;
         }
         sleep(Duration::from_millis(100)).await;
     }
 }
 
-// ---------------------------------------------------------------- both
-
-fn join_limit(n: usize) -> Duration {
-    Duration::from_secs(10) + Duration::from_millis(60 * n as u64)
+fn join_summary(full: bool, start: Instant, n: usize) -> String {
+    let batches = if n > JOIN_BATCH {
+        format!(", {JOIN_BATCH} at a time")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}{:.1} s{batches}",
+        if full { "" } else { "incomplete, " },
+        start.elapsed().as_secs_f64()
+    )
 }
 
 /// Waits until `value` has arrived at every node but the writer; the time
@@ -748,18 +797,21 @@ fn envelope_table(iters: usize) -> (Vec<EnvelopeRow>, (usize, usize)) {
             EnvelopeCodec::new(security, Cluster::new("bench"), ReplicaId::from_u128(2));
         let mut sealed = Vec::with_capacity(iters);
         let start = Instant::now();
-        for _ in 0..iters {
+        // Each envelope a millisecond after the one before, as in envelope.rs: the
+        // replay memory holds a bounded number of nonces per millisecond, and
+        // forgets the oldest as a busy node's does.
+        for i in 0..iters as u64 {
             let bytes = codec::encode(&message).expect("the message encodes");
-            sealed.push(sealer.seal(&bytes, now_ms, &mut rng).expect("it seals"));
+            sealed.push(sealer.seal(&bytes, now_ms + i, &mut rng).expect("it seals"));
         }
         let seal = start.elapsed() / iters as u32;
         let size = sealed[0].len();
         sizes[slot] = size;
         let start = Instant::now();
         let mut opened = 0usize;
-        for envelope in &sealed {
+        for (i, envelope) in (0..).zip(&sealed) {
             if opener
-                .open_message::<Message<Set, SocketAddr>>(envelope, 2_048, now_ms)
+                .open_message::<Message<Set, SocketAddr>>(envelope, 2_048, now_ms + i)
                 .is_ok()
             {
                 opened += 1;
