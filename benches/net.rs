@@ -93,7 +93,9 @@ struct Row {
     latencies: Vec<Duration>,
     updates: usize,
     bytes_per_update: Option<f64>,
+    messages_per_update: Option<f64>,
     idle_per_node: Option<f64>,
+    idle_messages_per_node: Option<f64>,
 }
 
 fn main() {
@@ -109,7 +111,7 @@ fn main() {
     } else {
         Plan {
             smoke,
-            settle_max: Duration::from_secs(20),
+            settle_max: Duration::from_secs(10),
             idle_window: Duration::from_secs(5),
             tail: Duration::from_secs(1),
             envelope_iters: 200_000,
@@ -132,8 +134,8 @@ fn main() {
         started.elapsed().as_secs_f64(),
         open_files_limit()
     );
-    println!("| system | N | loss | join | updates to all | p50 | p99 | max | bytes / update | ÷ (N − 1) × delta msg | idle B/s per node |");
-    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| system | N | loss | join | updates to all | p50 | p99 | max | bytes / update | ÷ (N − 1) × delta msg | msgs / update | idle B/s per node | idle msgs/s per node |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         print_row(row, delta_message);
     }
@@ -196,7 +198,7 @@ fn updates_for(plan: &Plan, n: usize) -> usize {
     match (plan.smoke, n) {
         (true, _) => 3,
         (false, ..=200) => 40,
-        _ => 20,
+        _ => 10,
     }
 }
 
@@ -239,16 +241,20 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
         addrs.push(node.local_addr());
         spawn_rumor_subscriber(&node, i, arrivals.clone());
         nodes.push(node);
-        if nodes.len().is_multiple_of(JOIN_BATCH) || nodes.len() == n {
-            full &= wait_joined(&system, nodes.len(), || rumor_full(&nodes)).await;
+        // Once a batch could not join in time, only the last one waits.
+        if (full && nodes.len().is_multiple_of(JOIN_BATCH)) || nodes.len() == n {
+            full &= wait_joined(&system, nodes.len(), |deadline| {
+                rumor_full(&nodes, deadline)
+            })
+            .await;
         }
     }
     let join = join_summary(full, join_start, n);
     eprintln!("net: {system}, N = {n}: join {join}");
-    let idle = idle_rate(plan, n, || rumor_bytes(&nodes)).await;
+    let idle = idle_rate(plan, n, || rumor_traffic(&nodes)).await;
 
     let updates = updates_for(plan, n);
-    let before = rumor_bytes(&nodes).await;
+    let before = rumor_traffic(&nodes).await;
     let window = Instant::now();
     let mut latencies = Vec::new();
     for k in 0..updates {
@@ -274,10 +280,8 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
         }
     }
     sleep(plan.tail).await;
-    let spent = rumor_bytes(&nodes).await.saturating_sub(before) as f64;
-    let bytes_per_update = idle.map(|idle| {
-        (spent - idle * n as f64 * window.elapsed().as_secs_f64()).max(0.0) / updates as f64
-    });
+    let spent = rumor_traffic(&nodes).await;
+    let per_update = per_update(before, spent, idle, n, window, updates);
     for node in &nodes {
         node.shutdown().await;
     }
@@ -288,8 +292,10 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
         join,
         latencies,
         updates,
-        bytes_per_update,
-        idle_per_node: idle,
+        bytes_per_update: per_update.map(|p| p.0),
+        messages_per_update: per_update.map(|p| p.1),
+        idle_per_node: idle.map(|i| i.0),
+        idle_messages_per_node: idle.map(|i| i.1),
     };
     eprintln!("net: {}", row_summary(&row));
     row
@@ -310,10 +316,13 @@ fn spawn_rumor_subscriber(node: &GossipHandle<Set>, index: usize, arrivals: Arri
 }
 
 /// How many nodes have every other as a member.
-async fn rumor_full(nodes: &[GossipHandle<Set>]) -> usize {
+async fn rumor_full(nodes: &[GossipHandle<Set>], deadline: Instant) -> usize {
     let mut full = 0;
     for node in nodes {
-        let members = tokio::time::timeout(ASK_LIMIT, node.members()).await;
+        let Some(limit) = ask_limit(deadline) else {
+            break;
+        };
+        let members = tokio::time::timeout(limit, node.members()).await;
         if let Ok(Ok(members)) = members {
             if members.len() + 1 >= nodes.len() {
                 full += 1;
@@ -323,10 +332,14 @@ async fn rumor_full(nodes: &[GossipHandle<Set>]) -> usize {
     full
 }
 
-async fn rumor_bytes(nodes: &[GossipHandle<Set>]) -> u64 {
-    let mut sum = 0;
+/// Bytes and messages sent, all nodes together.
+async fn rumor_traffic(nodes: &[GossipHandle<Set>]) -> (u64, u64) {
+    let mut sum = (0, 0);
     for node in nodes {
-        sum += node.stats().await.map_or(0, |s| s.bytes_out);
+        if let Ok(stats) = node.stats().await {
+            sum.0 += stats.bytes_out;
+            sum.1 += stats.messages_out;
+        }
     }
     sum
 }
@@ -336,11 +349,13 @@ async fn rumor_bytes(nodes: &[GossipHandle<Set>]) -> u64 {
 /// chitchat's UDP transport, counting the bytes it sends.
 struct CountingUdp {
     bytes: Arc<AtomicU64>,
+    messages: Arc<AtomicU64>,
 }
 
 struct CountingSocket {
     inner: Box<dyn Socket>,
     bytes: Arc<AtomicU64>,
+    messages: Arc<AtomicU64>,
 }
 
 #[async_trait]
@@ -350,6 +365,7 @@ impl Transport for CountingUdp {
         Ok(Box::new(CountingSocket {
             inner,
             bytes: Arc::clone(&self.bytes),
+            messages: Arc::clone(&self.messages),
         }))
     }
 }
@@ -368,6 +384,7 @@ impl Socket for CountingSocket {
         let outcome = self.inner.send(to, envelope).await?;
         self.bytes
             .fetch_add(outcome.num_bytes_sent as u64, Ordering::Relaxed);
+        self.messages.fetch_add(1, Ordering::Relaxed);
         Ok(outcome)
     }
 
@@ -395,8 +412,16 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
     let system = "chitchat 0.13".to_string();
     eprintln!("net: {system}, N = {n}: starting");
     let bytes = Arc::new(AtomicU64::new(0));
+    let messages = Arc::new(AtomicU64::new(0));
     let transport = CountingUdp {
         bytes: Arc::clone(&bytes),
+        messages: Arc::clone(&messages),
+    };
+    let traffic = || async {
+        (
+            bytes.load(Ordering::Relaxed),
+            messages.load(Ordering::Relaxed),
+        )
     };
     let (arrivals, mut arrived) = mpsc::unbounded_channel();
     let addrs = free_ports(n);
@@ -439,16 +464,20 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
             .await;
         listeners.push(listener);
         nodes.push(node);
-        if nodes.len().is_multiple_of(JOIN_BATCH) || nodes.len() == n {
-            full &= wait_joined(&system, nodes.len(), || chitchat_full(&nodes)).await;
+        // Once a batch could not join in time, only the last one waits.
+        if (full && nodes.len().is_multiple_of(JOIN_BATCH)) || nodes.len() == n {
+            full &= wait_joined(&system, nodes.len(), |deadline| {
+                chitchat_full(&nodes, deadline)
+            })
+            .await;
         }
     }
     let join = join_summary(full, join_start, n);
     eprintln!("net: {system}, N = {n}: join {join}");
-    let idle = idle_rate(plan, n, || async { bytes.load(Ordering::Relaxed) }).await;
+    let idle = idle_rate(plan, n, traffic).await;
 
     let updates = updates_for(plan, n).min(if plan.smoke { 3 } else { 20 });
-    let before = bytes.load(Ordering::Relaxed);
+    let before = traffic().await;
     let window = Instant::now();
     let mut latencies = Vec::new();
     for k in 0..updates {
@@ -472,10 +501,8 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
         }
     }
     sleep(plan.tail).await;
-    let spent = bytes.load(Ordering::Relaxed).saturating_sub(before) as f64;
-    let bytes_per_update = idle.map(|idle| {
-        (spent - idle * n as f64 * window.elapsed().as_secs_f64()).max(0.0) / updates as f64
-    });
+    let spent = traffic().await;
+    let per_update = per_update(before, spent, idle, n, window, updates);
     drop(listeners);
     for node in nodes {
         let _ = node.shutdown().await;
@@ -487,22 +514,25 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
         join,
         latencies,
         updates,
-        bytes_per_update,
-        idle_per_node: idle,
+        bytes_per_update: per_update.map(|p| p.0),
+        messages_per_update: per_update.map(|p| p.1),
+        idle_per_node: idle.map(|i| i.0),
+        idle_messages_per_node: idle.map(|i| i.1),
     };
     eprintln!("net: {}", row_summary(&row));
     row
 }
 
 /// How many nodes know the state of every node.
-async fn chitchat_full(nodes: &[ChitchatHandle]) -> usize {
+async fn chitchat_full(nodes: &[ChitchatHandle], deadline: Instant) -> usize {
     let mut full = 0;
     for node in nodes {
+        let Some(limit) = ask_limit(deadline) else {
+            break;
+        };
         let chitchat = node.chitchat();
-        let known = tokio::time::timeout(ASK_LIMIT, async {
-            chitchat.lock().await.node_states().len()
-        })
-        .await;
+        let known =
+            tokio::time::timeout(limit, async { chitchat.lock().await.node_states().len() }).await;
         if known.is_ok_and(|known| known >= nodes.len()) {
             full += 1;
         }
@@ -525,12 +555,12 @@ const ASK_LIMIT: Duration = Duration::from_secs(1);
 /// `BATCH_LIMIT` passed first.
 async fn wait_joined<F, Fut>(system: &str, started: usize, count: F) -> bool
 where
-    F: Fn() -> Fut,
+    F: Fn(Instant) -> Fut,
     Fut: std::future::Future<Output = usize>,
 {
     let start = Instant::now();
     loop {
-        let full = count().await;
+        let full = count(start + BATCH_LIMIT).await;
         if full == started {
             eprintln!(
                 "net:   {system}: {started} nodes know each other ({:.1} s)",
@@ -547,6 +577,12 @@ where
         }
         sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `ASK_LIMIT`, or what is left before `deadline`; `None` once it passed.
+fn ask_limit(deadline: Instant) -> Option<Duration> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    Some(left.min(ASK_LIMIT))
 }
 
 fn join_summary(full: bool, start: Instant, n: usize) -> String {
@@ -595,14 +631,34 @@ async fn all_arrived(
     Some(last - written)
 }
 
-/// Idle bytes per second per node: once the per-second rate stops falling
-/// (the join's traffic has settled, or `settle_max` passed), the rate over
-/// `idle_window`.
-async fn idle_rate<F, Fut>(plan: &Plan, n: usize, bytes: F) -> Option<f64>
+/// Bytes and messages per update: what was sent from `before` to `after`
+/// (the updates and `tail`), less the idle rate over that time.
+fn per_update(
+    before: (u64, u64),
+    after: (u64, u64),
+    idle: Option<(f64, f64)>,
+    n: usize,
+    window: Instant,
+    updates: usize,
+) -> Option<(f64, f64)> {
+    let (idle_bytes, idle_messages) = idle?;
+    let secs = window.elapsed().as_secs_f64() * n as f64;
+    let less_idle = |spent: u64, rate: f64| (spent as f64 - rate * secs).max(0.0) / updates as f64;
+    Some((
+        less_idle(after.0.saturating_sub(before.0), idle_bytes),
+        less_idle(after.1.saturating_sub(before.1), idle_messages),
+    ))
+}
+
+/// Idle bytes and messages per second per node: once the per-second byte
+/// rate stops falling (the join's traffic has settled, or `settle_max`
+/// passed), the rates over `idle_window`.
+async fn idle_rate<F, Fut>(plan: &Plan, n: usize, traffic: F) -> Option<(f64, f64)>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = u64>,
+    Fut: std::future::Future<Output = (u64, u64)>,
 {
+    let bytes = || async { traffic().await.0 };
     let step = if plan.smoke {
         Duration::from_millis(250)
     } else {
@@ -619,10 +675,14 @@ where
         }
         previous = rate;
     }
-    let (b0, t0) = (bytes().await, Instant::now());
+    let (b0, t0) = (traffic().await, Instant::now());
     sleep(plan.idle_window).await;
-    let spent = bytes().await.checked_sub(b0)?;
-    Some(spent as f64 / t0.elapsed().as_secs_f64() / n as f64)
+    let b1 = traffic().await;
+    let per = t0.elapsed().as_secs_f64() * n as f64;
+    Some((
+        b1.0.checked_sub(b0.0)? as f64 / per,
+        b1.1.checked_sub(b0.1)? as f64 / per,
+    ))
 }
 
 /// Nearest rank.
@@ -683,7 +743,7 @@ fn print_row(row: &Row, delta_message: (usize, usize)) {
         None => ("–".to_string(), "–".to_string()),
     };
     println!(
-        "| {} | {} | {:.0} % | {} | {}/{} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {:.0} % | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} |",
         row.system,
         row.nodes,
         row.loss * 100.0,
@@ -695,9 +755,15 @@ fn print_row(row: &Row, delta_message: (usize, usize)) {
         ms(max),
         bytes,
         ratio,
+        one_decimal(row.messages_per_update),
         row.idle_per_node
-            .map_or_else(|| "–".to_string(), |b| format!("{b:.0}"))
+            .map_or_else(|| "–".to_string(), |b| format!("{b:.0}")),
+        one_decimal(row.idle_messages_per_node),
     );
+}
+
+fn one_decimal(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".to_string(), |x| format!("{x:.1}"))
 }
 
 /// The DESIGN §5 targets this run can check, each with its margin.
