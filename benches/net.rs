@@ -257,7 +257,13 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
     let before = rumor_traffic(&nodes).await;
     let window = Instant::now();
     let mut latencies = Vec::new();
+    let mut tried = 0;
     for k in 0..updates {
+        if window.elapsed() > UPDATE_BUDGET {
+            eprintln!("net:   stopped after {k} updates: {UPDATE_BUDGET:?} spent");
+            break;
+        }
+        tried += 1;
         let writer = (k * 7 + 1) % n;
         let value = k as u64;
         let node = &nodes[writer];
@@ -281,6 +287,7 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
     }
     sleep(plan.tail).await;
     let spent = rumor_traffic(&nodes).await;
+    let updates = tried;
     let per_update = per_update(before, spent, idle, n, window, updates);
     for node in &nodes {
         node.shutdown().await;
@@ -316,14 +323,22 @@ fn spawn_rumor_subscriber(node: &GossipHandle<Set>, index: usize, arrivals: Arri
 }
 
 /// How many nodes have every other as a member.
+/// How many nodes have every other as a member. The nodes are asked at
+/// once: asked one after the other, 1,000 busy nodes take minutes to
+/// answer (each answer waits for its node task's next turn on the
+/// runtime).
 async fn rumor_full(nodes: &[GossipHandle<Set>], deadline: Instant) -> usize {
-    let mut full = 0;
+    let Some(limit) = ask_limit(deadline) else {
+        return 0;
+    };
+    let mut asks = tokio::task::JoinSet::new();
     for node in nodes {
-        let Some(limit) = ask_limit(deadline) else {
-            break;
-        };
-        let members = tokio::time::timeout(limit, node.members()).await;
-        if let Ok(Ok(members)) = members {
+        let node = node.clone();
+        asks.spawn(async move { tokio::time::timeout(limit, node.members()).await });
+    }
+    let mut full = 0;
+    while let Some(answer) = asks.join_next().await {
+        if let Ok(Ok(Ok(members))) = answer {
             if members.len() + 1 >= nodes.len() {
                 full += 1;
             }
@@ -332,14 +347,26 @@ async fn rumor_full(nodes: &[GossipHandle<Set>], deadline: Instant) -> usize {
     full
 }
 
-/// Bytes and messages sent, all nodes together.
+/// Bytes and messages sent, all nodes together (asked at once, as in
+/// `rumor_full`).
 async fn rumor_traffic(nodes: &[GossipHandle<Set>]) -> (u64, u64) {
-    let mut sum = (0, 0);
+    let mut asks = tokio::task::JoinSet::new();
     for node in nodes {
-        if let Ok(stats) = node.stats().await {
-            sum.0 += stats.bytes_out;
-            sum.1 += stats.messages_out;
+        let node = node.clone();
+        asks.spawn(async move { tokio::time::timeout(STATS_LIMIT, node.stats()).await });
+    }
+    let (mut sum, mut missing) = ((0, 0), 0);
+    while let Some(answer) = asks.join_next().await {
+        match answer {
+            Ok(Ok(Ok(stats))) => {
+                sum.0 += stats.bytes_out;
+                sum.1 += stats.messages_out;
+            }
+            _ => missing += 1,
         }
+    }
+    if missing > 0 {
+        eprintln!("net:   {missing} nodes did not give their stats within {STATS_LIMIT:?}");
     }
     sum
 }
@@ -480,7 +507,13 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
     let before = traffic().await;
     let window = Instant::now();
     let mut latencies = Vec::new();
+    let mut tried = 0;
     for k in 0..updates {
+        if window.elapsed() > UPDATE_BUDGET {
+            eprintln!("net:   stopped after {k} updates: {UPDATE_BUDGET:?} spent");
+            break;
+        }
+        tried += 1;
         let writer = (k * 7 + 1) % n;
         let value = k as u64;
         let written = Instant::now();
@@ -502,6 +535,7 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
     }
     sleep(plan.tail).await;
     let spent = traffic().await;
+    let updates = tried;
     let per_update = per_update(before, spent, idle, n, window, updates);
     drop(listeners);
     for node in nodes {
@@ -524,16 +558,22 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
 }
 
 /// How many nodes know the state of every node.
+/// How many nodes know the state of every node (asked at once).
 async fn chitchat_full(nodes: &[ChitchatHandle], deadline: Instant) -> usize {
-    let mut full = 0;
+    let Some(limit) = ask_limit(deadline) else {
+        return 0;
+    };
+    let n = nodes.len();
+    let mut asks = tokio::task::JoinSet::new();
     for node in nodes {
-        let Some(limit) = ask_limit(deadline) else {
-            break;
-        };
         let chitchat = node.chitchat();
-        let known =
-            tokio::time::timeout(limit, async { chitchat.lock().await.node_states().len() }).await;
-        if known.is_ok_and(|known| known >= nodes.len()) {
+        asks.spawn(async move {
+            tokio::time::timeout(limit, async { chitchat.lock().await.node_states().len() }).await
+        });
+    }
+    let mut full = 0;
+    while let Some(answer) = asks.join_next().await {
+        if matches!(answer, Ok(Ok(known)) if known >= n) {
             full += 1;
         }
     }
@@ -548,8 +588,12 @@ async fn chitchat_full(nodes: &[ChitchatHandle], deadline: Instant) -> usize {
 /// docs/BENCHMARKS.md.
 const JOIN_BATCH: usize = 100;
 const BATCH_LIMIT: Duration = Duration::from_secs(30);
+/// The updates of one row, at most (then the row ends with those written).
+const UPDATE_BUDGET: Duration = Duration::from_secs(60);
 /// One node's answer (its members, its state), at most.
-const ASK_LIMIT: Duration = Duration::from_secs(1);
+const ASK_LIMIT: Duration = Duration::from_secs(5);
+/// One node's stats, at most (a node that misses it is left out of the sum, and said so).
+const STATS_LIMIT: Duration = Duration::from_secs(30);
 
 /// Waits until `count()` says all `started` nodes are full; false if
 /// `BATCH_LIMIT` passed first.
