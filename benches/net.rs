@@ -96,6 +96,8 @@ struct Row {
     messages_per_update: Option<f64>,
     idle_per_node: Option<f64>,
     idle_messages_per_node: Option<f64>,
+    /// CPU time the whole process spent per second while idle, in cores.
+    idle_cpu: Option<f64>,
 }
 
 fn main() {
@@ -125,28 +127,8 @@ fn main() {
     let load_before = load_average();
     let started = Instant::now();
     let (envelope_rows, delta_message) = envelope_table(plan.envelope_iters);
-    let rows = runtime.block_on(run_rows(&plan));
-    let load_after = load_average();
-
-    println!("### Real UDP on loopback, {INTERVAL:?} gossip interval, tokio multi-thread runtime with 2 workers\n");
     println!(
-        "load average (1, 5, 15 min) before: {load_before}; after: {load_after}; run took {:.0} s; {}\n",
-        started.elapsed().as_secs_f64(),
-        open_files_limit()
-    );
-    println!("| system | N | loss | join | updates to all | p50 | p99 | max | bytes / update | ÷ (N − 1) × delta msg | msgs / update | idle B/s per node | idle msgs/s per node |");
-    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for row in &rows {
-        print_row(row, delta_message);
-    }
-    println!(
-        "\nPercentiles: nearest rank over the updates that reached every node. The delta message: \
-         one eager push of a one-element `OrSet<u64>` insert, {} bytes sealed (authenticated), {} in plaintext.",
-        delta_message.0, delta_message.1
-    );
-    print_targets(&rows, delta_message.0);
-    println!(
-        "\n### The envelope, one delta message ({} iterations each)\n",
+        "### The envelope, one delta message ({} iterations each)\n",
         plan.envelope_iters
     );
     println!("| mode | operation | ns / message | messages / s | MB/s |");
@@ -159,37 +141,66 @@ fn main() {
             bytes as f64 / ns * 1e3
         );
     }
+    println!(
+        "\n### Real UDP on loopback, {INTERVAL:?} gossip interval, tokio multi-thread runtime with 2 workers\n"
+    );
+    println!(
+        "load average (1, 5, 15 min) before: {load_before}; {}\n",
+        open_files_limit()
+    );
+    println!("| system | N | loss | join | updates to all | p50 | p99 | max | bytes / update | ÷ (N − 1) × delta msg | msgs / update | idle B/s per node | idle msgs/s per node | idle CPU, cores |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // Each row is printed as it ends: a run cut short keeps the rows it has.
+    let rows = runtime.block_on(run_rows(&plan, delta_message));
+    println!(
+        "\nload average after: {}; run took {:.0} s. Percentiles: nearest rank over the updates that \
+         reached every node. The delta message: one eager push of a one-element `OrSet<u64>` insert, \
+         {} bytes sealed (authenticated), {} in plaintext.",
+        load_average(),
+        started.elapsed().as_secs_f64(),
+        delta_message.0,
+        delta_message.1
+    );
+    print_targets(&rows, delta_message.0);
 }
 
-async fn run_rows(plan: &Plan) -> Vec<Row> {
+async fn run_rows(plan: &Plan, delta_message: (usize, usize)) -> Vec<Row> {
     // `cargo bench --bench net -- rumor:1000 chitchat:100` runs only those rows
     // (to rerun a disturbed row); the row names are `rumor`, `rumor-plaintext`,
-    // `rumor-loss` and `chitchat`.
+    // `rumor-loss` and `chitchat`. The small sizes first, both systems side by
+    // side; 1,000 nodes last.
     let only: Vec<String> = std::env::args().filter(|a| a.contains(':')).collect();
     let wanted = |name: &str, n: usize| only.is_empty() || only.contains(&format!("{name}:{n}"));
     let mut rows = Vec::new();
-    let sizes: &[usize] = if plan.smoke {
-        &[5]
+    let mut order: Vec<(&str, usize)> = Vec::new();
+    if plan.smoke {
+        order.extend([("rumor", 5), ("chitchat", 5)]);
     } else {
-        &[50, 100, 200, 1_000]
-    };
-    for &n in sizes {
-        if wanted("rumor", n) {
-            rows.push(rumor_row(plan, n, true, 0.0).await);
-        }
+        order.extend([
+            ("rumor", 50),
+            ("chitchat", 50),
+            ("rumor", 100),
+            ("chitchat", 100),
+            ("rumor-plaintext", 100),
+            ("rumor", 200),
+            ("chitchat", 200),
+            ("chitchat", 1_000),
+            ("rumor", 1_000),
+            ("rumor-loss", 1_000),
+        ]);
     }
-    if !plan.smoke {
-        if wanted("rumor-plaintext", 100) {
-            rows.push(rumor_row(plan, 100, false, 0.0).await);
+    for (name, n) in order {
+        if !wanted(name, n) {
+            continue;
         }
-        if wanted("rumor-loss", 1_000) {
-            rows.push(rumor_row(plan, 1_000, true, 0.1).await);
-        }
-    }
-    for &n in sizes {
-        if wanted("chitchat", n) {
-            rows.push(chitchat_row(plan, n).await);
-        }
+        let row = match name {
+            "chitchat" => chitchat_row(plan, n).await,
+            "rumor-plaintext" => rumor_row(plan, n, false, 0.0).await,
+            "rumor-loss" => rumor_row(plan, n, true, 0.1).await,
+            _ => rumor_row(plan, n, true, 0.0).await,
+        };
+        print_row(&row, delta_message);
+        rows.push(row);
     }
     rows
 }
@@ -289,9 +300,12 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
     let spent = rumor_traffic(&nodes).await;
     let updates = tried;
     let per_update = per_update(before, spent, idle, n, window, updates);
-    for node in &nodes {
-        node.shutdown().await;
+    // At once: one after the other, 1,000 overloaded nodes take minutes.
+    let mut stops = tokio::task::JoinSet::new();
+    for node in nodes {
+        stops.spawn(async move { node.shutdown().await });
     }
+    while stops.join_next().await.is_some() {}
     let row = Row {
         system,
         nodes: n,
@@ -303,6 +317,7 @@ async fn rumor_row(plan: &Plan, n: usize, authenticated: bool, loss: f64) -> Row
         messages_per_update: per_update.map(|p| p.1),
         idle_per_node: idle.map(|i| i.0),
         idle_messages_per_node: idle.map(|i| i.1),
+        idle_cpu: idle.map(|i| i.2),
     };
     eprintln!("net: {}", row_summary(&row));
     row
@@ -538,9 +553,11 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
     let updates = tried;
     let per_update = per_update(before, spent, idle, n, window, updates);
     drop(listeners);
+    let mut stops = tokio::task::JoinSet::new();
     for node in nodes {
-        let _ = node.shutdown().await;
+        stops.spawn(async move { node.shutdown().await });
     }
+    while stops.join_next().await.is_some() {}
     let row = Row {
         system,
         nodes: n,
@@ -552,6 +569,7 @@ async fn chitchat_row(plan: &Plan, n: usize) -> Row {
         messages_per_update: per_update.map(|p| p.1),
         idle_per_node: idle.map(|i| i.0),
         idle_messages_per_node: idle.map(|i| i.1),
+        idle_cpu: idle.map(|i| i.2),
     };
     eprintln!("net: {}", row_summary(&row));
     row
@@ -680,12 +698,12 @@ async fn all_arrived(
 fn per_update(
     before: (u64, u64),
     after: (u64, u64),
-    idle: Option<(f64, f64)>,
+    idle: Option<(f64, f64, f64)>,
     n: usize,
     window: Instant,
     updates: usize,
 ) -> Option<(f64, f64)> {
-    let (idle_bytes, idle_messages) = idle?;
+    let (idle_bytes, idle_messages, _) = idle?;
     let secs = window.elapsed().as_secs_f64() * n as f64;
     let less_idle = |spent: u64, rate: f64| (spent as f64 - rate * secs).max(0.0) / updates as f64;
     Some((
@@ -694,10 +712,11 @@ fn per_update(
     ))
 }
 
-/// Idle bytes and messages per second per node: once the per-second byte
+/// Idle bytes and messages per second per node, and the process's CPU
+/// time per second (the stats asks included): once the per-second byte
 /// rate stops falling (the join's traffic has settled, or `settle_max`
 /// passed), the rates over `idle_window`.
-async fn idle_rate<F, Fut>(plan: &Plan, n: usize, traffic: F) -> Option<(f64, f64)>
+async fn idle_rate<F, Fut>(plan: &Plan, n: usize, traffic: F) -> Option<(f64, f64, f64)>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = (u64, u64)>,
@@ -719,13 +738,15 @@ where
         }
         previous = rate;
     }
-    let (b0, t0) = (traffic().await, Instant::now());
+    let (b0, t0, cpu0) = (traffic().await, Instant::now(), cpu_seconds());
     sleep(plan.idle_window).await;
-    let b1 = traffic().await;
-    let per = t0.elapsed().as_secs_f64() * n as f64;
+    let (b1, cpu1) = (traffic().await, cpu_seconds());
+    let secs = t0.elapsed().as_secs_f64();
+    let per = secs * n as f64;
     Some((
         b1.0.checked_sub(b0.0)? as f64 / per,
         b1.1.checked_sub(b0.1)? as f64 / per,
+        (cpu1? - cpu0?) / secs,
     ))
 }
 
@@ -787,7 +808,7 @@ fn print_row(row: &Row, delta_message: (usize, usize)) {
         None => ("–".to_string(), "–".to_string()),
     };
     println!(
-        "| {} | {} | {:.0} % | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {:.0} % | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         row.system,
         row.nodes,
         row.loss * 100.0,
@@ -803,6 +824,8 @@ fn print_row(row: &Row, delta_message: (usize, usize)) {
         row.idle_per_node
             .map_or_else(|| "–".to_string(), |b| format!("{b:.0}")),
         one_decimal(row.idle_messages_per_node),
+        row.idle_cpu
+            .map_or_else(|| "–".to_string(), |c| format!("{c:.2}")),
     );
 }
 
@@ -936,6 +959,16 @@ fn envelope_table(iters: usize) -> (Vec<EnvelopeRow>, (usize, usize)) {
 }
 
 // ---------------------------------------------------------------- machine
+
+/// User + system CPU time of this process, from /proc/self/stat (in clock
+/// ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").map_or_else(
