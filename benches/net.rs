@@ -799,7 +799,10 @@ fn print_row(row: &Row, delta_message: (usize, usize)) {
     } else {
         delta_message.0
     };
-    let (bytes, ratio) = match row.bytes_per_update {
+    // Per-update traffic means nothing while updates do not reach every node
+    // (a join still under way swamps it).
+    let complete = row.latencies.len() == row.updates;
+    let (bytes, ratio) = match row.bytes_per_update.filter(|_| complete) {
         Some(b) if row.system.starts_with("rumor") => (
             format!("{b:.0}"),
             format!("{:.2}", b / ((row.nodes - 1) * message) as f64),
@@ -820,7 +823,7 @@ fn print_row(row: &Row, delta_message: (usize, usize)) {
         ms(max),
         bytes,
         ratio,
-        one_decimal(row.messages_per_update),
+        one_decimal(row.messages_per_update.filter(|_| complete)),
         row.idle_per_node
             .map_or_else(|| "–".to_string(), |b| format!("{b:.0}")),
         one_decimal(row.idle_messages_per_node),
@@ -858,7 +861,10 @@ fn print_targets(rows: &[Row], delta_message: usize) {
             );
         }
     }
-    for r in rows.iter().filter(|r| r.system == "rumor" && r.loss == 0.0) {
+    for r in rows
+        .iter()
+        .filter(|r| r.system == "rumor" && r.loss == 0.0 && r.latencies.len() == r.updates)
+    {
         if let Some(b) = r.bytes_per_update {
             let ratio = b / ((r.nodes - 1) * delta_message) as f64;
             println!(
