@@ -1,0 +1,121 @@
+//! The `rumor` binary, end to end: each test spawns it and reads what it
+//! prints.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rumor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rumor"))
+        .args(args)
+        .output()
+        .expect("the rumor binary runs")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "rumor failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
+fn number(value: &Value, path: &str) -> f64 {
+    value
+        .pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} is a number in {value}"))
+}
+
+/// The percentiles at `path` are there and ordered.
+fn check_percentiles(report: &Value, path: &str) {
+    let p = |name: &str| number(report, &format!("{path}/{name}"));
+    let (p50, p90, p99, max) = (p("p50"), p("p90"), p("p99"), p("max"));
+    assert!(
+        0.0 <= p50 && p50 <= p90 && p90 <= p99 && p99 <= max,
+        "{path}: {p50} {p90} {p99} {max}"
+    );
+    assert_eq!(
+        report.pointer(&format!("{path}/method")),
+        Some(&Value::from("nearest-rank"))
+    );
+}
+
+#[test]
+fn a_small_swarm_delivers_every_update_to_every_agent() {
+    let output = rumor(&[
+        "swarm",
+        "--agents",
+        "10",
+        "--duration",
+        "2",
+        "--writes-per-sec",
+        "20",
+        "--kill",
+        "1",
+        "--seed",
+        "7",
+        "--json",
+    ]);
+    let report = json(&output);
+    let run = &report["runs"][0];
+    let written = number(run, "/updates/written");
+    assert_eq!(written, 40.0);
+    assert_eq!(number(run, "/updates/reached_all"), written);
+    assert_eq!(number(run, "/updates/to_all_ms/n"), written);
+    check_percentiles(run, "/updates/to_all_ms");
+    assert!(number(run, "/traffic/messages_per_update") > 0.0);
+    assert!(number(run, "/traffic/bytes_per_update") > 0.0);
+    assert_eq!(number(run, "/dead/killed"), 1.0);
+    assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0);
+    assert_eq!(report.pointer("/settings/seed"), Some(&Value::from(7)));
+    assert_eq!(
+        report.pointer("/settings/plaintext"),
+        Some(&Value::from(false))
+    );
+    let curve = run["curve"].as_array().expect("the infection curve");
+    let last = curve.last().expect("points");
+    assert_eq!(last["share"].as_f64(), Some(1.0));
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message_and_no_panic() {
+    for args in [
+        &["swarm", "--agents", "1"][..],
+        &["swarm", "--loss", "1.5"],
+        &["swarm", "--loss", "lots"],
+        &["swarm", "--strategy", "gossipy"],
+        &["swarm", "--duration", "0"],
+        &["swarm", "--agents", "3", "--kill", "2"],
+        &["swarm", "--no-such-option"],
+        &["no-such-command"],
+    ] {
+        let output = rumor(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr.contains("error"),
+            "{args:?}: no error message: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?} printed a report");
+    }
+}
+
+#[test]
+fn no_command_prints_the_usage_and_fails() {
+    let output = rumor(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: rumor <COMMAND>"));
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for args in [&["--help"][..], &["swarm", "--help"], &["sim", "--help"]] {
+        let output = rumor(args);
+        assert!(output.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("Examples:"), "{args:?}: {help}");
+    }
+}
