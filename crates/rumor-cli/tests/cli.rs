@@ -80,6 +80,37 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
 }
 
 #[test]
+fn a_small_simulation_compares_every_strategy() {
+    let args = [
+        "sim",
+        "--agents",
+        "200",
+        "--updates",
+        "20",
+        "--duration",
+        "1",
+        "--compare",
+        "--seed",
+        "3",
+        "--json",
+    ];
+    let report = json(&rumor(&args));
+    let runs = report["runs"].as_array().expect("runs");
+    let names: Vec<&str> = runs.iter().filter_map(|r| r["strategy"].as_str()).collect();
+    assert_eq!(names, ["full-state", "delta", "delta-optimized", "eager"]);
+    for run in runs {
+        assert_eq!(number(run, "/updates/written"), 20.0, "{run}");
+        assert_eq!(number(run, "/updates/reached_all"), 20.0, "{run}");
+        check_percentiles(run, "/updates/to_all_ms");
+        assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0, "{run}");
+        check_percentiles(run, "/dead/to_all_ms");
+    }
+    // The simulator replays a seed: the same run, the same numbers.
+    let again = json(&rumor(&args));
+    assert_eq!(report, again);
+}
+
+#[test]
 fn bad_arguments_fail_with_a_message_and_no_panic() {
     for args in [
         &["swarm", "--agents", "1"][..],
@@ -89,6 +120,10 @@ fn bad_arguments_fail_with_a_message_and_no_panic() {
         &["swarm", "--duration", "0"],
         &["swarm", "--agents", "3", "--kill", "2"],
         &["swarm", "--no-such-option"],
+        &["sim", "--latency", "9-2"],
+        &["sim", "--churn", "-0.1"],
+        &["sim", "--compare", "--strategy", "delta"],
+        &["sim", "--agents", "2", "--kill", "1"],
         &["no-such-command"],
     ] {
         let output = rumor(args);
