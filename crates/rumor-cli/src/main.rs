@@ -8,6 +8,7 @@
 
 mod commands;
 mod output;
+mod plot;
 mod report;
 mod shared;
 
@@ -21,7 +22,7 @@ Examples:
   rumor swarm --agents 1000 --writes-per-sec 5 --loss 0.1 --kill 3
   rumor swarm --agents 20 --duration 2 --json
   rumor sim                         10,000 simulated agents
-  rumor sim --compare               FullState, Delta, DeltaOptimized and Eager side by side
+  rumor sim --compare --plot c.svg  FullState, Delta, DeltaOptimized and Eager side by side
   rumor <command> --help            every option of a command";
 
 /// Delta-state CRDTs and the gossip that spreads them: see how fast a swarm

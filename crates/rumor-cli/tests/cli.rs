@@ -111,6 +111,49 @@ fn a_small_simulation_compares_every_strategy() {
 }
 
 #[test]
+fn plot_draws_every_run_into_an_svg_file() {
+    let path = std::env::temp_dir().join(format!("rumor-cli-plot-{}.svg", std::process::id()));
+    let path_text = path.to_str().expect("a UTF-8 temporary path");
+    let output = rumor(&[
+        "sim",
+        "--agents",
+        "100",
+        "--updates",
+        "10",
+        "--duration",
+        "1",
+        "--compare",
+        "--kill",
+        "0",
+        "--plot",
+        path_text,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let svg = std::fs::read_to_string(&path).expect("the plot was written");
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.starts_with("<svg"), "{svg}");
+    for name in ["full-state", "delta", "delta-optimized", "eager", "p99"] {
+        assert!(svg.contains(name), "{name} is not in the plot");
+    }
+}
+
+#[test]
+fn an_unwritable_plot_fails_before_the_run() {
+    let output = rumor(&["swarm", "--plot", "/no/such/directory/plot.svg"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("could not write the plot to /no/such/directory/plot.svg"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn bad_arguments_fail_with_a_message_and_no_panic() {
     for args in [
         &["swarm", "--agents", "1"][..],

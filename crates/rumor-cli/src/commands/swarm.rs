@@ -93,6 +93,11 @@ pub(crate) struct Args {
     /// Print one JSON object instead of the table (and no progress bar).
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also draw the infection curve (share of agents holding an update
+    /// against the time since it was written, percentiles marked) to this
+    /// SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<std::path::PathBuf>,
     /// Seed of the writes, the crashes and the injected loss (random when
     /// not given; the report shows it).
     #[arg(long)]
@@ -100,6 +105,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if let Some(path) = &args.plot {
+        crate::plot::check_writable(path)?;
+    }
     if u64::from(args.kill) + 2 > u64::from(args.agents) {
         anyhow::bail!(
             "--kill {} leaves fewer than 2 live agents of --agents {}",
@@ -114,6 +122,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let report = runtime.block_on(swarm(args))?;
     // The nodes have shut down; the runtime's remaining tasks end with it.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(path) = &args.plot {
+        crate::plot::write_svg(&report, path)?;
+    }
     crate::output::print(&report, args.json)
 }
 
@@ -674,14 +685,14 @@ pub(crate) fn infection_curve(offsets: &mut [f64], pairs: usize) -> Vec<CurvePoi
         return Vec::new();
     }
     offsets.sort_by(f64::total_cmp);
-    let end = offsets[offsets.len() - 1].max(f64::MIN_POSITIVE);
-    (0..=100)
+    // Points at quantiles of the arrivals: fine where they are dense, on any scale.
+    let last = offsets.len() - 1;
+    (0..=200)
         .map(|step| {
-            let ms = end * f64::from(step) / 100.0;
-            let held = offsets.partition_point(|&o| o <= ms);
+            let i = step * last / 200;
             CurvePoint {
-                ms,
-                share: held as f64 / pairs as f64,
+                ms: offsets[i],
+                share: (i + 1) as f64 / pairs as f64,
             }
         })
         .collect()
