@@ -115,6 +115,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             args.agents
         );
     }
+    raise_open_file_limit(args.agents, args.json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,6 +127,27 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         crate::plot::write_svg(&report, path)?;
     }
     crate::output::print(&report, args.json)
+}
+
+/// Open files each agent may hold: its UDP socket, its TCP listener, and
+/// a few TCP streams (large payloads and catch-ups).
+const FILES_PER_AGENT: u64 = 8;
+
+/// Raises the soft limit on open files towards what `agents` agents may
+/// need (up to the hard limit); warns when that is not enough.
+fn raise_open_file_limit(agents: u32, quiet: bool) {
+    let wanted = u64::from(agents) * FILES_PER_AGENT + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted && !quiet => eprintln!(
+            "warning: at most {limit} open files (the hard limit); {agents} agents may need \
+             {wanted}: raise it (ulimit -Hn) if agents fail to start"
+        ),
+        Ok(_) => {}
+        Err(error) if !quiet => {
+            eprintln!("warning: could not raise the open-file limit: {error}");
+        }
+        Err(_) => {}
+    }
 }
 
 fn wall_ms() -> u64 {
