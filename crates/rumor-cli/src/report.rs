@@ -9,6 +9,8 @@ use serde::Serialize;
 /// (`swarm` has one; `sim --compare` has four).
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Report {
+    /// Cut short by Ctrl-C: the numbers cover what was written until then.
+    pub(crate) interrupted: bool,
     /// `"swarm"` or `"sim"`.
     pub(crate) command: &'static str,
     /// The options the command ran with.
@@ -261,6 +263,9 @@ impl Report {
             })
             .collect();
         let mut out = String::new();
+        if self.interrupted {
+            out.push_str("interrupted (Ctrl-C): a partial report of what was written until then\n");
+        }
         for (name, values) in &rows {
             let _ = write!(out, "{name:<name_width$}");
             for (value, width) in values.iter().zip(&widths) {

@@ -161,6 +161,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         settings["strategy"] = serde_json::Value::Null;
     }
     let report = Report {
+        interrupted: false,
         command: "sim",
         settings,
         runs,

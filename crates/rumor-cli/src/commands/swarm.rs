@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +54,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long after the crash the live agents may take to declare the killed
 /// ones dead.
 const DEAD_TIMEOUT: Duration = Duration::from_secs(20);
+/// After Ctrl-C: how long the live agents may take to hold what was written.
+const INTERRUPTED_DRAIN: Duration = Duration::from_secs(1);
 /// How often membership is polled for the dead.
 const MEMBERS_POLL: Duration = Duration::from_millis(100);
 
@@ -227,6 +229,23 @@ impl Seen {
             }
         }
     }
+}
+
+/// A flag raised by Ctrl-C: the swarm stops writing and reports what it
+/// measured; a second Ctrl-C quits at once (exit 130).
+fn on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = Arc::clone(&flag);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            raised.store(true, Ordering::Relaxed);
+            eprintln!("\ninterrupted: reporting what was written so far (Ctrl-C again to quit)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    flag
 }
 
 /// Stamps every change of one agent's state until its node shuts down.
@@ -419,9 +438,13 @@ async fn detect_dead(
     killed: Vec<SocketAddr>,
     crashed_at: Instant,
     declared: Arc<AtomicU64>,
+    interrupted: Arc<AtomicBool>,
 ) -> Vec<Option<Duration>> {
     let mut when: Vec<Option<Duration>> = vec![None; killed.len()];
-    while crashed_at.elapsed() < DEAD_TIMEOUT && when.iter().any(Option::is_none) {
+    while crashed_at.elapsed() < DEAD_TIMEOUT
+        && when.iter().any(Option::is_none)
+        && !interrupted.load(Ordering::Relaxed)
+    {
         let mut listed: HashSet<SocketAddr> = HashSet::new();
         for gossip in &survivors {
             if let Ok(members) = gossip.members().await {
@@ -468,6 +491,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     let n = args.agents as usize;
     let writes = (args.duration * args.writes_per_sec).round().max(1.0) as u64;
     let quiet = args.json;
+    let interrupted = on_ctrl_c();
 
     let setup = crate::output::progress(u64::from(args.agents), "agents started", quiet);
     let mut agents = start_agents(args, seed, key.as_ref()).await?;
@@ -509,6 +533,9 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     for w in 0..writes {
         let due = start + gap.mul_f64(w as f64);
         tokio::time::sleep_until(due).await;
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
         if w == kill_after && args.kill > 0 {
             let mut victims = Vec::new();
             while victims.len() < args.kill as usize {
@@ -536,6 +563,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
                 killed,
                 crashed_at,
                 Arc::clone(&declared),
+                Arc::clone(&interrupted),
             )));
         }
         let who = loop {
@@ -581,8 +609,12 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     }
     let position_seqs: u64 = newest.values().map(|&s| u64::from(s)).sum();
     let drain_from = Instant::now();
-    while drain_from.elapsed() < DRAIN_TIMEOUT && !all_hold(&survivors, claims, position_seqs).await
-    {
+    let drain = if interrupted.load(Ordering::Relaxed) {
+        INTERRUPTED_DRAIN
+    } else {
+        DRAIN_TIMEOUT
+    };
+    while drain_from.elapsed() < drain && !all_hold(&survivors, claims, position_seqs).await {
         sleep(Duration::from_millis(20)).await;
     }
     snapshot(&agents, &mut last, &live).await;
@@ -693,6 +725,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     let mut settings = serde_json::to_value(args)?;
     settings["seed"] = seed.into();
     Ok(Report {
+        interrupted: interrupted.load(Ordering::Relaxed),
         command: "swarm",
         settings,
         runs: vec![run],
