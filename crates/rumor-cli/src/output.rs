@@ -16,6 +16,9 @@ pub(crate) fn print(report: &Report, json: bool) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         write!(out, "{}", report.table())?;
+        if report.runs.iter().any(|r| !r.curve.is_empty()) {
+            write!(out, "{}", crate::plot::terminal(report))?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -106,3 +106,80 @@ fn render(report: &Report) -> Result<String, Box<dyn std::error::Error>> {
     }
     Ok(svg)
 }
+
+/// Columns and rows of the terminal plot.
+const TERMINAL: (usize, usize) = (64, 10);
+
+/// The infection curves as a small text plot, for after the table: share
+/// held (rows) against the time since the write (columns, log scale), one
+/// letter per run.
+pub(crate) fn terminal(report: &Report) -> String {
+    let (width, height) = TERMINAL;
+    let end = report
+        .runs
+        .iter()
+        .filter_map(|r| r.curve.last().map(|p| p.ms))
+        .fold(FLOOR_MS * 10.0, f64::max);
+    let span = (end / FLOOR_MS).ln();
+    let time_at = |col: usize| FLOOR_MS * (span * col as f64 / (width - 1) as f64).exp();
+    let mut grid = vec![vec![' '; width]; height];
+    let mut legend = Vec::new();
+    for run in &report.runs {
+        let mark = run
+            .strategy
+            .chars()
+            .next()
+            .map_or('*', |c| c.to_ascii_uppercase());
+        let mark = if run.strategy == "delta-optimized" {
+            'O'
+        } else {
+            mark
+        };
+        legend.push(format!("{mark} {}", run.strategy));
+        for (col, _) in (0..width).zip(0..) {
+            let t = time_at(col);
+            let held = run.curve.partition_point(|p| p.ms <= t);
+            let share = if held == 0 {
+                0.0
+            } else {
+                run.curve[held - 1].share
+            };
+            let row = ((1.0 - share) * (height - 1) as f64).round() as usize;
+            // The first run drawn keeps a shared cell (the 0 % and 100 % rows are mostly shared).
+            let cell = &mut grid[row.min(height - 1)][col];
+            if *cell == ' ' {
+                *cell = mark;
+            }
+        }
+    }
+    let mut out = String::from("\nshare of agents holding an update, by ms since the write:\n");
+    for (i, line) in grid.iter().enumerate() {
+        let label = match i {
+            0 => "100%",
+            _ if i == height / 2 => " 50%",
+            _ if i == height - 1 => "  0%",
+            _ => "    ",
+        };
+        out.push_str(label);
+        out.push_str(" |");
+        out.extend(line.iter());
+        out.push('\n');
+    }
+    out.push_str("     +");
+    out.push_str(&"-".repeat(width));
+    out.push('\n');
+    let (left, mid, right) = (
+        crate::report::ms(FLOOR_MS),
+        crate::report::ms(time_at(width / 2)),
+        crate::report::ms(end),
+    );
+    let gap = (width / 2).saturating_sub(left.len() + mid.len() / 2);
+    let gap2 = (width - width / 2).saturating_sub(mid.len() - mid.len() / 2 + right.len());
+    out.push_str(&format!(
+        "      {left}{}{mid}{}{right}   (log scale)\n",
+        " ".repeat(gap),
+        " ".repeat(gap2)
+    ));
+    out.push_str(&format!("      {}\n", legend.join("   ")));
+    out
+}

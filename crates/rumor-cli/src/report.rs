@@ -121,7 +121,7 @@ impl Percentiles {
     }
 }
 
-fn ms(value: f64) -> String {
+pub(crate) fn ms(value: f64) -> String {
     if value < 10.0 {
         format!("{value:.2} ms")
     } else if value < 1_000.0 {
