@@ -154,6 +154,34 @@ fn an_unwritable_plot_fails_before_the_run() {
 }
 
 #[test]
+fn ctrl_c_prints_the_partial_report() {
+    let child = Command::new(env!("CARGO_BIN_EXE_rumor"))
+        .args(["swarm", "--agents", "5", "--duration", "120", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the rumor binary runs");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("rumor ends");
+    let report = json(&output);
+    assert_eq!(report["interrupted"], Value::from(true));
+    let run = &report["runs"][0];
+    assert!(
+        number(run, "/updates/written") < 2_400.0,
+        "it stopped writing"
+    );
+    assert_eq!(
+        number(run, "/updates/reached_all"),
+        number(run, "/updates/written")
+    );
+}
+
+#[test]
 fn bad_arguments_fail_with_a_message_and_no_panic() {
     for args in [
         &["swarm", "--agents", "1"][..],
