@@ -24,9 +24,9 @@ pub(crate) struct Run {
     /// The dissemination strategy.
     pub(crate) strategy: String,
     pub(crate) agents: u32,
-    /// Time (ms, wall or virtual) until every agent had found every other
-    /// (`swarm`), or 0 where membership is given (`sim`).
-    pub(crate) formation_ms: f64,
+    /// Time (ms) until every agent had found every other (`swarm`; `None`
+    /// when they had not by the deadline); 0 where membership is given (`sim`).
+    pub(crate) formation_ms: Option<f64>,
     pub(crate) updates: Updates,
     pub(crate) traffic: Traffic,
     /// Agents crashed on purpose, and how long until all others held them
@@ -176,7 +176,10 @@ impl Report {
         if self.command == "swarm" {
             rows.push((
                 "all found each other in".into(),
-                each(&|r| ms(r.formation_ms)),
+                each(&|r| {
+                    r.formation_ms
+                        .map_or_else(|| "not all (deadline)".into(), ms)
+                }),
             ));
         }
         rows.push((

@@ -442,7 +442,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
     Run {
         strategy: strategy.name().to_string(),
         agents: n,
-        formation_ms: 0.0,
+        formation_ms: Some(0.0),
         updates: Updates {
             written: updates,
             reached_all: to_all.len() as u64,

@@ -363,10 +363,19 @@ async fn formation(agents: &[Agent]) -> Option<Duration> {
     let mut pending: Vec<usize> = (0..agents.len()).collect();
     while started.elapsed() < FORMATION_TIMEOUT {
         let mut still = Vec::new();
-        for &i in &pending {
-            let known = agents[i].gossip.members().await.map_or(0, |m| m.len());
+        for (k, &i) in pending.iter().enumerate() {
+            // A busy node answers late: keep the deadline even within one sweep.
+            let left = FORMATION_TIMEOUT.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                still.extend(&pending[k..]);
+                break;
+            }
+            let members = tokio::time::timeout(left, agents[i].gossip.members()).await;
+            let known = members.map_or(0, |m| m.map_or(0, |m| m.len()));
             if known < others {
-                still.push(i);
+                // Once one is missing, the sweep can stop: the rest is checked next time.
+                still.extend(&pending[k..]);
+                break;
             }
         }
         pending = still;
@@ -691,7 +700,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     let run = Run {
         strategy: args.strategy.name().to_string(),
         agents: args.agents,
-        formation_ms: formed.map_or(f64::NAN, |d| d.as_secs_f64() * 1_000.0),
+        formation_ms: formed.map(|d| d.as_secs_f64() * 1_000.0),
         updates: Updates {
             written: updates,
             reached_all: to_all.len() as u64,
