@@ -1,0 +1,85 @@
+//! One module per command, each with its clap `Args` and `run`; the option
+//! parsers they share.
+
+pub(crate) mod sim;
+pub(crate) mod swarm;
+
+use clap::ValueEnum;
+use rumor_gossip::Strategy;
+use serde::Serialize;
+
+/// `--strategy`: how deltas spread (`rumor_gossip::Strategy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum StrategyArg {
+    /// Push-pull the whole state every interval.
+    FullState,
+    /// Delta-interval anti-entropy: push the deltas a peer has not acknowledged.
+    Delta,
+    /// Delta, without back-propagation, with redundancy removal and feedback.
+    DeltaOptimized,
+    /// Eager forwarding on a broadcast tree (Plumtree), anti-entropy beneath.
+    Eager,
+}
+
+impl StrategyArg {
+    pub(crate) const fn strategy(self) -> Strategy {
+        match self {
+            Self::FullState => Strategy::FullState,
+            Self::Delta => Strategy::Delta,
+            Self::DeltaOptimized => Strategy::DeltaOptimized,
+            Self::Eager => Strategy::Eager,
+        }
+    }
+
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::FullState => "full-state",
+            Self::Delta => "delta",
+            Self::DeltaOptimized => "delta-optimized",
+            Self::Eager => "eager",
+        }
+    }
+}
+
+/// A probability in [0, 1) (`--loss`).
+pub(crate) fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number (expected e.g. 0.1 for 10 %)"))?;
+    if (0.0..1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is not a probability in [0, 1) (0.1 means 10 %)"
+        ))
+    }
+}
+
+/// A positive number of seconds, at most an hour (`--duration`).
+pub(crate) fn seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if value > 0.0 && value <= 3_600.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} s is out of range (more than 0, at most 3600)"
+        ))
+    }
+}
+
+/// A positive rate (`--writes-per-sec`), at most 100,000.
+pub(crate) fn rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if value > 0.0 && value <= 100_000.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is out of range (more than 0, at most 100000)"
+        ))
+    }
+}

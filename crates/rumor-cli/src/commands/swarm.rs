@@ -1,0 +1,763 @@
+//! `rumor swarm`: N agents in this process, each a real `rumor-net` node on
+//! its own UDP socket on 127.0.0.1, writing concurrently to one shared state
+//! (positions in an `LwwMap`, task claims in an `OrSet`).
+//!
+//! How it measures:
+//! - **update to all**: every agent subscribes to its node's changes and
+//!   stamps each update the moment a change holding it arrives (a position
+//!   counts as held once the agent holds that write or a later one by the
+//!   same writer: last writer wins). An update's time is from just before
+//!   its writer's `update()` to the last live agent's stamp. The stamps
+//!   include the subscriber's own scheduling on this machine's cores.
+//! - **traffic**: the nodes' `stats()` (messages and sealed bytes sent),
+//!   from the first write until every live agent held every update; idle
+//!   rates from one second without writes before that.
+//! - **dead**: agents crashed halfway through the writes (`shutdown()`,
+//!   no leave); every live agent's `members()` is polled every 100 ms until
+//!   none lists them.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use rumor_crdt::{Hlc, LwwMap, OrSet, ReplicaId};
+use rumor_gossip::Config;
+use rumor_net::{Change, Gossip, GossipHandle, GossipStats, Key, Keyring, TransportConfig};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant};
+
+use super::StrategyArg;
+use crate::report::{CurvePoint, Dead, Percentiles, Report, Run, Traffic, Updates};
+use crate::shared::{Claim, Position, Shared};
+
+const EXAMPLES: &str = "\
+Examples:
+  rumor swarm                                   200 agents, eager, authenticated, 20 writes/s for 10 s
+  rumor swarm --agents 1000 --writes-per-sec 5  
+  rumor swarm --loss 0.1 --kill 5               10 % of datagrams dropped, 5 agents crashed midway
+  rumor swarm --strategy delta --interval 50
+  rumor swarm --agents 10 --duration 2 --json   one JSON object on stdout";
+
+/// How long the agents may take to find each other before the writes start
+/// anyway.
+const FORMATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after the last write the live agents may take to hold every
+/// update.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long after the crash the live agents may take to declare the killed
+/// ones dead.
+const DEAD_TIMEOUT: Duration = Duration::from_secs(20);
+/// After Ctrl-C: how long the live agents may take to hold what was written.
+const INTERRUPTED_DRAIN: Duration = Duration::from_secs(1);
+/// How often membership is polled for the dead.
+const MEMBERS_POLL: Duration = Duration::from_millis(100);
+
+/// The options of `rumor swarm`.
+#[derive(Debug, clap::Args, Serialize)]
+#[command(after_help = EXAMPLES)]
+pub(crate) struct Args {
+    /// Agents in the swarm, each with its own socket.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub(crate) agents: u32,
+    /// Milliseconds between two anti-entropy rounds of each agent.
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub(crate) interval: u64,
+    /// Peers each agent contacts per round.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) fanout: u32,
+    /// How deltas spread.
+    #[arg(long, value_enum, default_value_t = StrategyArg::Eager)]
+    pub(crate) strategy: StrategyArg,
+    /// Seconds of writing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = super::seconds)]
+    pub(crate) duration: f64,
+    /// Writes per second, all agents together (each write by a random live
+    /// agent: its position, or a claim on a random task).
+    #[arg(long, value_name = "RATE", default_value_t = 20.0, value_parser = super::rate)]
+    pub(crate) writes_per_sec: f64,
+    /// Share of datagrams each agent drops before sending (0.1 = 10 %).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = super::probability)]
+    pub(crate) loss: f64,
+    /// Agents crashed halfway through the writes (no leave announced).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) kill: u32,
+    /// No encryption and no authentication (by default every agent seals
+    /// with a fresh random key).
+    #[arg(long)]
+    pub(crate) plaintext: bool,
+    /// Print one JSON object instead of the table (and no progress bar).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also draw the infection curve (share of agents holding an update
+    /// against the time since it was written, percentiles marked) to this
+    /// SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<std::path::PathBuf>,
+    /// Seed of the writes, the crashes and the injected loss (random when
+    /// not given; the report shows it).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if let Some(path) = &args.plot {
+        crate::plot::check_writable(path)?;
+    }
+    if u64::from(args.kill) + 2 > u64::from(args.agents) {
+        anyhow::bail!(
+            "--kill {} leaves fewer than 2 live agents of --agents {}",
+            args.kill,
+            args.agents
+        );
+    }
+    raise_open_file_limit(args.agents, args.json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the tokio runtime")?;
+    let report = runtime.block_on(swarm(args))?;
+    // The nodes have shut down; the runtime's remaining tasks end with it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(path) = &args.plot {
+        crate::plot::write_svg(&report, path)?;
+    }
+    crate::output::print(&report, args.json)
+}
+
+/// Open files each agent may hold: its UDP socket, its TCP listener, and
+/// a few TCP streams (large payloads and catch-ups).
+const FILES_PER_AGENT: u64 = 8;
+
+/// Raises the soft limit on open files towards what `agents` agents may
+/// need (up to the hard limit); warns when that is not enough.
+fn raise_open_file_limit(agents: u32, quiet: bool) {
+    let wanted = u64::from(agents) * FILES_PER_AGENT + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted && !quiet => eprintln!(
+            "warning: at most {limit} open files (the hard limit); {agents} agents may need \
+             {wanted}: raise it (ulimit -Hn) if agents fail to start"
+        ),
+        Ok(_) => {}
+        Err(error) if !quiet => {
+            eprintln!("warning: could not raise the open-file limit: {error}");
+        }
+        Err(_) => {}
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One agent: its node, and the clock and counter that stamp its writes.
+struct Agent {
+    index: u32,
+    gossip: GossipHandle<Shared>,
+    clock: Arc<Mutex<Hlc>>,
+    next_seq: u32,
+}
+
+/// What kind of write an update was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Position,
+    Claim(u32),
+}
+
+/// One write, made at `at`.
+#[derive(Clone, Copy, Debug)]
+struct Written {
+    agent: u32,
+    seq: u32,
+    kind: Kind,
+    at: Instant,
+}
+
+/// What one agent saw arrive, and when.
+#[derive(Debug, Default)]
+struct Seen {
+    claims: HashMap<Claim, Instant>,
+    /// Per writer: (the writer's newest position seq held, since when),
+    /// seqs increasing.
+    positions: HashMap<u32, Vec<(u32, Instant)>>,
+    lagged: u64,
+}
+
+impl Seen {
+    fn note(&mut self, state: &Shared, now: Instant) -> u64 {
+        let mut new = 0;
+        for claim in state.claims.iter() {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.claims.entry(*claim) {
+                e.insert(now);
+                new += 1;
+            }
+        }
+        for (writer, position) in state.positions.iter() {
+            let held = self.positions.entry(*writer).or_default();
+            if held.last().is_none_or(|(seq, _)| *seq < position.seq) {
+                held.push((position.seq, now));
+                new += 1;
+            }
+        }
+        new
+    }
+
+    /// When this agent first held `write`, if it did.
+    fn arrival(&self, write: &Written) -> Option<Instant> {
+        match write.kind {
+            Kind::Claim(task) => self
+                .claims
+                .get(&Claim {
+                    task,
+                    agent: write.agent,
+                    seq: write.seq,
+                })
+                .copied(),
+            Kind::Position => {
+                let held = self.positions.get(&write.agent)?;
+                let first = held.partition_point(|(seq, _)| *seq < write.seq);
+                held.get(first).map(|(_, at)| *at)
+            }
+        }
+    }
+}
+
+/// A flag raised by Ctrl-C: the swarm stops writing and reports what it
+/// measured; a second Ctrl-C quits at once (exit 130).
+fn on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = Arc::clone(&flag);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            raised.store(true, Ordering::Relaxed);
+            eprintln!("\ninterrupted: reporting what was written so far (Ctrl-C again to quit)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    flag
+}
+
+/// Stamps every change of one agent's state until its node shuts down.
+fn watch(gossip: &GossipHandle<Shared>, received: Arc<AtomicU64>) -> JoinHandle<Seen> {
+    let mut changes = gossip.subscribe();
+    let gossip = gossip.clone();
+    tokio::spawn(async move {
+        let mut seen = Seen::default();
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::Delta(delta) => {
+                    let new = seen.note(&delta, Instant::now());
+                    received.fetch_add(new, Ordering::Relaxed);
+                }
+                Change::Lagged(missed) => {
+                    // Catch up from the state: what it holds arrived by now at the latest.
+                    seen.lagged += missed;
+                    let Ok(state) = gossip.read(Clone::clone).await else {
+                        break;
+                    };
+                    let new = seen.note(&state, Instant::now());
+                    received.fetch_add(new, Ordering::Relaxed);
+                }
+            }
+        }
+        seen
+    })
+}
+
+/// Messages and bytes sent, summed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sent {
+    messages: u64,
+    bytes: u64,
+}
+
+impl Sent {
+    fn of(stats: &[GossipStats]) -> Self {
+        stats.iter().fold(Self::default(), |sum, s| Self {
+            messages: sum.messages + s.messages_out,
+            bytes: sum.bytes + s.bytes_out,
+        })
+    }
+
+    fn since(self, earlier: Self) -> Self {
+        Self {
+            messages: self.messages.saturating_sub(earlier.messages),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+        }
+    }
+}
+
+/// The agents' counters; a killed agent keeps its last snapshot.
+async fn snapshot(agents: &[Agent], last: &mut [GossipStats], live: &[bool]) {
+    for (i, agent) in agents.iter().enumerate() {
+        if live[i] {
+            if let Ok(stats) = agent.gossip.stats().await {
+                last[i] = stats;
+            }
+        }
+    }
+}
+
+async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Result<Vec<Agent>> {
+    let config = Config {
+        interval_ms: args.interval,
+        fanout: args.fanout as usize,
+        strategy: args.strategy.strategy(),
+        ..Config::default()
+    };
+    let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut agents: Vec<Agent> = Vec::with_capacity(args.agents as usize);
+    for index in 0..args.agents {
+        let me = ReplicaId::random();
+        let transport = TransportConfig {
+            loss: args.loss,
+            loss_seed: seed ^ u64::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ..TransportConfig::new(localhost)
+        };
+        let mut builder = Gossip::builder(me, Shared::default())
+            .bind(localhost)
+            .transport(transport)
+            .config(config.clone())
+            .cluster("rumor-swarm");
+        builder = match key {
+            Some(key) => builder.keyring(Keyring::new(key.clone())),
+            None => builder.plaintext(),
+        };
+        // Join through the first agent and the one started just before.
+        let seeds: Vec<SocketAddr> = [agents.first(), agents.last()]
+            .into_iter()
+            .flatten()
+            .map(|a| a.gossip.local_addr())
+            .collect();
+        let gossip = builder
+            .seeds(seeds)
+            .start()
+            .await
+            .with_context(|| format!("agent {index} could not start on 127.0.0.1"))?;
+        agents.push(Agent {
+            index,
+            gossip,
+            clock: Arc::new(Mutex::new(Hlc::new(me))),
+            next_seq: 0,
+        });
+    }
+    Ok(agents)
+}
+
+/// Waits until every agent lists every other; the time it took, or `None`
+/// after [`FORMATION_TIMEOUT`].
+async fn formation(agents: &[Agent]) -> Option<Duration> {
+    let started = Instant::now();
+    let others = agents.len() - 1;
+    let mut pending: Vec<usize> = (0..agents.len()).collect();
+    while started.elapsed() < FORMATION_TIMEOUT {
+        let mut still = Vec::new();
+        for (k, &i) in pending.iter().enumerate() {
+            // A busy node answers late: keep the deadline even within one sweep.
+            let left = FORMATION_TIMEOUT.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                still.extend(&pending[k..]);
+                break;
+            }
+            let members = tokio::time::timeout(left, agents[i].gossip.members()).await;
+            let known = members.map_or(0, |m| m.map_or(0, |m| m.len()));
+            if known < others {
+                // Once one is missing, the sweep can stop: the rest is checked next time.
+                still.extend(&pending[k..]);
+                break;
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            return Some(started.elapsed());
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Writes one update through `agent`: its position, or a claim on a task.
+fn write(agent: &mut Agent, kind: Kind, rng: &mut impl Rng) -> JoinHandle<Option<Written>> {
+    let seq = agent.next_seq;
+    agent.next_seq += 1;
+    let index = agent.index;
+    let gossip = agent.gossip.clone();
+    let clock = Arc::clone(&agent.clock);
+    let replica = gossip.replica();
+    let (x, y) = (
+        rng.random_range(-1_000..1_000),
+        rng.random_range(-1_000..1_000),
+    );
+    tokio::spawn(async move {
+        let at = Instant::now();
+        let result = gossip
+            .update(move |state: &mut Shared| match kind {
+                Kind::Position => {
+                    let ts = clock
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .now(wall_ms());
+                    let position = Position { seq, x, y };
+                    Shared {
+                        // Each agent alone writes its own key, with its own clock: never superseded.
+                        positions: state
+                            .positions
+                            .insert(index, position, ts)
+                            .unwrap_or_default(),
+                        claims: OrSet::new(),
+                    }
+                }
+                Kind::Claim(task) => Shared {
+                    positions: LwwMap::new(),
+                    claims: state.claims.insert(
+                        replica,
+                        Claim {
+                            task,
+                            agent: index,
+                            seq,
+                        },
+                    ),
+                },
+            })
+            .await;
+        result.ok().map(|_| Written {
+            agent: index,
+            seq,
+            kind,
+            at,
+        })
+    })
+}
+
+/// Polls the live agents' members until none lists a killed agent; when
+/// each was dropped by the last of them (`None`: not before the deadline).
+async fn detect_dead(
+    survivors: Vec<GossipHandle<Shared>>,
+    killed: Vec<SocketAddr>,
+    crashed_at: Instant,
+    declared: Arc<AtomicU64>,
+    interrupted: Arc<AtomicBool>,
+) -> Vec<Option<Duration>> {
+    let mut when: Vec<Option<Duration>> = vec![None; killed.len()];
+    while crashed_at.elapsed() < DEAD_TIMEOUT
+        && when.iter().any(Option::is_none)
+        && !interrupted.load(Ordering::Relaxed)
+    {
+        let mut listed: HashSet<SocketAddr> = HashSet::new();
+        for gossip in &survivors {
+            if let Ok(members) = gossip.members().await {
+                listed.extend(members.into_iter().filter(|m| killed.contains(m)));
+            }
+        }
+        let now = crashed_at.elapsed();
+        for (i, addr) in killed.iter().enumerate() {
+            if when[i].is_none() && !listed.contains(addr) {
+                when[i] = Some(now);
+                declared.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        sleep(MEMBERS_POLL).await;
+    }
+    when
+}
+
+/// Whether every live agent holds every update written: its claim count and
+/// the sum of its positions' seqs against what was written.
+async fn all_hold(survivors: &[&Agent], claims: usize, position_seqs: u64) -> bool {
+    for agent in survivors {
+        let held = agent
+            .gossip
+            .read(|s| {
+                let seqs: u64 = s.positions.iter().map(|(_, p)| u64::from(p.seq)).sum();
+                (s.claims.len(), seqs)
+            })
+            .await;
+        if held.map_or(true, |h| h != (claims, position_seqs)) {
+            return false;
+        }
+    }
+    true
+}
+
+#[allow(clippy::too_many_lines)]
+async fn swarm(args: &Args) -> anyhow::Result<Report> {
+    // The OS-seeded generator: the key, and the seed when none is given.
+    let mut os_rng: StdRng = rand::make_rng();
+    let seed = args.seed.unwrap_or_else(|| os_rng.random());
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let key = (!args.plaintext).then(|| Key::generate(&mut os_rng));
+    let n = args.agents as usize;
+    let writes = (args.duration * args.writes_per_sec).round().max(1.0) as u64;
+    let quiet = args.json;
+    let interrupted = on_ctrl_c();
+
+    let setup = crate::output::progress(u64::from(args.agents), "agents started", quiet);
+    let mut agents = start_agents(args, seed, key.as_ref()).await?;
+    setup.set_position(u64::from(args.agents));
+    setup.set_message("finding each other");
+    let received = Arc::new(AtomicU64::new(0));
+    let watchers: Vec<JoinHandle<Seen>> = agents
+        .iter()
+        .map(|a| watch(&a.gossip, Arc::clone(&received)))
+        .collect();
+    let formed = formation(&agents).await;
+    setup.finish_and_clear();
+    if formed.is_none() && !quiet {
+        eprintln!(
+            "warning: not every agent knew every other after {} s; writing anyway",
+            FORMATION_TIMEOUT.as_secs()
+        );
+    }
+
+    let mut live = vec![true; n];
+    let mut last = vec![GossipStats::default(); n];
+    snapshot(&agents, &mut last, &live).await;
+    let idle_from = (Sent::of(&last), Instant::now());
+    sleep(Duration::from_secs(1)).await;
+    snapshot(&agents, &mut last, &live).await;
+    let busy_from = (Sent::of(&last), Instant::now());
+    let idle = busy_from.0.since(idle_from.0);
+    let idle_secs = busy_from.1.duration_since(idle_from.1).as_secs_f64();
+
+    // The writes, at a steady rate; the crash halfway.
+    let bar = crate::output::progress(writes, "writes", quiet);
+    let tasks = (2 * args.agents).max(4);
+    let gap = Duration::from_secs_f64(1.0 / args.writes_per_sec);
+    let kill_after = writes / 2;
+    let declared = Arc::new(AtomicU64::new(0));
+    let mut dead_watch = None;
+    let mut pending_writes = Vec::with_capacity(writes as usize);
+    let start = Instant::now();
+    for w in 0..writes {
+        let due = start + gap.mul_f64(w as f64);
+        tokio::time::sleep_until(due).await;
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        if w == kill_after && args.kill > 0 {
+            let mut victims = Vec::new();
+            while victims.len() < args.kill as usize {
+                let v = rng.random_range(0..n);
+                if live[v] && !victims.contains(&v) {
+                    victims.push(v);
+                }
+            }
+            snapshot(&agents, &mut last, &live).await;
+            let crashed_at = Instant::now();
+            for &v in &victims {
+                live[v] = false;
+                agents[v].gossip.shutdown().await;
+            }
+            let survivors = (0..n)
+                .filter(|&i| live[i])
+                .map(|i| agents[i].gossip.clone())
+                .collect();
+            let killed = victims
+                .iter()
+                .map(|&v| agents[v].gossip.local_addr())
+                .collect();
+            dead_watch = Some(tokio::spawn(detect_dead(
+                survivors,
+                killed,
+                crashed_at,
+                Arc::clone(&declared),
+                Arc::clone(&interrupted),
+            )));
+        }
+        let who = loop {
+            let i = rng.random_range(0..n);
+            if live[i] {
+                break i;
+            }
+        };
+        let kind = if rng.random_bool(0.5) {
+            Kind::Position
+        } else {
+            Kind::Claim(rng.random_range(0..tasks))
+        };
+        pending_writes.push(write(&mut agents[who], kind, &mut rng));
+        bar.set_position(w + 1);
+        if w % 16 == 0 {
+            bar.set_message(format!(
+                "{} held · killed {} · declared dead {}",
+                received.load(Ordering::Relaxed),
+                if w >= kill_after { args.kill } else { 0 },
+                declared.load(Ordering::Relaxed)
+            ));
+        }
+    }
+    let mut written = Vec::with_capacity(pending_writes.len());
+    for task in pending_writes {
+        if let Ok(Some(w)) = task.await {
+            written.push(w);
+        }
+    }
+
+    // Until every live agent holds every update (or the deadline).
+    bar.set_message("waiting until every live agent holds every update");
+    let survivors: Vec<&Agent> = agents.iter().filter(|a| live[a.index as usize]).collect();
+    let claims = written
+        .iter()
+        .filter(|w| matches!(w.kind, Kind::Claim(_)))
+        .count();
+    let mut newest: HashMap<u32, u32> = HashMap::new();
+    for w in written.iter().filter(|w| w.kind == Kind::Position) {
+        let seq = newest.entry(w.agent).or_default();
+        *seq = (*seq).max(w.seq);
+    }
+    let position_seqs: u64 = newest.values().map(|&s| u64::from(s)).sum();
+    let drain_from = Instant::now();
+    let drain = if interrupted.load(Ordering::Relaxed) {
+        INTERRUPTED_DRAIN
+    } else {
+        DRAIN_TIMEOUT
+    };
+    while drain_from.elapsed() < drain && !all_hold(&survivors, claims, position_seqs).await {
+        sleep(Duration::from_millis(20)).await;
+    }
+    snapshot(&agents, &mut last, &live).await;
+    let busy_to = (Sent::of(&last), Instant::now());
+    let busy = busy_to.0.since(busy_from.0);
+    let busy_secs = busy_to.1.duration_since(busy_from.1).as_secs_f64();
+
+    let dead = match dead_watch {
+        Some(task) => {
+            bar.set_message("waiting until the killed agents are declared dead");
+            let when = task.await.unwrap_or_default();
+            Some(when)
+        }
+        None => None,
+    };
+    // Live agents that some live agent holds dead.
+    let survivor_addrs: Vec<SocketAddr> = survivors.iter().map(|a| a.gossip.local_addr()).collect();
+    let mut live_held_dead: HashSet<SocketAddr> = HashSet::new();
+    for agent in &survivors {
+        if let Ok(members) = agent.gossip.members().await {
+            let me = agent.gossip.local_addr();
+            live_held_dead.extend(
+                survivor_addrs
+                    .iter()
+                    .filter(|a| **a != me && !members.contains(a))
+                    .copied(),
+            );
+        }
+    }
+    bar.finish_and_clear();
+
+    for agent in &agents {
+        agent.gossip.shutdown().await;
+    }
+    let mut seen = Vec::with_capacity(n);
+    for watcher in watchers {
+        seen.push(watcher.await.unwrap_or_default());
+    }
+
+    // Per update: the time until the last live agent (its writer aside) held it.
+    let receivers: Vec<usize> = (0..n).filter(|&i| live[i]).collect();
+    let mut to_all = Vec::with_capacity(written.len());
+    let mut offsets: Vec<f64> = Vec::with_capacity(written.len() * receivers.len());
+    for w in &written {
+        let mut latest = Some(Duration::ZERO);
+        for &r in &receivers {
+            if r == w.agent as usize {
+                offsets.push(0.0);
+                continue;
+            }
+            match seen[r].arrival(w) {
+                Some(at) => {
+                    let after = at.saturating_duration_since(w.at);
+                    offsets.push(after.as_secs_f64() * 1_000.0);
+                    latest = latest.map(|l| l.max(after));
+                }
+                None => latest = None,
+            }
+        }
+        if let Some(latest) = latest {
+            to_all.push(latest.as_secs_f64() * 1_000.0);
+        }
+    }
+    let curve = infection_curve(&mut offsets, written.len() * receivers.len());
+    let lagged: u64 = seen.iter().map(|s| s.lagged).sum();
+    if lagged > 0 && !quiet {
+        eprintln!(
+            "note: subscribers lagged by {lagged} changes; those were stamped when read back (later than they arrived)"
+        );
+    }
+
+    let updates = written.len() as u64;
+    let per = |total: u64, by: f64| if by > 0.0 { total as f64 / by } else { 0.0 };
+    let run = Run {
+        strategy: args.strategy.name().to_string(),
+        agents: args.agents,
+        formation_ms: formed.map(|d| d.as_secs_f64() * 1_000.0),
+        updates: Updates {
+            written: updates,
+            reached_all: to_all.len() as u64,
+            to_all_ms: Percentiles::of(&mut to_all),
+        },
+        traffic: Traffic {
+            messages: busy.messages,
+            bytes: busy.bytes,
+            messages_per_update: per(busy.messages, updates as f64),
+            bytes_per_update: per(busy.bytes, updates as f64),
+            messages_per_agent_per_s: per(busy.messages, n as f64 * busy_secs),
+            bytes_per_agent_per_s: per(busy.bytes, n as f64 * busy_secs),
+            idle_messages_per_agent_per_s: Some(per(idle.messages, n as f64 * idle_secs)),
+            idle_bytes_per_agent_per_s: Some(per(idle.bytes, n as f64 * idle_secs)),
+        },
+        dead: dead.map(|when| {
+            let mut detected: Vec<f64> = when
+                .iter()
+                .flatten()
+                .map(|d| d.as_secs_f64() * 1_000.0)
+                .collect();
+            Dead {
+                killed: when.len() as u64,
+                declared_dead_by_all: detected.len() as u64,
+                to_all_ms: Percentiles::of(&mut detected),
+                live_held_dead: live_held_dead.len() as u64,
+            }
+        }),
+        curve,
+    };
+    let mut settings = serde_json::to_value(args)?;
+    settings["seed"] = seed.into();
+    Ok(Report {
+        interrupted: interrupted.load(Ordering::Relaxed),
+        command: "swarm",
+        settings,
+        runs: vec![run],
+    })
+}
+
+/// The share of (update, agent) pairs held, against the time since the
+/// write: `offsets` holds one entry per pair that was held, `pairs` counts
+/// them all.
+pub(crate) fn infection_curve(offsets: &mut [f64], pairs: usize) -> Vec<CurvePoint> {
+    if offsets.is_empty() || pairs == 0 {
+        return Vec::new();
+    }
+    offsets.sort_by(f64::total_cmp);
+    // Points at quantiles of the arrivals: fine where they are dense, on any scale.
+    let last = offsets.len() - 1;
+    (0..=200)
+        .map(|step| {
+            let i = step * last / 200;
+            CurvePoint {
+                ms: offsets[i],
+                share: (i + 1) as f64 / pairs as f64,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,302 @@
+//! One report for every command and every rendering: the table people read,
+//! and the JSON object machines read (`--json`), from the same struct.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// What one command measured: its settings and one run per strategy
+/// (`swarm` has one; `sim --compare` has four).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Report {
+    /// Cut short by Ctrl-C: the numbers cover what was written until then.
+    pub(crate) interrupted: bool,
+    /// `"swarm"` or `"sim"`.
+    pub(crate) command: &'static str,
+    /// The options the command ran with.
+    pub(crate) settings: serde_json::Value,
+    pub(crate) runs: Vec<Run>,
+}
+
+/// The numbers of one run.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Run {
+    /// The dissemination strategy.
+    pub(crate) strategy: String,
+    pub(crate) agents: u32,
+    /// Time (ms) until every agent had found every other (`swarm`; `None`
+    /// when they had not by the deadline); 0 where membership is given (`sim`).
+    pub(crate) formation_ms: Option<f64>,
+    pub(crate) updates: Updates,
+    pub(crate) traffic: Traffic,
+    /// Agents crashed on purpose, and how long until all others held them
+    /// dead; `None` when none was killed.
+    pub(crate) dead: Option<Dead>,
+    /// The infection curve: the share of (update, live agent) pairs held,
+    /// against the time since the write.
+    pub(crate) curve: Vec<CurvePoint>,
+}
+
+/// One point of the infection curve.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct CurvePoint {
+    /// Time since the write.
+    pub(crate) ms: f64,
+    /// Share of (update, live agent) pairs held by then, 0 to 1.
+    pub(crate) share: f64,
+}
+
+/// The updates written, and how long each took to reach every agent.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Updates {
+    pub(crate) written: u64,
+    /// Updates that reached every agent that was alive at the end.
+    pub(crate) reached_all: u64,
+    /// Time from the write until the last live agent had it, over the
+    /// updates that reached all; `None` when none did.
+    pub(crate) to_all_ms: Option<Percentiles>,
+}
+
+/// Traffic while updates were written (membership and failure detection
+/// included: this is what the network carried).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Traffic {
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+    pub(crate) messages_per_update: f64,
+    pub(crate) bytes_per_update: f64,
+    pub(crate) messages_per_agent_per_s: f64,
+    pub(crate) bytes_per_agent_per_s: f64,
+    /// The same rates with no update written (before the writes began), for
+    /// the control traffic alone; `None` where not measured.
+    pub(crate) idle_messages_per_agent_per_s: Option<f64>,
+    pub(crate) idle_bytes_per_agent_per_s: Option<f64>,
+}
+
+/// Killed agents and their detection.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Dead {
+    pub(crate) killed: u64,
+    /// Killed agents that every live agent held dead before the deadline.
+    pub(crate) declared_dead_by_all: u64,
+    /// Time from the crash until the last live agent held it dead.
+    pub(crate) to_all_ms: Option<Percentiles>,
+    /// Live agents held dead by some live agent at the end (false positives).
+    pub(crate) live_held_dead: u64,
+}
+
+/// Percentiles of a sample, nearest rank (the smallest value with at least
+/// p % of the sample at or below it), in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub(crate) struct Percentiles {
+    pub(crate) method: &'static str,
+    pub(crate) n: usize,
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+impl Percentiles {
+    /// The percentiles of `sample`; `None` when it is empty.
+    pub(crate) fn of(sample: &mut [f64]) -> Option<Self> {
+        if sample.is_empty() {
+            return None;
+        }
+        sample.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            // Nearest rank: ceil(p/100 × n), 1-based.
+            let n = sample.len() as f64;
+            let r = (p / 100.0 * n).ceil().max(1.0) as usize;
+            sample[r.min(sample.len()) - 1]
+        };
+        Some(Self {
+            method: "nearest-rank",
+            n: sample.len(),
+            p50: rank(50.0),
+            p90: rank(90.0),
+            p99: rank(99.0),
+            max: sample[sample.len() - 1],
+        })
+    }
+}
+
+pub(crate) fn ms(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2} ms")
+    } else if value < 1_000.0 {
+        format!("{value:.1} ms")
+    } else {
+        format!("{:.2} s", value / 1_000.0)
+    }
+}
+
+fn count(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+fn bytes(value: f64) -> String {
+    if value >= 10.0 * 1024.0 * 1024.0 {
+        format!("{:.1} MiB", value / (1024.0 * 1024.0))
+    } else if value >= 10.0 * 1024.0 {
+        format!("{:.1} KiB", value / 1024.0)
+    } else {
+        format!("{value:.0} B")
+    }
+}
+
+fn percentile_rows(
+    rows: &mut Vec<(String, Vec<String>)>,
+    what: &str,
+    runs: &[&Option<Percentiles>],
+) {
+    let pick = |f: fn(&Percentiles) -> f64| -> Vec<String> {
+        runs.iter()
+            .map(|p| p.as_ref().map_or_else(|| "-".to_string(), |p| ms(f(p))))
+            .collect()
+    };
+    rows.push((format!("{what} p50"), pick(|p| p.p50)));
+    rows.push((format!("{what} p90"), pick(|p| p.p90)));
+    rows.push((format!("{what} p99"), pick(|p| p.p99)));
+    rows.push((format!("{what} max"), pick(|p| p.max)));
+}
+
+impl Report {
+    /// The table: one row per measure, one column per run.
+    pub(crate) fn table(&self) -> String {
+        let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+        let runs = &self.runs;
+        let each = |f: &dyn Fn(&Run) -> String| runs.iter().map(f).collect::<Vec<_>>();
+        rows.push(("strategy".into(), each(&|r| r.strategy.clone())));
+        rows.push(("agents".into(), each(&|r| r.agents.to_string())));
+        if self.command == "swarm" {
+            rows.push((
+                "all found each other in".into(),
+                each(&|r| {
+                    r.formation_ms
+                        .map_or_else(|| "not all (deadline)".into(), ms)
+                }),
+            ));
+        }
+        rows.push((
+            "updates reached all / written".into(),
+            each(&|r| format!("{} / {}", r.updates.reached_all, r.updates.written)),
+        ));
+        let latencies: Vec<&Option<Percentiles>> =
+            runs.iter().map(|r| &r.updates.to_all_ms).collect();
+        percentile_rows(&mut rows, "update to all", &latencies);
+        rows.push((
+            "messages per update".into(),
+            each(&|r| count(r.traffic.messages_per_update)),
+        ));
+        rows.push((
+            "bytes per update".into(),
+            each(&|r| bytes(r.traffic.bytes_per_update)),
+        ));
+        rows.push((
+            "messages per agent per s".into(),
+            each(&|r| count(r.traffic.messages_per_agent_per_s)),
+        ));
+        rows.push((
+            "bytes per agent per s".into(),
+            each(&|r| bytes(r.traffic.bytes_per_agent_per_s)),
+        ));
+        if runs
+            .iter()
+            .any(|r| r.traffic.idle_messages_per_agent_per_s.is_some())
+        {
+            rows.push((
+                "idle: messages per agent per s".into(),
+                each(&|r| {
+                    r.traffic
+                        .idle_messages_per_agent_per_s
+                        .map_or_else(|| "-".into(), count)
+                }),
+            ));
+            rows.push((
+                "idle: bytes per agent per s".into(),
+                each(&|r| {
+                    r.traffic
+                        .idle_bytes_per_agent_per_s
+                        .map_or_else(|| "-".into(), bytes)
+                }),
+            ));
+        }
+        if runs.iter().any(|r| r.dead.is_some()) {
+            rows.push((
+                "killed: declared dead by all".into(),
+                each(&|r| {
+                    r.dead.as_ref().map_or_else(
+                        || "-".into(),
+                        |d| format!("{} / {}", d.declared_dead_by_all, d.killed),
+                    )
+                }),
+            ));
+            let none = None;
+            let dead: Vec<&Option<Percentiles>> = runs
+                .iter()
+                .map(|r| r.dead.as_ref().map_or(&none, |d| &d.to_all_ms))
+                .collect();
+            percentile_rows(&mut rows, "crash to dead by all", &dead);
+            rows.push((
+                "live agents held dead".into(),
+                each(&|r| {
+                    r.dead
+                        .as_ref()
+                        .map_or_else(|| "-".into(), |d| d.live_held_dead.to_string())
+                }),
+            ));
+        }
+
+        let name_width = rows
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .max()
+            .unwrap_or(0);
+        let widths: Vec<usize> = (0..runs.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|(_, v)| v[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        if self.interrupted {
+            out.push_str("interrupted (Ctrl-C): a partial report of what was written until then\n");
+        }
+        for (name, values) in &rows {
+            let _ = write!(out, "{name:<name_width$}");
+            for (value, width) in values.iter().zip(&widths) {
+                let _ = write!(out, "  {value:>width$}");
+            }
+            out.push('\n');
+        }
+        out.push_str(
+            "percentiles: nearest rank over the updates (n) that reached every live agent\n",
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut sample: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let p = Percentiles::of(&mut sample).expect("a sample");
+        assert_eq!(
+            (p.n, p.p50, p.p90, p.p99, p.max),
+            (100, 50.0, 90.0, 99.0, 100.0)
+        );
+        let p = Percentiles::of(&mut [7.0]).expect("a sample");
+        assert_eq!((p.p50, p.p99, p.max), (7.0, 7.0, 7.0));
+        assert_eq!(Percentiles::of(&mut []), None);
+    }
+}

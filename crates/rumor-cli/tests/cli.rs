@@ -1,0 +1,227 @@
+//! The `rumor` binary, end to end: each test spawns it and reads what it
+//! prints.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rumor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rumor"))
+        .args(args)
+        .output()
+        .expect("the rumor binary runs")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "rumor failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
+fn number(value: &Value, path: &str) -> f64 {
+    value
+        .pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} is a number in {value}"))
+}
+
+/// The percentiles at `path` are there and ordered.
+fn check_percentiles(report: &Value, path: &str) {
+    let p = |name: &str| number(report, &format!("{path}/{name}"));
+    let (p50, p90, p99, max) = (p("p50"), p("p90"), p("p99"), p("max"));
+    assert!(
+        0.0 <= p50 && p50 <= p90 && p90 <= p99 && p99 <= max,
+        "{path}: {p50} {p90} {p99} {max}"
+    );
+    assert_eq!(
+        report.pointer(&format!("{path}/method")),
+        Some(&Value::from("nearest-rank"))
+    );
+}
+
+#[test]
+fn a_small_swarm_delivers_every_update_to_every_agent() {
+    let output = rumor(&[
+        "swarm",
+        "--agents",
+        "10",
+        "--duration",
+        "2",
+        "--writes-per-sec",
+        "20",
+        "--kill",
+        "1",
+        "--seed",
+        "7",
+        "--json",
+    ]);
+    let report = json(&output);
+    let run = &report["runs"][0];
+    let written = number(run, "/updates/written");
+    assert_eq!(written, 40.0);
+    assert_eq!(number(run, "/updates/reached_all"), written);
+    assert_eq!(number(run, "/updates/to_all_ms/n"), written);
+    check_percentiles(run, "/updates/to_all_ms");
+    assert!(number(run, "/traffic/messages_per_update") > 0.0);
+    assert!(number(run, "/traffic/bytes_per_update") > 0.0);
+    assert_eq!(number(run, "/dead/killed"), 1.0);
+    assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0);
+    assert_eq!(report.pointer("/settings/seed"), Some(&Value::from(7)));
+    assert_eq!(
+        report.pointer("/settings/plaintext"),
+        Some(&Value::from(false))
+    );
+    let curve = run["curve"].as_array().expect("the infection curve");
+    let last = curve.last().expect("points");
+    assert_eq!(last["share"].as_f64(), Some(1.0));
+}
+
+#[test]
+fn a_small_simulation_compares_every_strategy() {
+    let args = [
+        "sim",
+        "--agents",
+        "200",
+        "--updates",
+        "20",
+        "--duration",
+        "1",
+        "--compare",
+        "--seed",
+        "3",
+        "--json",
+    ];
+    let report = json(&rumor(&args));
+    let runs = report["runs"].as_array().expect("runs");
+    let names: Vec<&str> = runs.iter().filter_map(|r| r["strategy"].as_str()).collect();
+    assert_eq!(names, ["full-state", "delta", "delta-optimized", "eager"]);
+    for run in runs {
+        assert_eq!(number(run, "/updates/written"), 20.0, "{run}");
+        assert_eq!(number(run, "/updates/reached_all"), 20.0, "{run}");
+        check_percentiles(run, "/updates/to_all_ms");
+        assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0, "{run}");
+        check_percentiles(run, "/dead/to_all_ms");
+    }
+    // The simulator replays a seed: the same run, the same numbers.
+    let again = json(&rumor(&args));
+    assert_eq!(report, again);
+}
+
+#[test]
+fn plot_draws_every_run_into_an_svg_file() {
+    let path = std::env::temp_dir().join(format!("rumor-cli-plot-{}.svg", std::process::id()));
+    let path_text = path.to_str().expect("a UTF-8 temporary path");
+    let output = rumor(&[
+        "sim",
+        "--agents",
+        "100",
+        "--updates",
+        "10",
+        "--duration",
+        "1",
+        "--compare",
+        "--kill",
+        "0",
+        "--plot",
+        path_text,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let svg = std::fs::read_to_string(&path).expect("the plot was written");
+    let _ = std::fs::remove_file(&path);
+    assert!(svg.starts_with("<svg"), "{svg}");
+    for name in ["full-state", "delta", "delta-optimized", "eager", "p99"] {
+        assert!(svg.contains(name), "{name} is not in the plot");
+    }
+}
+
+#[test]
+fn an_unwritable_plot_fails_before_the_run() {
+    let output = rumor(&["swarm", "--plot", "/no/such/directory/plot.svg"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("could not write the plot to /no/such/directory/plot.svg"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_prints_the_partial_report() {
+    let child = Command::new(env!("CARGO_BIN_EXE_rumor"))
+        .args(["swarm", "--agents", "5", "--duration", "120", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the rumor binary runs");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("rumor ends");
+    let report = json(&output);
+    assert_eq!(report["interrupted"], Value::from(true));
+    let run = &report["runs"][0];
+    assert!(
+        number(run, "/updates/written") < 2_400.0,
+        "it stopped writing"
+    );
+    assert_eq!(
+        number(run, "/updates/reached_all"),
+        number(run, "/updates/written")
+    );
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message_and_no_panic() {
+    for args in [
+        &["swarm", "--agents", "1"][..],
+        &["swarm", "--loss", "1.5"],
+        &["swarm", "--loss", "lots"],
+        &["swarm", "--strategy", "gossipy"],
+        &["swarm", "--duration", "0"],
+        &["swarm", "--agents", "3", "--kill", "2"],
+        &["swarm", "--no-such-option"],
+        &["sim", "--latency", "9-2"],
+        &["sim", "--churn", "-0.1"],
+        &["sim", "--compare", "--strategy", "delta"],
+        &["sim", "--agents", "2", "--kill", "1"],
+        &["no-such-command"],
+    ] {
+        let output = rumor(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr.contains("error"),
+            "{args:?}: no error message: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?} printed a report");
+    }
+}
+
+#[test]
+fn no_command_prints_the_usage_and_fails() {
+    let output = rumor(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: rumor <COMMAND>"));
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for args in [&["--help"][..], &["swarm", "--help"], &["sim", "--help"]] {
+        let output = rumor(args);
+        assert!(output.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("Examples:"), "{args:?}: {help}");
+    }
+}
