@@ -38,7 +38,7 @@ use core::fmt::Debug;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a CRDT",
     label = "not a CRDT (each field of a `#[derive(Crdt)]` struct must be one)",
-    note = "the CRDTs are GCounter, PnCounter, LwwRegister, LwwMap, OrSet and the structs that derive `Crdt`"
+    note = "the CRDTs are GCounter, PnCounter, LwwRegister, MvRegister, LwwMap, OrSet and the structs that derive `Crdt`"
 )]
 pub trait Crdt: Clone + PartialEq + Default + Debug {
     /// The summary of what a state has seen: the entries for counters, a
