@@ -5,6 +5,8 @@
 //! declare it dead after it was killed. The clusters run one after another
 //! (a lock), so the machine never holds more than fifty.
 
+mod support;
+
 use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,24 +48,13 @@ async fn node<S: State>(index: usize, seeds: &[SocketAddr]) -> GossipHandle<S> {
         .expect("the node starts")
 }
 
-/// Polls `condition` every 5 ms until it holds; panics naming `what`
-/// after [`WAIT`].
-async fn eventually<F, Fut>(what: &str, mut condition: F)
+/// [`support::eventually_async`] within [`WAIT`].
+async fn eventually<F, Fut>(what: &str, condition: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    loop {
-        if timeout(WAIT, condition()).await.unwrap_or(false) {
-            return;
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        sleep(Duration::from_millis(5)).await;
-    }
+    support::eventually_async(what, WAIT, condition).await
 }
 
 /// [`NODES`] nodes (all but the first join through the first), once each

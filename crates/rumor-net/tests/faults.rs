@@ -7,14 +7,15 @@
 
 mod relay;
 
-use std::future::Future;
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use relay::{start_bound, Relay};
 use rumor_crdt::{OrSet, ReplicaId};
 use rumor_net::{Gossip, GossipBuilder, GossipHandle, Key, Keyring};
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{timeout, Instant};
 
 type Set = OrSet<u32>;
 
@@ -30,25 +31,7 @@ fn builder(id: u128) -> GossipBuilder<Set> {
         .cluster("fault-tests")
 }
 
-/// Polls `condition` every millisecond until it holds; panics naming
-/// `what` after `within`. Returns the time it took.
-async fn eventually<F, Fut>(what: &str, within: Duration, mut condition: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if timeout(within, condition()).await.unwrap_or(false) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        sleep(Duration::from_millis(1)).await;
-    }
-}
+use support::eventually_async as eventually;
 
 async fn members(node: &GossipHandle<Set>) -> Vec<SocketAddr> {
     node.members().await.expect("the node runs")

@@ -2,13 +2,14 @@
 //! stamped by the node's own clock, and the incarnation a member starts at
 //! and takes back from its peers after a restart.
 
+mod support;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumor_crdt::{Hlc, LwwMap, ReplicaId};
 use rumor_net::{Gossip, GossipHandle, Key, Keyring};
-use tokio::time::{sleep, Instant};
 
 type Map = LwwMap<String, u32>;
 
@@ -41,17 +42,13 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// Polls `condition` every 20 ms until it holds; panics after `WAIT`.
-async fn eventually<F, Fut>(what: &str, mut condition: F)
+/// [`support::eventually_async`] within [`WAIT`].
+async fn eventually<F, Fut>(what: &str, condition: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + WAIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        sleep(Duration::from_millis(20)).await;
-    }
+    support::eventually_async(what, WAIT, condition).await
 }
 
 async fn speed(node: &GossipHandle<Map>) -> Option<u32> {

@@ -8,6 +8,8 @@
 
 mod relay;
 
+mod support;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,24 +55,13 @@ async fn start(builder: GossipBuilder<Set>) -> GossipHandle<Set> {
     builder.start().await.expect("the node starts")
 }
 
-/// Polls `condition` every millisecond until it holds; panics naming
-/// `what` after [`WAIT`]. Returns the time it took.
-async fn eventually<F, Fut>(what: &str, mut condition: F) -> Duration
+/// [`support::eventually_async`] within [`WAIT`].
+async fn eventually<F, Fut>(what: &str, condition: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    loop {
-        if timeout(WAIT, condition()).await.unwrap_or(false) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        sleep(Duration::from_millis(1)).await;
-    }
+    support::eventually_async(what, WAIT, condition).await
 }
 
 async fn stats(node: &GossipHandle<Set>) -> GossipStats {

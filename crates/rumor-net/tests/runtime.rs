@@ -3,7 +3,9 @@
 //! node with the wrong key, carry a delta larger than a datagram, and see a
 //! member leave. Every wait is bounded; every node is shut down.
 
-use std::future::{poll_fn, Future};
+mod support;
+
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -81,25 +83,7 @@ async fn each_writes_its_index(nodes: &[GossipHandle<Set>]) {
     }
 }
 
-/// Polls `condition` every 1 ms until it holds; panics naming `what` after
-/// `within`. Returns the time it took.
-async fn eventually<F, Fut>(what: &str, within: Duration, mut condition: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if timeout(within, condition()).await.unwrap_or(false) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        sleep(Duration::from_millis(1)).await;
-    }
-}
+use support::eventually_async as eventually;
 
 /// Inserts `0..n` in one update (one delta); returns it.
 async fn insert_many(node: &GossipHandle<Set>, n: u32) -> Arc<Set> {

@@ -2,6 +2,7 @@
 //! with OS-chosen ports, and raw TCP peers that write what they like.
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,27 @@ pub async fn recv(inbox: &mut Inbox, what: &str) -> Incoming {
         Ok(Some(incoming)) => incoming,
         Ok(None) => panic!("the inbox ended while waiting for {what}"),
         Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Polls the async `condition` every millisecond until it holds; panics
+/// naming `what` after `within`. Returns the time it took. (The runtime
+/// tests ask their nodes, which answers asynchronously.)
+pub async fn eventually_async<F, Fut>(what: &str, within: Duration, mut condition: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if timeout(within, condition()).await.unwrap_or(false) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        sleep(Duration::from_millis(1)).await;
     }
 }
 
