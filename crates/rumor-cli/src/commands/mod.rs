@@ -58,28 +58,25 @@ pub(crate) fn probability(text: &str) -> Result<f64, String> {
 
 /// A positive number of seconds, at most an hour (`--duration`).
 pub(crate) fn seconds(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if value > 0.0 && value <= 3_600.0 {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{value} s is out of range (more than 0, at most 3600)"
-        ))
-    }
+    positive_at_most(text, 3_600.0, "a number of seconds", " s")
 }
 
 /// A positive rate (`--writes-per-sec`), at most 100,000.
 pub(crate) fn rate(text: &str) -> Result<f64, String> {
+    positive_at_most(text, 100_000.0, "a number", "")
+}
+
+/// `text` as a number above 0 and at most `max`; the errors name `what`
+/// the text should be and print the value with `unit`.
+fn positive_at_most(text: &str, max: f64, what: &str, unit: &str) -> Result<f64, String> {
     let value: f64 = text
         .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
-    if value > 0.0 && value <= 100_000.0 {
+        .map_err(|_| format!("`{text}` is not {what}"))?;
+    if value > 0.0 && value <= max {
         Ok(value)
     } else {
         Err(format!(
-            "{value} is out of range (more than 0, at most 100000)"
+            "{value}{unit} is out of range (more than 0, at most {max})"
         ))
     }
 }
