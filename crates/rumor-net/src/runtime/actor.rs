@@ -34,7 +34,6 @@ type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
 /// A keyring change, applied once to each codec.
 pub(super) type KeyChange = Box<dyn Fn(&mut Keyring) -> Result<(), KeyError> + Send>;
 
-/// What a handle asks of the node task.
 /// A local write: a delta mutator, given a timestamp from the node's clock
 /// when it asks for one.
 pub(super) enum Mutation<S> {
@@ -45,6 +44,7 @@ pub(super) enum Mutation<S> {
 /// A delta mutator that takes a timestamp.
 type StampedMutator<S> = dyn FnOnce(&mut S, HlcTimestamp) -> S + Send;
 
+/// What a handle asks of the node task.
 pub(super) enum Command<S: State> {
     Update(Mutation<S>, oneshot::Sender<Result<Arc<S>, GossipError>>),
     Read(Box<dyn FnOnce(&S) + Send>),
