@@ -865,12 +865,15 @@ where
     }
 
     fn send(&mut self, out: &mut Output<S, P>, to: P, body: Body<S, P>) {
-        let members = self.swim.piggyback(
-            to,
-            &self.config,
-            self.members.len(),
-            self.config.max_piggyback,
-        );
+        // A news message carries nothing else: it takes a fuller load.
+        let max = if matches!(body, Body::Probe(Probe::News)) {
+            self.config.max_news.max(self.config.max_piggyback)
+        } else {
+            self.config.max_piggyback
+        };
+        let members = self
+            .swim
+            .piggyback(to, &self.config, self.members.len(), max);
         out.messages.push((
             to,
             Message {

@@ -2,6 +2,7 @@
 //! inbox; reads the clock; turns commands, received payloads and timers
 //! into calls on the node, and its output into sealed sends and changes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::Rng;
 use rumor_crdt::{codec, Hlc, HlcTimestamp};
-use rumor_gossip::{Body, Event, FullView, Message, Node, Output};
+use rumor_gossip::{Body, Event, FullView, MemberUpdate, Message, Node, Output, Probe};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
@@ -139,6 +140,22 @@ async fn resolve(hosts: Vec<String>, found: mpsc::Sender<Vec<SocketAddr>>) {
             () = found.closed() => return,
         }
     }
+}
+
+/// A news message (membership updates only) too large for one datagram, as
+/// two messages of half its updates each; `None` for anything else, or news
+/// of a single update.
+fn split_news<S: State>(message: &Message<S, SocketAddr>) -> Option<[Message<S, SocketAddr>; 2]> {
+    if !matches!(message.body, Body::Probe(Probe::News)) || message.members.len() < 2 {
+        return None;
+    }
+    let (first, second) = message.members.split_at(message.members.len() / 2);
+    let half = |members: &[MemberUpdate<SocketAddr>]| Message {
+        incarnation: message.incarnation,
+        body: Body::Probe(Probe::News),
+        members: members.to_vec(),
+    };
+    Some([half(first), half(second)])
 }
 
 /// Membership and failure detection go before data.
@@ -464,7 +481,8 @@ impl<S: State> Actor<S> {
     fn dispatch(&mut self, out: Output<S, SocketAddr>, changes: &broadcast::Sender<Arc<S>>) {
         self.envelope.set_incarnation(self.node.incarnation());
         let now = wall_ms();
-        for (to, message) in out.messages {
+        let mut messages = VecDeque::from(out.messages);
+        while let Some((to, message)) = messages.pop_front() {
             let class = class_of(&message);
             let sealed = codec::encode(&message)
                 .ok()
@@ -474,6 +492,15 @@ impl<S: State> Actor<S> {
                 continue;
             };
             let len = sealed.len();
+            if len > self.transport.max_datagram() {
+                if let Some([first, second]) = split_news(&message) {
+                    // Two datagrams rather than a stream: news is all
+                    // membership updates, which can go in any grouping.
+                    messages.push_front((to, second));
+                    messages.push_front((to, first));
+                    continue;
+                }
+            }
             match self.transport.send(to, Bytes::from(sealed), class) {
                 Ok(()) => self.stats.count_sent(&message, len),
                 Err(_) => self.stats.send_refused += 1,
@@ -515,6 +542,67 @@ mod tests {
             }
         }
         panic!("not done after 8 steps");
+    }
+
+    /// News of `count` updates about IPv4 or IPv6 members.
+    fn news(count: u16, v6: bool) -> Message<OrSet<u32>, SocketAddr> {
+        let addr = |port: u16| -> SocketAddr {
+            if v6 {
+                SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, port], 40_000 + port))
+            } else {
+                SocketAddr::from(([10, 0, (port >> 8) as u8, port as u8], 40_000 + port))
+            }
+        };
+        Message {
+            incarnation: 3,
+            body: Body::Probe(Probe::News),
+            members: (0..count)
+                .map(|i| MemberUpdate {
+                    peer: addr(i),
+                    incarnation: u64::from(i) * 1_000,
+                    status: rumor_gossip::Status::Suspect,
+                    by: addr(i + 1),
+                })
+                .collect(),
+        }
+    }
+
+    fn sealed_len(message: &Message<OrSet<u32>, SocketAddr>) -> usize {
+        let encoded = codec::encode(message).expect("encodes").len();
+        encoded + crate::envelope::HEADER_LEN + crate::envelope::TAG_LEN
+    }
+
+    /// A full news message about IPv4 members fits one default datagram;
+    /// about IPv6 members it does not, and its halves do, with every update
+    /// kept, in order.
+    #[test]
+    fn news_too_large_for_a_datagram_splits_into_halves_that_fit() {
+        let max = rumor_gossip::Config::default().max_news;
+        let datagram =
+            crate::TransportConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))).max_datagram;
+        let v4 = news(u16::try_from(max).expect("small"), false);
+        assert!(
+            sealed_len(&v4) <= datagram,
+            "{} > {datagram}",
+            sealed_len(&v4)
+        );
+        let v6 = news(u16::try_from(max).expect("small"), true);
+        assert!(sealed_len(&v6) > datagram, "{} fits", sealed_len(&v6));
+        let [first, second] = split_news(&v6).expect("news splits");
+        for half in [&first, &second] {
+            assert!(sealed_len(half) <= datagram, "{}", sealed_len(half));
+            assert_eq!(half.incarnation, 3);
+        }
+        let mut joined = first.members.clone();
+        joined.extend(second.members);
+        assert_eq!(joined, v6.members);
+        // Anything else, or one update, is not split.
+        assert!(split_news(&news(1, true)).is_none());
+        let ping = Message {
+            body: Body::Probe(Probe::Ping { seq: 1 }),
+            ..v6
+        };
+        assert!(split_news(&ping).is_none());
     }
 
     #[tokio::test]
