@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rumor_crdt::HlcTimestamp;
-use rumor_net::{Change, Gossip, GossipHandle, Keyring, Subscription};
+use rumor_net::{Change, Gossip, GossipHandle, Keyring, Subscription, TransportConfig};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use zeroize::Zeroizing;
 
@@ -103,6 +103,11 @@ pub(crate) struct Args {
     /// Serve the node's metrics as Prometheus text at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
+    /// Drop this share of outgoing datagrams (0.05 = 5 %), for experiments
+    /// where the network cannot be made lossy (scripts/netns-cluster.sh on
+    /// a kernel without netem). TCP streams are not touched.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = super::probability)]
+    pub(crate) loss: f64,
     /// Take commands on a Unix socket at PATH too (mode 0600, this user only):
     /// what `rumor keys --control PATH` talks to.
     #[arg(long, value_name = "PATH")]
@@ -182,8 +187,14 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
     };
     let me = rumor_crdt::ReplicaId::random();
     let key = keyring.as_ref().map(|ring| ring.primary().id());
+    let transport = TransportConfig {
+        loss: args.loss,
+        loss_seed: rand::RngExt::random(&mut rand::make_rng::<rand::rngs::StdRng>()),
+        ..TransportConfig::new(args.bind)
+    };
     let mut builder = Gossip::builder(me, AgentState::default())
         .bind(args.bind)
+        .transport(transport)
         .cluster(&args.cluster);
     if let Some(addr) = args.advertise {
         builder = builder.advertise(addr);
