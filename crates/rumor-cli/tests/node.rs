@@ -343,9 +343,16 @@ fn keys_rotate_across_two_running_nodes_and_writes_keep_flowing() {
     }
     write_and_see(&mut b);
     b.ask("get step", "step = 4");
+    // And the other way: B seals with the new key, which A opens.
+    b.ask("set back yes", "ok");
+    a.wait_for(|l| l.starts_with("change: set back = yes (by "));
+    assert!(control(&socket_a, "stats").contains("\nrefused 0 envelopes"));
     b.send("stats");
     let refused = b.wait_for(|l| l.starts_with("refused "));
     assert!(refused.starts_with("refused 0 envelopes"), "{refused}");
+    // A node that stops takes its control socket with it.
+    assert!(a.terminate().success());
+    assert!(!socket_a.0.exists(), "the control socket is left behind");
 }
 
 #[test]

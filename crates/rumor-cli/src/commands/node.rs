@@ -203,15 +203,13 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
         Some(ring) => builder.keyring(ring),
         None => builder.plaintext(),
     };
-    let (addrs, hosts): (Vec<&Seed>, Vec<&Seed>) =
-        args.join.iter().partition(|s| matches!(s, Seed::Addr(_)));
     let gossip = builder
-        .seeds(addrs.iter().filter_map(|s| match s {
-            Seed::Addr(a) => Some(*a),
+        .seeds(args.join.iter().filter_map(|seed| match seed {
+            Seed::Addr(addr) => Some(*addr),
             Seed::Host(_) => None,
         }))
-        .seed_hosts(hosts.iter().filter_map(|s| match s {
-            Seed::Host(h) => Some(h.clone()),
+        .seed_hosts(args.join.iter().filter_map(|seed| match seed {
+            Seed::Host(host) => Some(host.clone()),
             Seed::Addr(_) => None,
         }))
         .start()
@@ -233,7 +231,7 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
     if let Some(addr) = metrics {
         say(&format!("metrics on http://{addr}/metrics"));
     }
-    if let Some(path) = control.as_ref().and(args.control.as_ref()) {
+    if let Some(path) = &args.control {
         say(&format!("control socket {}", path.display()));
     }
 
