@@ -13,8 +13,9 @@
 # Each packet is delayed DELAY_MS and dropped with LOSS_PERCENT once, on its
 # sender's interface: one hop between two nodes costs DELAY_MS one way.
 # On a kernel built without netem (CONFIG_NET_SCH_NETEM) the script says so
-# and goes on without delay, the loss then injected by the nodes themselves
-# (`rumor node --loss`, on UDP datagrams only).
+# and goes on without delay, the loss then made by an nftables rule in each
+# node's namespace (nftables is installed if missing), or where that fails
+# too, by the nodes themselves (`rumor node --loss`, UDP datagrams only).
 #
 # What it makes, all named with the prefix rnc<pid>- so that it never touches
 # anything else: one namespace per node (rnc<pid>-n1 ...) and one for the
@@ -64,6 +65,8 @@ if [[ -z "$BIN" || ! -x "$BIN" ]]; then
 fi
 
 P="rnc$$"
+FALLBACK=""
+NODE_LOSS=""
 SW="$P-sw"
 DIR="$(mktemp -d "/tmp/$P.XXXXXX")"
 PIDS=()
@@ -103,13 +106,37 @@ for i in $(seq 1 "$K"); do
     ip -n "$ns" addr add "10.77.0.$i/24" dev "$P-e$i"
     ip -n "$ns" link set "$P-e$i" up
     ip -n "$ns" link set lo up
-    if [[ -z "${NODE_LOSS:-}" ]]; then
+    if [[ -z "$FALLBACK" ]]; then
         if ! err=$(ip netns exec "$ns" tc qdisc add dev "$P-e$i" root netem delay "${DELAY}ms" loss "${LOSS}%" 2>&1); then
-            echo "warning: no netem here ($err): this kernel lacks CONFIG_NET_SCH_NETEM." >&2
-            echo "warning: going on with no added delay, and ${LOSS} % loss injected by each node on its outgoing UDP datagrams (rumor node --loss)" >&2
-            NODE_LOSS=$(awk -v l="$LOSS" 'BEGIN { printf "%.4f", l / 100 }')
+            echo "warning: no netem here ($err): this kernel lacks CONFIG_NET_SCH_NETEM; going on with no added delay" >&2
+            FALLBACK=nft
             DELAY=0
+            if ! command -v nft >/dev/null; then
+                echo "nft is missing: installing nftables" >&2
+                apt-get install -y nftables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y nftables >/dev/null 2>&1; } || true
+            fi
         fi
+    fi
+    if [[ "$FALLBACK" == nft ]]; then
+        # The loss in the kernel instead: a rule in the node's own namespace
+        # drops that share of every packet it sends, as netem would.
+        if ! ip netns exec "$ns" nft -f - 2>/dev/null <<NFT
+table inet $P {
+    chain out {
+        type filter hook output priority 0; policy accept;
+        oifname "$P-e$i" counter
+        oifname "$P-e$i" numgen random mod 10000 < $(awk -v l="$LOSS" 'BEGIN { printf "%d", l * 100 }') counter drop
+    }
+}
+NFT
+        then
+            echo "warning: no nftables either: the loss is injected by each node on its outgoing UDP datagrams instead (rumor node --loss)" >&2
+            FALLBACK=node
+            for j in $(seq 1 $((i - 1))); do ip netns exec "$P-n$j" nft delete table inet "$P" 2>/dev/null || true; done
+        fi
+    fi
+    if [[ "$FALLBACK" == node ]]; then
+        NODE_LOSS=$(awk -v l="$LOSS" 'BEGIN { printf "%.4f", l / 100 }')
     fi
 done
 
@@ -183,11 +210,11 @@ percentiles() {
         printf "%smax %d ms  (n = %d, nearest rank)\n", line, v[NR], NR
     }'
 }
-if [[ -z "${NODE_LOSS:-}" ]]; then
-    how="netem delay ${DELAY} ms and loss ${LOSS} % on each node's interface"
-else
-    how="no netem on this kernel: no added delay, ${LOSS} % of UDP datagrams dropped by each sending node"
-fi
+case "$FALLBACK" in
+    "") how="netem delay ${DELAY} ms and loss ${LOSS} % on each node's interface" ;;
+    nft) how="no netem on this kernel: no added delay; ${LOSS} % of the packets each node sends dropped by nftables in its namespace" ;;
+    *) how="no netem on this kernel: no added delay; ${LOSS} % of UDP datagrams dropped by each sending node" ;;
+esac
 echo "rumor node across network namespaces: $K nodes, $how, $WRITES writes on node 1, 100 ms apart"
 echo "every node listed the $((K - 1)) others after $formed ms"
 echo "arrivals: $arrived of $expected (write, node) pairs"
@@ -201,3 +228,14 @@ done
 sleep 0.3
 refused=$(cat "$DIR"/node*.log | awk '/^refused /{ s += $2 } END { print s + 0 }')
 echo "envelopes refused by all nodes: $refused"
+if [[ "$FALLBACK" == nft ]]; then
+    sent=0
+    dropped=0
+    for i in $(seq 1 "$K"); do
+        # The first counter sees every packet sent, the second the dropped ones.
+        counts=$(ip netns exec "$P-n$i" nft list table inet "$P" | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+        sent=$((sent + $(echo "$counts" | sed -n 1p)))
+        dropped=$((dropped + $(echo "$counts" | sed -n 2p)))
+    done
+    echo "packets sent by all nodes: $sent, dropped by the loss rules: $dropped ($(awk -v d="$dropped" -v s="$sent" 'BEGIN { printf "%.1f", s ? 100 * d / s : 0 }') %)"
+fi

@@ -104,8 +104,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
     /// Drop this share of outgoing datagrams (0.05 = 5 %), for experiments
-    /// where the network cannot be made lossy (scripts/netns-cluster.sh on
-    /// a kernel without netem). TCP streams are not touched.
+    /// where the network cannot be made lossy (scripts/netns-cluster.sh
+    /// without netem and nftables). TCP streams are not touched.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = super::probability)]
     pub(crate) loss: f64,
     /// Take commands on a Unix socket at PATH too (mode 0600, this user only):
