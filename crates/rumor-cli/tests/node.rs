@@ -141,15 +141,17 @@ impl Node {
             .status()
             .expect("kill runs");
         assert!(sent.success());
+        self.exit("SIGTERM")
+    }
+
+    /// Waits (bounded) for the node to stop after `what`; its status.
+    fn exit(&mut self, what: &str) -> std::process::ExitStatus {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("the node can be waited on") {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the node did not stop on SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "the node did not stop on {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -286,6 +288,11 @@ fn a_write_on_one_node_is_printed_and_read_on_the_others() {
         assert!(Instant::now() < deadline, "B still lists C: {count}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // `quit` on stdin: the same clean leave, exit 0.
+    b.ask("quit", "leaving");
+    b.wait_for(|l| l == "left the cluster");
+    let status = b.exit("quit");
+    assert!(status.success(), "{status}");
 }
 
 #[test]
