@@ -1,6 +1,9 @@
 //! One module per command, each with its clap `Args` and `run`; the option
 //! parsers they share.
 
+pub(crate) mod keygen;
+pub(crate) mod keys;
+pub(crate) mod node;
 pub(crate) mod sim;
 pub(crate) mod swarm;
 
