@@ -1,12 +1,10 @@
 //! The state a swarm shares: the agents' positions (an [`LwwMap`]) and the
 //! tasks they claim (an [`OrSet`]), as one CRDT.
 //!
-//! The runtime carries one `Crdt` type per node, and `rumor-crdt` has no
-//! product type yet (`#[derive(Crdt)]` is a target of DESIGN §2): this is
-//! the pair written by hand, every method field-wise. A delta of one write
-//! has the other field at bottom.
+//! The runtime carries one `Crdt` type per node: the pair is one derived
+//! struct (`#[derive(Crdt)]`).
 
-use rumor_crdt::{CausalContext, Crdt, HlcTimestamp, LwwMap, OrSet};
+use rumor_crdt::{LwwMap, OrSet};
 use serde::{Deserialize, Serialize};
 
 /// An agent's position, with the writer's sequence number of the write that
@@ -28,98 +26,19 @@ pub(crate) struct Claim {
     pub(crate) seq: u32,
 }
 
-/// The shared state: positions by agent index, and the claims.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The shared state: positions by agent index, and the claims. Derived:
+/// every `Crdt` method is field-wise, and a delta of one write has the other
+/// field at bottom.
+#[derive(rumor_crdt::Crdt, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Shared {
     pub(crate) positions: LwwMap<u32, Position>,
     pub(crate) claims: OrSet<Claim>,
 }
 
-/// What a [`Shared`] state has seen: each field's causal context.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SharedContext {
-    positions: CausalContext,
-    claims: CausalContext,
-}
-
-impl Crdt for Shared {
-    type Context = SharedContext;
-
-    fn join(&mut self, other: &Self) {
-        self.positions.join(&other.positions);
-        self.claims.join(&other.claims);
-    }
-
-    fn context(&self) -> SharedContext {
-        SharedContext {
-            positions: self.positions.context(),
-            claims: self.claims.context(),
-        }
-    }
-
-    fn delta_since(&self, seen: &SharedContext) -> Self {
-        Self {
-            positions: self.positions.delta_since(&seen.positions),
-            claims: self.claims.delta_since(&seen.claims),
-        }
-    }
-
-    fn is_bottom(&self) -> bool {
-        self.positions.is_bottom() && self.claims.is_bottom()
-    }
-
-    fn includes(&self, other: &Self) -> bool {
-        self.positions.includes(&other.positions) && self.claims.includes(&other.claims)
-    }
-
-    fn missing_from(&self, other: &Self) -> Self {
-        Self {
-            positions: self.positions.missing_from(&other.positions),
-            claims: self.claims.missing_from(&other.claims),
-        }
-    }
-
-    fn latest_timestamp(&self) -> Option<HlcTimestamp> {
-        self.positions.latest_timestamp()
-    }
-
-    fn split(&self, parts: usize) -> Vec<Self> {
-        // Parts go to the fields that hold something, at most `parts` in all.
-        let parts = parts.max(1);
-        let (for_positions, for_claims) =
-            match (self.positions.is_bottom(), self.claims.is_bottom()) {
-                (true, true) => return Vec::new(),
-                (false, true) => (parts, 0),
-                (true, false) => (0, parts),
-                (false, false) if parts == 1 => return vec![self.clone()],
-                (false, false) => (parts / 2, parts - parts / 2),
-            };
-        let mut pieces = Vec::new();
-        if for_positions > 0 {
-            pieces.extend(
-                self.positions
-                    .split(for_positions)
-                    .into_iter()
-                    .map(|p| Self {
-                        positions: p,
-                        claims: OrSet::new(),
-                    }),
-            );
-        }
-        if for_claims > 0 {
-            pieces.extend(self.claims.split(for_claims).into_iter().map(|c| Self {
-                positions: LwwMap::new(),
-                claims: c,
-            }));
-        }
-        pieces
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rumor_crdt::{Hlc, ReplicaId};
+    use rumor_crdt::{Crdt, Hlc, ReplicaId};
 
     fn replica(n: u128) -> ReplicaId {
         ReplicaId::from_u128(n)
