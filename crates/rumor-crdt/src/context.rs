@@ -16,7 +16,7 @@ use core::ops::RangeInclusive;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
-use crate::{Dot, ReplicaId};
+use crate::{Advance, Dot, ReplicaId};
 
 /// A set of counters as sorted, disjoint, non-adjacent inclusive ranges, all
 /// starting at 1 or above.
@@ -379,6 +379,31 @@ impl CausalContext {
     #[must_use]
     pub fn next_dot(&self, replica: ReplicaId) -> Dot {
         Dot::new(replica, self.max(replica).saturating_add(1))
+    }
+
+    /// Whether every replica's highest counter here is admitted by `bound`
+    /// against what `known` holds of the same replica: a context received
+    /// from a peer that claims a counter far ahead of ours (or near the end
+    /// of `u64`, where [`Self::next_dot`] would saturate) is refused.
+    ///
+    /// ```
+    /// use rumor_crdt::{Advance, CausalContext, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let bound = Advance { step: 10, ceiling: 1 << 62 };
+    /// let mut known = CausalContext::new();
+    /// known.insert_range(r, 1..=5);
+    /// let mut theirs = CausalContext::new();
+    /// theirs.insert_range(r, 1..=15);
+    /// assert!(theirs.advances_within(&known, bound));
+    /// theirs.insert_range(r, u64::MAX..=u64::MAX);
+    /// assert!(!theirs.advances_within(&known, bound));
+    /// ```
+    #[must_use]
+    pub fn advances_within(&self, known: &Self, bound: Advance) -> bool {
+        self.replicas
+            .iter()
+            .all(|(replica, ranges)| bound.admits(known.max(*replica), ranges.max()))
     }
 
     /// Adds every dot of `other`.

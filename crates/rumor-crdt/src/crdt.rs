@@ -178,6 +178,30 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
         None
     }
 
+    /// Whether every counter that names a write in `self` (a dot counter)
+    /// is admitted by `bound` against what `known` has seen of the same
+    /// replica. A receiver checks what a peer sends before joining it: one
+    /// message must not carry a replica's counter far ahead of it, or to the
+    /// end of `u64`, where the replica's next write would reuse a dot.
+    /// Types without dots (the counters, the LWW register) admit everything.
+    ///
+    /// ```
+    /// use rumor_crdt::{Advance, CausalContext, Crdt, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let bound = Advance { step: 1_000, ceiling: 1 << 62 };
+    /// let mut mine = OrSet::new();
+    /// let add = mine.insert(r, "x");
+    /// assert!(add.advances_within(&OrSet::new(), bound));
+    /// let mut last = CausalContext::new();
+    /// last.insert_range(r, u64::MAX..=u64::MAX);
+    /// assert!(!OrSet::<&str>::removal(last).advances_within(&mine, bound));
+    /// ```
+    fn advances_within(&self, known: &Self, bound: crate::Advance) -> bool {
+        let _ = (known, bound);
+        true
+    }
+
     /// Splits `self` into at most `parts` non-bottom pieces, each included in
     /// `self`, whose join is `self`: a large delta can then travel in several
     /// messages that arrive in any order. A lost piece only delays what it

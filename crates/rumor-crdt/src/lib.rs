@@ -95,6 +95,7 @@ extern crate alloc;
 #[allow(unused_extern_crates)]
 extern crate self as rumor_crdt;
 
+mod advance;
 pub mod codec;
 mod context;
 mod crdt;
@@ -138,6 +139,7 @@ pub mod __private {
     }
 }
 
+pub use advance::Advance;
 pub use context::CausalContext;
 pub use crdt::Crdt;
 pub use gcounter::GCounter;

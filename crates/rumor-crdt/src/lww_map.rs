@@ -335,6 +335,15 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
         }
     }
 
+    /// The counters it carries: those of the writes it holds and those it
+    /// only saw (its next dot is past all of them).
+    fn advances_within(&self, known: &Self, bound: crate::Advance) -> bool {
+        self.counters.iter().all(|(replica, &counter)| {
+            let mine = known.counters.get(replica).copied().unwrap_or(0);
+            bound.admits(mine, counter)
+        })
+    }
+
     /// The dots of the writes held, one per key: never a dot of an
     /// overwritten write, which a peer could take for the newer one.
     ///

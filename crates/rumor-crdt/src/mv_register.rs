@@ -159,6 +159,11 @@ impl<T: Clone + PartialEq + Debug> Crdt for MvRegister<T> {
         self.context.join(&other.context);
     }
 
+    /// Its context holds every dot it holds (entries included).
+    fn advances_within(&self, known: &Self, bound: crate::Advance) -> bool {
+        self.context.advances_within(&known.context, bound)
+    }
+
     fn context(&self) -> CausalContext {
         self.context.clone()
     }

@@ -171,6 +171,29 @@ impl<T: Ord + Clone> OrSet<T> {
         }
     }
 
+    /// The removal delta of every write `seen` names: no elements, and
+    /// `seen` as its context. Joined into a replica, it removes each element
+    /// whose dots `seen` covers; an add concurrent with it survives. This is
+    /// what a remove is made of, for a caller that already holds the dots
+    /// (a context read from elsewhere).
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let mut set = OrSet::new();
+    /// let add = set.insert(ReplicaId::from_u128(1), "x");
+    /// set.join(&OrSet::removal(add.context()));
+    /// assert!(set.is_empty());
+    /// ```
+    #[must_use]
+    pub fn removal(seen: CausalContext) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            context: seen,
+            readds: BTreeSet::new(),
+        }
+    }
+
     /// Whether `element` is in the set.
     ///
     /// ```
@@ -465,6 +488,11 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
             self.join_small(other);
         }
         self.context.join(&other.context);
+    }
+
+    /// Its context holds every dot it holds (entries included).
+    fn advances_within(&self, known: &Self, bound: crate::Advance) -> bool {
+        self.context.advances_within(&known.context, bound)
     }
 
     fn context(&self) -> Self::Context {

@@ -4,8 +4,8 @@
 //!
 //! For `struct Swarm { positions: LwwMap<..>, done: GCounter }` it generates:
 //! - `impl Crdt for Swarm`: `join`, `context`, `delta_since`, `is_bottom`,
-//!   `includes`, `missing_from`, `latest_timestamp` and `split`, each field
-//!   by field;
+//!   `includes`, `missing_from`, `latest_timestamp`, `advances_within` and
+//!   `split`, each field by field;
 //! - `SwarmContext`, the struct of the fields' contexts (serde included), the
 //!   derived type's `Crdt::Context`;
 //! - a delta constructor per field, `update_positions(|m| m.insert(..))`:
@@ -297,6 +297,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     }
                 )*
                 latest
+            }
+
+            fn advances_within(&self, known: &Self, bound: #krate::Advance) -> bool {
+                true #( && #krate::Crdt::advances_within(&self.#members, &known.#members, bound) )*
             }
 
             fn split(&self, parts: usize) -> #krate::__private::Vec<Self> {

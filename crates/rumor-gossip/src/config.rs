@@ -1,5 +1,7 @@
 //! Protocol configuration.
 
+use rumor_crdt::Advance;
+
 /// How deltas spread. All strategies converge; they differ in what they send,
 /// so that each gain can be measured side by side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,6 +120,27 @@ pub struct Config {
     pub eager_keep_rounds: u64,
     /// [`Strategy::Eager`]: ids taken from one "I have" or graft at most.
     pub max_ids_per_message: usize,
+    /// Bound against a lying member: a received delta whose dot counter for
+    /// some replica is more than this past the highest this node has seen of
+    /// that replica is refused (dropped and counted). Honest catch-up moves
+    /// a replica's counter by the writes it missed, so this is large.
+    pub max_dot_step: u64,
+    /// Bound against a lying member: a claimed incarnation more than this
+    /// past the one this node holds of the member (its own, for a claim
+    /// about itself) is ignored. Honest members raise theirs by one per
+    /// refutation, or come back from a restart with what they had.
+    pub max_incarnation_step: u64,
+    /// Bound against a lying member, [`Strategy::Eager`]: an eager delta
+    /// whose id's `seq` is more than this past the highest this node knows
+    /// of the writer's life is not taken as that id (its content is still
+    /// joined if new, and sent on as this node's own delta). Without it one
+    /// forged id far ahead made every real delta of the writer below it a
+    /// duplicate.
+    pub max_seq_step: u64,
+    /// Bound against a lying member: no dot counter, incarnation or eager
+    /// sequence number at or above this is taken from a peer, so the next
+    /// dot, a refutation and the next id always exist.
+    pub counter_ceiling: u64,
 }
 
 impl Default for Config {
@@ -148,6 +171,21 @@ impl Default for Config {
             graft_timeout_ms: 20,
             eager_keep_rounds: 10,
             max_ids_per_message: 1_024,
+            max_dot_step: 1 << 32,
+            max_incarnation_step: 1 << 16,
+            max_seq_step: 256,
+            counter_ceiling: 1 << 62,
+        }
+    }
+}
+
+impl Config {
+    /// The bound on counters received from peers that advance by at most
+    /// `step`.
+    pub(crate) const fn advance(&self, step: u64) -> Advance {
+        Advance {
+            step,
+            ceiling: self.counter_ceiling,
         }
     }
 }

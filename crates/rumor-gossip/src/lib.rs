@@ -40,7 +40,7 @@ pub use config::{Config, Strategy};
 pub use hyparview::{HyParView, Priority, View, ViewConfig, ViewEvent};
 pub use membership::{DenseView, FullView, Membership, ViewMessages};
 pub use message::{Ack, Body, Message, Probe, SyncBody};
-pub use node::{Event, Node, Output};
+pub use node::{Event, Node, Output, Refused};
 pub use peer::Peer;
 pub use plumtree::{DeltaId, IdRange, Tree};
 pub use swim::{MemberUpdate, Status};

@@ -37,6 +37,10 @@ pub trait Membership<P: Peer> {
     fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P>;
     /// How many peers are in the view.
     fn len(&self) -> usize;
+    /// Whether `peer` is in the view. The default walks it.
+    fn contains(&self, peer: P) -> bool {
+        (0..self.len()).any(|i| self.get(i) == Some(peer))
+    }
     /// The peer at `index` (below [`Membership::len`]) in the view's own
     /// order, which only changes when the view does. SWIM walks a shuffled
     /// permutation of these indices, so that it probes every member once per
@@ -143,6 +147,10 @@ impl<P: Peer> Membership<P> for FullView<P> {
         true
     }
 
+    fn contains(&self, peer: P) -> bool {
+        self.known.contains(&peer)
+    }
+
     fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P> {
         sample_indices(rng, self.order.len(), n)
             .into_iter()
@@ -194,6 +202,10 @@ impl DenseView {
 impl Membership<u32> for DenseView {
     fn observe(&mut self, _peer: u32) -> bool {
         false
+    }
+
+    fn contains(&self, peer: u32) -> bool {
+        peer != self.me && peer < self.size
     }
 
     fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<u32> {

@@ -73,6 +73,22 @@ impl<S: Crdt, P> Default for Output<S, P> {
     }
 }
 
+/// What a node refused from its peers, by bound: the counts of the "Bounds
+/// against a lying member" (`docs/ARCHITECTURE.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Messages dropped whole because their delta carried a dot counter
+    /// past [`Config::max_dot_step`] or [`Config::counter_ceiling`].
+    pub deltas: u64,
+    /// Membership claims ignored because their incarnation was past
+    /// [`Config::max_incarnation_step`] or the ceiling.
+    pub incarnations: u64,
+    /// Eager-path deltas whose id ran more than [`Config::max_seq_step`]
+    /// ahead of what this node knew of the writer (their content was still
+    /// judged, as if anti-entropy had brought it).
+    pub ids: u64,
+}
+
 /// One replica's gossip state machine.
 ///
 /// It never reads a clock or a global RNG: time comes in as `now_ms`, and
@@ -131,6 +147,10 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// The replica's hybrid logical clock, if the driver gave one
     /// ([`Node::with_clock`]): it observes every timestamp the node joins.
     clock: Option<Hlc>,
+    /// Deltas refused by the dot bound.
+    refused_deltas: u64,
+    /// Eager-path ids refused by the sequence bound.
+    refused_ids: u64,
 }
 
 impl<S, P, M> Node<S, P, M>
@@ -147,7 +167,7 @@ where
     pub fn new(id: P, state: S, members: M, config: Config, seed: u64) -> Self {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let digest_phase = rng.random_range(0..config.digest_every_rounds.max(1));
-        let mut swim = Swim::new(id, 0);
+        let mut swim = Swim::new(id, 0, config.advance(config.max_incarnation_step));
         swim.set_local(members.links().is_some());
         let mut node = Self {
             id,
@@ -166,6 +186,8 @@ where
             gone: BTreeSet::new(),
             returned: Vec::new(),
             clock: None,
+            refused_deltas: 0,
+            refused_ids: 0,
         };
         for peer in node.members.links().unwrap_or_default().to_vec() {
             node.tree.promote(peer);
@@ -178,7 +200,8 @@ where
     /// one (suspect, dead).
     #[must_use]
     pub fn with_incarnation(mut self, incarnation: u64) -> Self {
-        self.swim = Swim::new(self.id, incarnation);
+        let bound = self.config.advance(self.config.max_incarnation_step);
+        self.swim = Swim::new(self.id, incarnation, bound);
         self.swim.set_local(self.members.links().is_some());
         self
     }
@@ -248,6 +271,21 @@ where
             // stands (the write is valid), only our clock does not follow.
             let _ = clock.observe(ts, now_ms);
         }
+    }
+
+    /// What this node refused from its peers so far.
+    pub fn refused(&self) -> Refused {
+        Refused {
+            deltas: self.refused_deltas,
+            incarnations: self.swim.refused_incarnations(),
+            ids: self.refused_ids,
+        }
+    }
+
+    /// The epoch that names this life's eager-path deltas
+    /// ([`DeltaId::epoch`](crate::DeltaId::epoch)).
+    pub fn epoch(&self) -> u64 {
+        self.tree.epoch()
     }
 
     /// This node's incarnation number.
@@ -775,6 +813,19 @@ where
                     }
                     return;
                 }
+                let ids = self.config.advance(self.config.max_seq_step);
+                if !self.tree.admits(&id, from, ids) {
+                    // The id is refused; the content (its dots passed their
+                    // bound) is judged on its own: what is new goes on as
+                    // this node's delta, as what anti-entropy brings does.
+                    self.refused_ids += 1;
+                    if !self.state.includes(&delta) {
+                        self.absorb(&delta, now_ms);
+                        out.events.push(Event::StateChanged(Arc::clone(&delta)));
+                        self.broadcast(delta, Some(from), out);
+                    }
+                    return;
+                }
                 self.link(from);
                 self.tree.delivered_first(from, self.round);
                 // A new id whose content is held already (a write that came
@@ -915,6 +966,15 @@ where
     pub fn handle(&mut self, from: P, message: Message<S, P>, now_ms: u64) -> Output<S, P> {
         let mut out = Output::default();
         if from == self.id {
+            return out;
+        }
+        let dots = self.config.advance(self.config.max_dot_step);
+        if message
+            .payload()
+            .is_some_and(|delta| !delta.advances_within(&self.state, dots))
+        {
+            // A lie, or a peer gone wrong: nothing of the message is taken.
+            self.refused_deltas += 1;
             return out;
         }
         self.swim.heard_from(

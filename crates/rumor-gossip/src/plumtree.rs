@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use rumor_crdt::Advance;
 use serde::{Deserialize, Serialize};
 
 use crate::peer::Peer;
@@ -173,6 +174,10 @@ pub(crate) struct Due<P> {
     pub(crate) repair_from: Vec<P>,
 }
 
+/// Writers whose far-ahead ids are remembered at once, at most: forged
+/// origins cannot grow the memory.
+const MAX_DOUBTED: usize = 64;
+
 /// The eager path's state on one node.
 pub(crate) struct Plumtree<S, P> {
     me: P,
@@ -193,6 +198,9 @@ pub(crate) struct Plumtree<S, P> {
     /// as received. (An id of an older epoch arriving late counts as new:
     /// joining it again changes nothing, and it is not forwarded.)
     horizon: BTreeMap<P, (u64, u64)>,
+    /// Per writer, the life and the peer of the last id refused for running
+    /// too far ahead (see `admits`); at most `MAX_DOUBTED` writers.
+    doubted: BTreeMap<P, (u64, P)>,
     /// Announced but not received.
     wanted: BTreeMap<DeltaId<P>, Wanted<P>>,
     /// The neighbors that delivered a first copy of some delta in round
@@ -215,6 +223,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             kept_order: VecDeque::new(),
             fresh: Vec::new(),
             horizon: BTreeMap::new(),
+            doubted: BTreeMap::new(),
             wanted: BTreeMap::new(),
             first_from: Vec::new(),
             first_from_before: Vec::new(),
@@ -330,6 +339,62 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         self.next_seq += 1;
         self.keep(id, delta, round, from, true);
         id
+    }
+
+    /// The epoch that names this life's deltas.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether an id this node has not received, delivered by `from`, may
+    /// be taken: its `seq` is at most `bound.step` past the highest this
+    /// node knows of the same writer's life (kept or expired into the
+    /// horizon; 0 for a life it has not heard of), and below the ceiling.
+    /// Otherwise one forged id far ahead would, once expired into the
+    /// horizon, make every real delta of that writer below it count as
+    /// received.
+    ///
+    /// An honest gap (a partition, a late join) looks the same to the first
+    /// id after it, but other peers deliver that life's ids too (a graft
+    /// after their "I have"): the second peer to deliver an id that far
+    /// ahead of the same life re-bases it. A lie is told by one.
+    pub(crate) fn admits(&mut self, id: &DeltaId<P>, from: P, bound: Advance) -> bool {
+        let known = if id.origin == self.me && id.epoch == self.epoch {
+            self.next_seq
+        } else {
+            let horizon = self
+                .horizon
+                .get(&id.origin)
+                .filter(|&&(epoch, _)| epoch == id.epoch)
+                .map_or(0, |&(_, seq)| seq);
+            let first = DeltaId { seq: 0, ..*id };
+            let last = DeltaId {
+                seq: u64::MAX,
+                ..*id
+            };
+            let kept = self
+                .kept
+                .range(first..=last)
+                .next_back()
+                .map_or(0, |(k, _)| k.seq);
+            horizon.max(kept)
+        };
+        if bound.admits(known, id.seq) {
+            return true;
+        }
+        if id.seq >= bound.ceiling {
+            return false;
+        }
+        if self.doubted.len() >= MAX_DOUBTED && !self.doubted.contains_key(&id.origin) {
+            self.doubted.clear();
+        }
+        match self.doubted.insert(id.origin, (id.epoch, from)) {
+            Some((epoch, first)) if epoch == id.epoch && first != from => {
+                self.doubted.remove(&id.origin);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Whether the delta `id` was received (or is too old to matter).
@@ -596,6 +661,28 @@ mod tests {
             epoch: 0,
             seq,
         }
+    }
+
+    #[test]
+    fn an_id_far_ahead_is_refused_until_a_second_peer_delivers_one() {
+        let bound = Advance {
+            step: 10,
+            ceiling: 1 << 62,
+        };
+        let mut tree: Plumtree<(), u32> = Plumtree::new(1, 0);
+        tree.keep(id(9, 5), (), 0, Some(2), false);
+        assert!(tree.admits(&id(9, 15), 2, bound));
+        assert!(!tree.admits(&id(9, 1_000), 2, bound));
+        assert!(!tree.admits(&id(9, 1_001), 2, bound), "the same peer again");
+        assert!(
+            tree.admits(&id(9, 1_001), 3, bound),
+            "a second peer re-bases"
+        );
+        assert!(!tree.admits(&id(9, u64::MAX), 2, bound));
+        assert!(
+            !tree.admits(&id(9, u64::MAX), 3, bound),
+            "never at the ceiling"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::hash::{Hash, Hasher};
 
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
+use rumor_crdt::Advance;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -446,13 +447,19 @@ pub(crate) struct Swim<P> {
     /// The time between exchanges, once listed: it starts at
     /// `reconnect_interval_ms` and doubles up to `member_sync_interval_ms`.
     list_every_ms: u64,
+    /// How far past what we hold of a member a claimed incarnation may go.
+    bound: Advance,
+    /// Claims ignored because their incarnation was out of `bound`.
+    refused: u64,
 }
 
 impl<P: Peer> Swim<P> {
-    pub(crate) fn new(me: P, incarnation: u64) -> Self {
+    pub(crate) fn new(me: P, incarnation: u64, bound: Advance) -> Self {
         let mut swim = Self {
             me,
             incarnation,
+            bound,
+            refused: 0,
             overrides: BTreeMap::new(),
             probe: None,
             judged: None,
@@ -605,6 +612,29 @@ impl<P: Peer> Swim<P> {
         }
     }
 
+    /// Claims ignored so far because their incarnation was out of bounds.
+    pub(crate) fn refused_incarnations(&self) -> u64 {
+        self.refused
+    }
+
+    /// Whether a claim that `peer` is at `incarnation` may be taken: not
+    /// more than a step past what we hold of it (our own, for us), and
+    /// below the ceiling, so that a member can always outlive a claim about
+    /// itself with a higher incarnation that everyone admits. Counts it if
+    /// not.
+    fn admits(&mut self, peer: P, incarnation: u64) -> bool {
+        let known = if peer == self.me {
+            self.incarnation
+        } else {
+            self.overrides.get(&peer).map_or(0, |k| k.incarnation)
+        };
+        let admitted = self.bound.admits(known, incarnation);
+        if !admitted {
+            self.refused += 1;
+        }
+        admitted
+    }
+
     /// Applies one claim: a rumor (`rumor`), or an entry of a member list.
     /// Whatever is news is spread, except the members a list taught us:
     /// the list's sender knew them, and so does most of the cluster.
@@ -616,6 +646,9 @@ impl<P: Peer> Swim<P> {
         now_ms: u64,
         events: &mut Vec<Event<S, P>>,
     ) {
+        if !self.admits(update.peer, update.incarnation) {
+            return;
+        }
         if update.peer == self.me {
             self.refute(update);
             return;
@@ -632,7 +665,9 @@ impl<P: Peer> Swim<P> {
             .get(&update.peer)
             .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
         if update.key() == current && update.status == Status::Suspect {
-            self.confirm(update);
+            if self.vouches(update.by, update.peer, members) {
+                self.confirm(update);
+            }
         } else if update.key() > current {
             if new && !rumor {
                 self.record(update, now_ms, events);
@@ -657,6 +692,14 @@ impl<P: Peer> Swim<P> {
                 by: update.peer,
             });
         }
+    }
+
+    /// Whether `by` may confirm a suspicion of `peer`: a member this node
+    /// knows and holds alive, other than the suspect. Made-up suspecters
+    /// (or dead ones) would otherwise bring a live member's suspicion
+    /// timeout down to the minimum, before it can refute.
+    fn vouches(&self, by: P, peer: P, members: &impl Membership<P>) -> bool {
+        by != peer && (by == self.me || members.contains(by) && self.status(by) == Status::Alive)
     }
 
     /// Another member independently suspects the same incarnation: count it,
@@ -799,6 +842,9 @@ impl<P: Peer> Swim<P> {
             if probe.target == from {
                 probe.acked = true;
             }
+        }
+        if !self.admits(from, incarnation) {
+            return;
         }
         if new && !self.local {
             let update = MemberUpdate {

@@ -49,7 +49,7 @@ use rumor_crdt::{Crdt, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use rumor_gossip::{DenseView, Event, FullView, HyParView, Node, Output};
+use rumor_gossip::{DenseView, Event, FullView, HyParView, Message, Node, Output};
 
 pub use network::{NetConfig, SimConfig, SimView, Topology};
 pub use scenario::{Outcome, ScenarioError, Step};
@@ -573,9 +573,39 @@ where
     }
 
     fn reachable(&self, from: u32, to: u32) -> bool {
-        self.groups
-            .as_ref()
-            .is_none_or(|g| g[from as usize] == g[to as usize])
+        self.groups.as_ref().is_none_or(|g| {
+            g.get(from as usize)
+                .is_none_or(|group| Some(group) == g.get(to as usize))
+        })
+    }
+
+    /// Delivers `message` to node `to` at virtual time `at_ms` (or now, if
+    /// that has passed) as if `from` had sent it: the way a test plays a
+    /// member that lies. `from` need not be a node of the simulation (a
+    /// made-up sender); what a node sends to an id that is not one of its
+    /// nodes is dropped and counted in [`Stats::dropped`]. The message skips
+    /// the network (no loss, no partition) and the codec check, so it may be
+    /// any value the type allows; a message to a node that is not there is
+    /// ignored.
+    ///
+    /// ```
+    /// use rumor_crdt::OrSet;
+    /// use rumor_gossip::{Body, Message, Probe};
+    /// use rumor_sim::{SimConfig, Simulator};
+    ///
+    /// let mut sim = Simulator::new(SimConfig { nodes: 3, ..SimConfig::default() }, |_| OrSet::<u64>::new());
+    /// let ping = Message::new(Body::Probe(Probe::Ping { seq: 1 }));
+    /// sim.inject(50, 1_000, 0, ping); // from a sender that does not exist
+    /// sim.run_for(100);
+    /// assert!(sim.stats().dropped >= 1); // node 0's answer had nowhere to go
+    /// ```
+    pub fn inject(&mut self, at_ms: u64, from: u32, to: u32, message: Message<S, u32>) {
+        if to < self.config.nodes {
+            self.push(
+                at_ms.max(self.now),
+                Scheduled::Deliver { from, to, message },
+            );
+        }
     }
 
     /// Sends what node `from` output outside [`Self::run_for`] (a write, a
@@ -626,7 +656,10 @@ where
         self.stats.control_bytes += control;
         for (to, message) in out.messages {
             let net = &self.config.net;
-            if !self.reachable(from, to) || self.rng.random_bool(net.loss.clamp(0.0, 1.0)) {
+            if to >= self.config.nodes
+                || !self.reachable(from, to)
+                || self.rng.random_bool(net.loss.clamp(0.0, 1.0))
+            {
                 self.stats.dropped += 1;
                 continue;
             }

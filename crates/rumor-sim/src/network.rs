@@ -110,6 +110,14 @@ impl Membership<u32> for SimView {
         }
     }
 
+    fn contains(&self, peer: u32) -> bool {
+        match self {
+            Self::Full(v) => v.contains(peer),
+            Self::Seeded(v) => v.contains(peer),
+            Self::Partial(v) => Membership::contains(v, peer),
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Self::Full(v) => v.len(),

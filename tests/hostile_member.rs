@@ -1,0 +1,218 @@
+//! A member that lies (issue 18): each attack is one forged message (or a
+//! few) injected into a simulated cluster with `Simulator::inject`, and each
+//! test proves that the bound that defends against it holds: the harm the
+//! message did before the bound was there is gone.
+
+use std::sync::Arc;
+
+use rumor::crdt::{CausalContext, Crdt, OrSet, ReplicaId};
+use rumor::gossip::{
+    Body, Config, DeltaId, Event, MemberUpdate, Message, Probe, Status, Strategy, SyncBody, Tree,
+};
+use rumor::sim::{NetConfig, SimConfig, Simulator};
+
+const VICTIM: u32 = 9;
+
+fn cluster(nodes: u32, seed: u64, node: Config) -> Simulator<OrSet<u64>> {
+    let config = SimConfig {
+        nodes,
+        seed,
+        node,
+        net: NetConfig {
+            latency_ms: (1, 5),
+            loss: 0.0,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    Simulator::new(config, |_| OrSet::new())
+}
+
+/// A `Sync` that opens an exchange and carries `delta`, nothing else.
+fn sync(delta: OrSet<u64>) -> Message<OrSet<u64>, u32> {
+    Message::new(Body::Sync(Box::new(SyncBody {
+        seq: 0,
+        delta,
+        context: None,
+        digest: None,
+        hop: 0,
+        ack: None,
+        reply: false,
+    })))
+}
+
+/// A ping from `from` carrying one forged claim about `peer`.
+fn claim(from: u32, peer: u32, incarnation: u64, status: Status) -> Message<OrSet<u64>, u32> {
+    let mut message = Message::new(Body::Probe(Probe::Ping { seq: 0 }));
+    message.members.push(MemberUpdate {
+        peer,
+        incarnation,
+        status,
+        by: from,
+    });
+    message
+}
+
+/// Every node but the victim holds it alive.
+fn assert_all_hold_the_victim_alive(sim: &Simulator<OrSet<u64>>) {
+    let dead: Vec<u32> = (0..sim.len())
+        .filter(|&i| i != VICTIM && sim.node(i).member_status(VICTIM) != Status::Alive)
+        .collect();
+    assert!(
+        dead.is_empty(),
+        "{} of {} hold the live victim dead: {dead:?}",
+        dead.len(),
+        sim.len() - 1
+    );
+}
+
+/// The victim writes `elements`; then the cluster runs for `ms`. Returns the
+/// nodes (victim included) that lack one of them.
+fn victim_writes(sim: &mut Simulator<OrSet<u64>>, elements: &[u64], ms: u64) -> Vec<u32> {
+    for &x in elements {
+        sim.update(VICTIM, |set, me| set.insert(me, x));
+        sim.run_for(10);
+    }
+    sim.run_for(ms);
+    (0..sim.len())
+        .filter(|&i| !elements.iter().all(|x| sim.state(i).contains(x)))
+        .collect()
+}
+
+#[test]
+fn a_context_holding_the_last_dot_cannot_make_a_writer_reuse_its_dots() {
+    let mut sim = cluster(20, 181, Config::default());
+    assert_eq!(sim.node(0).config().strategy, Strategy::DeltaOptimized);
+    sim.run_for(1_000);
+    assert!(victim_writes(&mut sim, &[1], 2_000).is_empty());
+    let victim: ReplicaId = sim.replica_id(VICTIM);
+    let mut forged = CausalContext::new();
+    forged.insert_range(victim, u64::MAX..=u64::MAX);
+    sim.inject(sim.now(), 1_000, 0, sync(OrSet::removal(forged)));
+    sim.run_for(3_000);
+    let lacking = victim_writes(&mut sim, &[2, 3, 4], 5_000);
+    assert!(
+        lacking.is_empty(),
+        "nodes {lacking:?} lack the victim's later writes"
+    );
+    assert!(
+        sim.lost_writes().is_empty(),
+        "lost: {:?}",
+        sim.lost_writes()
+    );
+    let highest = sim.state(0).context().max(victim);
+    assert!(highest < u64::MAX / 2, "the forged dot spread: {highest}");
+    assert_eq!(sim.node(0).refused().deltas, 1);
+}
+
+#[test]
+fn a_forged_max_incarnation_cannot_keep_a_live_member_dead() {
+    let mut sim = cluster(50, 182, Config::default());
+    sim.run_for(2_000);
+    sim.inject(sim.now(), 3, 0, claim(3, VICTIM, u64::MAX, Status::Dead));
+    sim.run_for(75_000);
+    assert_all_hold_the_victim_alive(&sim);
+    assert!(sim.node(VICTIM).incarnation() < 1 << 62);
+}
+
+#[test]
+fn a_forged_near_max_incarnation_cannot_make_the_next_suspicion_permanent() {
+    let mut sim = cluster(50, 183, Config::default());
+    sim.run_for(2_000);
+    sim.inject(
+        sim.now(),
+        3,
+        0,
+        claim(3, VICTIM, u64::MAX - 1, Status::Suspect),
+    );
+    sim.run_for(5_000);
+    // An honest suspicion: the victim is cut off long enough to be declared
+    // dead, then the network heals.
+    sim.partition(|i| u32::from(i == VICTIM));
+    sim.run_for(10_000);
+    sim.heal();
+    sim.run_for(30_000);
+    assert_all_hold_the_victim_alive(&sim);
+}
+
+/// The victim writes `writes` elements from `first` on, one every 50 ms;
+/// returns the time each took to reach every node, sorted (`u64::MAX` for
+/// one that had not reached every node 5 s after the last write).
+fn victim_spread_ms(sim: &mut Simulator<OrSet<u64>>, first: u64, writes: u64) -> Vec<u64> {
+    let start = sim.updates().len();
+    for x in first..first + writes {
+        sim.update(VICTIM, |set, me| set.insert(me, x));
+        sim.run_for(50);
+    }
+    sim.run_for(5_000);
+    let mut spread: Vec<u64> = sim.updates()[start..]
+        .iter()
+        .map(|u| {
+            let all = u.reached_ms.iter().all(Option::is_some);
+            u.latest_reach_ms().filter(|_| all).unwrap_or(u64::MAX)
+        })
+        .collect();
+    spread.sort_unstable();
+    spread
+}
+
+#[test]
+fn a_forged_eager_id_far_ahead_cannot_make_a_writers_deltas_duplicates() {
+    let eager = Config {
+        strategy: Strategy::Eager,
+        ..Config::default()
+    };
+    let mut sim = cluster(50, 184, eager);
+    sim.run_for(2_000);
+    let honest = victim_spread_ms(&mut sim, 0, 20);
+    // Something new, so that the forged delta travels the tree.
+    let mut content = OrSet::new();
+    let forged_delta = content.insert(ReplicaId::from_u128(0xBAD), 1_000_000);
+    let id = DeltaId {
+        origin: VICTIM,
+        epoch: sim.node(VICTIM).epoch(),
+        seq: 1_000_000,
+    };
+    let gossip = Tree::Gossip {
+        id,
+        delta: Arc::new(forged_delta),
+    };
+    sim.inject(sim.now(), 3, 0, Message::new(Body::Tree(gossip)));
+    sim.run_for(3_000);
+    let after = victim_spread_ms(&mut sim, 100, 20);
+    let worst = after[after.len() - 1];
+    assert!(
+        worst <= 4 * honest[honest.len() - 1].max(25),
+        "the victim's writes took up to {worst} ms to reach all after the forged id (before: {honest:?})"
+    );
+    assert_eq!(sim.node(0).refused().ids, 1);
+}
+
+#[test]
+fn forged_suspecters_do_not_count_as_confirmations() {
+    let mut sim = cluster(50, 185, Config::default());
+    sim.run_for(2_000);
+    let start = sim.member_events().len();
+    for _ in 0..60 {
+        let incarnation = sim.node(VICTIM).incarnation();
+        let mut message = Message::new(Body::Probe(Probe::Ping { seq: 0 }));
+        for by in 1_000..1_004 {
+            message.members.push(MemberUpdate {
+                peer: VICTIM,
+                incarnation,
+                status: Status::Suspect,
+                by,
+            });
+        }
+        sim.inject(sim.now(), 3, 0, message);
+        sim.run_for(1_000);
+    }
+    let deaths = sim.member_events()[start..]
+        .iter()
+        .filter(|e| e.event == Event::MemberDown(VICTIM))
+        .count();
+    assert_eq!(
+        deaths, 0,
+        "the live victim was declared dead {deaths} times in a minute"
+    );
+}
