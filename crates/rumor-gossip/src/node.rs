@@ -805,6 +805,7 @@ where
         match message {
             Tree::Gossip { id, delta } => {
                 if self.tree.has(&id) {
+                    self.tree.held_by(&id, from);
                     // A second path leads here: keep this link lazy, unless
                     // it is another write's first path (see `prunes`).
                     if self.tree.prunes(from, self.round) {

@@ -130,8 +130,10 @@ pub(crate) fn from_ranges<P: Peer>(ranges: &[IdRange<P>], max: usize) -> Vec<Del
 struct Kept<S, P> {
     delta: S,
     round: u64,
-    /// The neighbor it came from (`None` for our own writes).
-    from: Option<P>,
+    /// The neighbors known to hold it, which are not told of it: the one it
+    /// came from (none for our own writes), and those that sent it again
+    /// or announced it since.
+    holders: Vec<P>,
     /// Rounds in which it was announced so far.
     announced: u8,
 }
@@ -426,7 +428,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             Kept {
                 delta,
                 round,
-                from,
+                holders: from.into_iter().collect(),
                 announced: if announce { 0 } else { ANNOUNCE_ROUNDS },
             },
         );
@@ -444,6 +446,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// `peer` announced `id`: wait for it unless it is here already.
     pub(crate) fn announced(&mut self, id: DeltaId<P>, peer: P, now_ms: u64) {
         if self.has(&id) {
+            self.held_by(&id, peer);
             return;
         }
         let wanted = self.wanted.entry(id).or_insert_with(|| Wanted {
@@ -541,8 +544,20 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             .retain(|_, w| !(w.repairs > 0 && w.last == Some(peer)));
     }
 
+    /// `peer` holds `id` (it sent or announced it): announcing `id` to it
+    /// would tell it nothing. Holders kept per delta are few: a node's
+    /// neighbors.
+    pub(crate) fn held_by(&mut self, id: &DeltaId<P>, peer: P) {
+        if let Some(kept) = self.kept.get_mut(id) {
+            if !kept.holders.contains(&peer) {
+                kept.holders.push(peer);
+            }
+        }
+    }
+
     /// The ids to announce to `peer` this round: kept, not yet announced,
-    /// and not received from `peer` itself.
+    /// and not known to be held by `peer` (received from it, or announced
+    /// by it).
     /// In id order, so that consecutive ids fold into ranges.
     pub(crate) fn announcements_for(&self, peer: P) -> Vec<DeltaId<P>> {
         let mut ids: Vec<DeltaId<P>> = self
@@ -551,7 +566,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             .filter(|id| {
                 self.kept
                     .get(id)
-                    .is_some_and(|k| k.announced < ANNOUNCE_ROUNDS && k.from != Some(peer))
+                    .is_some_and(|k| k.announced < ANNOUNCE_ROUNDS && !k.holders.contains(&peer))
             })
             .copied()
             .collect();
@@ -709,6 +724,23 @@ mod tests {
             last: u64::MAX,
         }];
         assert_eq!(from_ranges(&top, 64).len(), 1);
+    }
+
+    /// A neighbor that sent a delta, sent it again or announced it holds
+    /// it: no "I have" goes to it. Others still hear of it.
+    #[test]
+    fn a_delta_is_not_announced_to_the_neighbors_known_to_hold_it() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        tree.keep(id(9, 0), 7, 0, Some(1), true);
+        tree.held_by(&id(9, 0), 2); // a second copy came from 2
+        tree.announced(id(9, 0), 3, 0); // 3 announced it
+        for holder in [1, 2, 3] {
+            assert!(tree.announcements_for(holder).is_empty(), "to {holder}");
+        }
+        assert_eq!(tree.announcements_for(4), vec![id(9, 0)]);
+        // Our own write: every neighbor hears of it.
+        let own = tree.local(8, 0, None);
+        assert_eq!(tree.announcements_for(1), vec![own]);
     }
 
     #[test]
