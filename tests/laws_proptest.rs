@@ -1,6 +1,7 @@
 //! The merge laws of DESIGN §2, as proptest properties over arbitrary
 //! operation histories on 2 to 6 replicas, for every type: `GCounter`,
-//! `PnCounter`, `LwwRegister`, `LwwMap` and `OrSet`.
+//! `PnCounter`, `LwwRegister`, `LwwMap`, `OrSet`, `MvRegister`, a derived
+//! struct and `OrMap` (of that struct).
 //!
 //! Tests are named `<type>::<law>`, e.g. `orset::exact_delta_extraction`;
 //! the laws themselves are in `tests/common/mod.rs`.
@@ -202,7 +203,7 @@ mod derived {
     type M = common::SwarmModel;
 
     /// An operation on any of the four fields.
-    fn ops() -> impl Strategy<Value = SwarmOp> {
+    pub(super) fn ops() -> impl Strategy<Value = SwarmOp> {
         prop_oneof![
             1 => (key(), value(), wall_ms()).prop_map(|(key, value, wall_ms)| {
                 SwarmOp::Positions(LwwMapOp::Insert { key, value, wall_ms })
@@ -212,6 +213,25 @@ mod derived {
             2 => super::orset::ops().prop_map(SwarmOp::Cells),
             1 => amount().prop_map(|n| SwarmOp::Done(GCounterOp::Increment(n))),
             1 => amount().prop_map(|n| SwarmOp::Balance(PnCounterOp::Decrement(n))),
+        ]
+    }
+
+    for_each_law!(proptest_laws);
+    proptest_laws!(any_subset_of_split_pieces_keeps_what_the_whole_keeps);
+}
+
+mod or_map {
+    use super::*;
+    use common::OrMapOp;
+    type M = common::OrMapModel;
+
+    /// Nested operations on a few keys (any field of the nested value),
+    /// removals of keys mostly held.
+    pub(super) fn ops() -> impl Strategy<Value = OrMapOp> {
+        prop_oneof![
+            8 => (key(), super::derived::ops()).prop_map(|(key, op)| OrMapOp::Update(key, op)),
+            3 => any::<u8>().prop_map(OrMapOp::RemoveHeld),
+            1 => key().prop_map(OrMapOp::Remove),
         ]
     }
 
