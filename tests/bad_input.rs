@@ -310,7 +310,7 @@ fn mv_register() -> MvRegister<String> {
 /// removed key, a re-add that replaced a fragment.
 fn or_map() -> OrMap<String, OrSet<String>> {
     let [a, b, c] = ids();
-    let mut holder = OrMap::new();
+    let mut holder: OrMap<String, OrSet<String>> = OrMap::new();
     holder.update(a, "sensors".to_string(), |s| s.insert(a, "lidar".into()));
     holder.update(a, "sensors".to_string(), |s| s.insert(a, "gps".into()));
     holder.update(a, "sensors".to_string(), |s| s.remove(&"gps".to_string()));
@@ -318,7 +318,7 @@ fn or_map() -> OrMap<String, OrSet<String>> {
     holder.update(c, "tasks".to_string(), |s| s.insert(c, "map".into()));
     holder.update(c, "tasks".to_string(), |s| s.insert(c, "map".into()));
     holder.remove(&"zones".to_string());
-    let mut other = OrMap::new();
+    let mut other: OrMap<String, OrSet<String>> = OrMap::new();
     other.update(b, "zones".to_string(), |s| s.insert(b, String::new()));
     holder.join(&other);
     holder
@@ -328,9 +328,9 @@ fn or_map() -> OrMap<String, OrSet<String>> {
 /// three replicas; one key removed.
 fn counter_map() -> OrMap<u16, PnCounter> {
     let [a, b, c] = ids();
-    let mut map = OrMap::new();
+    let mut map: OrMap<u16, PnCounter> = OrMap::new();
     for (i, key) in [0, 1, 300, u16::MAX].into_iter().enumerate() {
-        map.update(a, key, |n| n.increment(a, 1 << (i * 20)));
+        map.update(a, key, |n| n.increment(a, 1u64 << (i * 20)));
         map.update(b, key, |n| n.decrement(b, 3));
     }
     map.update(c, 1, |n| n.increment(c, u64::MAX));
@@ -967,7 +967,10 @@ fn or_map_invariant_violations_are_malformed() {
         ),
         ("keys not ascending", with(&valid, |w| w.1 .1.swap(0, 1))),
         ("key twice", with(&valid, |w| w.1 .1[1].0 = "a".into())),
-        ("key with no fragment", with(&valid, |w| w.1 .1[1].1.clear())),
+        (
+            "key with no fragment",
+            with(&valid, |w| w.1 .1[1].1.clear()),
+        ),
         (
             "tags of a key not ascending",
             with(&valid, |w| w.1 .1[0].1.swap(0, 1)),
@@ -1001,7 +1004,10 @@ fn or_map_invariant_violations_are_malformed() {
             "replacing tags not ascending",
             with(&valid, |w| w.1 .2 = vec![(1, 1), (0, 1)]),
         ),
-        ("replica table not ascending", with(&valid, |w| w.0.swap(0, 1))),
+        (
+            "replica table not ascending",
+            with(&valid, |w| w.0.swap(0, 1)),
+        ),
     ];
     for (why, ranges) in broken_range_lists() {
         broken.push((why, with(&valid, |w| w.1 .0[0].1 = ranges)));

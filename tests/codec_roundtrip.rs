@@ -722,7 +722,10 @@ enum OrMapOp {
     Update(String, SetOp<u64>),
     Remove(String),
     /// Adds one element under each of the keys `prefix0 .. prefix{count - 1}`.
-    Bulk { prefix: String, count: u64 },
+    Bulk {
+        prefix: String,
+        count: u64,
+    },
 }
 
 struct OrMapModel;
@@ -755,9 +758,9 @@ impl Model for OrMapModel {
                 let mut batch = OrMap::new();
                 for n in 0..*count {
                     let element = u64::nth(n, n);
-                    batch.join(&state.update(id, format!("{prefix}{n}"), |set| {
-                        set.insert(id, element)
-                    }));
+                    batch.join(
+                        &state.update(id, format!("{prefix}{n}"), |set| set.insert(id, element)),
+                    );
                 }
                 batch
             }

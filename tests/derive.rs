@@ -260,5 +260,8 @@ fn an_or_map_field_of_a_derived_struct_keeps_add_wins_keys_and_shares_its_contex
     caught_up.join(&a.delta_since(&behind.context()));
     assert_eq!(caught_up, a);
     let bytes = codec::encode(&a).unwrap();
-    assert_eq!(codec::decode::<Board>(&bytes, codec::DEFAULT_LIMIT).unwrap(), a);
+    assert_eq!(
+        codec::decode::<Board>(&bytes, codec::DEFAULT_LIMIT).unwrap(),
+        a
+    );
 }

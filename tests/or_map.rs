@@ -164,7 +164,11 @@ fn nested_lww_registers_inside_a_map_keep_the_latest_write() {
     let mut c = merged.clone();
     let t3 = clock_a.now(2_000);
     let d3 = c.update(replica(1), "door", |r| r.set("ajar", t3).unwrap());
-    assert_eq!(d3.context().dot_count(), 3, "its tag and the two it replaced");
+    assert_eq!(
+        d3.context().dot_count(),
+        3,
+        "its tag and the two it replaced"
+    );
     let merged = every_order_agrees(&OrMap::new(), &[d1, d2, d3]);
     assert_eq!(merged.get(&"door").unwrap().get(), Some(&"ajar"));
     assert_eq!(merged.dots(&"door").count(), 1);
@@ -271,7 +275,11 @@ fn one_nested_op_delta_stays_small_on_a_100k_key_map() {
         codec::encode(&sets).unwrap().len()
     );
     assert!(counter <= 64, "counter increment: {counter} bytes");
-    for (what, n) in [("add", add), ("remove", remove), ("key removal", key_removal)] {
+    for (what, n) in [
+        ("add", add),
+        ("remove", remove),
+        ("key removal", key_removal),
+    ] {
         assert!(n <= 96, "nested {what}: {n} bytes");
     }
     assert_eq!(counter_delta.len(), 1);

@@ -1320,7 +1320,11 @@ impl Model for OrMapModel {
                 let held = map.len();
                 let key = match held {
                     0 => *n,
-                    _ => map.keys().nth(usize::from(*n) % held).copied().unwrap_or(*n),
+                    _ => map
+                        .keys()
+                        .nth(usize::from(*n) % held)
+                        .copied()
+                        .unwrap_or(*n),
                 };
                 map.remove(&key)
             }

@@ -365,7 +365,7 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
         delta
     }
 
-/// Raises the per-replica counters only (local bookkeeping): the map's
+    /// Raises the per-replica counters only (local bookkeeping): the map's
     /// value and context are unchanged.
     fn observe_dots(&mut self, seen: &CausalContext) {
         for replica in seen.replicas() {
@@ -377,7 +377,7 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
         self.next_dot(replica).counter.saturating_sub(1)
     }
 
-        fn is_bottom(&self) -> bool {
+    fn is_bottom(&self) -> bool {
         self.writes.is_empty()
     }
 

@@ -148,18 +148,16 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
         let tag = Dot::new(replica, first.max(value.last_dot(replica)));
         let mut context = CausalContext::new();
         context.insert_range(replica, first..=tag.counter);
-        let (replaced, kept): (Vec<&(Dot, C)>, Vec<&(Dot, C)>) =
-            fragments.iter().partition(|(_, c)| nested.includes(c));
+        let (nested, replaced, rest) = replace(nested, fragments);
         // A nested delta that only removes what it replaces (an OR-Set
-        // removal) is not kept: the map's context carries the removal.
-        let mut rest = joined(kept.iter().map(|(_, c)| c));
+        // removal: dots the map's context already holds) is not kept: the
+        // map's context carries the removal.
+        let mut rest = rest;
         rest.observe_dots(&self.context);
-        rest.observe_dots(&context);
         let keep = !rest.includes(&nested);
         if !keep && replaced.is_empty() {
             return Self::default();
         }
-        let replaced: Vec<Dot> = replaced.iter().map(|(d, _)| *d).collect();
         context.extend(replaced.iter().copied());
         self.context.join(&context);
         let mut delta = Self {
@@ -366,7 +364,9 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
                 push_nonempty(&mut out, k2.clone(), unseen(f2, &mut seen_by_me));
             }
             match theirs.next_if(|(k2, _)| **k2 == key) {
-                Some((_, f2)) => merge_into(&mut fragments, &mut seen_by_me, f2, &mut seen_by_other),
+                Some((_, f2)) => {
+                    merge_into(&mut fragments, &mut seen_by_me, f2, &mut seen_by_other)
+                }
                 None => fragments.retain(|(d, _)| !seen_by_other.contains(d)),
             }
             push_nonempty(&mut out, key, fragments);
@@ -425,6 +425,36 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
             }
         }
     }
+}
+
+/// Which of a key's `fragments` the nested delta `nested` replaces: those
+/// it leaves nothing of. A fragment's removals (its context beyond its own
+/// entries, `f.delta_since(&f.context())`) go on in the new fragment, so
+/// that dropping it never brings back what it removed: `f` is replaced when
+/// `nested ⊔ (f's removals)` includes `f`. Returns the new fragment, the
+/// tags replaced, and the join of the fragments kept.
+fn replace<C: Crdt>(mut nested: C, fragments: &[(Dot, C)]) -> (C, Vec<Dot>, C) {
+    let mut replaced = Vec::new();
+    let mut rest = C::default();
+    for (tag, fragment) in fragments {
+        let removals = fragment.delta_since(&fragment.context());
+        if removals.is_bottom() {
+            if nested.includes(fragment) {
+                replaced.push(*tag);
+                continue;
+            }
+        } else {
+            let mut with = nested.clone();
+            with.join(&removals);
+            if with.includes(fragment) {
+                replaced.push(*tag);
+                nested = with;
+                continue;
+            }
+        }
+        rest.join(fragment);
+    }
+    (nested, replaced, rest)
 }
 
 /// The tags of every fragment of `map`.

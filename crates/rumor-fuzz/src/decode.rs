@@ -10,9 +10,7 @@
 
 use core::fmt::Debug;
 
-use rumor_crdt::{
-    codec, Crdt, GCounter, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter,
-};
+use rumor_crdt::{codec, Crdt, GCounter, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter};
 use rumor_gossip::Message;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

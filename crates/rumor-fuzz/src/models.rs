@@ -231,14 +231,20 @@ impl Model for OrMapModel {
         match op {
             OrMapOp::Update(key, op) => {
                 let id = writer.id;
-                map.update(id, key % MAP_KEYS, |set| OrSetModel::mutate(set, op, writer))
+                map.update(id, key % MAP_KEYS, |set| {
+                    OrSetModel::mutate(set, op, writer)
+                })
             }
             OrMapOp::Remove(key) => map.remove(&(key % MAP_KEYS)),
             OrMapOp::RemoveHeld(n) => {
                 let held = map.len();
                 let key = match held {
                     0 => *n,
-                    _ => map.keys().nth(usize::from(*n) % held).copied().unwrap_or(*n),
+                    _ => map
+                        .keys()
+                        .nth(usize::from(*n) % held)
+                        .copied()
+                        .unwrap_or(*n),
                 };
                 map.remove(&key)
             }
@@ -260,17 +266,17 @@ impl Model for OrMapModel {
             let kept: Vec<_> = full.dots(key).collect();
             let mine: Vec<_> = r.dots(key).collect();
             let stays: Vec<_> = partial.dots(key).collect();
-            let dropped = mine
-                .iter()
-                .find(|t| kept.contains(t) && !stays.contains(t));
+            let dropped = mine.iter().find(|t| kept.contains(t) && !stays.contains(t));
             let replaced = kept
                 .iter()
                 .any(|t| full.is_replacing(t) && !mine.contains(t));
             match dropped {
-                Some(tag) => Some(format!("key {key}: fragment {tag:?}, which r ⊔ s keeps, was removed")),
-                None if replaced && !partial.contains_key(key) => {
-                    Some(format!("key {key}, which r ⊔ s holds by a replacing update, was removed"))
-                }
+                Some(tag) => Some(format!(
+                    "key {key}: fragment {tag:?}, which r ⊔ s keeps, was removed"
+                )),
+                None if replaced && !partial.contains_key(key) => Some(format!(
+                    "key {key}, which r ⊔ s holds by a replacing update, was removed"
+                )),
                 None => None,
             }
         })
