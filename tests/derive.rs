@@ -249,7 +249,13 @@ fn an_or_map_field_of_a_derived_struct_keeps_add_wins_keys_and_shares_its_contex
     a.join(&counted);
     b.join(&removal);
     assert_eq!(a, b);
-    let tasks: Vec<String> = a.tasks.get(&7).unwrap().iter().cloned().collect();
+    let tasks: Vec<String> = a
+        .tasks
+        .get(&7)
+        .unwrap_or_default()
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(tasks, ["charge"]);
     // The derive forwards the nested-dot hooks to the map field.
     let mut copy = Board::default();
@@ -259,9 +265,9 @@ fn an_or_map_field_of_a_derived_struct_keeps_add_wins_keys_and_shares_its_contex
     let mut caught_up = behind.clone();
     caught_up.join(&a.delta_since(&behind.context()));
     assert_eq!(caught_up, a);
-    let bytes = codec::encode(&a).unwrap();
+    let bytes = codec::encode(&a).expect("encodes");
     assert_eq!(
-        codec::decode::<Board>(&bytes, codec::DEFAULT_LIMIT).unwrap(),
+        codec::decode::<Board>(&bytes, codec::DEFAULT_LIMIT).expect("decodes"),
         a
     );
 }

@@ -674,7 +674,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
                 if self.replacing.contains(&fragment.0) {
                     last.entries
                         .entry(key.clone())
-                        .or_insert_with(Vec::new)
+                        .or_default()
                         .push(fragment.clone());
                 } else {
                     plain.push((key, fragment));
@@ -693,7 +693,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
                     piece
                         .entries
                         .entry((*key).clone())
-                        .or_insert_with(Vec::new)
+                        .or_default()
                         .push((*tag, c.clone()));
                 }
                 piece
