@@ -5,8 +5,7 @@
 //! For `struct Swarm { positions: LwwMap<..>, done: GCounter }` it generates:
 //! - `impl Crdt for Swarm`: `join`, `context`, `delta_since`, `is_bottom`,
 //!   `includes`, `missing_from`, `latest_timestamp`, `observe_dots`,
-//!   `last_dot` and `split`, each field
-//!   by field;
+//!   `last_dot` and `split`, each field by field;
 //! - `SwarmContext`, the struct of the fields' contexts (serde included), the
 //!   derived type's `Crdt::Context`;
 //! - a delta constructor per field, `update_positions(|m| m.insert(..))`:
