@@ -3,7 +3,7 @@
 //! This facade re-exports the workspace crates, and is the one dependency an
 //! application needs:
 //! - [`crdt`] (the `rumor-crdt` crate): the data types ([`crdt::OrSet`],
-//!   [`crdt::LwwMap`], counters, registers), hybrid logical clocks and
+//!   [`crdt::LwwMap`], [`crdt::OrMap`], counters, registers), hybrid logical clocks and
 //!   causal contexts. No I/O, no clock reads.
 //! - [`gossip`] (the `rumor-gossip` crate): the sans-io protocol core
 //!   ([`gossip::Node`], over a full view or HyParView partial views, with

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use rumor::crdt::codec::{self, DecodeError};
 use rumor::crdt::{
-    CausalContext, Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet,
-    PnCounter, ReplicaId,
+    CausalContext, Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrMap,
+    OrSet, PnCounter, ReplicaId,
 };
 use rumor::gossip::{Ack, Body, DeltaId, MemberUpdate, Message, Status, SyncBody, Tree};
 use serde::de::DeserializeOwned;
@@ -104,7 +104,10 @@ states!(
     LwwMap<String, String>,
     MvRegister<String>,
     OrSet<String>,
-    OrSet<u64>
+    OrSet<u64>,
+    OrMap<String, OrSet<String>>,
+    OrMap<u16, PnCounter>,
+    OrMap<String, GCounter>
 );
 
 impl Wire for CausalContext {
@@ -303,6 +306,38 @@ fn mv_register() -> MvRegister<String> {
     holder
 }
 
+/// Sets under three keys written by three replicas: a nested removal, a
+/// removed key, a re-add that replaced a fragment.
+fn or_map() -> OrMap<String, OrSet<String>> {
+    let [a, b, c] = ids();
+    let mut holder: OrMap<String, OrSet<String>> = OrMap::new();
+    holder.update(a, "sensors".to_string(), |s| s.insert(a, "lidar".into()));
+    holder.update(a, "sensors".to_string(), |s| s.insert(a, "gps".into()));
+    holder.update(a, "sensors".to_string(), |s| s.remove(&"gps".to_string()));
+    holder.update(b, "zones".to_string(), |s| s.insert(b, "north".into()));
+    holder.update(c, "tasks".to_string(), |s| s.insert(c, "map".into()));
+    holder.update(c, "tasks".to_string(), |s| s.insert(c, "map".into()));
+    holder.remove(&"zones".to_string());
+    let mut other: OrMap<String, OrSet<String>> = OrMap::new();
+    other.update(b, "zones".to_string(), |s| s.insert(b, String::new()));
+    holder.join(&other);
+    holder
+}
+
+/// Counters under keys from 0 to `u16::MAX`, incremented and decremented by
+/// three replicas; one key removed.
+fn counter_map() -> OrMap<u16, PnCounter> {
+    let [a, b, c] = ids();
+    let mut map: OrMap<u16, PnCounter> = OrMap::new();
+    for (i, key) in [0, 1, 300, u16::MAX].into_iter().enumerate() {
+        map.update(a, key, |n| n.increment(a, 1u64 << (i * 20)));
+        map.update(b, key, |n| n.decrement(b, 3));
+    }
+    map.update(c, 1, |n| n.increment(c, u64::MAX));
+    map.remove(&300);
+    map
+}
+
 fn set_of_strings() -> OrSet<String> {
     set_of(["camera", "gps", "lidar", "radar", "sonar"].map(String::from))
 }
@@ -364,6 +399,8 @@ macro_rules! against_every_type {
         $attack("MvRegister<String>", &mv_register());
         $attack("OrSet<String>", &set_of_strings());
         $attack("OrSet<u64>", &set_of_numbers());
+        $attack("OrMap<String, OrSet<String>>", &or_map());
+        $attack("OrMap<u16, PnCounter>", &counter_map());
         $attack("CausalContext", &context());
         $attack("HlcTimestamp", &timestamp());
         $attack("Message<OrSet<u64>, u32>", &message());
@@ -656,6 +693,30 @@ type WireWrite = (String, (u64, u32, u32), u64, Option<String>);
 type WireLwwMap = (Vec<ReplicaId>, (Vec<(u32, u64)>, Vec<WireWrite>));
 type WireCausalContext = Vec<(ReplicaId, Vec<(u64, u64)>)>;
 type WireGCounter = Vec<(ReplicaId, u64)>;
+/// An OR-Map body: the context, each key with its fragments as `(tag,
+/// nested value)`, then the replacing tags.
+type WireOrMap = (
+    Vec<ReplicaId>,
+    (
+        WireContext,
+        Vec<(String, Vec<((u32, u64), WireGCounter)>)>,
+        Vec<(u32, u64)>,
+    ),
+);
+
+/// Counters under `a` (fragments by r1 and r2) and `b` (r1); r1's tag 2
+/// was replaced or removed.
+fn or_map_wire() -> WireOrMap {
+    let context = vec![(0, vec![(1, 2)]), (1, vec![(1, 0)])];
+    let entries = vec![
+        (
+            "a".into(),
+            vec![((0, 1), vec![(r(1), 5)]), ((1, 1), vec![(r(2), 2)])],
+        ),
+        ("b".into(), vec![((0, 3), vec![(r(1), 1)])]),
+    ];
+    (vec![r(1), r(2)], (context, entries, vec![]))
+}
 
 fn r(n: u128) -> ReplicaId {
     ReplicaId::from_u128(n)
@@ -894,6 +955,67 @@ fn orset_invariant_violations_are_malformed() {
             ),
         ],
     );
+}
+
+#[test]
+fn or_map_invariant_violations_are_malformed() {
+    let valid = or_map_wire();
+    let mut broken = vec![
+        (
+            "tag outside its context",
+            with(&valid, |w| w.1 .1[1].1[0].0 = (0, 4)),
+        ),
+        ("keys not ascending", with(&valid, |w| w.1 .1.swap(0, 1))),
+        ("key twice", with(&valid, |w| w.1 .1[1].0 = "a".into())),
+        (
+            "key with no fragment",
+            with(&valid, |w| w.1 .1[1].1.clear()),
+        ),
+        (
+            "tags of a key not ascending",
+            with(&valid, |w| w.1 .1[0].1.swap(0, 1)),
+        ),
+        (
+            "tag twice in a key",
+            with(&valid, |w| w.1 .1[0].1[1].0 = (0, 1)),
+        ),
+        (
+            "one tag under two keys",
+            with(&valid, |w| w.1 .1[1].1[0].0 = (0, 1)),
+        ),
+        (
+            "bottom fragment",
+            with(&valid, |w| w.1 .1[0].1[0].1.clear()),
+        ),
+        (
+            "nested value not canonical",
+            with(&valid, |w| w.1 .1[0].1[0].1 = vec![(r(1), 0)]),
+        ),
+        ("tag counter 0", with(&valid, |w| w.1 .1[0].1[0].0 = (0, 0))),
+        (
+            "replica index out of range",
+            with(&valid, |w| w.1 .1[0].1[0].0 = (2, 1)),
+        ),
+        (
+            "replacing tag that no fragment holds",
+            with(&valid, |w| w.1 .2 = vec![(0, 2)]),
+        ),
+        (
+            "replacing tags not ascending",
+            with(&valid, |w| w.1 .2 = vec![(1, 1), (0, 1)]),
+        ),
+        (
+            "replica table not ascending",
+            with(&valid, |w| w.0.swap(0, 1)),
+        ),
+    ];
+    for (why, ranges) in broken_range_lists() {
+        broken.push((why, with(&valid, |w| w.1 .0[0].1 = ranges)));
+    }
+    check_malformed::<OrMap<String, GCounter>, _>(&valid, broken);
+    // Replacing tags that fragments hold, ascending, are accepted.
+    let replacing = with(&valid, |w| w.1 .2 = vec![(0, 1), (0, 3)]);
+    assert!(check::<OrMap<String, GCounter>>(&encode(&replacing)).is_ok());
 }
 
 #[test]

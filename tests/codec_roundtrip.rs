@@ -24,7 +24,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use rumor::crdt::codec::{self, DEFAULT_LIMIT};
 use rumor::crdt::{
-    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter, ReplicaId,
+    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter,
+    ReplicaId,
 };
 use rumor::gossip::{
     Ack, Body, DeltaId, IdRange, MemberUpdate, Message, Priority, Probe, Status, SyncBody, Tree,
@@ -715,6 +716,58 @@ impl<T: Element> Model for OrSetModel<T> {
     }
 }
 
+#[derive(Clone, Debug)]
+enum OrMapOp {
+    /// A nested OR-Set operation (bulk ones too) through `key`.
+    Update(String, SetOp<u64>),
+    Remove(String),
+    /// Adds one element under each of the keys `prefix0 .. prefix{count - 1}`.
+    Bulk {
+        prefix: String,
+        count: u64,
+    },
+}
+
+struct OrMapModel;
+
+impl Model for OrMapModel {
+    type State = OrMap<String, OrSet<u64>>;
+    type Context = rumor::crdt::CausalContext;
+    type Op = OrMapOp;
+
+    fn ops(large: bool) -> BoxedStrategy<OrMapOp> {
+        let key = || prop_oneof![3 => "[a-d]", 1 => text(false)];
+        prop_oneof![
+            6 => (key(), OrSetModel::<u64>::ops(false))
+                .prop_map(|(key, op)| OrMapOp::Update(key, op)),
+            2 => key().prop_map(OrMapOp::Remove),
+            1 => ("[a-z]{0,3}", bulk(large))
+                .prop_map(|(prefix, count)| OrMapOp::Bulk { prefix, count }),
+        ]
+        .boxed()
+    }
+
+    fn apply(state: &mut Self::State, op: &OrMapOp, writer: &mut Writer) -> Self::State {
+        let id = writer.id;
+        match op {
+            OrMapOp::Update(key, op) => state.update(id, key.clone(), |set| {
+                OrSetModel::<u64>::apply(set, op, writer)
+            }),
+            OrMapOp::Remove(key) => state.remove(key),
+            OrMapOp::Bulk { prefix, count } => {
+                let mut batch = OrMap::new();
+                for n in 0..*count {
+                    let element = u64::nth(n, n);
+                    batch.join(
+                        &state.update(id, format!("{prefix}{n}"), |set| set.insert(id, element)),
+                    );
+                }
+                batch
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------- properties
 
 /// The law for model `M`, over its histories and messages.
@@ -746,6 +799,7 @@ every_encoded_state_decodes_back_equal! {
     lww_map: LwwMapModel,
     orset_of_numbers: OrSetModel<u64>,
     orset_of_strings: OrSetModel<String>,
+    or_map: OrMapModel,
 }
 
 /// The sizes the property reaches, checked once so that a change to the

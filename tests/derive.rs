@@ -4,7 +4,9 @@
 //! codec at large sizes, `split` and `latest_timestamp`, and a derived
 //! state driven by gossip nodes.
 
-use rumor::crdt::{codec, Crdt, GCounter, Hlc, LwwMap, LwwRegister, OrSet, PnCounter, ReplicaId};
+use rumor::crdt::{
+    codec, Crdt, GCounter, Hlc, LwwMap, LwwRegister, OrMap, OrSet, PnCounter, ReplicaId,
+};
 use rumor::gossip::{Config, FullView, Node, Strategy};
 use serde::{Deserialize, Serialize};
 
@@ -224,4 +226,48 @@ fn a_one_field_delta_of_a_derived_struct_is_the_field_delta_plus_a_few_bytes() {
         .len();
     eprintln!("one OR-Set insert: {alone} bytes alone, {whole} bytes in the derived struct");
     assert!(whole <= alone + 3 * 4, "{whole} bytes against {alone}");
+}
+
+/// An `OrMap` as a field: per-robot task sets beside a counter.
+#[derive(Crdt, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Board {
+    tasks: OrMap<u32, OrSet<String>>,
+    done: GCounter,
+}
+
+#[test]
+fn an_or_map_field_of_a_derived_struct_keeps_add_wins_keys_and_shares_its_context() {
+    let (r1, r2) = (r(1), r(2));
+    let mut a = Board::default();
+    let first = a.update_tasks(|m| m.update(r1, 7, |s| s.insert(r1, "scan".into())));
+    assert!(first.done.is_bottom());
+    let mut b = a.clone();
+    let removal = a.update_tasks(|m| m.remove(&7));
+    let concurrent = b.update_tasks(|m| m.update(r2, 7, |s| s.insert(r2, "charge".into())));
+    let counted = b.update_done(|c| c.increment(r2, 1));
+    a.join(&concurrent);
+    a.join(&counted);
+    b.join(&removal);
+    assert_eq!(a, b);
+    let tasks: Vec<String> = a
+        .tasks
+        .get(&7)
+        .unwrap_or_default()
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(tasks, ["charge"]);
+    // The derive forwards the nested-dot hooks to the map field.
+    let mut copy = Board::default();
+    copy.observe_dots(&a.tasks.context());
+    assert_eq!(copy.last_dot(r2), a.tasks.context().max(r2));
+    let behind = Board::default();
+    let mut caught_up = behind.clone();
+    caught_up.join(&a.delta_since(&behind.context()));
+    assert_eq!(caught_up, a);
+    let bytes = codec::encode(&a).expect("encodes");
+    assert_eq!(
+        codec::decode::<Board>(&bytes, codec::DEFAULT_LIMIT).expect("decodes"),
+        a
+    );
 }

@@ -1,6 +1,7 @@
 //! The merge laws of DESIGN §2, as quickcheck properties over arbitrary
 //! operation histories on 2 to 6 replicas, for every type: `GCounter`,
-//! `PnCounter`, `LwwRegister`, `LwwMap` and `OrSet`.
+//! `PnCounter`, `LwwRegister`, `LwwMap`, `OrSet`, `MvRegister`, a derived
+//! struct and `OrMap` (of that struct).
 //!
 //! Tests are named `qc_<type>::<law>`, e.g. `qc_orset::exact_delta_extraction`;
 //! the laws themselves are in `tests/common/mod.rs`, shared with
@@ -182,6 +183,18 @@ impl Arbitrary for common::SwarmOp {
     }
 }
 
+impl Arbitrary for common::OrMapOp {
+    /// Nested operations on a few keys (any field of the nested value),
+    /// removals of keys mostly held.
+    fn arbitrary(g: &mut Gen) -> Self {
+        match below(g, 12) {
+            0..8 => Self::Update(below_u8(g, KEYS), common::SwarmOp::arbitrary(g)),
+            8..11 => Self::RemoveHeld(u8::arbitrary(g)),
+            _ => Self::Remove(below_u8(g, KEYS)),
+        }
+    }
+}
+
 /// Instantiates every law (see `for_each_law!`) as a quickcheck property
 /// over histories, for the model `M` of the enclosing module; with an
 /// attribute first (`#[ignore = "..."]`), on each of the laws listed.
@@ -240,4 +253,5 @@ quickcheck_models! {
     qc_derived => SwarmModel,
     qc_lww_map => LwwMapModel,
     qc_orset => OrSetModel,
+    qc_or_map => OrMapModel,
 }

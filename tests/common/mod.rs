@@ -18,7 +18,8 @@
 use std::fmt::Debug;
 
 use rumor::crdt::{
-    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter, ReplicaId,
+    Crdt, GCounter, Hlc, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter,
+    ReplicaId,
 };
 
 /// The fewest replicas in a history.
@@ -1285,5 +1286,118 @@ impl Model for OrSetModel {
         let readded = |e: &&u8| set.dots(e).iter().any(|d| set.is_readd(d));
         let plain = set.iter().filter(|e| !readded(e)).count();
         plain + usize::from(set.iter().any(|e| readded(&e)))
+    }
+}
+
+/// An operation on an [`OrMap<u8, Swarm>`]: a map whose values hold every
+/// kind of nested CRDT (an LWW map, an OR-Set, two counters).
+#[derive(Clone, Debug)]
+pub(crate) enum OrMapOp {
+    /// `update(replica, key, |value| op on one field of the value)`.
+    Update(u8, SwarmOp),
+    /// `remove(&key)`, whether the replica holds it or not.
+    Remove(u8),
+    /// `remove` of the `n`-th key (modulo their number) the replica holds,
+    /// so that removals mostly remove something; key `n` when it holds none.
+    RemoveHeld(u8),
+}
+
+/// [`OrMap<u8, Swarm>`].
+pub(crate) struct OrMapModel;
+
+impl Model for OrMapModel {
+    type State = OrMap<u8, Swarm>;
+    type Op = OrMapOp;
+
+    fn mutate(map: &mut Self::State, op: &OrMapOp, writer: &mut Writer) -> Self::State {
+        match op {
+            OrMapOp::Update(key, op) => {
+                let id = writer.id;
+                map.update(id, *key, |value| SwarmModel::mutate(value, op, writer))
+            }
+            OrMapOp::Remove(key) => map.remove(key),
+            OrMapOp::RemoveHeld(n) => {
+                let held = map.len();
+                let key = match held {
+                    0 => *n,
+                    _ => map
+                        .keys()
+                        .nth(usize::from(*n) % held)
+                        .copied()
+                        .unwrap_or(*n),
+                };
+                map.remove(&key)
+            }
+        }
+    }
+
+    fn observe(clock: &mut Hlc, received: &Self::State) {
+        observe_timestamp(clock, received.latest_timestamp());
+    }
+
+    /// Every fragment of `a` whose tag `b` has not seen survives, with its
+    /// content (`b` cannot have removed what it never saw); every key of the
+    /// join is in `a` or `b`, every value of the join includes the values of
+    /// both sides' fragments it keeps; the context only grows.
+    fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
+        let unseen_by_b = a.delta_since(&b.context());
+        for (key, fragments) in unseen_by_b.iter() {
+            let tags: Vec<_> = unseen_by_b.dots(key).collect();
+            let kept: Vec<_> = joined.dots(key).collect();
+            ensure!(
+                tags.iter().all(|t| kept.contains(t)),
+                "key {key}: fragments {tags:?}, unseen by the other side, were lost"
+            );
+            let value = joined.get(key).unwrap_or_default();
+            ensure!(
+                value.includes(&fragments),
+                "key {key}: the joined value lost content of fragments {tags:?}"
+            );
+        }
+        for key in joined.keys() {
+            ensure!(
+                a.contains_key(key) || b.contains_key(key),
+                "key {key} came from nowhere"
+            );
+        }
+        ensure!(
+            a.context().is_subset(&joined.context()),
+            "the causal context shrank"
+        );
+        Ok(())
+    }
+
+    /// A key of `r` must stay, with each of its fragments `r ⊔ s` keeps, if
+    /// `r ⊔ s` keeps one of `r`'s fragments of it or holds it by a replacing
+    /// update that `r` lacks (which replaced `r`'s fragments in the same
+    /// delta, so no replica saw the key without it).
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        for key in r.keys() {
+            let kept: Vec<_> = full.dots(key).collect();
+            let mine: Vec<_> = r.dots(key).collect();
+            let stays: Vec<_> = partial.dots(key).collect();
+            for tag in mine.iter().filter(|t| kept.contains(t)) {
+                ensure!(
+                    stays.contains(tag),
+                    "key {key}: fragment {tag:?} of r, which r ⊔ s keeps, was removed"
+                );
+            }
+            let replaced = kept
+                .iter()
+                .any(|t| full.is_replacing(t) && !mine.contains(t));
+            ensure!(
+                !replaced || partial.contains_key(key),
+                "key {key} of r, which r ⊔ s holds by a replacing update, was removed"
+            );
+        }
+        Ok(())
+    }
+
+    /// A split keeps every replacing fragment in one piece (with the tags
+    /// they replaced): the other fragments count one each.
+    fn entries(map: &Self::State) -> usize {
+        let tags: Vec<_> = map.keys().flat_map(|k| map.dots(k)).collect();
+        let plain = tags.iter().filter(|t| !map.is_replacing(t)).count();
+        plain + usize::from(tags.iter().any(|t| map.is_replacing(t)))
     }
 }

@@ -38,7 +38,7 @@ use core::fmt::Debug;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a CRDT",
     label = "not a CRDT (each field of a `#[derive(Crdt)]` struct must be one)",
-    note = "the CRDTs are GCounter, PnCounter, LwwRegister, MvRegister, LwwMap, OrSet and the structs that derive `Crdt`"
+    note = "the CRDTs are GCounter, PnCounter, LwwRegister, MvRegister, LwwMap, OrSet, OrMap and the structs that derive `Crdt`"
 )]
 pub trait Crdt: Clone + PartialEq + Default + Debug {
     /// The summary of what a state has seen: the entries for counters, a
@@ -200,6 +200,46 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
     fn advances_within(&self, known: &Self, bound: crate::Advance) -> bool {
         let _ = (known, bound);
         true
+    }
+
+    /// Makes this value's next writes take dots beyond every dot of
+    /// `seen`, for a value nested in an [`OrMap`](crate::OrMap): the map
+    /// calls it on a **temporary copy** of a key's value before a nested
+    /// mutation, so that the map and every dot-based value inside it draw
+    /// their dots from one causal context. Dot-based types join `seen` into
+    /// their context (so the copy then claims to have seen those dots: never
+    /// call it on a replica's state); the others ignore it (the default).
+    ///
+    /// ```
+    /// use rumor_crdt::{CausalContext, Crdt, Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut copy: OrSet<&str> = OrSet::new();
+    /// copy.observe_dots(&CausalContext::from_dots([Dot::new(r, 41)]));
+    /// let delta = copy.insert(r, "x");
+    /// assert_eq!(delta.dots(&"x"), [Dot::new(r, 42)]);
+    /// ```
+    fn observe_dots(&mut self, seen: &crate::CausalContext) {
+        let _ = seen;
+    }
+
+    /// The highest counter of `replica` among the dots this value has seen,
+    /// for dot-based types; 0 for the others (the default). An
+    /// [`OrMap`](crate::OrMap) names a nested update by the last dot it took.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, MvRegister, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut register = MvRegister::new();
+    /// register.set(r, "a");
+    /// register.set(r, "b");
+    /// assert_eq!(register.last_dot(r), 2);
+    /// assert_eq!(GCounter::new().last_dot(r), 0);
+    /// ```
+    fn last_dot(&self, replica: crate::ReplicaId) -> u64 {
+        let _ = replica;
+        0
     }
 
     /// Splits `self` into at most `parts` non-bottom pieces, each included in

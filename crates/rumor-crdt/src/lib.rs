@@ -15,6 +15,8 @@
 //! | [`LwwRegister`] | last writer wins, by hybrid logical clock |
 //! | [`LwwMap`] | map of LWW registers; removals are timestamped writes |
 //! | [`OrSet`] | add-wins observed-remove set, no tombstones |
+//! | [`MvRegister`] | keeps every concurrent write |
+//! | [`OrMap`] | add-wins map of nested CRDTs, one causal context |
 //!
 //! # Tutorial: three replicas, an unreliable network, one answer
 //!
@@ -104,6 +106,7 @@ mod hlc;
 mod lww_map;
 mod lww_register;
 mod mv_register;
+mod or_map;
 mod orset;
 mod pncounter;
 mod replica;
@@ -147,6 +150,7 @@ pub use hlc::{ClockError, Hlc, HlcTimestamp, DEFAULT_MAX_DRIFT_MS};
 pub use lww_map::LwwMap;
 pub use lww_register::{LwwRegister, Superseded};
 pub use mv_register::MvRegister;
+pub use or_map::OrMap;
 pub use orset::OrSet;
 pub use pncounter::PnCounter;
 pub use replica::{Dot, ReplicaId};

@@ -374,6 +374,18 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
         delta
     }
 
+    /// Raises the per-replica counters only (local bookkeeping): the map's
+    /// value and context are unchanged.
+    fn observe_dots(&mut self, seen: &CausalContext) {
+        for replica in seen.replicas() {
+            self.saw(replica, seen.max(replica));
+        }
+    }
+
+    fn last_dot(&self, replica: ReplicaId) -> u64 {
+        self.next_dot(replica).counter.saturating_sub(1)
+    }
+
     fn is_bottom(&self) -> bool {
         self.writes.is_empty()
     }

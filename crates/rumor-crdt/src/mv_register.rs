@@ -168,6 +168,14 @@ impl<T: Clone + PartialEq + Debug> Crdt for MvRegister<T> {
         self.context.clone()
     }
 
+    fn observe_dots(&mut self, seen: &CausalContext) {
+        self.context.join(seen);
+    }
+
+    fn last_dot(&self, replica: ReplicaId) -> u64 {
+        self.context.max(replica)
+    }
+
     /// The writes `seen` lacks, and every dot this register has seen except
     /// the live ones `seen` holds too (which the delta must not remove).
     fn delta_since(&self, seen: &CausalContext) -> Self {

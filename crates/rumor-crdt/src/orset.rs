@@ -599,6 +599,14 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
         self.delta_since(&other.context)
     }
 
+    fn observe_dots(&mut self, seen: &CausalContext) {
+        self.context.join(seen);
+    }
+
+    fn last_dot(&self, replica: ReplicaId) -> u64 {
+        self.context.max(replica)
+    }
+
     /// Chunks of the elements, each with exactly its own dots as context,
     /// and one last piece with the dots of removed and replaced adds plus
     /// every element that holds a re-add dot. Each piece is a valid delta on

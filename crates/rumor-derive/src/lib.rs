@@ -4,8 +4,8 @@
 //!
 //! For `struct Swarm { positions: LwwMap<..>, done: GCounter }` it generates:
 //! - `impl Crdt for Swarm`: `join`, `context`, `delta_since`, `is_bottom`,
-//!   `includes`, `missing_from`, `latest_timestamp`, `advances_within` and
-//!   `split`, each field by field;
+//!   `includes`, `missing_from`, `latest_timestamp`, `advances_within`,
+//!   `observe_dots`, `last_dot` and `split`, each field by field;
 //! - `SwarmContext`, the struct of the fields' contexts (serde included), the
 //!   derived type's `Crdt::Context`;
 //! - a delta constructor per field, `update_positions(|m| m.insert(..))`:
@@ -301,6 +301,16 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
 
             fn advances_within(&self, known: &Self, bound: #krate::Advance) -> bool {
                 true #( && #krate::Crdt::advances_within(&self.#members, &known.#members, bound) )*
+            }
+
+            fn observe_dots(&mut self, seen: &#krate::CausalContext) {
+                #( #krate::Crdt::observe_dots(&mut self.#members, seen); )*
+            }
+
+            fn last_dot(&self, replica: #krate::ReplicaId) -> u64 {
+                let mut last = 0u64;
+                #( last = last.max(#krate::Crdt::last_dot(&self.#members, replica)); )*
+                last
             }
 
             fn split(&self, parts: usize) -> #krate::__private::Vec<Self> {

@@ -10,7 +10,7 @@
 
 use core::fmt::Debug;
 
-use rumor_crdt::{codec, Crdt, GCounter, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter};
+use rumor_crdt::{codec, Crdt, GCounter, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter};
 use rumor_gossip::Message;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -117,6 +117,16 @@ pub fn decode_lww_map(data: &[u8]) {
 /// ```
 pub fn decode_mv_register(data: &[u8]) {
     decode_state::<MvRegister<String>>(data);
+}
+
+/// Arbitrary bytes as an [`OrMap<u16, OrSet<String>>`]: the map's own
+/// checks, and each nested value's.
+///
+/// ```
+/// rumor_fuzz::decode_or_map(&[0, 0, 0, 0]);
+/// ```
+pub fn decode_or_map(data: &[u8]) {
+    decode_state::<OrMap<u16, OrSet<String>>>(data);
 }
 
 /// Arbitrary bytes as an [`OrSet<String>`].

@@ -31,12 +31,12 @@ mod node;
 
 pub use decode::{
     decode_gcounter, decode_lww_map, decode_lww_register, decode_message, decode_mv_register,
-    decode_orset, decode_pncounter,
+    decode_or_map, decode_orset, decode_pncounter,
 };
 pub use envelope::open_envelope;
 pub use models::{
     merge_laws_gcounter, merge_laws_lww_map, merge_laws_lww_register, merge_laws_mv_register,
-    merge_laws_orset, merge_laws_pncounter,
+    merge_laws_or_map, merge_laws_orset, merge_laws_pncounter,
 };
 pub use node::node_handle;
 
@@ -53,12 +53,14 @@ pub const TARGETS: &[Target] = &[
     ("merge_laws_lww_map", merge_laws_lww_map),
     ("merge_laws_orset", merge_laws_orset),
     ("merge_laws_mv_register", merge_laws_mv_register),
+    ("merge_laws_or_map", merge_laws_or_map),
     ("decode_gcounter", decode_gcounter),
     ("decode_pncounter", decode_pncounter),
     ("decode_lww_register", decode_lww_register),
     ("decode_lww_map", decode_lww_map),
     ("decode_orset", decode_orset),
     ("decode_mv_register", decode_mv_register),
+    ("decode_or_map", decode_or_map),
     ("decode_message", decode_message),
     ("open_envelope", open_envelope),
     ("node_handle", node_handle),

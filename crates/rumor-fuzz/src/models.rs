@@ -1,7 +1,9 @@
 //! The ops of each CRDT type, and its `merge_laws_<type>` target.
 
 use arbitrary::Arbitrary;
-use rumor_crdt::{GCounter, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrSet, PnCounter};
+use rumor_crdt::{
+    GCounter, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter,
+};
 
 use crate::laws::{check, Model, Writer};
 
@@ -52,6 +54,17 @@ enum MvRegisterOp {
     Clear,
 }
 
+/// An operation on an [`OrMap<u8, OrSet<u8>>`]: a nested OR-Set operation
+/// through a key, or the removal of a key. `RemoveHeld(n)` removes the
+/// `n`-th key (modulo their number) the replica holds.
+#[derive(Arbitrary, Debug)]
+enum OrMapOp {
+    Update(u8, OrSetOp),
+    Remove(u8),
+    RemoveHeld(u8),
+}
+
+struct OrMapModel;
 struct MvRegisterModel;
 struct GCounterModel;
 struct PnCounterModel;
@@ -208,6 +221,77 @@ impl Model for MvRegisterModel {
                 format!("write {dot:?} = {value} of r, which r ⊔ s keeps, was dropped")
             })
     }
+}
+
+impl Model for OrMapModel {
+    type State = OrMap<u8, OrSet<u8>>;
+    type Op = OrMapOp;
+
+    fn mutate(map: &mut Self::State, op: &OrMapOp, writer: &mut Writer) -> Self::State {
+        match op {
+            OrMapOp::Update(key, op) => {
+                let id = writer.id;
+                map.update(id, key % MAP_KEYS, |set| {
+                    OrSetModel::mutate(set, op, writer)
+                })
+            }
+            OrMapOp::Remove(key) => map.remove(&(key % MAP_KEYS)),
+            OrMapOp::RemoveHeld(n) => {
+                let held = map.len();
+                let key = match held {
+                    0 => *n,
+                    _ => map
+                        .keys()
+                        .nth(usize::from(*n) % held)
+                        .copied()
+                        .unwrap_or(*n),
+                };
+                map.remove(&key)
+            }
+        }
+    }
+
+    /// A split keeps every replacing fragment in one piece, with the tags
+    /// they replaced: the other fragments count one each.
+    fn entries(map: &Self::State) -> usize {
+        let tags: Vec<_> = map.keys().flat_map(|k| map.dots(k)).collect();
+        let plain = tags.iter().filter(|t| !map.is_replacing(t)).count();
+        plain + usize::from(tags.iter().any(|t| map.is_replacing(t)))
+    }
+
+    /// A fragment of `r` that `r ⊔ s` keeps stays, and a key of `r` that
+    /// `r ⊔ s` holds by a replacing update `r` lacks stays.
+    fn lost(r: &Self::State, full: &Self::State, partial: &Self::State) -> Option<String> {
+        r.keys().find_map(|key| {
+            let kept: Vec<_> = full.dots(key).collect();
+            let mine: Vec<_> = r.dots(key).collect();
+            let stays: Vec<_> = partial.dots(key).collect();
+            let dropped = mine.iter().find(|t| kept.contains(t) && !stays.contains(t));
+            let replaced = kept
+                .iter()
+                .any(|t| full.is_replacing(t) && !mine.contains(t));
+            match dropped {
+                Some(tag) => Some(format!(
+                    "key {key}: fragment {tag:?}, which r ⊔ s keeps, was removed"
+                )),
+                None if replaced && !partial.contains_key(key) => Some(format!(
+                    "key {key}, which r ⊔ s holds by a replacing update, was removed"
+                )),
+                None => None,
+            }
+        })
+    }
+}
+
+/// The merge laws of [`OrMap<u8, OrSet<u8>>`] over an arbitrary history
+/// read from `data`: nested OR-Set operations through keys, and removals of
+/// keys.
+///
+/// ```
+/// rumor_fuzz::merge_laws_or_map(&[0, 0, 0, 3, 0, 0, 5, 0, 1, 0, 1, 1, 1, 0, 2, 1, 5]);
+/// ```
+pub fn merge_laws_or_map(data: &[u8]) {
+    check::<OrMapModel>(data);
 }
 
 /// The merge laws of [`MvRegister<u8>`] over an arbitrary history read
