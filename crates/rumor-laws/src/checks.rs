@@ -411,10 +411,7 @@ pub(crate) fn strong_eventual_consistency<M: Model>(
     history: &History<M::Op>,
 ) -> Result<(), String> {
     let run = run::<M>(history);
-    let expected = run
-        .finals
-        .iter()
-        .fold(M::State::default(), |acc, s| joined(&acc, s));
+    let expected = run.converged();
     let all: Vec<usize> = (0..run.mutations.len()).collect();
     for (replica, (fresh, order)) in deliver(&run, &all, &mut Rng::new(history.seed))
         .into_iter()
@@ -467,10 +464,7 @@ pub(crate) fn anti_entropy_by_delta_since_answers_converges<M: Model>(
     history: &History<M::Op>,
 ) -> Result<(), String> {
     let run = run::<M>(history);
-    let expected = run
-        .finals
-        .iter()
-        .fold(M::State::default(), |acc, s| joined(&acc, s));
+    let expected = run.converged();
     let mut rng = Rng::new(history.seed ^ 0xA11CE);
     let k = run.finals.len();
     let mut replicas = vec![M::State::default(); k];
