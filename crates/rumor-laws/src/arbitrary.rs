@@ -6,11 +6,10 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use crate::history::{History, Model, Step, MAX_REPLICAS, MAX_STEPS, MIN_REPLICAS};
 
 impl<'a, O: Arbitrary<'a>> Arbitrary<'a> for Step<O> {
-    /// Laid out as `#[derive(Arbitrary)]` lays out an enum of two variants
-    /// whose replica indices are `u8`s.
+    /// A byte whose low bit says mutation or sync, then a replica byte and
+    /// the op, or two replica bytes and two flags.
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let mutate = (u64::from(u32::arbitrary(u)?) * 2) >> 32 == 0;
-        Ok(if mutate {
+        Ok(if bool::arbitrary(u)? {
             Step::Mutate {
                 replica: usize::from(u8::arbitrary(u)?),
                 op: O::arbitrary(u)?,
@@ -26,18 +25,57 @@ impl<'a, O: Arbitrary<'a>> Arbitrary<'a> for Step<O> {
     }
 }
 
+/// A replica count (a byte: [`MIN_REPLICAS`] plus its value modulo the
+/// range) and the seed.
+fn header(u: &mut Unstructured<'_>) -> Result<(usize, u64)> {
+    let replicas =
+        MIN_REPLICAS + usize::from(u8::arbitrary(u)?) % (MAX_REPLICAS - MIN_REPLICAS + 1);
+    Ok((replicas, u64::arbitrary(u)?))
+}
+
+/// The steps `steps` yields, up to [`MAX_STEPS`] of them and up to the first
+/// that the bytes left cannot make.
+fn collect<O>(steps: impl Iterator<Item = Result<Step<O>>>) -> Vec<Step<O>> {
+    steps.take(MAX_STEPS).map_while(Result::ok).collect()
+}
+
 impl<'a, O: Arbitrary<'a>> Arbitrary<'a> for History<O> {
-    /// A replica count (a byte, [`MIN_REPLICAS`] plus its value modulo the
-    /// range), the steps (at most [`MAX_STEPS`] are kept), the seed.
+    /// The replica count and the seed, then steps while a byte says so (at
+    /// most [`MAX_STEPS`]).
+    ///
+    /// ```
+    /// use arbitrary::{Arbitrary, Unstructured};
+    /// use rumor_laws::{History, Step};
+    ///
+    /// // 3 replicas, seed 0, then: more, mutate replica 1 with op 9; more, sync 0 into 1.
+    /// let bytes = [1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 9, 1, 0, 1, 0, 1, 1];
+    /// let history = History::<u8>::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
+    /// assert_eq!(history.replicas, 3);
+    /// assert_eq!(history.steps[0], Step::Mutate { replica: 1, op: 9 });
+    /// ```
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let replicas =
-            MIN_REPLICAS + usize::from(u8::arbitrary(u)?) % (MAX_REPLICAS - MIN_REPLICAS + 1);
-        let mut steps = Vec::<Step<O>>::arbitrary(u)?;
-        steps.truncate(MAX_STEPS);
+        let (replicas, seed) = header(u)?;
+        let steps = collect(u.arbitrary_iter()?);
         Ok(History {
             replicas,
             steps,
-            seed: u64::arbitrary(u)?,
+            seed,
+        })
+    }
+
+    /// The replica count and the seed, then steps from every byte left (at
+    /// most [`MAX_STEPS`]): a fuzzer's input has no byte that means nothing.
+    fn arbitrary_take_rest(mut u: Unstructured<'a>) -> Result<Self> {
+        let (replicas, seed) = header(&mut u)?;
+        // Not `arbitrary_take_rest_iter`: it reads a "keep going" byte before
+        // each step, so that random bytes would stop after one step or two.
+        let steps = collect(core::iter::from_fn(|| {
+            (!u.is_empty()).then(|| Step::arbitrary(&mut u))
+        }));
+        Ok(History {
+            replicas,
+            steps,
+            seed,
         })
     }
 }
