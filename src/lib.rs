@@ -16,6 +16,9 @@
 //!   over the transports (UDP + TCP on one port, and an in-memory one for
 //!   tests) and the authenticated envelope (XChaCha20-Poly1305 under a
 //!   keyring, with replay protection).
+//! - [`laws`] (the `rumor-laws` crate): the merge-law checks, for rumor's
+//!   types and your own `#[derive(Crdt)]` structs, from proptest, quickcheck
+//!   or cargo-fuzz (features `proptest`, `quickcheck`, `arbitrary`).
 //!
 //! The two crates' own documentation names them as `rumor_crdt::` and
 //! `rumor_gossip::` (what a dependent of those crates writes). Through this
@@ -76,6 +79,7 @@
 
 pub use rumor_crdt as crdt;
 pub use rumor_gossip as gossip;
+pub use rumor_laws as laws;
 pub use rumor_net as net;
 pub use rumor_sim as sim;
 

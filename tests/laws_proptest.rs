@@ -4,7 +4,8 @@
 //! struct and `OrMap` (of that struct).
 //!
 //! Tests are named `<type>::<law>`, e.g. `orset::exact_delta_extraction`;
-//! the laws themselves are in `tests/common/mod.rs`.
+//! the laws and the history generator are the law kit's (`rumor::laws`), the
+//! models of rumor's types are in `tests/common/mod.rs`.
 //!
 //! The tests use proptest's default configuration, which reads the
 //! environment: `PROPTEST_CASES` sets the number of cases per test (default
@@ -13,45 +14,11 @@
 #[macro_use]
 mod common;
 
-use std::fmt::Debug;
-
-use common::{
-    History, Step, ELEMENTS, HOT_ELEMENTS, KEYS, MAX_REPLICAS, MAX_STEPS, MIN_REPLICAS, VALUES,
-    WALL_MS,
-};
-use proptest::collection::vec;
+use common::{Step, ELEMENTS, HOT_ELEMENTS, KEYS, MAX_REPLICAS, MIN_REPLICAS, VALUES, WALL_MS};
 use proptest::prelude::*;
-
-/// Histories on 2 to 6 replicas of up to [`MAX_STEPS`] steps: mostly
-/// mutations drawn from `ops`, and syncs between random replicas.
-fn history<O: Clone + Debug + 'static>(
-    ops: impl Strategy<Value = O> + 'static,
-) -> impl Strategy<Value = History<O>> {
-    let mutate = (0..MAX_REPLICAS, ops).prop_map(|(replica, op)| Step::Mutate { replica, op });
-    let sync = (
-        0..MAX_REPLICAS,
-        0..MAX_REPLICAS,
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(to, from, via_delta, observe_clock)| Step::Sync {
-            to,
-            from,
-            via_delta,
-            observe_clock,
-        });
-    let step = prop_oneof![3 => mutate, 1 => sync];
-    (
-        MIN_REPLICAS..=MAX_REPLICAS,
-        vec(step, 0..=MAX_STEPS),
-        any::<u64>(),
-    )
-        .prop_map(|(replicas, steps, seed)| History {
-            replicas,
-            steps,
-            seed,
-        })
-}
+/// Histories on 2 to 6 replicas of up to 40 steps, three mutations for
+/// every sync: the law kit's generator.
+use rumor::laws::history;
 
 /// Counter amounts: small ones, zero (an empty delta), and huge ones (saturation).
 fn amount() -> impl Strategy<Value = u64> {

@@ -4,8 +4,9 @@
 //! struct and `OrMap` (of that struct).
 //!
 //! Tests are named `qc_<type>::<law>`, e.g. `qc_orset::exact_delta_extraction`;
-//! the laws themselves are in `tests/common/mod.rs`, shared with
-//! `laws_proptest.rs`.
+//! the laws and `History<O>: quickcheck::Arbitrary` are the law kit's
+//! (`rumor::laws`), the models of rumor's types are in `tests/common/mod.rs`,
+//! shared with `laws_proptest.rs`.
 //!
 //! The tests run `QuickCheck::new()`, which reads the environment:
 //! `QUICKCHECK_TESTS` sets the number of passing cases per test (default
@@ -15,8 +16,8 @@
 mod common;
 
 use common::{
-    History, LwwMapOp, LwwRegisterOp, Model, OrSetOp, PnCounterOp, Step, ELEMENTS, HOT_ELEMENTS,
-    KEYS, MAX_REPLICAS, MAX_STEPS, MIN_REPLICAS, VALUES, WALL_MS,
+    History, LwwMapOp, LwwRegisterOp, Model, OrSetOp, PnCounterOp, ELEMENTS, HOT_ELEMENTS, KEYS,
+    VALUES, WALL_MS,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
@@ -48,58 +49,6 @@ fn element(g: &mut Gen) -> u8 {
         below_u8(g, HOT_ELEMENTS)
     } else {
         below_u8(g, ELEMENTS)
-    }
-}
-
-impl<O: Arbitrary> Arbitrary for Step<O> {
-    /// Three mutations for every sync between random replicas.
-    fn arbitrary(g: &mut Gen) -> Self {
-        let replica = |g: &mut Gen| usize::arbitrary(g) % MAX_REPLICAS;
-        if below(g, 4) == 0 {
-            Step::Sync {
-                to: replica(g),
-                from: replica(g),
-                via_delta: bool::arbitrary(g),
-                observe_clock: bool::arbitrary(g),
-            }
-        } else {
-            Step::Mutate {
-                replica: replica(g),
-                op: O::arbitrary(g),
-            }
-        }
-    }
-
-    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
-        match self {
-            Step::Mutate { replica, op } => {
-                let replica = *replica;
-                Box::new(op.shrink().map(move |op| Step::Mutate { replica, op }))
-            }
-            Step::Sync { .. } => quickcheck::empty_shrinker(),
-        }
-    }
-}
-
-impl<O: Arbitrary> Arbitrary for History<O> {
-    /// 2 to 6 replicas, up to [`MAX_STEPS`] steps; shrinks by dropping and
-    /// shrinking steps.
-    fn arbitrary(g: &mut Gen) -> Self {
-        let len = usize::arbitrary(g) % (MAX_STEPS + 1);
-        History {
-            replicas: MIN_REPLICAS + usize::arbitrary(g) % (MAX_REPLICAS - MIN_REPLICAS + 1),
-            steps: (0..len).map(|_| Step::arbitrary(g)).collect(),
-            seed: u64::arbitrary(g),
-        }
-    }
-
-    fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
-        let (replicas, seed) = (self.replicas, self.seed);
-        Box::new(self.steps.shrink().map(move |steps| History {
-            replicas,
-            steps,
-            seed,
-        }))
     }
 }
 

@@ -1,36 +1,44 @@
-//! The ops of each CRDT type, and its `merge_laws_<type>` target.
+//! The ops of each CRDT type, and its `merge_laws_<type>` target: an
+//! arbitrary history of ops and syncs on 2 to 6 replicas, read from the
+//! fuzzer's bytes, then every law of the law kit (`rumor-laws`) on it.
 
 use arbitrary::Arbitrary;
-use rumor_crdt::{
-    GCounter, HlcTimestamp, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter,
-};
+use rumor_crdt::{GCounter, LwwMap, LwwRegister, MvRegister, OrMap, OrSet, PnCounter};
+use rumor_laws::{fuzz, Model, Writer};
 
-use crate::laws::{check, Model, Writer};
+/// Wall times passed to the replicas' clocks are `WALL_BASE_MS` plus a
+/// 16-bit offset: clocks jump forward and back, and overlap between replicas.
+const WALL_BASE_MS: u64 = 1_700_000_000_000;
+
+/// A timestamp of `writer`'s for a write at wall time `WALL_BASE_MS + offset_ms`.
+fn now(writer: &mut Writer, offset_ms: u16) -> rumor_crdt::HlcTimestamp {
+    writer.now(WALL_BASE_MS + u64::from(offset_ms))
+}
 
 /// Map keys are taken modulo this: few, so that writes to one key collide.
 const MAP_KEYS: u8 = 16;
 
 /// An operation on a [`GCounter`].
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum GCounterOp {
     Increment(u64),
 }
 
 /// An operation on a [`PnCounter`].
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum PnCounterOp {
     Increment(u64),
     Decrement(u64),
 }
 
 /// An operation on an [`LwwRegister<u8>`], at a wall-clock offset.
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum LwwRegisterOp {
     Set { value: u8, wall: u16 },
 }
 
 /// An operation on an [`LwwMap<u8, u8>`], at a wall-clock offset.
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum LwwMapOp {
     Insert { key: u8, value: u8, wall: u16 },
     Remove { key: u8, wall: u16 },
@@ -39,7 +47,7 @@ enum LwwMapOp {
 /// An operation on an [`OrSet<u8>`]. `RemoveHeld(n)` removes the `n`-th
 /// element (modulo their number) the replica holds, so that removals mostly
 /// remove something; element `n` when it holds none.
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum OrSetOp {
     Insert(u8),
     Remove(u8),
@@ -48,7 +56,7 @@ enum OrSetOp {
 }
 
 /// An operation on an [`MvRegister<u8>`].
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum MvRegisterOp {
     Set(u8),
     Clear,
@@ -57,7 +65,7 @@ enum MvRegisterOp {
 /// An operation on an [`OrMap<u8, OrSet<u8>>`]: a nested OR-Set operation
 /// through a key, or the removal of a key. `RemoveHeld(n)` removes the
 /// `n`-th key (modulo their number) the replica holds.
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Clone, Debug)]
 enum OrMapOp {
     Update(u8, OrSetOp),
     Remove(u8),
@@ -108,11 +116,7 @@ impl Model for LwwRegisterModel {
 
     fn mutate(register: &mut Self::State, op: &LwwRegisterOp, writer: &mut Writer) -> Self::State {
         let LwwRegisterOp::Set { value, wall } = *op;
-        register.set(value, writer.now(wall)).unwrap_or_default()
-    }
-
-    fn newest(received: &Self::State) -> Option<HlcTimestamp> {
-        received.timestamp()
+        register.set(value, now(writer, wall)).unwrap_or_default()
     }
 
     fn entries(register: &Self::State) -> usize {
@@ -127,16 +131,12 @@ impl Model for LwwMapModel {
     fn mutate(map: &mut Self::State, op: &LwwMapOp, writer: &mut Writer) -> Self::State {
         match *op {
             LwwMapOp::Insert { key, value, wall } => map
-                .insert(key % MAP_KEYS, value, writer.now(wall))
+                .insert(key % MAP_KEYS, value, now(writer, wall))
                 .unwrap_or_default(),
             LwwMapOp::Remove { key, wall } => map
-                .remove(&(key % MAP_KEYS), writer.now(wall))
+                .remove(&(key % MAP_KEYS), now(writer, wall))
                 .unwrap_or_default(),
         }
-    }
-
-    fn newest(received: &Self::State) -> Option<HlcTimestamp> {
-        (0..MAP_KEYS).filter_map(|k| received.timestamp(&k)).max()
     }
 
     fn entries(map: &Self::State) -> usize {
@@ -144,10 +144,11 @@ impl Model for LwwMapModel {
     }
 
     /// No key's write goes back.
-    fn lost(r: &Self::State, _full: &Self::State, partial: &Self::State) -> Option<String> {
-        (0..MAP_KEYS)
-            .find(|k| partial.timestamp(k) < r.timestamp(k))
-            .map(|k| format!("key {k}'s write went back"))
+    fn survives(r: &Self::State, _full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        match (0..MAP_KEYS).find(|k| partial.timestamp(k) < r.timestamp(k)) {
+            Some(k) => Err(format!("key {k}'s write went back")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -183,15 +184,19 @@ impl Model for OrSetModel {
     /// holds it by a re-add `r` lacks (a re-add replaced `r`'s dots in the
     /// same delta). It may go for a while when `s` removed `r`'s dots and
     /// holds it by another add only.
-    fn lost(r: &Self::State, full: &Self::State, partial: &Self::State) -> Option<String> {
-        r.iter()
-            .find(|element| {
-                let (kept, mine) = (full.dots(element), r.dots(element));
-                let must_stay = mine.iter().any(|d| kept.contains(d))
-                    || kept.iter().any(|d| full.is_readd(d) && !mine.contains(d));
-                must_stay && !partial.contains(element)
-            })
-            .map(|element| format!("element {element} of r, which r ⊔ s keeps, was removed"))
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        let lost = r.iter().find(|element| {
+            let (kept, mine) = (full.dots(element), r.dots(element));
+            let must_stay = mine.iter().any(|d| kept.contains(d))
+                || kept.iter().any(|d| full.is_readd(d) && !mine.contains(d));
+            must_stay && !partial.contains(element)
+        });
+        match lost {
+            Some(element) => Err(format!(
+                "element {element} of r, which r ⊔ s keeps, was removed"
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -212,14 +217,16 @@ impl Model for MvRegisterModel {
     }
 
     /// A write of `r` that `r ⊔ s` keeps stays.
-    fn lost(r: &Self::State, full: &Self::State, partial: &Self::State) -> Option<String> {
-        r.entries()
-            .find(|(dot, _)| {
-                full.entries().any(|(d, _)| d == *dot) && !partial.entries().any(|(d, _)| d == *dot)
-            })
-            .map(|(dot, value)| {
-                format!("write {dot:?} = {value} of r, which r ⊔ s keeps, was dropped")
-            })
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        let dropped = r.entries().find(|(dot, _)| {
+            full.entries().any(|(d, _)| d == *dot) && !partial.entries().any(|(d, _)| d == *dot)
+        });
+        match dropped {
+            Some((dot, value)) => Err(format!(
+                "write {dot:?} = {value} of r, which r ⊔ s keeps, was dropped"
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -261,8 +268,8 @@ impl Model for OrMapModel {
 
     /// A fragment of `r` that `r ⊔ s` keeps stays, and a key of `r` that
     /// `r ⊔ s` holds by a replacing update `r` lacks stays.
-    fn lost(r: &Self::State, full: &Self::State, partial: &Self::State) -> Option<String> {
-        r.keys().find_map(|key| {
+    fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
+        let lost = r.keys().find_map(|key| {
             let kept: Vec<_> = full.dots(key).collect();
             let mine: Vec<_> = r.dots(key).collect();
             let stays: Vec<_> = partial.dots(key).collect();
@@ -279,7 +286,8 @@ impl Model for OrMapModel {
                 )),
                 None => None,
             }
-        })
+        });
+        lost.map_or(Ok(()), Err)
     }
 }
 
@@ -291,7 +299,7 @@ impl Model for OrMapModel {
 /// rumor_fuzz::merge_laws_or_map(&[0, 0, 0, 3, 0, 0, 5, 0, 1, 0, 1, 1, 1, 0, 2, 1, 5]);
 /// ```
 pub fn merge_laws_or_map(data: &[u8]) {
-    check::<OrMapModel>(data);
+    fuzz::<OrMapModel>(data);
 }
 
 /// The merge laws of [`MvRegister<u8>`] over an arbitrary history read
@@ -301,7 +309,7 @@ pub fn merge_laws_or_map(data: &[u8]) {
 /// rumor_fuzz::merge_laws_mv_register(&[0, 0, 0, 5, 0, 1, 0, 1, 1, 1, 0, 2, 1, 5]);
 /// ```
 pub fn merge_laws_mv_register(data: &[u8]) {
-    check::<MvRegisterModel>(data);
+    fuzz::<MvRegisterModel>(data);
 }
 
 /// The merge laws of [`GCounter`] over an arbitrary history read from `data`.
@@ -310,7 +318,7 @@ pub fn merge_laws_mv_register(data: &[u8]) {
 /// rumor_fuzz::merge_laws_gcounter(&[0, 0, 9, 1, 1, 0, 1, 0, 0]);
 /// ```
 pub fn merge_laws_gcounter(data: &[u8]) {
-    check::<GCounterModel>(data);
+    fuzz::<GCounterModel>(data);
 }
 
 /// The merge laws of [`PnCounter`] over an arbitrary history read from `data`.
@@ -319,7 +327,7 @@ pub fn merge_laws_gcounter(data: &[u8]) {
 /// rumor_fuzz::merge_laws_pncounter(&[0, 1, 1, 9, 1, 1, 0, 1, 0]);
 /// ```
 pub fn merge_laws_pncounter(data: &[u8]) {
-    check::<PnCounterModel>(data);
+    fuzz::<PnCounterModel>(data);
 }
 
 /// The merge laws of [`LwwRegister<u8>`] over an arbitrary history read
@@ -329,7 +337,7 @@ pub fn merge_laws_pncounter(data: &[u8]) {
 /// rumor_fuzz::merge_laws_lww_register(&[0, 2, 7, 3, 0, 1, 0, 1, 1, 1]);
 /// ```
 pub fn merge_laws_lww_register(data: &[u8]) {
-    check::<LwwRegisterModel>(data);
+    fuzz::<LwwRegisterModel>(data);
 }
 
 /// The merge laws of [`LwwMap<u8, u8>`] over an arbitrary history read from
@@ -339,7 +347,7 @@ pub fn merge_laws_lww_register(data: &[u8]) {
 /// rumor_fuzz::merge_laws_lww_map(&[0, 1, 0, 3, 9, 0, 1, 1, 1, 2, 0, 1, 1]);
 /// ```
 pub fn merge_laws_lww_map(data: &[u8]) {
-    check::<LwwMapModel>(data);
+    fuzz::<LwwMapModel>(data);
 }
 
 /// The merge laws of [`OrSet<u8>`] over an arbitrary history read from
@@ -349,5 +357,5 @@ pub fn merge_laws_lww_map(data: &[u8]) {
 /// rumor_fuzz::merge_laws_orset(&[0, 0, 0, 5, 0, 1, 0, 1, 1, 1, 0, 2, 1, 5]);
 /// ```
 pub fn merge_laws_orset(data: &[u8]) {
-    check::<OrSetModel>(data);
+    fuzz::<OrSetModel>(data);
 }
