@@ -485,6 +485,13 @@ pub struct TransportStats {
     pub recv_errors: u64,
     /// Errors when accepting a connection (each skipped).
     pub accept_errors: u64,
+    /// The UDP socket's receive buffer (SO_RCVBUF) as the kernel reports it
+    /// after the transport asked for `udp_buffer_bytes` (Linux reports
+    /// twice what it grants, capped by `net.core.rmem_max`); 0 where there
+    /// is no socket (the memory transport).
+    pub udp_recv_buffer: u64,
+    /// The UDP socket's send buffer (SO_SNDBUF), likewise.
+    pub udp_send_buffer: u64,
     /// Payloads dropped, by reason.
     pub dropped: Dropped,
     /// Connections closed, by reason.
@@ -568,6 +575,8 @@ pub(crate) struct Counters {
     pub(crate) queued_frame_bytes: AtomicU64,
     pub(crate) recv_errors: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
+    pub(crate) udp_recv_buffer: AtomicU64,
+    pub(crate) udp_send_buffer: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     closed: [AtomicU64; CloseReason::ALL.len()],
 }
@@ -639,6 +648,8 @@ impl Counters {
             queued_frame_bytes: get(&self.queued_frame_bytes),
             recv_errors: get(&self.recv_errors),
             accept_errors: get(&self.accept_errors),
+            udp_recv_buffer: get(&self.udp_recv_buffer),
+            udp_send_buffer: get(&self.udp_send_buffer),
             dropped: Dropped(core::array::from_fn(|i| get(&self.dropped[i]))),
             closed: Closed(core::array::from_fn(|i| get(&self.closed[i]))),
         }

@@ -224,3 +224,42 @@ async fn delayed_datagrams_wait_in_a_bounded_heap_and_the_excess_is_dropped() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// `net.core.rmem_max`, where Linux says.
+fn rmem_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn the_udp_buffers_asked_for_are_granted_up_to_the_kernel_cap() {
+    let (kernel, _) = net(|c| c.udp_buffer_bytes = 0).await;
+    let defaults = kernel.stats();
+    assert!(defaults.udp_recv_buffer > 0 && defaults.udp_send_buffer > 0);
+    let (big, _) = net(|_| {}).await;
+    let granted = big.stats();
+    eprintln!(
+        "UDP buffers: kernel default {}/{} bytes, asked 4 MiB, granted {}/{} (rmem_max {:?})",
+        defaults.udp_recv_buffer,
+        defaults.udp_send_buffer,
+        granted.udp_recv_buffer,
+        granted.udp_send_buffer,
+        rmem_max()
+    );
+    assert!(granted.udp_recv_buffer >= defaults.udp_recv_buffer);
+    // The stats hold what socket2 read back from the socket: what the kernel granted.
+    let asked = rmem_max().map_or(1 << 20, |max| max.min(1 << 20));
+    let (sized, _) = net(|c| c.udp_buffer_bytes = asked).await;
+    let got = sized.stats().udp_recv_buffer;
+    assert!(got >= asked as u64, "asked {asked}, granted {got}");
+    assert!(
+        got > defaults.udp_recv_buffer,
+        "the setting was not applied"
+    );
+    for t in [kernel, big, sized] {
+        t.shutdown().await;
+    }
+}

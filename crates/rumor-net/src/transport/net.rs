@@ -79,6 +79,11 @@ pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// default: 4,096 (4.8 MiB of 1,200-byte datagrams); more are dropped and
 /// counted ([`DropReason::DelayFull`]).
 pub const DEFAULT_MAX_DELAYED_DATAGRAMS: usize = 4_096;
+/// The UDP socket's receive and send buffers asked for, by default: 4 MiB,
+/// room for a burst of about 3,500 datagrams of 1,200 bytes (a 1,000-agent
+/// swarm in one process loses datagrams in the kernel with the usual
+/// 208 KiB). The kernel may grant less (`net.core.rmem_max`).
+pub const DEFAULT_UDP_BUFFER_BYTES: usize = 4 << 20;
 /// The buffer of each connection's reader or writer.
 const STREAM_BUFFER: usize = 8 * 1024;
 /// The pause after a receive or accept error that is not known to be
@@ -149,6 +154,11 @@ pub struct TransportConfig {
     /// Outgoing datagrams the injected latency holds back at once; more are
     /// dropped ([`DropReason::DelayFull`]).
     pub max_delayed_datagrams: usize,
+    /// The UDP socket's receive and send buffers asked of the kernel
+    /// (SO_RCVBUF, SO_SNDBUF). The kernel may cap them: what it granted is
+    /// in [`TransportStats::udp_recv_buffer`], and a cap is logged once at
+    /// info. 0 leaves the kernel's defaults.
+    pub udp_buffer_bytes: usize,
 }
 
 impl TransportConfig {
@@ -176,6 +186,7 @@ impl TransportConfig {
             loss_seed: 0,
             latency: Latency::NONE,
             max_delayed_datagrams: DEFAULT_MAX_DELAYED_DATAGRAMS,
+            udp_buffer_bytes: DEFAULT_UDP_BUFFER_BYTES,
         }
     }
 
@@ -353,11 +364,13 @@ impl NetTransport {
             None => bound,
         });
         let (inbox_tx, inbox) = Inbox::new(config.inbox_capacity, config.max_inbox_stream_bytes);
+        let counters = Counters::default();
+        size_buffers(&udp, config.udp_buffer_bytes, &counters, local);
         let shared = Arc::new(Shared {
             local,
             bound_ip: bound.ip(),
             authenticate,
-            counters: Counters::default(),
+            counters,
             datagrams: ClassQueue::new(config.datagram_queue),
             pool: Mutex::new(Pool::default()),
             queued_stream_bytes: ByteBudget::new(config.max_queued_stream_bytes),
@@ -398,6 +411,36 @@ impl Drop for NetTransport {
     /// its tasks (without waiting for them).
     fn drop(&mut self) {
         self.shared.begin_shutdown();
+    }
+}
+
+/// Asks the kernel for UDP buffers of `bytes` (unless 0), and records what
+/// it granted. Failures are not fatal: the socket keeps its defaults.
+fn size_buffers(udp: &UdpSocket, bytes: usize, counters: &Counters, local: SocketAddr) {
+    let socket = socket2::SockRef::from(udp);
+    if bytes > 0 {
+        let asked = (
+            socket.set_recv_buffer_size(bytes),
+            socket.set_send_buffer_size(bytes),
+        );
+        if let (Err(error), _) | (_, Err(error)) = asked {
+            tracing::info!(transport = %local, bytes, "cannot size the UDP buffers: {error}");
+        }
+    }
+    let recv = socket.recv_buffer_size().unwrap_or(0);
+    let send = socket.send_buffer_size().unwrap_or(0);
+    add(&counters.udp_recv_buffer, recv as u64);
+    add(&counters.udp_send_buffer, send as u64);
+    // Linux reports twice the size it grants (the bookkeeping overhead).
+    // Logged once per process: a swarm binds a thousand sockets.
+    static CAPPED: AtomicBool = AtomicBool::new(false);
+    if bytes > 0 && recv < bytes && !CAPPED.swap(true, Ordering::Relaxed) {
+        tracing::info!(
+            transport = %local,
+            asked = bytes,
+            granted = recv,
+            "the kernel capped the UDP receive buffer (raise net.core.rmem_max)"
+        );
     }
 }
 
