@@ -474,14 +474,19 @@ impl<S: State> Actor<S> {
             Via::Datagram => self.transport.max_datagram(),
             Via::Stream => self.transport.max_frame(),
         };
-        let opened = self.envelope.open_message::<Message<S, SocketAddr>>(
-            &incoming.payload,
-            limit,
-            wall_ms(),
-        );
-        let Ok((_, message)) = opened else {
+        let now = wall_ms();
+        let opened =
+            self.envelope
+                .open_message::<Message<S, SocketAddr>>(&incoming.payload, limit, now);
+        let Ok((header, message)) = opened else {
             return;
         };
+        // The first-frame check refuses what the node has opened: a
+        // recorded envelope replayed as a stream's first frame.
+        self.checker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .witness(&header, now);
         self.stats.count_received(&message, incoming.payload.len());
         let out = self.node.handle(incoming.from, message, self.now_ms());
         self.dispatch(out, changes);
