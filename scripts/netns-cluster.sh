@@ -12,10 +12,12 @@
 #
 # Each packet is delayed DELAY_MS and dropped with LOSS_PERCENT once, on its
 # sender's interface: one hop between two nodes costs DELAY_MS one way.
-# On a kernel built without netem (CONFIG_NET_SCH_NETEM) the script says so
-# and goes on without delay, the loss then made by an nftables rule in each
-# node's namespace (nftables is installed if missing), or where that fails
-# too, by the nodes themselves (`rumor node --loss`, UDP datagrams only).
+# On a kernel built without netem (CONFIG_NET_SCH_NETEM) the script says so;
+# the delay is then added by the nodes themselves (`rumor node --latency`,
+# on their outgoing UDP datagrams only: TCP streams are not delayed), and the
+# loss made by an nftables rule in each node's namespace (nftables is
+# installed if missing), or where that fails too, by the nodes themselves
+# (`rumor node --loss`, UDP datagrams only).
 #
 # What it makes, all named with the prefix rnc<pid>- so that it never touches
 # anything else: one namespace per node (rnc<pid>-n1 ...) and one for the
@@ -67,6 +69,7 @@ fi
 P="rnc$$"
 FALLBACK=""
 NODE_LOSS=""
+NODE_LATENCY=""
 SW="$P-sw"
 DIR="$(mktemp -d "/tmp/$P.XXXXXX")"
 PIDS=()
@@ -108,9 +111,9 @@ for i in $(seq 1 "$K"); do
     ip -n "$ns" link set lo up
     if [[ -z "$FALLBACK" ]]; then
         if ! err=$(ip netns exec "$ns" tc qdisc add dev "$P-e$i" root netem delay "${DELAY}ms" loss "${LOSS}%" 2>&1); then
-            echo "warning: no netem here ($err): this kernel lacks CONFIG_NET_SCH_NETEM; going on with no added delay" >&2
+            echo "warning: no netem here ($err): this kernel lacks CONFIG_NET_SCH_NETEM; the ${DELAY} ms delay is added by each node to the UDP datagrams it sends (rumor node --latency)" >&2
             FALLBACK=nft
-            DELAY=0
+            NODE_LATENCY=$DELAY
             if ! command -v nft >/dev/null; then
                 echo "nft is missing: installing nftables" >&2
                 apt-get install -y nftables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y nftables >/dev/null 2>&1; } || true
@@ -150,7 +153,7 @@ start_node() {
     exec {fd}<>"$DIR/in$i"
     IN[$i]=$fd
     ip netns exec "$P-n$i" "$BIN" node --bind "10.77.0.$i:7946" --key-file "$DIR/cluster.key" \
-        ${NODE_LOSS:+--loss "$NODE_LOSS"} "$@" \
+        ${NODE_LOSS:+--loss "$NODE_LOSS"} ${NODE_LATENCY:+--latency "$NODE_LATENCY"} "$@" \
         <"$DIR/in$i" >"$DIR/node$i.log" 2>&1 &
     PIDS+=("$!")
 }
@@ -212,8 +215,8 @@ percentiles() {
 }
 case "$FALLBACK" in
     "") how="netem delay ${DELAY} ms and loss ${LOSS} % on each node's interface" ;;
-    nft) how="no netem on this kernel: no added delay; ${LOSS} % of the packets each node sends dropped by nftables in its namespace" ;;
-    *) how="no netem on this kernel: no added delay; ${LOSS} % of UDP datagrams dropped by each sending node" ;;
+    nft) how="no netem on this kernel: ${DELAY} ms added by each node to the UDP datagrams it sends (not TCP); ${LOSS} % of the packets each node sends dropped by nftables in its namespace" ;;
+    *) how="no netem on this kernel: ${DELAY} ms added by each node to the UDP datagrams it sends (not TCP); ${LOSS} % of UDP datagrams dropped by each sending node" ;;
 esac
 echo "rumor node across network namespaces: $K nodes, $how, $WRITES writes on node 1, 100 ms apart"
 echo "every node listed the $((K - 1)) others after $formed ms"

@@ -191,6 +191,9 @@ fn bad_arguments_fail_with_a_message_and_no_panic() {
         &["swarm", "--duration", "0"],
         &["swarm", "--agents", "3", "--kill", "2"],
         &["swarm", "--no-such-option"],
+        &["swarm", "--latency", "20-5"],
+        &["swarm", "--latency", "60001"],
+        &["node", "--latency", "soon"],
         &["sim", "--latency", "9-2"],
         &["sim", "--churn", "-0.1"],
         &["sim", "--compare", "--strategy", "delta"],
@@ -224,4 +227,31 @@ fn every_command_has_help_with_examples() {
         let help = String::from_utf8_lossy(&output.stdout);
         assert!(help.contains("Examples:"), "{args:?}: {help}");
     }
+}
+
+#[test]
+fn swarm_latency_delays_every_update_by_at_least_its_minimum() {
+    let output = rumor(&[
+        "swarm",
+        "--agents",
+        "5",
+        "--duration",
+        "1",
+        "--writes-per-sec",
+        "10",
+        "--kill",
+        "0",
+        "--latency",
+        "30-40",
+        "--json",
+    ]);
+    let report = json(&output);
+    let run = &report["runs"][0];
+    let written = number(run, "/updates/written");
+    assert_eq!(number(run, "/updates/reached_all"), written);
+    check_percentiles(run, "/updates/to_all_ms");
+    // Every update crosses at least one delayed datagram: a lower bound,
+    // robust under load.
+    let p50 = number(run, "/updates/to_all_ms/p50");
+    assert!(p50 >= 30.0, "p50 {p50} ms under the injected 30 ms");
 }

@@ -527,26 +527,38 @@ impl EnvelopeCodec {
         }
     }
 
-    /// Checks that `bytes` would open — every check of [`open`](Self::open)
-    /// but the nonce's: the size, the header, the cluster, the key, the time
-    /// window and the tag — without remembering its nonce and without
-    /// counting. For a check made before the same bytes are opened: a
-    /// stream's first frame, which authenticates the connection and is then
-    /// delivered and opened like every frame (remembering the nonce here
-    /// would make that open a replay). A frame replayed within the window
-    /// passes this check; its open is then refused as a replay.
+    /// Checks that `bytes` would open — every check of [`open`](Self::open),
+    /// the nonce's against what this codec was told of by
+    /// [`witness`](Self::witness) — without remembering its nonce and
+    /// without counting. For a check made before the same bytes are opened
+    /// by another codec: a stream's first frame, which authenticates the
+    /// connection and is then delivered and opened by the node's codec like
+    /// every frame (remembering the nonce here would make that open a
+    /// replay). The runtime witnesses every envelope its node opens, so a
+    /// recorded envelope replayed as a first frame is refused here and its
+    /// stream closed; a new envelope (a retry is sealed afresh) passes.
     ///
     /// # Errors
-    /// As [`open`](Self::open), except [`Error::Replay`] for a nonce already
-    /// seen.
+    /// As [`open`](Self::open); [`Error::Replay`] for a nonce witnessed.
     pub fn authenticate(
         &mut self,
         bytes: &[u8],
         limit: usize,
         now_ms: u64,
     ) -> Result<Header, Error> {
-        self.decrypt(bytes, limit, now_ms)
-            .map(|opened| opened.header)
+        let header = self.decrypt(bytes, limit, now_ms)?.header;
+        if self.replay.seen(header.sender, &header.nonce) {
+            return Err(Error::Replay);
+        }
+        Ok(header)
+    }
+
+    /// Remembers the nonce of an envelope another codec opened at `now_ms`,
+    /// so [`authenticate`](Self::authenticate) refuses it from now on. A
+    /// nonce already remembered is left as it is.
+    pub fn witness(&mut self, header: &Header, now_ms: u64) {
+        // A nonce already remembered: nothing to add.
+        let _ = self.replay.remember(header.sender, &header.nonce, now_ms);
     }
 
     /// The checks, in the order of `docs/PROTOCOL.md`, without counting.
@@ -663,7 +675,7 @@ mod tests {
     }
 
     #[test]
-    fn authenticate_checks_everything_but_the_nonce_and_counts_nothing() {
+    fn authenticate_remembers_no_nonce_refuses_a_witnessed_one_and_counts_nothing() {
         let mut sealer = codec(Security::Keys(Keyring::new(example_key())));
         let mut receiver = codec(Security::Keys(Keyring::new(example_key())));
         let nonce = Nonce {
@@ -676,11 +688,24 @@ mod tests {
             .expect("authentic");
         assert_eq!((header.sender, header.nonce), (sealer.sender(), nonce));
         assert_eq!(receiver.stats(), Stats::default());
-        // The nonce was not remembered: the same bytes open once, then are
-        // a replay that still authenticates.
+        // The nonce was not remembered: the same bytes still open once;
+        // after that, they are a replay to both checks.
+        assert!(receiver.authenticate(&envelope, 1_200, NOW + 6).is_ok());
         receiver.open(&envelope, 1_200, NOW + 6).expect("opens");
-        assert!(receiver.authenticate(&envelope, 1_200, NOW + 7).is_ok());
+        assert_eq!(
+            receiver.authenticate(&envelope, 1_200, NOW + 7),
+            Err(Error::Replay)
+        );
         assert_eq!(receiver.open(&envelope, 1_200, NOW + 7), Err(Error::Replay));
+        // A checker told of what another codec opened refuses it too.
+        let mut checker = codec(Security::Keys(Keyring::new(example_key())));
+        assert!(checker.authenticate(&envelope, 1_200, NOW + 7).is_ok());
+        checker.witness(&header, NOW + 7);
+        assert_eq!(
+            checker.authenticate(&envelope, 1_200, NOW + 8),
+            Err(Error::Replay)
+        );
+        assert_eq!(checker.stats(), Stats::default());
         let mut flipped = envelope.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

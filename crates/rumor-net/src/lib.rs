@@ -119,6 +119,6 @@ pub use stats::{LogLimiter, Stats};
 pub use transport::memory::{MemoryConfig, MemoryError, MemoryNetwork, MemoryTransport};
 pub use transport::net::{BindError, NetTransport, TransportConfig};
 pub use transport::{
-    canonical, Authenticate, Class, CloseReason, ConfigError, DropReason, Inbox, Incoming,
+    canonical, Authenticate, Class, CloseReason, ConfigError, DropReason, Inbox, Incoming, Latency,
     SendError, Transport, TransportStats, Via,
 };

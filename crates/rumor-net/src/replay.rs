@@ -184,6 +184,16 @@ impl ReplayGuard {
         }
     }
 
+    /// Whether `sender` already used `nonce` (or one at or below its floor)
+    /// as far as this memory knows: [`remember`](Self::remember) would
+    /// refuse it. Changes nothing.
+    #[must_use]
+    pub fn seen(&self, sender: ReplicaId, nonce: &Nonce) -> bool {
+        let floor = self.senders.get(&sender).map_or(self.floor, |s| s.floor);
+        floor.is_some_and(|floor| nonce.sent_ms <= floor)
+            || self.seen.contains(&(sender, nonce.sent_ms, nonce.random))
+    }
+
     /// The check after decryption: refuses a nonce `sender` already used
     /// (or one at or below its floor), and otherwise remembers it. First
     /// forgets what fell out of the window at `now_ms`.

@@ -56,6 +56,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::transport::memory::{MemoryError, MemoryNetwork};
 use crate::transport::net::{BindError, TransportConfig};
+use crate::transport::{ConfigError, Latency, Transport};
 use crate::{Cluster, Key, KeyError, KeyId, KeyInfo, Keyring, Security};
 
 use actor::{Actor, Command, Mutation};
@@ -125,6 +126,11 @@ pub enum GossipError {
     /// The node task has ended ([`GossipHandle::shutdown`]).
     #[error("the node has shut down")]
     Stopped,
+    /// An injected fault out of range, or one the transport cannot make
+    /// ([`GossipHandle::set_latency`] on the memory transport); nothing
+    /// changed.
+    #[error(transparent)]
+    Fault(#[from] ConfigError),
 }
 
 /// Entry point: `Gossip::builder(..)`.
@@ -525,6 +531,62 @@ impl<S: State> GossipHandle<S> {
     /// [`GossipError::Plaintext`], [`GossipError::Stopped`].
     pub async fn keys(&self) -> Result<Vec<KeyInfo>, GossipError> {
         self.ask(Command::Keys).await?
+    }
+
+    async fn change_faults(
+        &self,
+        change: impl FnOnce(&dyn Transport) -> Result<(), ConfigError> + Send + 'static,
+    ) -> Result<(), GossipError> {
+        self.ask(|reply| Command::Faults(Box::new(change), reply))
+            .await?
+            .map_err(GossipError::Fault)
+    }
+
+    /// Sets the probability that an outgoing datagram is lost (injected
+    /// loss, for tests and experiments), from now on.
+    ///
+    /// # Errors
+    /// [`GossipError::Fault`] when `loss` is not in `0.0..=1.0`,
+    /// [`GossipError::Stopped`].
+    pub async fn set_loss(&self, loss: f64) -> Result<(), GossipError> {
+        self.change_faults(move |t| t.set_loss(loss)).await
+    }
+
+    /// Sets the latency injected into outgoing datagrams, from now on
+    /// ([`Latency::NONE`] ends it).
+    ///
+    /// # Errors
+    /// [`GossipError::Fault`] for a range out of bounds, or on the memory
+    /// transport (which cannot delay); [`GossipError::Stopped`].
+    pub async fn set_latency(&self, latency: Latency) -> Result<(), GossipError> {
+        self.change_faults(move |t| t.set_latency(latency)).await
+    }
+
+    /// Drops everything sent to `peer` and received from it until
+    /// [`unblock`](Self::unblock): one side of a partition of a live
+    /// cluster. Blocking each other on both sides cuts the link both ways.
+    ///
+    /// # Errors
+    /// [`GossipError::Stopped`] after shutdown.
+    pub async fn block(&self, peer: SocketAddr) -> Result<(), GossipError> {
+        self.change_faults(move |t| {
+            t.block(peer);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Lets traffic to and from `peer` through again: heals what
+    /// [`block`](Self::block) cut.
+    ///
+    /// # Errors
+    /// [`GossipError::Stopped`] after shutdown.
+    pub async fn unblock(&self, peer: SocketAddr) -> Result<(), GossipError> {
+        self.change_faults(move |t| {
+            t.unblock(peer);
+            Ok(())
+        })
+        .await
     }
 
     /// Leaves the cluster: announces it to a few members, waits (up to

@@ -222,6 +222,28 @@ pub trait Transport: Send + Sync + 'static {
     /// Lets traffic to and from `peer` through again.
     fn unblock(&self, peer: SocketAddr);
 
+    /// Sets the probability that an outgoing datagram is lost, from now on
+    /// (the draws go on from the same seeded sequence). Counted as
+    /// [`DropReason::Loss`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Loss`] when `loss` is not in `0.0..=1.0`.
+    fn set_loss(&self, loss: f64) -> Result<(), ConfigError>;
+
+    /// Sets the latency injected into outgoing datagrams, from now on
+    /// (datagrams already held back keep their delay).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Latency`] for a range out of bounds;
+    /// [`ConfigError::Unsupported`] where the transport cannot delay (the
+    /// memory transport).
+    fn set_latency(&self, latency: Latency) -> Result<(), ConfigError> {
+        latency.check()?;
+        Err(ConfigError::Unsupported("latency"))
+    }
+
     /// Stops the transport: no more sends are accepted, every task ends,
     /// every socket closes, queued payloads are dropped (counted as
     /// [`DropReason::Closed`]), and the [`Inbox`] ends (`recv` returns
@@ -288,11 +310,14 @@ pub enum DropReason {
     InboxFull,
     /// Incoming: a datagram longer than `max_datagram`.
     Oversize,
+    /// Outgoing: held back by the injected latency while
+    /// `max_delayed_datagrams` others already were.
+    DelayFull,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::QueueFull,
         Self::TooLarge,
         Self::NoConnectionSlot,
@@ -305,6 +330,7 @@ impl DropReason {
         Self::SendFailed,
         Self::InboxFull,
         Self::Oversize,
+        Self::DelayFull,
     ];
 
     /// A stable snake-case name, for logs and metric labels.
@@ -323,6 +349,7 @@ impl DropReason {
             Self::SendFailed => "send_failed",
             Self::InboxFull => "inbox_full",
             Self::Oversize => "oversize",
+            Self::DelayFull => "delay_full",
         }
     }
 }
@@ -447,7 +474,8 @@ pub struct TransportStats {
     pub connections_out: u64,
     /// Inbound connections open now.
     pub connections_in: u64,
-    /// Datagrams waiting in the outgoing queue now (both classes).
+    /// Datagrams waiting in the outgoing queue now (both classes), or held
+    /// back by the injected latency.
     pub queued_datagrams: u64,
     /// Stream frames waiting in outgoing queues now (every destination).
     pub queued_frames: u64,
@@ -457,6 +485,13 @@ pub struct TransportStats {
     pub recv_errors: u64,
     /// Errors when accepting a connection (each skipped).
     pub accept_errors: u64,
+    /// The UDP socket's receive buffer (SO_RCVBUF) as the kernel reports it
+    /// after the transport asked for `udp_buffer_bytes` (Linux reports
+    /// twice what it grants, capped by `net.core.rmem_max`); 0 where there
+    /// is no socket (the memory transport).
+    pub udp_recv_buffer: u64,
+    /// The UDP socket's send buffer (SO_SNDBUF), likewise.
+    pub udp_send_buffer: u64,
     /// Payloads dropped, by reason.
     pub dropped: Dropped,
     /// Connections closed, by reason.
@@ -540,6 +575,8 @@ pub(crate) struct Counters {
     pub(crate) queued_frame_bytes: AtomicU64,
     pub(crate) recv_errors: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
+    pub(crate) udp_recv_buffer: AtomicU64,
+    pub(crate) udp_send_buffer: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     closed: [AtomicU64; CloseReason::ALL.len()],
 }
@@ -611,6 +648,8 @@ impl Counters {
             queued_frame_bytes: get(&self.queued_frame_bytes),
             recv_errors: get(&self.recv_errors),
             accept_errors: get(&self.accept_errors),
+            udp_recv_buffer: get(&self.udp_recv_buffer),
+            udp_send_buffer: get(&self.udp_send_buffer),
             dropped: Dropped(core::array::from_fn(|i| get(&self.dropped[i]))),
             closed: Closed(core::array::from_fn(|i| get(&self.closed[i]))),
         }
@@ -890,6 +929,80 @@ pub enum ConfigError {
     /// A queue capacity, connection bound or budget is zero.
     #[error("{0} must not be zero")]
     Zero(&'static str),
+    /// The latency's minimum is above its maximum, or its maximum above
+    /// [`MAX_LATENCY`].
+    #[error("latency {0} is not a range within 0..=60000 ms")]
+    Latency(Latency),
+    /// This transport cannot inject that fault.
+    #[error("this transport cannot inject {0}")]
+    Unsupported(&'static str),
+}
+
+/// The largest injected latency: one minute.
+pub const MAX_LATENCY: core::time::Duration = core::time::Duration::from_secs(60);
+
+/// Injected latency: each outgoing datagram is held back for a time drawn
+/// uniformly from `min..=max` (seeded), then sent. [`Latency::NONE`] holds
+/// nothing back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// The shortest delay.
+    pub min: core::time::Duration,
+    /// The longest delay.
+    pub max: core::time::Duration,
+}
+
+impl Latency {
+    /// No delay.
+    pub const NONE: Self = Self::between(core::time::Duration::ZERO, core::time::Duration::ZERO);
+
+    /// A delay drawn from `min..=max`.
+    #[must_use]
+    pub const fn between(min: core::time::Duration, max: core::time::Duration) -> Self {
+        Self { min, max }
+    }
+
+    /// The same delay for every datagram.
+    #[must_use]
+    pub const fn fixed(delay: core::time::Duration) -> Self {
+        Self::between(delay, delay)
+    }
+
+    /// Whether it delays anything.
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        self.max.is_zero()
+    }
+
+    /// Checks that `min ≤ max ≤` [`MAX_LATENCY`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Latency`] otherwise.
+    pub fn check(self) -> Result<Self, ConfigError> {
+        if self.min <= self.max && self.max <= MAX_LATENCY {
+            Ok(self)
+        } else {
+            Err(ConfigError::Latency(self))
+        }
+    }
+
+    /// A delay drawn from the range with `rng`.
+    pub(crate) fn draw(&self, rng: &mut rand_pcg::Pcg32) -> core::time::Duration {
+        let spread = self.max.saturating_sub(self.min);
+        if spread.is_zero() {
+            return self.min;
+        }
+        let nanos = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
+        let draw = rand::Rng::next_u64(rng) % nanos.saturating_add(1);
+        self.min + core::time::Duration::from_nanos(draw)
+    }
+}
+
+impl fmt::Display for Latency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{} ms", self.min.as_millis(), self.max.as_millis())
+    }
 }
 
 /// Seeded injected loss: drops each draw with a fixed probability. The same

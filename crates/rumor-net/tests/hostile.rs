@@ -629,12 +629,49 @@ async fn stream_with_first_frame(to: SocketAddr, first: &[u8]) -> TcpStream {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_honest_large_delta_arrives_while_replayed_first_frames_hold_every_stream_slot() {
-    // A recorded envelope replayed as the first frame of a stream passes the
-    // first-frame check (it skips the nonce: the frame is opened, and
-    // refused as a replay, after it), so each such stream holds an inbound
-    // slot until it idles out (2 x idle_timeout, 60 s). The delta must
-    // still get through.
+async fn an_envelope_the_node_has_opened_is_refused_as_a_first_frame_and_its_stream_closed() {
+    // Regression: the first-frame check skipped the nonce, so a recorded
+    // envelope replayed as the first frame of a stream held a connection
+    // slot (until idle, 60 s) although the node had opened it already.
+    let victim = start(builder(1)).await;
+    let target = victim.local_addr();
+    let listener = UdpSocket::bind(loopback()).await.expect("a socket");
+    let honest = start(builder(2).seeds([listener.local_addr().expect("bound")])).await;
+    let recorded = capture(&listener).await;
+    let before = stats(&victim).await;
+    // The victim opens the recorded envelope once, as a datagram.
+    let replayer = UdpSocket::bind(loopback()).await.expect("a socket");
+    replayer.send_to(&recorded[0], target).await.expect("sent");
+    eventually("the victim to open the recorded envelope", || async {
+        stats(&victim).await.envelope.accepted > before.envelope.accepted
+    })
+    .await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push(stream_with_first_frame(target, &recorded[0]).await);
+    }
+    eventually("the three replayed first frames to be refused", || async {
+        let now = stats(&victim).await.transport;
+        now.closed(CloseReason::AuthFailed) - before.transport.closed(CloseReason::AuthFailed) >= 3
+    })
+    .await;
+    let after = stats(&victim).await;
+    assert_eq!(after.transport.connections_in, 0, "a replay holds a slot");
+    assert_eq!(
+        after.envelope.replay, before.envelope.replay,
+        "refused at the first-frame check, not opened"
+    );
+    victim.shutdown().await;
+    honest.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_large_delta_arrives_while_a_recorded_envelope_is_replayed_as_first_frames() {
+    // A recorded envelope the victim has not opened yet (it was sent to
+    // another member) passes the first-frame check: it is authentic and
+    // new here. Replayed on several streams before the node opens the
+    // first copy, each such stream holds an inbound slot until it idles
+    // out (2 x idle_timeout, 60 s). The delta must still get through.
     // Four inbound slots (64 by default): the same holds for any number.
     let transport = TransportConfig {
         max_connections: 4,
@@ -659,8 +696,14 @@ async fn an_honest_large_delta_arrives_while_replayed_first_frames_hold_every_st
     for _ in 0..4 {
         held.push(stream_with_first_frame(target, &recorded[0]).await);
     }
-    eventually("the victim to take the four streams", || async {
-        stats(&victim).await.transport.connections_in >= 4
+    let refused_at_check = |now: &GossipStats| {
+        now.transport.closed(CloseReason::AuthFailed)
+            - before.transport.closed(CloseReason::AuthFailed)
+    };
+    // Copies checked after the node opened the first are closed at once.
+    eventually("the victim to take or refuse the four streams", || async {
+        let now = stats(&victim).await;
+        now.transport.connections_in + refused_at_check(&now) >= 4
     })
     .await;
     let taken = stats(&victim).await;
@@ -698,8 +741,8 @@ async fn an_honest_large_delta_arrives_while_replayed_first_frames_hold_every_st
         after.transport.frames_in - taken.transport.frames_in
     );
     assert!(
-        after.envelope.replay - before.envelope.replay >= 3,
-        "the replayed copies are refused when opened: {after:?}"
+        after.envelope.replay - before.envelope.replay + refused_at_check(&after) >= 3,
+        "the replayed copies are refused, when checked or when opened: {after:?}"
     );
     drop(held);
     shutdown(&[victim.clone(), honest]).await;

@@ -107,13 +107,7 @@ async fn members(node: &GossipHandle<Set>) -> Vec<SocketAddr> {
     node.members().await.expect("the node runs")
 }
 
-async fn shutdown(nodes: &[GossipHandle<Set>]) {
-    for node in nodes {
-        timeout(WAIT, node.shutdown())
-            .await
-            .expect("shutdown returns");
-    }
-}
+use support::shutdown_all as shutdown;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_converge_on_concurrent_writes() {

@@ -45,6 +45,45 @@ impl StrategyArg {
     }
 }
 
+/// A latency range in ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct Latency {
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+}
+
+/// `--latency MS` or `--latency MIN-MAX`.
+pub(crate) fn latency(text: &str) -> Result<Latency, String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{t}` is not a whole number of milliseconds"))
+    };
+    let (min, max) = match text.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => {
+            let v = number(text)?;
+            (v, v)
+        }
+    };
+    if min > max || max > 60_000 {
+        return Err(format!(
+            "{min}-{max} ms is not a range of latencies (MIN ≤ MAX ≤ 60000)"
+        ));
+    }
+    Ok(Latency { min, max })
+}
+
+impl Latency {
+    /// The range as the transport's injected latency.
+    pub(crate) const fn injected(self) -> rumor_net::Latency {
+        rumor_net::Latency::between(
+            std::time::Duration::from_millis(self.min),
+            std::time::Duration::from_millis(self.max),
+        )
+    }
+}
+
 /// A probability in [0, 1) (`--loss`).
 pub(crate) fn probability(text: &str) -> Result<f64, String> {
     let value: f64 = text

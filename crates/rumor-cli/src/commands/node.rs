@@ -108,6 +108,12 @@ pub(crate) struct Args {
     /// without netem and nftables). TCP streams are not touched.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = super::probability)]
     pub(crate) loss: f64,
+    /// Delay every outgoing datagram by this many ms (one value, or a range
+    /// MIN-MAX drawn uniformly), for experiments where the network cannot
+    /// add delay (scripts/netns-cluster.sh without netem). TCP streams are
+    /// not delayed.
+    #[arg(long, value_name = "MS[-MS]", default_value = "0", value_parser = super::latency)]
+    pub(crate) latency: super::Latency,
     /// Take commands on a Unix socket at PATH too (mode 0600, this user only):
     /// what `rumor keys --control PATH` talks to.
     #[arg(long, value_name = "PATH")]
@@ -189,6 +195,7 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
     let key = keyring.as_ref().map(|ring| ring.primary().id());
     let transport = TransportConfig {
         loss: args.loss,
+        latency: args.latency.injected(),
         loss_seed: rand::RngExt::random(&mut rand::make_rng::<rand::rngs::StdRng>()),
         ..TransportConfig::new(args.bind)
     };

@@ -76,8 +76,8 @@ pub(crate) struct Args {
     pub(crate) loss: f64,
     /// One-way latency in ms: one value, or a range MIN-MAX drawn uniformly
     /// per message.
-    #[arg(long, value_name = "MS[-MS]", default_value = "1", value_parser = latency)]
-    pub(crate) latency: Latency,
+    #[arg(long, value_name = "MS[-MS]", default_value = "1", value_parser = super::latency)]
+    pub(crate) latency: super::Latency,
     /// Split the agents in two halves for this many ms from the first write,
     /// then heal.
     #[arg(long, value_name = "MS")]
@@ -101,34 +101,6 @@ pub(crate) struct Args {
     /// SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub(crate) plot: Option<std::path::PathBuf>,
-}
-
-/// A latency range in ms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub(crate) struct Latency {
-    pub(crate) min: u64,
-    pub(crate) max: u64,
-}
-
-fn latency(text: &str) -> Result<Latency, String> {
-    let number = |t: &str| {
-        t.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("`{t}` is not a whole number of milliseconds"))
-    };
-    let (min, max) = match text.split_once('-') {
-        Some((a, b)) => (number(a)?, number(b)?),
-        None => {
-            let v = number(text)?;
-            (v, v)
-        }
-    };
-    if min > max || max > 60_000 {
-        return Err(format!(
-            "{min}-{max} ms is not a range of latencies (MIN ≤ MAX ≤ 60000)"
-        ));
-    }
-    Ok(Latency { min, max })
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {

@@ -42,6 +42,7 @@ Examples:
   rumor swarm                                   200 agents, eager, authenticated, 20 writes/s for 10 s
   rumor swarm --agents 1000 --writes-per-sec 5  
   rumor swarm --loss 0.1 --kill 5               10 % of datagrams dropped, 5 agents crashed midway
+  rumor swarm --latency 1-20                    each datagram delayed 1 to 20 ms
   rumor swarm --strategy delta --interval 50
   rumor swarm --agents 10 --duration 2 --json   one JSON object on stdout";
 
@@ -85,6 +86,10 @@ pub(crate) struct Args {
     /// Share of datagrams each agent drops before sending (0.1 = 10 %).
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = super::probability)]
     pub(crate) loss: f64,
+    /// Delay each agent adds to every datagram it sends, in ms: one value,
+    /// or a range MIN-MAX drawn uniformly (seeded). 0: none.
+    #[arg(long, value_name = "MS[-MS]", default_value = "0", value_parser = super::latency)]
+    pub(crate) latency: super::Latency,
     /// Agents crashed halfway through the writes (no leave announced).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) kill: u32,
@@ -322,6 +327,7 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
         let me = ReplicaId::random();
         let transport = TransportConfig {
             loss: args.loss,
+            latency: args.latency.injected(),
             loss_seed: seed ^ u64::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             ..TransportConfig::new(localhost)
         };

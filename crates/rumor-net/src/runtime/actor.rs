@@ -19,7 +19,9 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use super::report::{MemberCounts, Publisher};
 use super::{GossipBuilder, GossipError, GossipStats, State, SEED_RESOLVE_INTERVAL};
 use crate::transport::net::NetTransport;
-use crate::transport::{canonical, Authenticate, Class, Inbox, Incoming, Transport, Via};
+use crate::transport::{
+    canonical, Authenticate, Class, ConfigError, Inbox, Incoming, Transport, Via,
+};
 use crate::{EnvelopeCodec, KeyError, KeyInfo, Keyring, Security};
 
 /// How long [`Command::Leave`] waits for the announcement to leave the
@@ -45,6 +47,9 @@ pub(super) enum Mutation<S> {
 /// A delta mutator that takes a timestamp.
 type StampedMutator<S> = dyn FnOnce(&mut S, HlcTimestamp) -> S + Send;
 
+/// A change of the transport's injected faults.
+pub(super) type FaultChange = Box<dyn FnOnce(&dyn Transport) -> Result<(), ConfigError> + Send>;
+
 /// What a handle asks of the node task.
 pub(super) enum Command<S: State> {
     Update(Mutation<S>, oneshot::Sender<Result<Arc<S>, GossipError>>),
@@ -61,6 +66,8 @@ pub(super) enum Command<S: State> {
     /// that checks first frames).
     Keyring(KeyChange, oneshot::Sender<Result<(), GossipError>>),
     Keys(oneshot::Sender<Result<Vec<KeyInfo>, GossipError>>),
+    /// A change of the faults the transport injects (loss, latency, blocks).
+    Faults(FaultChange, oneshot::Sender<Result<(), ConfigError>>),
     Leave(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -392,6 +399,9 @@ impl<S: State> Actor<S> {
             Command::Keyring(change, reply) => {
                 let _ = reply.send(self.change_keys(&*change));
             }
+            Command::Faults(change, reply) => {
+                let _ = reply.send(change(&*self.transport));
+            }
             Command::Keys(reply) => {
                 let keys = self.envelope.keyring_mut().map(|ring| ring.list());
                 let _ = reply.send(keys.ok_or(GossipError::Plaintext));
@@ -464,14 +474,19 @@ impl<S: State> Actor<S> {
             Via::Datagram => self.transport.max_datagram(),
             Via::Stream => self.transport.max_frame(),
         };
-        let opened = self.envelope.open_message::<Message<S, SocketAddr>>(
-            &incoming.payload,
-            limit,
-            wall_ms(),
-        );
-        let Ok((_, message)) = opened else {
+        let now = wall_ms();
+        let opened =
+            self.envelope
+                .open_message::<Message<S, SocketAddr>>(&incoming.payload, limit, now);
+        let Ok((header, message)) = opened else {
             return;
         };
+        // The first-frame check refuses what the node has opened: a
+        // recorded envelope replayed as a stream's first frame.
+        self.checker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .witness(&header, now);
         self.stats.count_received(&message, incoming.payload.len());
         let out = self.node.handle(incoming.from, message, self.now_ms());
         self.dispatch(out, changes);

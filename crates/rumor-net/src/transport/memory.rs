@@ -419,6 +419,10 @@ impl Transport for MemoryTransport {
         lock(&self.shared.blocked).remove(&canonical(peer));
     }
 
+    fn set_loss(&self, loss: f64) -> Result<(), ConfigError> {
+        Self::set_loss(self, loss)
+    }
+
     fn shutdown(&self) -> ShutdownFuture {
         self.shared.begin_shutdown();
         let shared = self.shared.clone();

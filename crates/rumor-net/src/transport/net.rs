@@ -44,7 +44,7 @@ use super::frame::{self, FrameError, PREAMBLE_LEN};
 use super::queue::{ClassQueue, Refused};
 use super::{
     add, canonical, check_sizes, lock, sub, Authenticate, ByteBudget, Class, CloseReason,
-    ConfigError, Counters, DropReason, Inbox, InboxSender, Incoming, Loss, SendError,
+    ConfigError, Counters, DropReason, Inbox, InboxSender, Incoming, Latency, Loss, SendError,
     ShutdownFuture, Stop, Tasks, Transport, TransportStats, Via,
 };
 use crate::stats::Slot;
@@ -75,6 +75,15 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long writing or reading one frame may take, by default (16 MiB in
 /// 30 s is 4.5 Mbit/s).
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Outgoing datagrams held back by the injected latency at once, by
+/// default: 4,096 (4.8 MiB of 1,200-byte datagrams); more are dropped and
+/// counted ([`DropReason::DelayFull`]).
+pub const DEFAULT_MAX_DELAYED_DATAGRAMS: usize = 4_096;
+/// The UDP socket's receive and send buffers asked for, by default: 4 MiB,
+/// room for a burst of about 3,500 datagrams of 1,200 bytes (a 1,000-agent
+/// swarm in one process loses datagrams in the kernel with the usual
+/// 208 KiB). The kernel may grant less (`net.core.rmem_max`).
+pub const DEFAULT_UDP_BUFFER_BYTES: usize = 4 << 20;
 /// The buffer of each connection's reader or writer.
 const STREAM_BUFFER: usize = 8 * 1024;
 /// The pause after a receive or accept error that is not known to be
@@ -136,8 +145,20 @@ pub struct TransportConfig {
     /// for tests and `rumor swarm --loss`). Frames are never dropped: TCP
     /// would retransmit them.
     pub loss: f64,
-    /// The seed of the injected loss.
+    /// The seed of the injected loss and latency.
     pub loss_seed: u64,
+    /// The delay injected into every outgoing datagram, drawn (seeded by
+    /// `loss_seed`) from its range; frames are not delayed. [`Latency::NONE`]
+    /// by default.
+    pub latency: Latency,
+    /// Outgoing datagrams the injected latency holds back at once; more are
+    /// dropped ([`DropReason::DelayFull`]).
+    pub max_delayed_datagrams: usize,
+    /// The UDP socket's receive and send buffers asked of the kernel
+    /// (SO_RCVBUF, SO_SNDBUF). The kernel may cap them: what it granted is
+    /// in [`TransportStats::udp_recv_buffer`], and a cap is logged once at
+    /// info. 0 leaves the kernel's defaults.
+    pub udp_buffer_bytes: usize,
 }
 
 impl TransportConfig {
@@ -163,11 +184,15 @@ impl TransportConfig {
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             loss: 0.0,
             loss_seed: 0,
+            latency: Latency::NONE,
+            max_delayed_datagrams: DEFAULT_MAX_DELAYED_DATAGRAMS,
+            udp_buffer_bytes: DEFAULT_UDP_BUFFER_BYTES,
         }
     }
 
     fn check(&self) -> Result<(), ConfigError> {
         check_sizes(self.max_datagram, self.max_frame)?;
+        self.latency.check()?;
         let counts = [
             ("datagram_queue", self.datagram_queue),
             ("stream_queue", self.stream_queue),
@@ -177,6 +202,7 @@ impl TransportConfig {
             ("max_connections", self.max_connections),
             ("max_outgoing_connections", self.max_outgoing_connections),
             ("max_unauthenticated_bytes", self.max_unauthenticated_bytes),
+            ("max_delayed_datagrams", self.max_delayed_datagrams),
         ];
         for (name, n) in counts {
             if n == 0 {
@@ -264,6 +290,7 @@ struct Shared {
     blocked: Mutex<HashSet<SocketAddr>>,
     any_blocked: AtomicBool,
     loss: Mutex<Loss>,
+    latency: Mutex<Latency>,
     closed: AtomicBool,
     tasks: Tasks,
     logs: Mutex<[Slot; LOG_KINDS]>,
@@ -337,11 +364,13 @@ impl NetTransport {
             None => bound,
         });
         let (inbox_tx, inbox) = Inbox::new(config.inbox_capacity, config.max_inbox_stream_bytes);
+        let counters = Counters::default();
+        size_buffers(&udp, config.udp_buffer_bytes, &counters, local);
         let shared = Arc::new(Shared {
             local,
             bound_ip: bound.ip(),
             authenticate,
-            counters: Counters::default(),
+            counters,
             datagrams: ClassQueue::new(config.datagram_queue),
             pool: Mutex::new(Pool::default()),
             queued_stream_bytes: ByteBudget::new(config.max_queued_stream_bytes),
@@ -349,6 +378,7 @@ impl NetTransport {
             blocked: Mutex::new(HashSet::new()),
             any_blocked: AtomicBool::new(false),
             loss: Mutex::new(loss),
+            latency: Mutex::new(config.latency),
             closed: AtomicBool::new(false),
             tasks: Tasks::new(tokio::runtime::Handle::current()),
             logs: Mutex::new([Slot::default(); LOG_KINDS]),
@@ -374,17 +404,6 @@ impl NetTransport {
         }
         Ok((Self { shared }, inbox))
     }
-
-    /// Sets the probability that an outgoing datagram is dropped, from now
-    /// on (the draws continue from the same seeded sequence).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Loss`] when `loss` is not in `0.0..=1.0`.
-    pub fn set_loss(&self, loss: f64) -> Result<(), ConfigError> {
-        let mut current = lock(&self.shared.loss);
-        current.set_probability(loss)
-    }
 }
 
 impl Drop for NetTransport {
@@ -392,6 +411,36 @@ impl Drop for NetTransport {
     /// its tasks (without waiting for them).
     fn drop(&mut self) {
         self.shared.begin_shutdown();
+    }
+}
+
+/// Asks the kernel for UDP buffers of `bytes` (unless 0), and records what
+/// it granted. Failures are not fatal: the socket keeps its defaults.
+fn size_buffers(udp: &UdpSocket, bytes: usize, counters: &Counters, local: SocketAddr) {
+    let socket = socket2::SockRef::from(udp);
+    if bytes > 0 {
+        let asked = (
+            socket.set_recv_buffer_size(bytes),
+            socket.set_send_buffer_size(bytes),
+        );
+        if let (Err(error), _) | (_, Err(error)) = asked {
+            tracing::info!(transport = %local, bytes, "cannot size the UDP buffers: {error}");
+        }
+    }
+    let recv = socket.recv_buffer_size().unwrap_or(0);
+    let send = socket.send_buffer_size().unwrap_or(0);
+    add(&counters.udp_recv_buffer, recv as u64);
+    add(&counters.udp_send_buffer, send as u64);
+    // Linux reports twice the size it grants (the bookkeeping overhead).
+    // Logged once per process: a swarm binds a thousand sockets.
+    static CAPPED: AtomicBool = AtomicBool::new(false);
+    if bytes > 0 && recv < bytes && !CAPPED.swap(true, Ordering::Relaxed) {
+        tracing::info!(
+            transport = %local,
+            asked = bytes,
+            granted = recv,
+            "the kernel capped the UDP receive buffer (raise net.core.rmem_max)"
+        );
     }
 }
 
@@ -495,6 +544,15 @@ impl Transport for NetTransport {
         self.shared
             .any_blocked
             .store(!blocked.is_empty(), Ordering::Release);
+    }
+
+    fn set_loss(&self, loss: f64) -> Result<(), ConfigError> {
+        lock(&self.shared.loss).set_probability(loss)
+    }
+
+    fn set_latency(&self, latency: Latency) -> Result<(), ConfigError> {
+        *lock(&self.shared.latency) = latency.check()?;
+        Ok(())
     }
 
     fn shutdown(&self) -> ShutdownFuture {
@@ -729,20 +787,99 @@ async fn receive_datagrams(
     }
 }
 
-/// The UDP send loop: the datagram queue, membership first.
+/// A datagram held back by the injected latency until `due`; `seq` keeps
+/// those due at once in the order they were taken.
+struct Delayed {
+    due: Instant,
+    seq: u64,
+    to: SocketAddr,
+    payload: Bytes,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+
+impl Eq for Delayed {}
+
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Delayed {
+    /// Reversed: the earliest is the greatest, on top of the max-heap.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.due, other.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+/// The UDP send loop: the datagram queue, membership first. With injected
+/// latency, each datagram taken waits in a heap (at most
+/// `max_delayed_datagrams`, owned by this task) until its delay has passed.
 async fn send_datagrams(s: Arc<Shared>, socket: Arc<UdpSocket>, mut stop: Stop) {
+    let mut delayed = std::collections::BinaryHeap::<Delayed>::new();
+    let mut rng: rand_pcg::Pcg32 =
+        rand::SeedableRng::seed_from_u64(s.config.loss_seed ^ 0x6c61_7465_6e63_7921);
+    let mut seq = 0_u64;
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
     loop {
+        if let Some(first) = delayed.peek() {
+            if timer.deadline() != first.due {
+                timer.as_mut().reset(first.due);
+            }
+        }
         let next = tokio::select! {
             biased;
-            () = stop.stopped() => return,
-            next = s.datagrams.pop() => next,
+            () = stop.stopped() => {
+                let left = delayed.len() as u64;
+                sub(&s.counters.queued_datagrams, left);
+                s.counters.drop(DropReason::Closed, left);
+                return;
+            }
+            () = &mut timer, if !delayed.is_empty() => None,
+            next = s.datagrams.pop() => match next {
+                Some(next) => Some(next),
+                None => return,
+            },
         };
-        let Some((to, payload)) = next else { return };
+        let (to, payload) = match next {
+            Some((to, payload)) => {
+                let latency = *lock(&s.latency);
+                if latency.is_none() {
+                    (to, payload)
+                } else if delayed.len() >= s.config.max_delayed_datagrams {
+                    sub(&s.counters.queued_datagrams, 1);
+                    s.counters.drop(DropReason::DelayFull, 1);
+                    continue;
+                } else {
+                    let due = Instant::now() + latency.draw(&mut rng);
+                    seq += 1;
+                    delayed.push(Delayed {
+                        due,
+                        seq,
+                        to,
+                        payload,
+                    });
+                    continue;
+                }
+            }
+            None => match delayed.pop() {
+                Some(first) => (first.to, first.payload),
+                None => continue,
+            },
+        };
         sub(&s.counters.queued_datagrams, 1);
         let sent = tokio::select! {
             biased;
             () = stop.stopped() => {
-                s.counters.drop(DropReason::Closed, 1);
+                let left = delayed.len() as u64;
+                sub(&s.counters.queued_datagrams, left);
+                s.counters.drop(DropReason::Closed, left + 1);
                 return;
             }
             sent = socket.send_to(&payload, to) => sent,

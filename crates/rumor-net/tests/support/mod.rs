@@ -25,6 +25,15 @@ pub async fn recv(inbox: &mut Inbox, what: &str) -> Incoming {
     }
 }
 
+/// Shuts every node down, each within [`WAIT`].
+pub async fn shutdown_all<S: rumor_net::State>(nodes: &[rumor_net::GossipHandle<S>]) {
+    for node in nodes {
+        timeout(WAIT, node.shutdown())
+            .await
+            .expect("shutdown returns");
+    }
+}
+
 /// Polls the async `condition` every millisecond until it holds; panics
 /// naming `what` after `within`. Returns the time it took. (The runtime
 /// tests ask their nodes, which answers asynchronously.)
