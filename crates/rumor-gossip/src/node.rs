@@ -87,6 +87,9 @@ pub struct Refused {
     /// ahead of what this node knew of the writer (their content was still
     /// judged, as if anti-entropy had brought it).
     pub ids: u64,
+    /// Members forgotten because they were never heard from directly within
+    /// [`Config::unheard_expiry_ms`] (made up, or unreachable).
+    pub unheard: u64,
 }
 
 /// One replica's gossip state machine.
@@ -279,6 +282,7 @@ where
             deltas: self.refused_deltas,
             incarnations: self.swim.refused_incarnations(),
             ids: self.refused_ids,
+            unheard: self.swim.forgotten_unheard(),
         }
     }
 
@@ -517,6 +521,12 @@ where
         }
         self.send_view(view, &mut out);
         self.forget_departed(&mut out);
+        for peer in self
+            .swim
+            .forget_unheard(now_ms, &self.config, &mut self.members)
+        {
+            self.cut(peer, &mut out);
+        }
         out
     }
 
