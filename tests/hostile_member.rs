@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rumor::crdt::{CausalContext, Crdt, OrSet, ReplicaId};
 use rumor::gossip::{
-    Body, Config, DeltaId, Event, MemberUpdate, Membership, Message, Probe, Status, Strategy,
-    SyncBody, Tree,
+    Body, Config, DeltaId, Event, MemberUpdate, Membership, Message, Probe, Refused, Status,
+    Strategy, SyncBody, Tree,
 };
 use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
@@ -263,4 +263,43 @@ fn members_never_heard_from_directly_are_forgotten() {
     let live = sim.node(0).live_members().count();
     assert_eq!(live, 99);
     assert!(sim.node(0).refused().unheard >= 60);
+}
+
+/// Messages the cluster sends in `ms` after `forged` (each injected into
+/// node 0 from a made-up sender), beyond what the same cluster sends
+/// without them; and what node 0 refused.
+fn messages_drawn_by(forged: &[Message<OrSet<u64>, u32>], ms: u64) -> (u64, Refused) {
+    let mut runs = [
+        cluster(20, 187, Config::default()),
+        cluster(20, 187, Config::default()),
+    ];
+    let mut sent = [0; 2];
+    for (i, sim) in runs.iter_mut().enumerate() {
+        sim.run_for(2_000);
+        let before = sim.stats().messages;
+        if i == 1 {
+            for message in forged {
+                sim.inject(sim.now(), 1_000, 0, message.clone());
+            }
+        }
+        sim.run_for(ms);
+        sent[i] = sim.stats().messages - before;
+    }
+    (sent[1].saturating_sub(sent[0]), runs[1].node(0).refused())
+}
+
+#[test]
+fn a_ping_request_for_an_unknown_target_draws_no_ping() {
+    let forged: Vec<_> = (0..50)
+        .map(|seq| {
+            Message::new(Body::Probe(Probe::PingReq {
+                seq,
+                target: 5_000 + u32::try_from(seq).unwrap_or(0),
+            }))
+        })
+        .collect();
+    let (extra, refused) = messages_drawn_by(&forged, 1_000);
+    // At most a nack back to the requester for each.
+    assert!(extra <= 50, "50 ping requests drew {extra} messages");
+    assert_eq!(refused.ping_reqs, 50);
 }

@@ -90,6 +90,9 @@ pub struct Refused {
     /// Members forgotten because they were never heard from directly within
     /// [`Config::unheard_expiry_ms`] (made up, or unreachable).
     pub unheard: u64,
+    /// Ping requests answered with a nack instead of a ping: their target
+    /// was not a member this node knows (or was the requester or itself).
+    pub ping_reqs: u64,
 }
 
 /// One replica's gossip state machine.
@@ -283,6 +286,7 @@ where
             incarnations: self.swim.refused_incarnations(),
             ids: self.refused_ids,
             unheard: self.swim.forgotten_unheard(),
+            ping_reqs: self.swim.refused_ping_reqs(),
         }
     }
 

@@ -461,6 +461,8 @@ pub(crate) struct Swim<P> {
     forgotten: VecDeque<P>,
     /// Members forgotten unheard so far.
     forgotten_total: u64,
+    /// Ping requests refused: their target was not a member we know.
+    refused_ping_reqs: u64,
 }
 
 /// Members forgotten unheard that are remembered as such, at most: past
@@ -488,6 +490,7 @@ impl<P: Peer> Swim<P> {
             unheard: BTreeMap::new(),
             forgotten: VecDeque::new(),
             forgotten_total: 0,
+            refused_ping_reqs: 0,
             behind: Vec::new(),
             refuted: 0,
             local: false,
@@ -947,6 +950,14 @@ impl<P: Peer> Swim<P> {
             }
             Probe::Ping { seq } => vec![(from, Probe::Ack { seq })],
             Probe::PingReq { seq, target } => {
+                // Only for a member we know, never for the requester or us:
+                // otherwise anyone could make us ping any address. The nack
+                // tells an honest requester at once (one message back to
+                // it, no larger than its request).
+                if target == self.me || target == from || !members.contains(target) {
+                    self.refused_ping_reqs += 1;
+                    return vec![(from, Probe::Nack { seq })];
+                }
                 let relay_seq = self.next_seq;
                 self.next_seq += 1;
                 self.relays.push(Relay {
@@ -1036,6 +1047,11 @@ impl<P: Peer> Swim<P> {
             self.order = ProbeOrder::default();
         }
         expired
+    }
+
+    /// Ping requests refused because their target was not a known member.
+    pub(crate) fn refused_ping_reqs(&self) -> u64 {
+        self.refused_ping_reqs
     }
 
     /// Members forgotten because they were never heard from directly.
