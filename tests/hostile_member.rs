@@ -7,14 +7,20 @@ use std::sync::Arc;
 
 use rumor::crdt::{CausalContext, Crdt, OrSet, ReplicaId};
 use rumor::gossip::{
-    Body, Config, DeltaId, Event, MemberUpdate, Message, Probe, Status, Strategy, SyncBody, Tree,
+    Body, Config, DeltaId, Event, MemberUpdate, Membership, Message, Probe, Refused, Status,
+    Strategy, SyncBody, Tree,
 };
-use rumor::sim::{NetConfig, SimConfig, Simulator};
+use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
 const VICTIM: u32 = 9;
 
 fn cluster(nodes: u32, seed: u64, node: Config) -> Simulator<OrSet<u64>> {
-    let config = SimConfig {
+    Simulator::new(settings(nodes, seed, node), |_| OrSet::new())
+}
+
+/// `nodes` nodes that all know each other, 1-5 ms apart, no loss.
+fn settings(nodes: u32, seed: u64, node: Config) -> SimConfig {
+    SimConfig {
         nodes,
         seed,
         node,
@@ -24,8 +30,7 @@ fn cluster(nodes: u32, seed: u64, node: Config) -> Simulator<OrSet<u64>> {
             duplicate: 0.0,
         },
         ..SimConfig::default()
-    };
-    Simulator::new(config, |_| OrSet::new())
+    }
 }
 
 /// A `Sync` that opens an exchange and carries `delta`, nothing else.
@@ -215,4 +220,86 @@ fn forged_suspecters_do_not_count_as_confirmations() {
         deaths, 0,
         "the live victim was declared dead {deaths} times in a minute"
     );
+}
+
+/// The largest view among the nodes.
+fn largest_view(sim: &Simulator<OrSet<u64>>) -> usize {
+    (0..sim.len())
+        .map(|i| sim.node(i).members().len())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn members_never_heard_from_directly_are_forgotten() {
+    let config = SimConfig {
+        topology: Topology::Seeded { seeds: vec![0] },
+        ..settings(100, 186, Config::default())
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    sim.run_for(30_000);
+    assert_eq!(largest_view(&sim), 99);
+    // 60 members that do not exist, claimed alive to one node.
+    let mut message = Message::new(Body::Probe(Probe::Ping { seq: 0 }));
+    for fake in 1_000..1_060 {
+        message.members.push(MemberUpdate {
+            peer: fake,
+            incarnation: 1,
+            status: Status::Alive,
+            by: 3,
+        });
+    }
+    sim.inject(sim.now(), 3, 0, message);
+    sim.run_for(5_000);
+    let grown = largest_view(&sim);
+    assert!(grown > 99, "the fakes did not spread: {grown}");
+    sim.run_for(120_000);
+    let largest = largest_view(&sim);
+    assert_eq!(
+        largest, 99,
+        "views hold {largest} members two minutes later"
+    );
+    // Honest members are still all known and alive.
+    let live = sim.node(0).live_members().count();
+    assert_eq!(live, 99);
+    assert!(sim.node(0).refused().unheard >= 60);
+}
+
+/// Messages the cluster sends in `ms` after `forged` (each injected into
+/// node 0 from a made-up sender), beyond what the same cluster sends
+/// without them; and what node 0 refused.
+fn messages_drawn_by(forged: &[Message<OrSet<u64>, u32>], ms: u64) -> (u64, Refused) {
+    let mut runs = [
+        cluster(20, 187, Config::default()),
+        cluster(20, 187, Config::default()),
+    ];
+    let mut sent = [0; 2];
+    for (i, sim) in runs.iter_mut().enumerate() {
+        sim.run_for(2_000);
+        let before = sim.stats().messages;
+        if i == 1 {
+            for message in forged {
+                sim.inject(sim.now(), 1_000, 0, message.clone());
+            }
+        }
+        sim.run_for(ms);
+        sent[i] = sim.stats().messages - before;
+    }
+    (sent[1].saturating_sub(sent[0]), runs[1].node(0).refused())
+}
+
+#[test]
+fn a_ping_request_for_an_unknown_target_draws_no_ping() {
+    let forged: Vec<_> = (0..50)
+        .map(|seq| {
+            Message::new(Body::Probe(Probe::PingReq {
+                seq,
+                target: 5_000 + u32::try_from(seq).unwrap_or(0),
+            }))
+        })
+        .collect();
+    let (extra, refused) = messages_drawn_by(&forged, 1_000);
+    // At most a nack back to the requester for each.
+    assert!(extra <= 50, "50 ping requests drew {extra} messages");
+    assert_eq!(refused.ping_reqs, 50);
 }

@@ -141,6 +141,14 @@ pub struct Config {
     /// sequence number at or above this is taken from a peer, so the next
     /// dot, a refutation and the next id always exist.
     pub counter_ceiling: u64,
+    /// Bound against a lying member, full views that learn their members:
+    /// a member learned from others (a rumor, a member list) and not heard
+    /// from directly (no message from it, no ack of a probe to it) within
+    /// this, or within three probe cycles at the view's size if longer, is
+    /// forgotten, and claims about it are ignored until it speaks. Honest
+    /// members are probed once a cycle, so made-up "alive" claims can no
+    /// longer grow every view forever.
+    pub unheard_expiry_ms: u64,
 }
 
 impl Default for Config {
@@ -175,6 +183,7 @@ impl Default for Config {
             max_incarnation_step: 1 << 16,
             max_seq_step: 256,
             counter_ceiling: 1 << 62,
+            unheard_expiry_ms: 30_000,
         }
     }
 }

@@ -65,6 +65,15 @@ pub trait Membership<P: Peer> {
     fn learns(&self) -> bool {
         false
     }
+
+    /// Removes `peer` from the view; returns whether it was there. Views
+    /// that learn their members forget the ones never heard from (see
+    /// [`Config::unheard_expiry_ms`](crate::Config::unheard_expiry_ms));
+    /// the others keep what they hold.
+    fn forget(&mut self, _peer: P) -> bool {
+        false
+    }
+
     /// Joins the cluster through `contact`.
     fn join(&mut self, contact: P, _now_ms: u64, _rng: &mut Pcg64Mcg) -> ViewMessages<P> {
         self.observe(contact);
@@ -167,6 +176,14 @@ impl<P: Peer> Membership<P> for FullView<P> {
     }
 
     fn learns(&self) -> bool {
+        true
+    }
+
+    fn forget(&mut self, peer: P) -> bool {
+        if !self.known.remove(&peer) {
+            return false;
+        }
+        self.order.retain(|p| *p != peer);
         true
     }
 

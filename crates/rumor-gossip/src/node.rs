@@ -87,6 +87,12 @@ pub struct Refused {
     /// ahead of what this node knew of the writer (their content was still
     /// judged, as if anti-entropy had brought it).
     pub ids: u64,
+    /// Members forgotten because they were never heard from directly within
+    /// [`Config::unheard_expiry_ms`] (made up, or unreachable).
+    pub unheard: u64,
+    /// Ping requests answered with a nack instead of a ping: their target
+    /// was not a member this node knows (or was the requester or itself).
+    pub ping_reqs: u64,
 }
 
 /// One replica's gossip state machine.
@@ -279,6 +285,8 @@ where
             deltas: self.refused_deltas,
             incarnations: self.swim.refused_incarnations(),
             ids: self.refused_ids,
+            unheard: self.swim.forgotten_unheard(),
+            ping_reqs: self.swim.refused_ping_reqs(),
         }
     }
 
@@ -517,6 +525,12 @@ where
         }
         self.send_view(view, &mut out);
         self.forget_departed(&mut out);
+        for peer in self
+            .swim
+            .forget_unheard(now_ms, &self.config, &mut self.members)
+        {
+            self.cut(peer, &mut out);
+        }
         out
     }
 

@@ -22,7 +22,7 @@
 //! stored, so 10,000 simulated full views cost memory in proportion to the
 //! changes, not to N².
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use rand::RngExt;
@@ -451,7 +451,23 @@ pub(crate) struct Swim<P> {
     bound: Advance,
     /// Claims ignored because their incarnation was out of `bound`.
     refused: u64,
+    /// Members learned from others (a rumor, a list) and not yet heard
+    /// from directly, with when each was learned: forgotten if not heard
+    /// from in time, so that claims about members that do not exist cannot
+    /// grow the view forever.
+    unheard: BTreeMap<P, u64>,
+    /// The members forgotten unheard, most recent last, at most
+    /// `FORGOTTEN_MAX`: claims about them are ignored until they speak.
+    forgotten: VecDeque<P>,
+    /// Members forgotten unheard so far.
+    forgotten_total: u64,
+    /// Ping requests refused: their target was not a member we know.
+    refused_ping_reqs: u64,
 }
+
+/// Members forgotten unheard that are remembered as such, at most: past
+/// this, the oldest may be learned again from a rumor (and forgotten again).
+const FORGOTTEN_MAX: usize = 4_096;
 
 impl<P: Peer> Swim<P> {
     pub(crate) fn new(me: P, incarnation: u64, bound: Advance) -> Self {
@@ -471,6 +487,10 @@ impl<P: Peer> Swim<P> {
             queue: UpdateQueue::default(),
             salt: mix(hash_of(&me)),
             refute_to: Vec::new(),
+            unheard: BTreeMap::new(),
+            forgotten: VecDeque::new(),
+            forgotten_total: 0,
+            refused_ping_reqs: 0,
             behind: Vec::new(),
             refuted: 0,
             local: false,
@@ -653,11 +673,12 @@ impl<P: Peer> Swim<P> {
             self.refute(update);
             return;
         }
-        if self.local {
+        if self.local || self.forgotten.contains(&update.peer) {
             return;
         }
         let new = members.observe(update.peer);
         if new {
+            self.unheard.insert(update.peer, now_ms);
             events.push(Event::MemberJoined(update.peer));
         }
         let current = self
@@ -838,6 +859,10 @@ impl<P: Peer> Swim<P> {
         if new {
             events.push(Event::MemberJoined(from));
         }
+        self.unheard.remove(&from);
+        if let Some(i) = self.forgotten.iter().position(|p| *p == from) {
+            self.forgotten.remove(i);
+        }
         if let Some(probe) = &mut self.probe {
             if probe.target == from {
                 probe.acked = true;
@@ -925,6 +950,14 @@ impl<P: Peer> Swim<P> {
             }
             Probe::Ping { seq } => vec![(from, Probe::Ack { seq })],
             Probe::PingReq { seq, target } => {
+                // Only for a member we know, never for the requester or us:
+                // otherwise anyone could make us ping any address. The nack
+                // tells an honest requester at once (one message back to
+                // it, no larger than its request).
+                if target == self.me || target == from || !members.contains(target) {
+                    self.refused_ping_reqs += 1;
+                    return vec![(from, Probe::Nack { seq })];
+                }
                 let relay_seq = self.next_seq;
                 self.next_seq += 1;
                 self.relays.push(Relay {
@@ -973,6 +1006,57 @@ impl<P: Peer> Swim<P> {
                 }
             }
         }
+    }
+
+    /// Forgets the members learned from others that have not been heard
+    /// from directly within `unheard_expiry_ms`, or three probe cycles at
+    /// the view's size if longer (an honest member is probed once a cycle,
+    /// and its ack is hearing from it). Returns them.
+    pub(crate) fn forget_unheard(
+        &mut self,
+        now_ms: u64,
+        config: &Config,
+        members: &mut impl Membership<P>,
+    ) -> Vec<P> {
+        let cycles = u64::try_from(members.len())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(config.probe_interval_ms)
+            .saturating_mul(3);
+        let deadline = config.unheard_expiry_ms.max(cycles);
+        let expired: Vec<P> = self
+            .unheard
+            .iter()
+            .filter(|(_, learned)| now_ms.saturating_sub(**learned) > deadline)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in &expired {
+            self.unheard.remove(peer);
+            if !members.forget(*peer) {
+                continue;
+            }
+            self.overrides.remove(peer);
+            self.urgent.retain(|p| p != peer);
+            if self.forgotten.len() >= FORGOTTEN_MAX {
+                self.forgotten.pop_front();
+            }
+            self.forgotten.push_back(*peer);
+            self.forgotten_total += 1;
+        }
+        if !expired.is_empty() {
+            // The view's indices moved: start a new probe cycle.
+            self.order = ProbeOrder::default();
+        }
+        expired
+    }
+
+    /// Ping requests refused because their target was not a known member.
+    pub(crate) fn refused_ping_reqs(&self) -> u64 {
+        self.refused_ping_reqs
+    }
+
+    /// Members forgotten because they were never heard from directly.
+    pub(crate) fn forgotten_unheard(&self) -> u64 {
+        self.forgotten_total
     }
 
     /// Advances probe and suspicion timers; returns what to send.

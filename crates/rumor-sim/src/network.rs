@@ -138,6 +138,13 @@ impl Membership<u32> for SimView {
         matches!(self, Self::Seeded(_))
     }
 
+    fn forget(&mut self, peer: u32) -> bool {
+        match self {
+            Self::Seeded(v) => v.forget(peer),
+            Self::Full(_) | Self::Partial(_) => false,
+        }
+    }
+
     fn links(&self) -> Option<&[u32]> {
         match self {
             Self::Full(_) | Self::Seeded(_) => None,
