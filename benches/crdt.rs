@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench crdt` first prints a markdown table of encoded sizes
 //! (bincode 2, standard configuration, for both crates), then times OR-Set
-//! inserts, OR-Set joins and G-Counter joins. `cargo bench --bench crdt --
+//! inserts, OR-Set joins, joins of maps of OR-Sets (`OrMap` beside `crdts::Map` of
+//! `Orswot`s) and G-Counter joins. `cargo bench --bench crdt --
 //! --test` runs every bench once. `docs/BENCHMARKS.md` records the numbers
 //! against the targets of DESIGN §5.
 //!
@@ -17,14 +18,17 @@ use std::hint::black_box;
 use std::ops::Range;
 use std::time::Duration;
 
+use crdts::map::Map as CrdtsMap;
 use crdts::{CmRDT, CvRDT, Orswot};
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode};
-use rumor::crdt::{codec, Crdt, GCounter, OrSet, ReplicaId};
+use rumor::crdt::{codec, Crdt, GCounter, OrMap, OrSet, ReplicaId};
 use serde::Serialize;
 
 /// Elements in each large OR-Set.
 const N: u64 = 100_000;
+/// Elements in each key's OR-Set, in the maps of OR-Sets.
+const PER_KEY: u64 = 2;
 /// Replicas (entries) in each G-Counter.
 const COUNTER_REPLICAS: u8 = 64;
 
@@ -68,6 +72,43 @@ fn crdts_set<A: Actor>(actor: &A, elements: Range<u64>) -> Orswot<u64, A> {
 }
 
 /// 100k elements, the first half written by replica 1, the second by replica 2.
+/// A map of `keys`, each holding an OR-Set of [`PER_KEY`] elements, all written by `replica`.
+fn rumor_map(replica: ReplicaId, keys: Range<u64>) -> OrMap<u64, OrSet<u64>> {
+    let mut map = OrMap::new();
+    for k in keys {
+        for x in 0..PER_KEY {
+            black_box(map.update(replica, k, |set: &mut OrSet<u64>| {
+                set.insert(replica, k * PER_KEY + x)
+            }));
+        }
+    }
+    map
+}
+
+/// The same map in `crdts`: a `Map` of `Orswot`s, built from its ops.
+fn crdts_map<A: Actor>(actor: &A, keys: Range<u64>) -> CrdtsMap<u64, Orswot<u64, A>, A> {
+    let mut map = CrdtsMap::new();
+    for k in keys {
+        for x in 0..PER_KEY {
+            let ctx = map.read_ctx().derive_add_ctx(actor.clone());
+            let op = map.update(k, ctx, |set: &Orswot<u64, A>, ctx| {
+                set.add(k * PER_KEY + x, ctx)
+            });
+            map.apply(op);
+        }
+    }
+    map
+}
+
+/// Encoded size of one nested add (into the last key's set) on a map of `N` keys, in
+/// `crdts`: the map's `Op`.
+fn crdts_nested_add_len<A: Actor>(actor: &A) -> usize {
+    let map = crdts_map(actor, 0..N);
+    let ctx = map.read_ctx().derive_add_ctx(actor.clone());
+    let op = map.update(N - 1, ctx, |set, ctx| set.add(7, ctx));
+    crdts_encoded_len(&op)
+}
+
 fn rumor_two_writer_set() -> OrSet<u64> {
     let mut set = rumor_set(replica(1), 0..N / 2);
     set.join(&rumor_set(replica(2), N / 2..N));
@@ -196,6 +237,16 @@ fn size_rows() -> Vec<SizeRow> {
         crdts_uuid: crdts_encoded_len(&uuid_counter),
         target: "—",
     });
+    // A map of 100k keys, each an OR-Set: one nested add's delta.
+    let mut map = rumor_map(replica(1), 0..N);
+    let nested_add = map.update(replica(1), N - 1, |set| set.insert(replica(1), 7));
+    rows.push(SizeRow {
+        what: "delta of one nested OR-Set add, map of 100k keys × 2-element OR-Sets",
+        rumor: encoded_len(&nested_add),
+        crdts_u64: crdts_nested_add_len(&1u64),
+        crdts_uuid: crdts_nested_add_len(&replica(1)),
+        target: "≤ 64 B",
+    });
     rows
 }
 
@@ -253,6 +304,17 @@ fn bench_join<S: Clone, T: Clone>(
     });
 }
 
+/// Times rumor's `join(&other)` both alone and followed by dropping `other`: the
+/// `crdts` merges take `other` by value and free it, so the second is their like.
+fn bench_rumor_joins<S: Crdt>(group: &mut BenchmarkGroup<'_, WallTime>, (a, b): (&S, &S)) {
+    let large = BatchSize::LargeInput;
+    bench_join(group, "rumor", (a, &b), large, |a, b| a.join(b));
+    bench_join(group, "rumor_then_drop_other", (a, b), large, |a, b| {
+        a.join(&b);
+        drop(b);
+    });
+}
+
 fn bench_orset_join(c: &mut Criterion) {
     let (lo, hi) = (0..N, N / 2..N + N / 2);
     let a = rumor_set(replica(1), lo.clone());
@@ -270,18 +332,7 @@ fn bench_orset_join(c: &mut Criterion) {
     let mut group = c.benchmark_group("orset_join_100k_50pct_overlap");
     group.sampling_mode(SamplingMode::Flat);
     let large = BatchSize::LargeInput;
-    bench_join(&mut group, "rumor", (&a, &&b), large, |a, b| a.join(b));
-    // `Orswot::merge` takes `other` by value and frees it; do the same here.
-    bench_join(
-        &mut group,
-        "rumor_then_drop_other",
-        (&a, &b),
-        large,
-        |a, b| {
-            a.join(&b);
-            drop(b);
-        },
-    );
+    bench_rumor_joins(&mut group, (&a, &b));
     bench_join(&mut group, "crdts", (&ca, &cb), large, CvRDT::merge);
     bench_join(
         &mut group,
@@ -290,6 +341,27 @@ fn bench_orset_join(c: &mut Criterion) {
         large,
         CvRDT::merge,
     );
+    group.finish();
+}
+
+fn bench_or_map_join(c: &mut Criterion) {
+    let (lo, hi) = (0..N, N / 2..N + N / 2);
+    let a = rumor_map(replica(1), lo.clone());
+    let b = rumor_map(replica(2), hi.clone());
+    let (ca, cb) = (crdts_map(&1u64, lo), crdts_map(&2u64, hi));
+
+    let mut joined = a.clone();
+    joined.join(&b);
+    let mut merged = ca.clone();
+    merged.merge(cb.clone());
+    assert_eq!(joined.len(), merged.len().val);
+    assert_eq!(joined.len(), (N + N / 2) as usize);
+
+    let mut group = c.benchmark_group("or_map_join_100k_keys_50pct_overlap");
+    group.sampling_mode(SamplingMode::Flat);
+    let large = BatchSize::LargeInput;
+    bench_rumor_joins(&mut group, (&a, &b));
+    bench_join(&mut group, "crdts", (&ca, &cb), large, CvRDT::merge);
     group.finish();
 }
 
@@ -313,6 +385,7 @@ fn main() {
         .configure_from_args();
     bench_orset_insert(&mut c);
     bench_orset_join(&mut c);
+    bench_or_map_join(&mut c);
     bench_gcounter_join(&mut c);
     c.final_summary();
 }
