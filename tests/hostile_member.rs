@@ -303,3 +303,55 @@ fn a_ping_request_for_an_unknown_target_draws_no_ping() {
     assert!(extra <= 50, "50 ping requests drew {extra} messages");
     assert_eq!(refused.ping_reqs, 50);
 }
+
+/// A regression found by the CI fuzz smoke (`fuzz/regressions/node_handle/
+/// probe-outlives-forgotten-member`): a member learned only from a claim was
+/// forgotten while the node's probe of it was in flight; the probe then
+/// timed out and suspected the forgotten member from scratch, at incarnation
+/// 0, so the node claimed 0 of a member it had claimed at 47, and the
+/// member was back in its view.
+#[test]
+fn a_probe_in_flight_when_its_target_is_forgotten_suspects_no_one() {
+    use rumor::gossip::{FullView, Node};
+    let config = Config {
+        probe_interval_ms: 10_000,
+        ping_timeout_ms: 3_000,
+        ..Config::default()
+    };
+    let mut in_flight_at_expiry = 0;
+    for seed in 0..16 {
+        let view = FullView::new(0, [1]);
+        let mut node = Node::new(0u32, OrSet::<u64>::new(), view, config.clone(), seed);
+        let _ = node.handle(1, claim(1, VICTIM, 47, Status::Alive), 0);
+        assert_eq!(node.member_status(VICTIM), Status::Alive);
+        let mut probing_victim = false;
+        for now in (100..=200_000).step_by(100) {
+            let known_before = node.members().contains(VICTIM);
+            let output = node.tick(now);
+            for (to, message) in &output.messages {
+                if matches!(message.body, Body::Probe(Probe::Ping { .. })) {
+                    // The probe of the round: of the victim, or of 1 (which
+                    // answers nothing either: only the victim matters here).
+                    probing_victim = *to == VICTIM;
+                }
+                for update in message.members.iter().filter(|u| u.peer == VICTIM) {
+                    assert!(
+                        update.incarnation >= 47,
+                        "seed {seed}, at {now} ms: the node claims {update:?} after claiming 47"
+                    );
+                }
+            }
+            if known_before && !node.members().contains(VICTIM) && probing_victim {
+                in_flight_at_expiry += 1;
+            }
+        }
+        assert!(
+            !node.members().contains(VICTIM),
+            "seed {seed}: the member never heard from is back in the view"
+        );
+    }
+    assert!(
+        in_flight_at_expiry > 0,
+        "no seed had a probe in flight at the expiry"
+    );
+}

@@ -325,10 +325,18 @@ fn leq(a: &State, b: &State) -> bool {
 /// ```
 /// rumor_fuzz::node_handle(&[1, 0xff, 0, 7, 3, 1, 9, 0, 0, 0, 0, 0, 2, 0, 1, 0, 0, 5, 0, 3]);
 /// ```
+///
+/// With `RUMOR_FUZZ_TRACE` set, it prints the scenario and every message the
+/// node sends to standard error: `RUMOR_FUZZ_TRACE=1 cargo run -p rumor-fuzz
+/// --example replay -- node_handle FILE` explains a crash.
 pub fn node_handle(data: &[u8]) {
     let Ok(scenario) = Scenario::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
+    let trace = std::env::var_os("RUMOR_FUZZ_TRACE").is_some();
+    if trace {
+        eprintln!("{scenario:#?}");
+    }
     let config = scenario.settings.config();
     let incarnation = u64::from(scenario.incarnation);
     let seed = scenario.rng_seed;
@@ -336,7 +344,7 @@ pub fn node_handle(data: &[u8]) {
         Some(size) => {
             let view = DenseView::new(NODE, u32::from(size % PEERS));
             let node = Node::new(NODE, State::new(), view, config, seed);
-            drive(&scenario, node.with_incarnation(incarnation));
+            drive(&scenario, node.with_incarnation(incarnation), trace);
         }
         None if scenario.partial => {
             let view = HyParView::new(NODE, ViewConfig::default());
@@ -347,13 +355,13 @@ pub fn node_handle(data: &[u8]) {
                 // plays the peers, so the request itself is not needed.
                 let _ = node.join(contact, u64::from(scenario.start_ms));
             }
-            drive(&scenario, node.with_incarnation(incarnation));
+            drive(&scenario, node.with_incarnation(incarnation), trace);
         }
         None => {
             let seeds = (1..u32::from(PEERS)).filter(|p| scenario.seeds & (1 << p) != 0);
             let view = FullView::new(NODE, seeds);
             let node = Node::new(NODE, State::new(), view, config, seed);
-            drive(&scenario, node.with_incarnation(incarnation));
+            drive(&scenario, node.with_incarnation(incarnation), trace);
         }
     }
 }
@@ -372,7 +380,7 @@ struct Watch {
     claimed: BTreeMap<u32, u64>,
 }
 
-fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>) {
+fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>, trace: bool) {
     let mut now = u64::from(scenario.start_ms);
     let mut peers: BTreeMap<u32, Peer> = BTreeMap::new();
     let mut watch = Watch {
@@ -432,6 +440,12 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>)
                 (node.handle(from, message, now), received)
             }
         };
+        if trace {
+            eprintln!("at {now} ms, after {input:?}:");
+            for (to, message) in &output.messages {
+                eprintln!("  to {to}: {message:?}");
+            }
+        }
         watch.check(&node, &output, received.as_ref());
         for (to, message) in &output.messages {
             if let (Some(peer), Some(payload)) = (peers.get_mut(to), message.payload()) {

@@ -1036,6 +1036,12 @@ impl<P: Peer> Swim<P> {
             }
             self.overrides.remove(peer);
             self.urgent.retain(|p| p != peer);
+            // A probe of it in flight has nothing left to judge: its
+            // timeout would suspect a member the view no longer holds,
+            // at incarnation 0, and bring it back.
+            if self.probe.is_some_and(|probe| probe.target == *peer) {
+                self.probe = None;
+            }
             if self.forgotten.len() >= FORGOTTEN_MAX {
                 self.forgotten.pop_front();
             }
