@@ -355,3 +355,46 @@ fn a_probe_in_flight_when_its_target_is_forgotten_suspects_no_one() {
         "no seed had a probe in flight at the expiry"
     );
 }
+
+/// The second half of the same fuzz find
+/// (`fuzz/regressions/node_handle/forgotten-member-speaks-again`): a member
+/// forgotten unheard (last held alive at 47) spoke again, with an
+/// incarnation the bound refused. The node knew it afresh at incarnation 0,
+/// then declared it dead at 0: back on its claim of 47, and a death at an
+/// incarnation every other member ignores.
+#[test]
+fn a_forgotten_member_that_speaks_again_is_known_from_its_last_incarnation() {
+    use rumor::gossip::{FullView, Node};
+    let config = Config {
+        probe_interval_ms: 1_000,
+        ping_timeout_ms: 300,
+        suspicion_mult: 1,
+        ..Config::default()
+    };
+    let view = FullView::new(0, [1]);
+    let mut node = Node::new(0u32, OrSet::<u64>::new(), view, config, 5);
+    let _ = node.handle(1, claim(1, VICTIM, 47, Status::Alive), 0);
+    let mut now = 0;
+    while node.members().contains(VICTIM) && now < 100_000 {
+        now += 100;
+        let _ = node.tick(now);
+    }
+    assert!(!node.members().contains(VICTIM), "never forgotten");
+    // It speaks, from an incarnation far beyond what the bound admits.
+    let mut ping = Message::new(Body::Probe(Probe::Ping { seq: 1 }));
+    ping.incarnation = u64::MAX / 2;
+    let _ = node.handle(VICTIM, ping, now);
+    assert!(node.members().contains(VICTIM));
+    // Then it is silent: the node suspects it and declares it dead, at 47.
+    let mut claims = Vec::new();
+    for _ in 0..600 {
+        now += 100;
+        for (_, message) in node.tick(now).messages {
+            claims.extend(message.members.iter().filter(|u| u.peer == VICTIM).copied());
+        }
+    }
+    assert_eq!(node.member_status(VICTIM), Status::Dead);
+    let stale = claims.iter().find(|u| u.incarnation < 47);
+    assert_eq!(stale, None, "a claim below 47, of {} claims", claims.len());
+    assert!(claims.iter().any(|u| u.status == Status::Dead));
+}

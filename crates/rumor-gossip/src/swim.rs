@@ -457,8 +457,12 @@ pub(crate) struct Swim<P> {
     /// grow the view forever.
     unheard: BTreeMap<P, u64>,
     /// The members forgotten unheard, most recent last, at most
-    /// `FORGOTTEN_MAX`: claims about them are ignored until they speak.
-    forgotten: VecDeque<P>,
+    /// `FORGOTTEN_MAX`, with the incarnation last held of each: claims
+    /// about them are ignored until they speak, and when one does, it is
+    /// known again from that incarnation (so that the node never goes back
+    /// on its claims, and a later suspicion of it is not one at a stale
+    /// incarnation that every other member ignores).
+    forgotten: VecDeque<(P, u64)>,
     /// Members forgotten unheard so far.
     forgotten_total: u64,
     /// Ping requests refused: their target was not a member we know.
@@ -673,7 +677,7 @@ impl<P: Peer> Swim<P> {
             self.refute(update);
             return;
         }
-        if self.local || self.forgotten.contains(&update.peer) {
+        if self.local || self.forgotten.iter().any(|(p, _)| *p == update.peer) {
             return;
         }
         let new = members.observe(update.peer);
@@ -860,8 +864,25 @@ impl<P: Peer> Swim<P> {
             events.push(Event::MemberJoined(from));
         }
         self.unheard.remove(&from);
-        if let Some(i) = self.forgotten.iter().position(|p| *p == from) {
-            self.forgotten.remove(i);
+        let mut new = new;
+        if let Some(i) = self.forgotten.iter().position(|(p, _)| *p == from) {
+            if let Some((_, incarnation)) = self.forgotten.remove(i) {
+                if new && incarnation > 0 {
+                    self.overrides.insert(
+                        from,
+                        Known {
+                            incarnation,
+                            status: Status::Alive,
+                            since_ms: now_ms,
+                            suspecters: Vec::new(),
+                            checks: 0,
+                        },
+                    );
+                    // Known again as it was: what it says of itself is
+                    // weighed against that, as for any known member.
+                    new = false;
+                }
+            }
         }
         if let Some(probe) = &mut self.probe {
             if probe.target == from {
@@ -1034,7 +1055,7 @@ impl<P: Peer> Swim<P> {
             if !members.forget(*peer) {
                 continue;
             }
-            self.overrides.remove(peer);
+            let incarnation = self.overrides.remove(peer).map_or(0, |k| k.incarnation);
             self.urgent.retain(|p| p != peer);
             // A probe of it in flight has nothing left to judge: its
             // timeout would suspect a member the view no longer holds,
@@ -1045,7 +1066,7 @@ impl<P: Peer> Swim<P> {
             if self.forgotten.len() >= FORGOTTEN_MAX {
                 self.forgotten.pop_front();
             }
-            self.forgotten.push_back(*peer);
+            self.forgotten.push_back((*peer, incarnation));
             self.forgotten_total += 1;
         }
         if !expired.is_empty() {
