@@ -476,6 +476,57 @@ mod lifeguard {
         }
     }
 
+    /// Suspicions raised by a node whose every answer reaches it `late_ms`
+    /// after it was sent (its own task runs that late: an overloaded
+    /// machine), over 3 s; with `report`, its driver tells it so through
+    /// `report_lag` at every wake-up.
+    fn suspicions_of_a_late_node(late_ms: u64, report: bool) -> usize {
+        use rumor::gossip::Event;
+        let mut a = node(0, 1..=5);
+        let mut pending: Vec<(u64, u32, Message<GCounter, u32>)> = Vec::new();
+        let mut suspicions = 0;
+        for now in (100..=3_000).step_by(50) {
+            if report {
+                a.report_lag(late_ms, now);
+            }
+            let (due, wait): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|(at, _, _)| *at <= now);
+            pending = wait;
+            let mut events = Vec::new();
+            for (_, from, message) in due {
+                events.extend(a.handle(from, message, now).events);
+            }
+            let out = a.tick(now);
+            events.extend(out.events);
+            for (to, message) in out.messages {
+                // Direct pings and ping requests are answered, late.
+                if let Body::Probe(Probe::Ping { seq } | Probe::PingReq { seq, .. }) = message.body
+                {
+                    pending.push((now + late_ms, to, probe(Probe::Ack { seq })));
+                }
+            }
+            suspicions += events
+                .iter()
+                .filter(|e| matches!(e, Event::MemberSuspected(_)))
+                .count();
+        }
+        suspicions
+    }
+
+    /// Lifeguard's local health, fed by the driver's own lag: a node that
+    /// runs 250 ms late (past the 200 ms a probe waits) suspects its live
+    /// peers unless its driver reports the lag, which slows its probes and
+    /// lengthens their timeouts before the first one fails.
+    #[test]
+    fn a_node_told_it_runs_late_suspects_no_live_peer_for_its_own_lag() {
+        let unreported = suspicions_of_a_late_node(250, false);
+        let reported = suspicions_of_a_late_node(250, true);
+        assert!(unreported > 0, "the lag alone raised no suspicion");
+        assert_eq!(reported, 0, "{unreported} suspicions unreported");
+        // A lag within half the ping timeout changes nothing.
+        assert_eq!(suspicions_of_a_late_node(40, true), 0);
+    }
+
     /// Relays for an indirect probe are members held alive: a suspect may
     /// be dead (after a mass crash, one in ten is), and a dead relay neither
     /// pings nor nacks.

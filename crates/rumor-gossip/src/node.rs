@@ -309,6 +309,31 @@ where
         self.swim.health()
     }
 
+    /// Tells the node that its driver ran `lag_ms` late: a timer fired, or
+    /// a received message was handled, that long after it was due (an
+    /// overloaded machine, a starved task, a paused process). Acks then
+    /// come back late through no fault of the peers, so, as Lifeguard does
+    /// for its own missed nacks, a lag past half of `ping_timeout_ms` raises
+    /// the local health score by one (at most once per probe interval):
+    /// probes go out slower and wait longer, and successful probes lower
+    /// the score again. Drivers that cannot fall behind need not call it.
+    ///
+    /// ```
+    /// use rumor_crdt::GCounter;
+    /// use rumor_gossip::{Config, FullView, Node};
+    ///
+    /// let mut node = Node::new(1u32, GCounter::new(), FullView::new(1, [2]), Config::default(), 7);
+    /// node.report_lag(10, 1_000); // within half the 100 ms ping timeout
+    /// assert_eq!(node.local_health(), 0);
+    /// node.report_lag(80, 1_000);
+    /// assert_eq!(node.local_health(), 1);
+    /// node.report_lag(80, 1_100); // again within the probe interval
+    /// assert_eq!(node.local_health(), 1);
+    /// ```
+    pub fn report_lag(&mut self, lag_ms: u64, now_ms: u64) {
+        self.swim.lagged(lag_ms, now_ms, &self.config);
+    }
+
     /// What this node believes of `peer`.
     pub fn member_status(&self, peer: P) -> Status {
         self.swim.status(peer)

@@ -404,9 +404,13 @@ pub(crate) struct Swim<P> {
     /// Lifeguard's local health multiplier (0 = healthy): probe intervals
     /// and timeouts are `health + 1` times the configured ones. Raised by
     /// failed probes whose relays did not all nack and by refuting a
-    /// suspicion of ourselves, lowered by successful probes: a node that
-    /// misses its own acks slows its judgements of others.
+    /// suspicion of ourselves, and by the driver running late
+    /// (`lagged`); lowered by successful probes: a node that misses its own
+    /// acks slows its judgements of others.
     health: u32,
+    /// When a lag last raised the health score (at most one raise per
+    /// probe interval).
+    lag_raised_ms: Option<u64>,
     next_probe_ms: u64,
     next_reconnect_ms: u64,
     next_seq: u64,
@@ -484,6 +488,7 @@ impl<P: Peer> Swim<P> {
             probe: None,
             judged: None,
             health: 0,
+            lag_raised_ms: None,
             next_probe_ms: 0,
             next_reconnect_ms: 0,
             next_seq: 1,
@@ -550,6 +555,24 @@ impl<P: Peer> Swim<P> {
         let max = i64::from(config.max_local_health.max(1) - 1);
         let score = (i64::from(self.health) + delta).clamp(0, max);
         self.health = u32::try_from(score).unwrap_or(0);
+    }
+
+    /// The driver ran `lag_ms` late (see `Node::report_lag`): a lag past
+    /// half the ping timeout raises the health score by one, at most once
+    /// per (scaled) probe interval, as a missed nack does.
+    pub(crate) fn lagged(&mut self, lag_ms: u64, now_ms: u64, config: &Config) {
+        if lag_ms.saturating_mul(2) <= config.ping_timeout_ms {
+            return;
+        }
+        let every = self.scaled(config.probe_interval_ms.max(1));
+        if self
+            .lag_raised_ms
+            .is_some_and(|at| now_ms < at.saturating_add(every))
+        {
+            return;
+        }
+        self.lag_raised_ms = Some(now_ms);
+        self.adjust_health(1, config);
     }
 
     /// `ms` scaled by the local health multiplier.

@@ -126,6 +126,11 @@ fn wall_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// How many milliseconds past `due` it is now: how late a timer's task ran.
+fn lag_ms(due: Instant) -> u64 {
+    u64::try_from(Instant::now().saturating_duration_since(due).as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Resolves `hosts` now and every [`SEED_RESOLVE_INTERVAL`], sending the
 /// addresses found (canonical) to the node task; ends when the node task
 /// does. A name that does not resolve is logged and tried again next time.
@@ -332,8 +337,13 @@ impl<S: State> Actor<S> {
                 None => return Flow::Stop(None),
                 Some(incoming) => self.receive(&incoming, changes),
             },
-            _ = inputs.ticks.tick(), if !self.left => {
-                let out = self.node.tick(self.now_ms());
+            scheduled = inputs.ticks.tick(), if !self.left => {
+                // How late this task woke: on an overloaded machine, acks
+                // wait as long in the run queue, and the node must know
+                // (Lifeguard's local health) before it suspects the senders.
+                let now = self.now_ms();
+                self.node.report_lag(lag_ms(scheduled), now);
+                let out = self.node.tick(now);
                 self.dispatch(out, changes);
                 let now = self.snapshot(inputs.commands.len(), changes);
                 self.publisher.publish(&now);
@@ -349,7 +359,9 @@ impl<S: State> Actor<S> {
             }
             () = inputs.timer.as_mut(), if inputs.armed.is_some() => {
                 inputs.armed = None;
-                let out = self.node.handle_timeout(self.now_ms());
+                let now = self.now_ms();
+                self.node.report_lag(lag_ms(inputs.timer.deadline()), now);
+                let out = self.node.handle_timeout(now);
                 self.dispatch(out, changes);
             }
         }
@@ -455,6 +467,7 @@ impl<S: State> Actor<S> {
         let others = self.node.not_alive().map(|(_, status)| status);
         GossipStats {
             incarnation: self.node.incarnation(),
+            local_health: self.node.local_health(),
             envelope: self.envelope.stats(),
             transport: self.transport.stats(),
             members: MemberCounts::new(self.node.live_members().count(), others),

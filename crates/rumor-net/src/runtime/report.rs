@@ -138,6 +138,11 @@ pub struct GossipStats {
     /// This member's incarnation: it rises when the member refutes a
     /// suspicion or learns of a higher one from an earlier life.
     pub incarnation: u64,
+    /// Lifeguard's local health score (`Node::local_health`): 0 when this
+    /// node's probes are answered in time; higher when it misses acks and
+    /// nacks, is suspected, or its task runs late (then it probes `score +
+    /// 1` times slower and waits as much longer for acks).
+    pub local_health: u32,
     /// Messages handed to the transport (`sent.total().messages`).
     pub messages_out: u64,
     /// Bytes of those messages, sealed.
@@ -269,6 +274,11 @@ impl Publisher {
     /// Moves the gauges to `now`'s values.
     fn gauges(&self, now: &GossipStats) {
         let last = &self.last;
+        shift(
+            &metrics::gauge!("rumor_local_health"),
+            u64::from(now.local_health),
+            u64::from(last.local_health),
+        );
         for ((status, n), (_, before)) in now.members.each().into_iter().zip(last.members.each()) {
             shift(
                 &metrics::gauge!("rumor_members", "status" => status),
