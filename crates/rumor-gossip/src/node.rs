@@ -1194,9 +1194,9 @@ where
         let quiet = !carried && answer.as_ref().is_none_or(Crdt::is_bottom);
         // An answer that asks for an answer was cut by its sender's
         // amplification bound (`within_budget`): it wants our context.
-        let cut = sync.reply && sync.hop == 1;
+        let asked_back = sync.reply && sync.hop == 1;
         let escalate = sync.hop < 2
-            && (sync.context.is_some() || (sync.reply && (quiet || cut)))
+            && (sync.context.is_some() || (sync.reply && (quiet || asked_back)))
             && sync.digest.is_some_and(|theirs| theirs != self.digest());
         let context = escalate.then(|| self.state.context());
         let digest = context.is_some().then(|| self.digest());
@@ -1342,7 +1342,7 @@ where
         )
     }
 
-    /// [`Node::pieces`] with pieces of at most `max` bytes, up to `total`
+    /// [`Node::pieces`] with pieces of at most `max` bytes, up to `total_max`
     /// bytes in all. The first piece is kept whatever its size (a type that
     /// cannot be split comes whole).
     fn pieces_within(&self, answer: S, max: usize, total_max: usize) -> (S, Vec<S>, bool) {
