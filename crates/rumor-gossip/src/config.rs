@@ -149,6 +149,16 @@ pub struct Config {
     /// members are probed once a cycle, so made-up "alive" claims can no
     /// longer grow every view forever.
     pub unheard_expiry_ms: u64,
+    /// Bound against amplification: the answers to a `Sync` from a sender
+    /// that is not a known member (one this node holds alive or suspect,
+    /// that it has heard from directly before this message, or was
+    /// configured with) total at most this many times the request's
+    /// encoded size, piggybacked updates left out. An answer that does not
+    /// fit is cut, its requester asked to answer back (one round trip, after
+    /// which it is known and gets the whole `delta_since` it lacks), and
+    /// counted ([`Refused::answers`](crate::Refused::answers)). A known
+    /// member's answer is bounded only by `max_catch_up_bytes`.
+    pub max_answer_factor: usize,
 }
 
 impl Default for Config {
@@ -184,6 +194,7 @@ impl Default for Config {
             max_seq_step: 256,
             counter_ceiling: 1 << 62,
             unheard_expiry_ms: 30_000,
+            max_answer_factor: 16,
         }
     }
 }

@@ -46,7 +46,10 @@ pub struct SyncBody<S: Crdt> {
     pub hop: u8,
     /// Acknowledges the receiver's previous message.
     pub ack: Option<Ack>,
-    /// Answer with the deltas the sender lacks (the pull half).
+    /// Answer with the deltas the sender lacks (the pull half). Set on an
+    /// answer (`hop` 1) only when its sender cut it to its amplification
+    /// bound ([`Config::max_answer_factor`](crate::Config::max_answer_factor)):
+    /// the receiver answers with its context, and gets the rest.
     pub reply: bool,
 }
 

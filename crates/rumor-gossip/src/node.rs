@@ -93,6 +93,10 @@ pub struct Refused {
     /// Ping requests answered with a nack instead of a ping: their target
     /// was not a member this node knows (or was the requester or itself).
     pub ping_reqs: u64,
+    /// Answers to a `Sync` from a sender that was not a known member, cut
+    /// or withheld because they would have been more than
+    /// [`Config::max_answer_factor`] times the request's size.
+    pub answers: u64,
 }
 
 /// One replica's gossip state machine.
@@ -157,6 +161,8 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     refused_deltas: u64,
     /// Eager-path ids refused by the sequence bound.
     refused_ids: u64,
+    /// Answers to strangers cut by the amplification bound.
+    refused_answers: u64,
 }
 
 impl<S, P, M> Node<S, P, M>
@@ -194,6 +200,7 @@ where
             clock: None,
             refused_deltas: 0,
             refused_ids: 0,
+            refused_answers: 0,
         };
         for peer in node.members.links().unwrap_or_default().to_vec() {
             node.tree.promote(peer);
@@ -287,6 +294,7 @@ where
             ids: self.refused_ids,
             unheard: self.swim.forgotten_unheard(),
             ping_reqs: self.swim.refused_ping_reqs(),
+            answers: self.refused_answers,
         }
     }
 
@@ -955,6 +963,20 @@ where
         }
     }
 
+    /// Sends an anti-entropy answer with no piggybacked updates: an answer
+    /// to a requester that is not a known member, whose size must be known
+    /// here ([`Node::within_budget`]).
+    fn send_bare(&mut self, out: &mut Output<S, P>, to: P, sync: SyncBody<S>) {
+        out.messages.push((
+            to,
+            Message {
+                incarnation: self.swim.incarnation(),
+                body: Body::Sync(Box::new(sync)),
+                members: Vec::new(),
+            },
+        ));
+    }
+
     fn send(&mut self, out: &mut Output<S, P>, to: P, body: Body<S, P>) {
         // A news message carries nothing else: it takes a fuller load.
         let max = if matches!(body, Body::Probe(Probe::News)) {
@@ -1017,6 +1039,8 @@ where
             self.refused_deltas += 1;
             return out;
         }
+        // Before the message is taken: taking it makes its sender known.
+        let budget = self.answer_budget(from, &message);
         self.swim.heard_from(
             from,
             message.incarnation,
@@ -1041,10 +1065,14 @@ where
             self.send(&mut out, from, Body::View(View::Disconnect));
         }
         match message.body {
-            Body::Sync(sync) if self.config.strategy == Strategy::FullState => {
-                self.handle_full_state(from, *sync, now_ms, &mut out);
+            Body::Sync(sync) => {
+                let answers = if self.config.strategy == Strategy::FullState {
+                    self.handle_full_state(*sync, now_ms, &mut out)
+                } else {
+                    self.handle_delta(from, *sync, now_ms, &mut out)
+                };
+                self.answer(from, answers, budget, &mut out);
             }
-            Body::Sync(sync) => self.handle_delta(from, *sync, now_ms, &mut out),
             Body::Probe(probe) => {
                 let replies = self.swim.on_probe(
                     from,
@@ -1074,33 +1102,43 @@ where
         out
     }
 
+    /// Joins a peer's state; returns the answer (this node's state) if it
+    /// asked for one.
     fn handle_full_state(
         &mut self,
-        from: P,
         sync: SyncBody<S>,
         now_ms: u64,
         out: &mut Output<S, P>,
-    ) {
+    ) -> Vec<SyncBody<S>> {
         if !self.state.includes(&sync.delta) {
             self.absorb(&sync.delta, now_ms);
             out.events
                 .push(Event::StateChanged(Arc::new(sync.delta.clone())));
         }
-        if sync.reply {
-            let reply = SyncBody {
-                seq: 0,
-                delta: self.state.clone(),
-                context: None,
-                digest: None,
-                hop: 1,
-                ack: None,
-                reply: false,
-            };
-            self.send(out, from, Body::Sync(Box::new(reply)));
+        if !sync.reply {
+            return Vec::new();
         }
+        vec![SyncBody {
+            seq: 0,
+            delta: self.state.clone(),
+            context: None,
+            digest: None,
+            hop: 1,
+            ack: None,
+            reply: false,
+        }]
     }
 
-    fn handle_delta(&mut self, from: P, sync: SyncBody<S>, now_ms: u64, out: &mut Output<S, P>) {
+    /// Takes a peer's delta, acknowledges it, and returns the answers: the
+    /// interval or `delta_since` it asked for (in pieces), and this node's
+    /// context where digests differ.
+    fn handle_delta(
+        &mut self,
+        from: P,
+        sync: SyncBody<S>,
+        now_ms: u64,
+        out: &mut Output<S, P>,
+    ) -> Vec<SyncBody<S>> {
         let eager = self.config.strategy == Strategy::Eager;
         let mut spread_on_tree = eager;
         if sync.hop >= 1 && eager {
@@ -1179,14 +1217,18 @@ where
         // is missing on one side. Escalate to contexts, so that each side gets
         // exactly `delta_since` of what it lacks.
         let quiet = !carried && answer.as_ref().is_none_or(Crdt::is_bottom);
+        // An answer that asks for an answer was cut by its sender's
+        // amplification bound (`within_budget`): it wants our context.
+        let asked_back = sync.reply && sync.hop == 1;
         let escalate = sync.hop < 2
-            && (sync.context.is_some() || (sync.reply && quiet))
+            && (sync.context.is_some() || (sync.reply && (quiet || asked_back)))
             && sync.digest.is_some_and(|theirs| theirs != self.digest());
         let context = escalate.then(|| self.state.context());
         let digest = context.is_some().then(|| self.digest());
         let hop = sync.hop.saturating_add(1);
+        let mut answers = Vec::with_capacity(more.len() + 1);
         if answer.is_some() || carried || context.is_some() {
-            let reply = SyncBody {
+            answers.push(SyncBody {
                 seq: covered,
                 delta: answer.unwrap_or_default(),
                 context,
@@ -1194,33 +1236,147 @@ where
                 hop,
                 ack,
                 reply: false,
-            };
-            self.send(out, from, Body::Sync(Box::new(reply)));
+            });
         }
-        for piece in more {
-            let rest = SyncBody {
-                seq: covered,
-                delta: piece,
-                context: None,
-                digest: None,
-                hop,
-                ack: None,
-                reply: false,
-            };
-            self.send(out, from, Body::Sync(Box::new(rest)));
+        answers.extend(more.into_iter().map(|piece| SyncBody {
+            seq: covered,
+            delta: piece,
+            context: None,
+            digest: None,
+            hop,
+            ack: None,
+            reply: false,
+        }));
+        answers
+    }
+
+    /// Sends the answers to a `Sync` from `from`: as they are to a known
+    /// member (`budget` is `None`), cut to the budget otherwise.
+    fn answer(
+        &mut self,
+        from: P,
+        answers: Vec<SyncBody<S>>,
+        budget: Option<usize>,
+        out: &mut Output<S, P>,
+    ) {
+        match budget {
+            None => {
+                for answer in answers {
+                    self.send(out, from, Body::Sync(Box::new(answer)));
+                }
+            }
+            Some(budget) => {
+                for answer in self.within_budget(from, answers, budget) {
+                    self.send_bare(out, from, answer);
+                }
+            }
         }
+    }
+
+    /// The budget for the answers to `message` from `from`, in encoded
+    /// bytes: `None` (no bound but `max_catch_up_bytes`) for a known
+    /// member, or for a message that asks for no answer; otherwise
+    /// `max_answer_factor` times a lower bound of the request's encoded
+    /// size. Called before the message is taken, which makes its sender
+    /// known.
+    ///
+    /// Known means held alive or suspect, in the view, and heard from
+    /// directly (or given: a seed, a simulated cluster's nodes): see
+    /// `Swim::knows`. A stranger, or a forged sender address, gets at most
+    /// the multiple, so it cannot make this node send many times what it
+    /// sent (issue 18: a 15-byte `Sync` with an empty context drew a
+    /// 34 KB answer).
+    fn answer_budget(&self, from: P, message: &Message<S, P>) -> Option<usize> {
+        let Body::Sync(sync) = &message.body else {
+            return None;
+        };
+        if !(sync.reply || sync.context.is_some()) || self.swim.knows(from, &self.members) {
+            return None;
+        }
+        // Each piggybacked update encodes in 2 bytes at least (its
+        // incarnation and status; the peers may take none).
+        let request = codec::encoded_len(&**sync)
+            .unwrap_or(0)
+            .saturating_add(SYNC_FRAME_MIN)
+            .saturating_add(message.members.len().saturating_mul(2));
+        Some(request.saturating_mul(self.config.max_answer_factor))
+    }
+
+    /// Cuts the answers to a requester that is not a known member to
+    /// `budget` encoded bytes (they go without piggybacked updates, so that
+    /// their size is known here). What does not fit is dropped, and the
+    /// requester is asked to answer (`reply`, with our digest): its answer,
+    /// whose digest differs, escalates to its context, and by then the
+    /// requester is known and gets the whole `delta_since` it lacks. So an
+    /// honest joiner's catch-up costs one more round trip, and a forged
+    /// sender gets a few times what it sent.
+    fn within_budget(
+        &mut self,
+        from: P,
+        mut answers: Vec<SyncBody<S>>,
+        budget: usize,
+    ) -> Vec<SyncBody<S>> {
+        let total = answers
+            .iter()
+            .fold(0usize, |sum, answer| sum.saturating_add(framed_len(answer)));
+        if total <= budget {
+            return answers;
+        }
+        self.refused_answers += 1;
+        answers.truncate(1);
+        let Some(mut first) = answers.pop() else {
+            return Vec::new();
+        };
+        // What was cut may never come: claim nothing beyond the last ack.
+        first.seq = self.acks.get(&from).copied().unwrap_or(0);
+        let delta = core::mem::take(&mut first.delta);
+        if framed_len(&first) > budget {
+            // No room for our context (the escalation): the requester's own
+            // answer brings its context instead.
+            first.context = None;
+        }
+        // (Full-state gossip has no contexts: the requester is known at its
+        // next round, and gets the whole state then.)
+        if first.context.is_none() && first.hop < 2 && self.config.strategy != Strategy::FullState {
+            first.reply = true;
+            first.digest = Some(self.digest());
+        }
+        let control = framed_len(&first);
+        if control > budget {
+            return Vec::new();
+        }
+        let room = budget - control;
+        if room >= MIN_PIECE_BYTES {
+            let (piece, _, _) = self.pieces_within(delta, room, room);
+            let empty = core::mem::replace(&mut first.delta, piece);
+            if framed_len(&first) > budget {
+                first.delta = empty;
+            }
+        }
+        vec![first]
     }
 
     /// Cuts an answer to a context into pieces of at most `max_delta_bytes`
     /// where the type can be split, up to `max_catch_up_bytes` in all: the
     /// first piece, the others, and whether the answer was cut at all.
     fn pieces(&self, answer: S) -> (S, Vec<S>, bool) {
-        let max = self.config.max_delta_bytes.max(1);
+        self.pieces_within(
+            answer,
+            self.config.max_delta_bytes,
+            self.config.max_catch_up_bytes,
+        )
+    }
+
+    /// [`Node::pieces`] with pieces of at most `max` bytes, up to `total_max`
+    /// bytes in all. The first piece is kept whatever its size (a type that
+    /// cannot be split comes whole).
+    fn pieces_within(&self, answer: S, max: usize, total_max: usize) -> (S, Vec<S>, bool) {
+        let max = max.max(1);
         let len = codec::encoded_len(&answer).unwrap_or(0);
         if len <= max {
             return (answer, Vec::new(), false);
         }
-        let budget = (self.config.max_catch_up_bytes / max).max(1);
+        let budget = (total_max / max).max(1);
         // Pieces repeat some framing (a replica table), so a first cut by
         // size can leave some too large: cut finer, a few times at most.
         let mut parts = len.div_ceil(max);
@@ -1240,10 +1396,7 @@ where
         let mut total = 0usize;
         for piece in pieces {
             let n = codec::encoded_len(&piece).unwrap_or(0);
-            if !kept.is_empty()
-                && (kept.len() >= budget
-                    || total.saturating_add(n) > self.config.max_catch_up_bytes)
-            {
+            if !kept.is_empty() && (kept.len() >= budget || total.saturating_add(n) > total_max) {
                 break;
             }
             total = total.saturating_add(n);
@@ -1253,6 +1406,30 @@ where
         let first = kept.next().unwrap_or_default();
         (first, kept.collect(), true)
     }
+}
+
+/// Bytes a [`Message`] adds around its encoded [`SyncBody`], at least: the
+/// sender's incarnation (a varint, 1 byte at least), the body's tag (1) and
+/// the length of its piggybacked updates (1).
+const SYNC_FRAME_MIN: usize = 3;
+
+/// Bytes a [`Message`] with no piggybacked update adds around its encoded
+/// [`SyncBody`], at most: the incarnation (9 bytes at most as a varint),
+/// the body's tag (1) and the empty list of updates (1).
+const SYNC_FRAME_MAX: usize = 11;
+
+/// Room below which a cut answer to a stranger carries no piece of delta:
+/// splitting a state into pieces this small costs more than they bring.
+const MIN_PIECE_BYTES: usize = 64;
+
+/// The encoded size of a message carrying `sync` and no piggybacked
+/// update, at most.
+fn framed_len<S>(sync: &SyncBody<S>) -> usize
+where
+    S: Crdt + Serialize,
+    S::Context: Serialize,
+{
+    codec::encoded_len(sync).map_or(usize::MAX, |len| len.saturating_add(SYNC_FRAME_MAX))
 }
 
 /// The eager path's epoch for a life seeded with `seed` (SplitMix64's

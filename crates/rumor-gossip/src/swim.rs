@@ -870,6 +870,15 @@ impl<P: Peer> Swim<P> {
             .collect()
     }
 
+    /// Whether `peer` is a known member, as far as this node can tell
+    /// before it takes a message from it: in the view, not learned from
+    /// others and still waiting to be heard from directly, and not held
+    /// dead or departed. A new sender is in the view only once its first
+    /// message is taken (`heard_from`), so it is not known at that message.
+    pub(crate) fn knows(&self, peer: P, members: &impl Membership<P>) -> bool {
+        members.contains(peer) && !self.unheard.contains_key(&peer) && self.is_live(peer)
+    }
+
     /// Any message from `from` shows it is alive: it acks a pending probe,
     /// and the sender's incarnation it carries corrects a stale suspicion or
     /// death we hold about it. A sender we did not know has joined: that is

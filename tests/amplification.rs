@@ -1,0 +1,176 @@
+//! Amplification (issue 18, part 2): a small `Sync` must not draw an answer
+//! many times its size from a node that does not know its sender, while a
+//! member that really is behind still gets the whole `delta_since` it lacks.
+//! The node is driven directly (`Node::handle`) and every message is
+//! measured by its encoding, so the sizes are exact.
+
+use std::collections::VecDeque;
+
+use rumor::crdt::{codec, CausalContext, Crdt, OrSet, ReplicaId};
+use rumor::gossip::{Body, Config, FullView, Message, Node, Probe, SyncBody};
+
+type Set = OrSet<u64>;
+
+/// A sender no node was told of.
+const STRANGER: u32 = 1_000;
+
+/// Node 0 of a 20-member full view, holding 6,000 elements written by 20
+/// replicas (300 each): a full answer to an empty context is about 31 KB.
+fn loaded_node(config: Config) -> Node<Set, u32> {
+    let mut state = Set::new();
+    for writer in 0..20u64 {
+        let me = ReplicaId::from_u128(u128::from(writer) + 1);
+        for i in 0..300 {
+            let _ = state.insert(me, writer * 1_000 + i);
+        }
+    }
+    assert_eq!(state.len(), 6_000);
+    Node::new(0, state, FullView::new(0, 1..20), config, 7)
+}
+
+/// A `Sync` that opens an exchange with an empty context: "send me
+/// everything".
+fn empty_context_sync() -> Message<Set, u32> {
+    Message::new(Body::Sync(Box::new(SyncBody {
+        seq: 0,
+        delta: Set::new(),
+        context: Some(CausalContext::new()),
+        digest: None,
+        hop: 0,
+        ack: None,
+        reply: false,
+    })))
+}
+
+fn encoded_len(message: &Message<Set, u32>) -> usize {
+    codec::encode(message).expect("encodes").len()
+}
+
+/// The encoded bytes of the messages `node` sends `to` when it handles
+/// `message` from `to`, and those messages' deltas joined.
+fn answer_to(node: &mut Node<Set, u32>, to: u32, message: Message<Set, u32>) -> (usize, Set) {
+    let out = node.handle(to, message, 1_000);
+    let mut bytes = 0;
+    let mut joined = Set::new();
+    for (_, answer) in out.messages.iter().filter(|(peer, _)| *peer == to) {
+        bytes += encoded_len(answer);
+        if let Some(delta) = answer.payload() {
+            joined.join(delta);
+        }
+    }
+    (bytes, joined)
+}
+
+#[test]
+fn a_small_sync_from_a_stranger_draws_at_most_the_bounded_answer() {
+    let request = empty_context_sync();
+    let request_len = encoded_len(&request);
+    // The defence switched off: the answer the issue measured.
+    let unbounded = Config {
+        max_answer_factor: usize::MAX,
+        ..Config::default()
+    };
+    let (before, _) = answer_to(&mut loaded_node(unbounded), STRANGER, request.clone());
+    assert!(
+        before > 30_000,
+        "without the bound a {request_len}-byte request drew {before} bytes"
+    );
+
+    let config = Config::default();
+    let factor = config.max_answer_factor;
+    let mut node = loaded_node(config);
+    let (after, _) = answer_to(&mut node, STRANGER, request);
+    eprintln!(
+        "a {request_len}-byte Sync drew {before} bytes ({}x) unbounded, {after} bytes ({:.1}x) bounded",
+        before / request_len,
+        after as f64 / request_len as f64,
+    );
+    assert!(
+        after <= factor * request_len,
+        "a {request_len}-byte request drew {after} bytes, more than {factor}x"
+    );
+    assert!(
+        after > 0,
+        "the stranger is still answered, within the bound"
+    );
+    assert_eq!(node.refused().answers, 1);
+}
+
+#[test]
+fn a_member_that_is_behind_still_gets_its_whole_catch_up() {
+    let mut node = loaded_node(Config::default());
+    // Member 3 is heard from directly (a ping) before it asks.
+    let ping = Message::new(Body::Probe(Probe::Ping { seq: 1 }));
+    let _ = node.handle(3, ping, 500);
+    let (bytes, joined) = answer_to(&mut node, 3, empty_context_sync());
+    assert_eq!(&joined, node.state(), "the catch-up is the whole state");
+    assert!(bytes > 30_000, "{bytes} bytes");
+    assert_eq!(node.refused().answers, 0);
+}
+
+#[test]
+fn a_joiner_gets_its_whole_catch_up_one_round_trip_later() {
+    let mut seed = loaded_node(Config::default());
+    let joiner_id = 100;
+    let mut joiner = Node::new(
+        joiner_id,
+        Set::new(),
+        FullView::new(joiner_id, [0]),
+        Config::default(),
+        11,
+    );
+    // The joiner's first round opens an exchange with its seed (its context,
+    // empty); every message between the two is delivered in order.
+    let mut wire: VecDeque<(u32, u32, Message<Set, u32>)> = joiner
+        .tick(1_000)
+        .messages
+        .into_iter()
+        .map(|(to, m)| (joiner_id, to, m))
+        .collect();
+    let mut delivered = 0;
+    while let Some((from, to, message)) = wire.pop_front() {
+        delivered += 1;
+        assert!(delivered < 1_000, "the exchange does not end");
+        let node = match to {
+            0 => &mut seed,
+            id if id == joiner_id => &mut joiner,
+            _ => continue,
+        };
+        for (next, m) in node.handle(from, message, 1_000).messages {
+            wire.push_back((to, next, m));
+        }
+    }
+    assert_eq!(seed.refused().answers, 1, "the first answer was bounded");
+    assert_eq!(joiner.state(), seed.state(), "the joiner caught up");
+}
+
+#[test]
+fn a_full_state_answer_to_a_stranger_is_bounded_too() {
+    use rumor::gossip::Strategy;
+    let config = Config {
+        strategy: Strategy::FullState,
+        ..Config::default()
+    };
+    let factor = config.max_answer_factor;
+    let mut node = loaded_node(config);
+    // A full-state round's push-pull, from a sender with an empty state.
+    let request = Message::new(Body::Sync(Box::new(SyncBody {
+        seq: 0,
+        delta: Set::new(),
+        context: None,
+        digest: None,
+        hop: 0,
+        ack: None,
+        reply: true,
+    })));
+    let request_len = encoded_len(&request);
+    let (bytes, _) = answer_to(&mut node, STRANGER, request.clone());
+    assert!(
+        bytes <= factor * request_len,
+        "a {request_len}-byte request drew {bytes} bytes"
+    );
+    assert_eq!(node.refused().answers, 1);
+    // Known from then on: its next round gets the whole state.
+    let (_, joined) = answer_to(&mut node, STRANGER, request);
+    assert_eq!(&joined, node.state());
+}
