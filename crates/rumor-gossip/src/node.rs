@@ -99,6 +99,34 @@ pub struct Refused {
     pub answers: u64,
 }
 
+impl Refused {
+    /// Each count with its field's name, in declaration order: for metrics
+    /// and reports that list every bound.
+    ///
+    /// ```
+    /// let refused = rumor_gossip::Refused { unheard: 3, ..Default::default() };
+    /// assert!(refused.each().contains(&("unheard", 3)));
+    /// assert_eq!(refused.each().iter().map(|(_, n)| n).sum::<u64>(), 3);
+    /// ```
+    #[must_use]
+    pub const fn each(&self) -> [(&'static str, u64); 6] {
+        [
+            ("deltas", self.deltas),
+            ("incarnations", self.incarnations),
+            ("ids", self.ids),
+            ("unheard", self.unheard),
+            ("ping_reqs", self.ping_reqs),
+            ("answers", self.answers),
+        ]
+    }
+
+    /// Everything refused, by any bound.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.each().iter().map(|(_, n)| n).sum()
+    }
+}
+
 /// One replica's gossip state machine.
 ///
 /// It never reads a clock or a global RNG: time comes in as `now_ms`, and

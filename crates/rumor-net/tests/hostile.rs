@@ -751,3 +751,38 @@ async fn an_honest_large_delta_arrives_while_a_recorded_envelope_is_replayed_as_
         "the honest delta waited more than 5 s behind 4 replayed first frames"
     );
 }
+
+/// A member that holds the cluster key and lies (issue 18): its ping
+/// requests for made-up targets draw no ping, and the runtime's stats count
+/// them by bound (`GossipStats::bounds`), as `rumor node`'s `stats` and the
+/// `rumor_refused_by_bound_total` metric report them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_requests_for_strangers_from_a_key_holder_are_counted_by_bound() {
+    use rumor_gossip::Probe;
+    let a = start(builder(1)).await;
+    let liar = UdpSocket::bind(loopback()).await.expect("binds");
+    let mut sealer = EnvelopeCodec::new(
+        Security::Keys(Keyring::new(Key::from_bytes(KEY))),
+        Cluster::new(LABEL),
+        ReplicaId::from_u128(66),
+    );
+    let mut rng = StdRng::seed_from_u64(18);
+    let before = stats(&a).await;
+    let forged = 10;
+    for seq in 0..forged {
+        let target = SocketAddr::from(([127, 0, 0, 1], 40_000 + u16::try_from(seq).unwrap_or(0)));
+        let message: Message<Set, SocketAddr> =
+            Message::new(Body::Probe(Probe::PingReq { seq, target }));
+        let payload = rumor_crdt::codec::encode(&message).expect("encodes");
+        let sealed = sealer.seal(&payload, wall_ms(), &mut rng).expect("seals");
+        liar.send_to(&sealed, a.local_addr()).await.expect("sent");
+    }
+    eventually("a to count the ten ping requests", || async {
+        stats(&a).await.bounds.ping_reqs == before.bounds.ping_reqs + forged
+    })
+    .await;
+    let after = stats(&a).await;
+    assert_eq!(after.bounds.total() - before.bounds.total(), forged);
+    assert_eq!(after.envelope.accepted - before.envelope.accepted, forged);
+    shutdown(&[a]).await;
+}

@@ -456,7 +456,8 @@ async fn execute(agent: &Agent, request: Request) -> Result<String, String> {
             format!(
                 "members alive {} suspect {} dead {} left {}\n\
                  sent {} messages, {} bytes; received {} messages, {} bytes\n\
-                 refused {} envelopes; incarnation {}; local health {}; subscribers {}",
+                 refused {} envelopes and {} claims or requests past a bound; \
+                 incarnation {}; local health {}; subscribers {}",
                 s.members.alive,
                 s.members.suspect,
                 s.members.dead,
@@ -466,6 +467,7 @@ async fn execute(agent: &Agent, request: Request) -> Result<String, String> {
                 s.messages_in,
                 s.bytes_in,
                 s.refused_total(),
+                s.bounds.total(),
                 s.incarnation,
                 s.local_health,
                 s.subscribers,

@@ -468,6 +468,7 @@ impl<S: State> Actor<S> {
         GossipStats {
             incarnation: self.node.incarnation(),
             local_health: self.node.local_health(),
+            bounds: self.node.refused(),
             envelope: self.envelope.stats(),
             transport: self.transport.stats(),
             members: MemberCounts::new(self.node.live_members().count(), others),

@@ -19,7 +19,7 @@
 //! move by the difference, so several nodes in one process add up (a
 //! stopped node takes its gauges back out).
 
-use rumor_gossip::{Body, Message, Status};
+use rumor_gossip::{Body, Message, Refused, Status};
 
 use crate::{DropReason, Reason, Stats, TransportStats};
 
@@ -143,6 +143,10 @@ pub struct GossipStats {
     /// nacks, is suspected, or its task runs late (then it probes `score +
     /// 1` times slower and waits as much longer for acks).
     pub local_health: u32,
+    /// What the core's bounds against a lying member refused, by bound
+    /// (`Node::refused`): forged dots, incarnations and eager ids, members
+    /// never heard from, ping requests for strangers, oversized answers.
+    pub bounds: Refused,
     /// Messages handed to the transport (`sent.total().messages`).
     pub messages_out: u64,
     /// Bytes of those messages, sealed.
@@ -255,6 +259,12 @@ impl Publisher {
             if more > 0 {
                 metrics::counter!("rumor_transport_dropped_total", "reason" => reason.as_str())
                     .increment(more);
+            }
+        }
+        for ((bound, n), (_, before)) in now.bounds.each().into_iter().zip(last.bounds.each()) {
+            if n > before {
+                metrics::counter!("rumor_refused_by_bound_total", "bound" => bound)
+                    .increment(n - before);
             }
         }
         let unsendable = [
