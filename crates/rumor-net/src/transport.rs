@@ -313,11 +313,14 @@ pub enum DropReason {
     /// Outgoing: held back by the injected latency while
     /// `max_delayed_datagrams` others already were.
     DelayFull,
+    /// Outgoing: a frame for a peer whose last connection attempt failed,
+    /// sent before its reconnect backoff ran out (no connection tried).
+    ConnectBackoff,
 }
 
 impl DropReason {
     /// Every reason.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::QueueFull,
         Self::TooLarge,
         Self::NoConnectionSlot,
@@ -331,6 +334,7 @@ impl DropReason {
         Self::InboxFull,
         Self::Oversize,
         Self::DelayFull,
+        Self::ConnectBackoff,
     ];
 
     /// A stable snake-case name, for logs and metric labels.
@@ -350,6 +354,7 @@ impl DropReason {
             Self::InboxFull => "inbox_full",
             Self::Oversize => "oversize",
             Self::DelayFull => "delay_full",
+            Self::ConnectBackoff => "connect_backoff",
         }
     }
 }

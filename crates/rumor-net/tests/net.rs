@@ -26,7 +26,7 @@ use support::{
     tag, write, WAIT,
 };
 use tokio::net::UdpSocket;
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 
 /// The address hand-written peers announce in their preamble.
 const RAW_PEER: &str = "127.0.0.1:9";
@@ -567,15 +567,77 @@ async fn frames_to_a_peer_that_refuses_connections_are_dropped_and_counted() {
             .expect("queued: the network does not say yet");
     }
     eventually("the refused frames counted", || {
-        a.stats().dropped(DropReason::ConnectionFailed) == 3
+        let stats = a.stats();
+        stats.dropped(DropReason::ConnectionFailed) + stats.dropped(DropReason::ConnectBackoff) == 3
     })
     .await;
     let stats = a.stats();
-    // One attempt, or one per send when an attempt failed before the next
-    // send (each send after a failure tries again).
-    assert!((1..=3).contains(&stats.closed(CloseReason::ConnectFailed)));
+    // One attempt: the frames sent while it ran waited for it, and those
+    // sent after it failed fell in the reconnect backoff.
+    assert_eq!(stats.closed(CloseReason::ConnectFailed), 1);
     assert_eq!((stats.connections_out, stats.queued_frames), (0, 0));
     honest_traffic_arrives(&a, &b, &mut b_inbox, 1).await;
+    shutdown(&[&a, &b]).await;
+}
+
+/// After a failed connection attempt, frames to that peer are dropped
+/// without another attempt until its reconnect backoff runs out (doubling
+/// with each failure in a row); a peer back at its address is reached at
+/// the first send after that, and its backoff is forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_refused_a_connection_is_retried_after_its_backoff_and_reached_when_back() {
+    let backoff = Duration::from_millis(300);
+    let (a, _a_inbox) = net(|c| c.reconnect_backoff = backoff).await;
+    let (gone, _gone_inbox) = net(|_| {}).await;
+    let addr = gone.local_addr();
+    shutdown(&[&gone]).await;
+    a.send(addr, payload(1, 2_000).into(), Class::Data)
+        .expect("queued");
+    eventually("the first attempt failed", || {
+        a.stats().closed(CloseReason::ConnectFailed) == 1
+    })
+    .await;
+    let tried = Instant::now();
+    // Within the backoff: dropped, no attempt.
+    for i in 0..5 {
+        a.send(addr, payload(10 + i, 2_000).into(), Class::Data)
+            .expect("dropped, not refused");
+    }
+    let stats = a.stats();
+    if tried.elapsed() < backoff {
+        assert_eq!(stats.dropped(DropReason::ConnectBackoff), 5, "{stats:?}");
+        assert_eq!(stats.closed(CloseReason::ConnectFailed), 1);
+    }
+    // After it: a second attempt, which fails too and doubles the backoff.
+    tokio::time::sleep(backoff).await;
+    a.send(addr, payload(2, 2_000).into(), Class::Data)
+        .expect("queued");
+    eventually("the second attempt failed", || {
+        a.stats().closed(CloseReason::ConnectFailed) == 2
+    })
+    .await;
+    // The peer comes back at its address; within the doubled backoff a
+    // frame is still dropped, after it the next one arrives.
+    let (b, mut b_inbox) = NetTransport::bind(TransportConfig::new(addr), hook())
+        .await
+        .expect("the address is free after shutdown");
+    let retried = Instant::now();
+    a.send(addr, payload(3, 2_000).into(), Class::Data)
+        .expect("dropped, not refused");
+    if retried.elapsed() < backoff {
+        assert_eq!(a.stats().dropped(DropReason::ConnectBackoff), 6);
+    }
+    tokio::time::sleep(backoff * 2).await;
+    a.send(addr, payload(4, 2_000).into(), Class::Data)
+        .expect("queued");
+    assert_eq!(
+        tag(&recv(&mut b_inbox, "the frame after the backoff")
+            .await
+            .payload),
+        4
+    );
+    assert_eq!(a.stats().closed(CloseReason::ConnectFailed), 2);
+    assert_eq!(a.stats().connections_opened, 1);
     shutdown(&[&a, &b]).await;
 }
 

@@ -24,8 +24,12 @@
 //!   pooled): connects within `connect_timeout`, writes the preamble, then
 //!   the peer's queued frames, membership first, each within
 //!   `frame_timeout`; closes after `idle_timeout` without a frame. A failed
-//!   connection drops (and counts) what was queued for it; the next send
-//!   opens a new one.
+//!   connection drops (and counts) what was queued for it. The next send
+//!   opens a new one, unless the peer is in its reconnect backoff (after a
+//!   failed attempt, `reconnect_backoff`, doubled with each failure in a
+//!   row up to `max_reconnect_backoff`): frames sent to it meanwhile are
+//!   dropped and counted (`ConnectBackoff`), as a network drops packets to
+//!   a host that is down, instead of each costing an attempt.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -72,6 +76,18 @@ pub const DEFAULT_FIRST_FRAME_DEADLINE: Duration = Duration::from_secs(5);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting may take, by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first reconnect backoff after a failed connection attempt, by
+/// default: 100 ms, doubled with each failure in a row.
+pub const DEFAULT_RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest reconnect backoff, by default.
+pub const DEFAULT_MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Peers in reconnect backoff remembered at most: past this, expired ones
+/// are forgotten, and if none has expired a new failure is not remembered
+/// (its peer is tried again at the next send, as without a backoff).
+const MAX_BACKOFF_PEERS: usize = 4_096;
 /// How long writing or reading one frame may take, by default (16 MiB in
 /// 30 s is 4.5 Mbit/s).
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -139,6 +155,13 @@ pub struct TransportConfig {
     pub idle_timeout: Duration,
     /// Time a connection attempt may take.
     pub connect_timeout: Duration,
+    /// After a failed connection attempt, how long frames to that peer are
+    /// dropped ([`DropReason::ConnectBackoff`]) before the next attempt;
+    /// doubled with each failure in a row, up to `max_reconnect_backoff`,
+    /// and forgotten at the first connection. Zero: no backoff.
+    pub reconnect_backoff: Duration,
+    /// The longest reconnect backoff.
+    pub max_reconnect_backoff: Duration,
     /// Time writing or reading one frame may take.
     pub frame_timeout: Duration,
     /// The probability that an outgoing datagram is dropped (injected loss,
@@ -181,6 +204,8 @@ impl TransportConfig {
             first_frame_deadline: DEFAULT_FIRST_FRAME_DEADLINE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            reconnect_backoff: DEFAULT_RECONNECT_BACKOFF,
+            max_reconnect_backoff: DEFAULT_MAX_RECONNECT_BACKOFF,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             loss: 0.0,
             loss_seed: 0,
@@ -269,7 +294,56 @@ const LOG_KINDS: usize = 6;
 #[derive(Default)]
 struct Pool {
     connections: HashMap<SocketAddr, Arc<ClassQueue<Bytes>>>,
+    /// Peers whose last connection attempt failed: no attempt before
+    /// `until`; the backoff after the next failure is `next`.
+    backoff: HashMap<SocketAddr, Backoff>,
     closed: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Backoff {
+    until: Instant,
+    next: Duration,
+}
+
+impl Pool {
+    /// Whether a connection to `peer` may not be tried yet.
+    fn backing_off(&self, peer: SocketAddr, now: Instant) -> bool {
+        self.backoff.get(&peer).is_some_and(|b| now < b.until)
+    }
+
+    /// Records a failed attempt to reach `peer` (or, on `connected`, a
+    /// success, which ends its backoff).
+    fn attempted(
+        &mut self,
+        peer: SocketAddr,
+        connected: bool,
+        now: Instant,
+        config: &TransportConfig,
+    ) {
+        if connected || config.reconnect_backoff.is_zero() {
+            self.backoff.remove(&peer);
+            return;
+        }
+        if !self.backoff.contains_key(&peer) && self.backoff.len() >= MAX_BACKOFF_PEERS {
+            self.backoff.retain(|_, b| now < b.until);
+            if self.backoff.len() >= MAX_BACKOFF_PEERS {
+                return;
+            }
+        }
+        let wait = self
+            .backoff
+            .get(&peer)
+            .map_or(config.reconnect_backoff, |b| b.next);
+        let wait = wait.min(config.max_reconnect_backoff);
+        self.backoff.insert(
+            peer,
+            Backoff {
+                until: now + wait,
+                next: wait.saturating_mul(2).min(config.max_reconnect_backoff),
+            },
+        );
+    }
 }
 
 /// What the transport's handle and its tasks share. No socket lives here:
@@ -577,6 +651,7 @@ impl NetTransport {
         }
         add(&s.counters.queued_frames, 1);
         add(&s.counters.queued_frame_bytes, len as u64);
+        let mut backoff_drop = false;
         let queued = {
             let mut pool = lock(&s.pool);
             if pool.closed {
@@ -584,6 +659,11 @@ impl NetTransport {
             } else {
                 match pool.connections.get(&to) {
                     Some(queue) => push_frame(queue, class, payload, full),
+                    None if pool.backing_off(to, Instant::now()) => {
+                        // Lost, as to a host that is down: not an error.
+                        backoff_drop = true;
+                        Ok(())
+                    }
                     None if pool.connections.len() >= s.config.max_outgoing_connections => {
                         Err(SendError::NoConnectionSlot {
                             max: s.config.max_outgoing_connections,
@@ -609,6 +689,9 @@ impl NetTransport {
         };
         if queued.is_err() {
             s.frames_left_queue(len);
+        } else if backoff_drop {
+            s.frames_left_queue(len);
+            s.counters.drop(DropReason::ConnectBackoff, 1);
         }
         queued
     }
@@ -1110,6 +1193,10 @@ async fn connect_and_write(
     }
     {
         let mut pool = lock(&s.pool);
+        if reason != CloseReason::Shutdown {
+            let connected = reason != CloseReason::ConnectFailed;
+            pool.attempted(peer, connected, Instant::now(), &s.config);
+        }
         if pool
             .connections
             .get(&peer)
