@@ -22,6 +22,27 @@
 //!   end answers with as many of its passive peers, and both merge what they
 //!   got into their passive views.
 //!
+//! - **Requests from others are bounded** (issue 18: a member that lies). A
+//!   request that would change the active view (a `Join`, the end of a
+//!   `ForwardJoin` walk, a `Neighbor` request it would accept) spends a token
+//!   of its sender's bucket ([`ViewConfig::request_burst`], one token back
+//!   every [`ViewConfig::request_refill_ms`]); an empty bucket drops it and
+//!   counts it ([`HyParView::refused_requests`]). The buckets are few
+//!   (a full one is forgotten, at most 64 are kept), and honest join storms
+//!   of 10,000 nodes in 500 ms stay under the default.
+//! - **A reserve of links of its own.** A link the node asked for (its
+//!   contact's answer to its `Join`, a passive peer that accepted its
+//!   `Neighbor`) is *chosen*. A full view makes room for a link others asked
+//!   for by dropping one it did not choose, or a chosen one beyond
+//!   [`ViewConfig::reserved_chosen`]; a full view holding fewer chosen
+//!   links than that rewires one at its next shuffle. Forged walk ends (one
+//!   every 100 ms, each naming a made-up joiner, from senders the rate
+//!   limit cannot tell apart) then displace only the links others chose:
+//!   HyParView's own defence against an eclipse. Neither bound alone is
+//!   enough: the reserve alone still loses the links a burst displaces
+//!   before the node has chosen any, and the rate limit alone still lets
+//!   one made-up link in per second (`tests/eclipse.rs`).
+//!
 //! The state machine takes time and randomness as arguments and returns the
 //! messages to send; [`ViewEvent`]s tell the node which links came and went.
 
@@ -35,6 +56,19 @@ use crate::peer::Peer;
 
 /// Unanswered peers remembered for a second strike, at most.
 const MAX_STRIKES: usize = 8;
+
+/// Senders whose view requests are metered at once, at most. A sender whose
+/// bucket is full again is forgotten; past this many, the fullest bucket
+/// goes (it says the least).
+const MAX_METERED_SENDERS: usize = 64;
+
+/// One sender's view requests: tokens left at `at_ms`.
+#[derive(Clone, Copy, Debug)]
+struct Bucket<P> {
+    sender: P,
+    tokens: u32,
+    at_ms: u64,
+}
 
 /// Partial-view messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +183,28 @@ pub struct ViewConfig {
     /// A full active view accepts a refresh request with this probability
     /// (dropping a random link to make room).
     pub accept_when_full: f64,
+    /// View requests that can change the active view (`Join`,
+    /// `ForwardJoin`, `Neighbor`) taken from one sender in a burst, at
+    /// most: each sender has a bucket of this many tokens, one spent per
+    /// request and one regained every `request_refill_ms`. A request that
+    /// finds the bucket empty is dropped and counted (a `Neighbor` request
+    /// is answered with a rejection, so an honest asker moves on at once).
+    /// Honest senders stay far below it: a link forwards a join walk per
+    /// join near it, and a node asks a given peer again only after a
+    /// rejection. 0 turns the limit off.
+    pub request_burst: u32,
+    /// The time in which one sender's bucket regains one token.
+    pub request_refill_ms: u64,
+    /// Links this node chose itself (its contact's answer to its `Join`,
+    /// and the peers that accepted its `Neighbor` requests) that no request
+    /// from others can displace: a full view makes room for a `Join`, the
+    /// end of a `ForwardJoin` or a `High` `Neighbor` request by dropping a
+    /// link it did not choose, or one of its own beyond this many. Without
+    /// it, a stream of forged walks ending here (each naming a made-up
+    /// joiner) replaces every honest link with a made-up one: an eclipse.
+    /// At most `active - 1` are reserved, so a request from others always
+    /// finds a link to displace, as in the paper. 0 turns the reserve off.
+    pub reserved_chosen: usize,
 }
 
 impl Default for ViewConfig {
@@ -165,6 +221,9 @@ impl Default for ViewConfig {
             max_peers_per_message: 32,
             refresh_probability: 0.2,
             accept_when_full: 0.5,
+            request_burst: 16,
+            request_refill_ms: 1_000,
+            reserved_chosen: 2,
         }
     }
 }
@@ -194,6 +253,13 @@ pub struct HyParView<P> {
     /// arrives.
     shuffled: Vec<P>,
     events: Vec<ViewEvent<P>>,
+    /// The links (a subset of `active`) this node asked for itself: see
+    /// [`ViewConfig::reserved_chosen`].
+    chosen: Vec<P>,
+    /// Per-sender view request budgets: see [`ViewConfig::request_burst`].
+    buckets: Vec<Bucket<P>>,
+    /// View requests dropped by the rate limit.
+    refused_requests: u64,
 }
 
 impl<P: Peer> HyParView<P> {
@@ -211,7 +277,21 @@ impl<P: Peer> HyParView<P> {
             next_shuffle_ms: 0,
             shuffled: Vec::new(),
             events: Vec::new(),
+            chosen: Vec::new(),
+            buckets: Vec::new(),
+            refused_requests: 0,
         }
+    }
+
+    /// The links this node asked for itself (a subset of the active view).
+    pub fn chosen(&self) -> &[P] {
+        &self.chosen
+    }
+
+    /// View requests dropped because their sender ran over
+    /// [`ViewConfig::request_burst`].
+    pub fn refused_requests(&self) -> u64 {
+        self.refused_requests
     }
 
     /// The active view: this node's links.
@@ -318,7 +398,12 @@ impl<P: Peer> HyParView<P> {
             self.next_shuffle_ms = now_ms + every / 2 + rng.random_range(0..=every);
             out.extend(self.start_shuffle(rng));
             let full = self.active.len() >= self.config.active;
-            if full && rng.random_bool(self.config.refresh_probability.clamp(0.0, 1.0)) {
+            // A full view short of links of its own (the join walks' ends
+            // and requests from others filled it) always rewires one.
+            let own_short = self.chosen.len() < self.reserved();
+            if full
+                && (rng.random_bool(self.config.refresh_probability.clamp(0.0, 1.0)) || own_short)
+            {
                 out.extend(self.ask_passive(Priority::Refresh, now_ms, rng));
             }
         }
@@ -330,14 +415,18 @@ impl<P: Peer> HyParView<P> {
         &mut self,
         from: P,
         message: View<P>,
-        _now_ms: u64,
+        now_ms: u64,
         rng: &mut Pcg64Mcg,
     ) -> Vec<(P, View<P>)> {
         let mut out = Vec::new();
         if from == self.me {
             return out;
         }
+        // A peer this node asked (its contact, a passive peer) answers with
+        // a `Neighbor` request: that is no request of the peer's own.
+        let asked = self.asking.is_some_and(|(p, _)| p == from) || self.joining == Some(from);
         match message {
+            View::Join if !self.admit(from, now_ms) => {}
             View::Join => {
                 // Seed the joiner's passive view with this node's links and
                 // some of its candidates: a node that joined just before
@@ -346,7 +435,7 @@ impl<P: Peer> HyParView<P> {
                 let mut seed: Vec<P> = self.active.clone();
                 seed.extend(self.random_passive(rng, self.config.shuffle_passive * 2));
                 seed.retain(|p| *p != from);
-                out.extend(self.add_active(from, rng));
+                out.extend(self.add_active(from, false, rng));
                 out.push((
                     from,
                     View::Neighbor {
@@ -374,15 +463,7 @@ impl<P: Peer> HyParView<P> {
                     return out;
                 }
                 if ttl == 0 || self.active.len() <= 1 {
-                    if !self.active.contains(&joiner) {
-                        out.extend(self.add_active(joiner, rng));
-                        out.push((
-                            joiner,
-                            View::Neighbor {
-                                priority: Priority::High,
-                            },
-                        ));
-                    }
+                    out.extend(self.end_walk(from, joiner, now_ms, rng));
                 } else {
                     if ttl == self.config.passive_walk {
                         self.add_passive(joiner);
@@ -396,16 +477,7 @@ impl<P: Peer> HyParView<P> {
                                 ttl: ttl - 1,
                             },
                         )),
-                        None if !self.active.contains(&joiner) => {
-                            out.extend(self.add_active(joiner, rng));
-                            out.push((
-                                joiner,
-                                View::Neighbor {
-                                    priority: Priority::High,
-                                },
-                            ));
-                        }
-                        None => {}
+                        None => out.extend(self.end_walk(from, joiner, now_ms, rng)),
                     }
                 }
             }
@@ -419,8 +491,11 @@ impl<P: Peer> HyParView<P> {
                             rng.random_bool(self.config.accept_when_full.clamp(0.0, 1.0))
                         }
                     };
+                // Only a request that changes the view spends a token.
+                let takes = !self.active.contains(&from);
+                let accepted = accepted && (!takes || asked || self.admit(from, now_ms));
                 if accepted {
-                    out.extend(self.add_active(from, rng));
+                    out.extend(self.add_active(from, asked, rng));
                 }
                 out.push((from, View::NeighborReply { accepted }));
             }
@@ -432,7 +507,7 @@ impl<P: Peer> HyParView<P> {
                 // A rejection waits for the next tick before the next
                 // candidate is asked: one request per tick, never a storm.
                 if accepted && asked {
-                    out.extend(self.add_active(from, rng));
+                    out.extend(self.add_active(from, true, rng));
                 } else if accepted && !self.active.contains(&from) {
                     // The peer took us in, but we dropped it since (or gave up
                     // waiting): undo its side, or the link is one-way.
@@ -483,15 +558,110 @@ impl<P: Peer> HyParView<P> {
         peers
     }
 
-    /// Takes `peer` into the active view, dropping a random link if full.
-    fn add_active(&mut self, peer: P, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+    /// A join walk from `from` ends here: takes `joiner` in, unless `from`
+    /// ran over its budget of view requests.
+    fn end_walk(
+        &mut self,
+        from: P,
+        joiner: P,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, View<P>)> {
+        if self.active.contains(&joiner) || !self.admit(from, now_ms) {
+            return Vec::new();
+        }
+        let mut out = self.add_active(joiner, false, rng);
+        out.push((
+            joiner,
+            View::Neighbor {
+                priority: Priority::High,
+            },
+        ));
+        out
+    }
+
+    /// Whether `from` may send one more view request that changes the
+    /// active view at `now_ms`, by its bucket
+    /// ([`ViewConfig::request_burst`]); spends a token if so, counts a
+    /// refusal if not.
+    fn admit(&mut self, from: P, now_ms: u64) -> bool {
+        let burst = self.config.request_burst;
+        if burst == 0 {
+            return true;
+        }
+        let every = self.config.request_refill_ms.max(1);
+        let level = |b: &Bucket<P>| {
+            let gained = now_ms.saturating_sub(b.at_ms) / every;
+            u64::from(b.tokens)
+                .saturating_add(gained)
+                .min(u64::from(burst))
+        };
+        // A full bucket says nothing: forget its sender.
+        self.buckets.retain(|b| level(b) < u64::from(burst));
+        let i = match self.buckets.iter().position(|b| b.sender == from) {
+            Some(i) => i,
+            None => {
+                if self.buckets.len() >= MAX_METERED_SENDERS {
+                    let fullest = (0..self.buckets.len()).max_by_key(|&i| level(&self.buckets[i]));
+                    if let Some(i) = fullest {
+                        self.buckets.swap_remove(i);
+                    }
+                }
+                self.buckets.push(Bucket {
+                    sender: from,
+                    tokens: burst,
+                    at_ms: now_ms,
+                });
+                self.buckets.len() - 1
+            }
+        };
+        let bucket = &mut self.buckets[i];
+        let gained = now_ms.saturating_sub(bucket.at_ms) / every;
+        let tokens = u64::from(bucket.tokens).saturating_add(gained);
+        if tokens >= u64::from(burst) {
+            bucket.tokens = burst;
+            bucket.at_ms = now_ms;
+        } else {
+            // Keep the part of an interval already waited.
+            bucket.tokens = u32::try_from(tokens).unwrap_or(burst);
+            bucket.at_ms = bucket.at_ms.saturating_add(gained * every);
+        }
+        if bucket.tokens == 0 {
+            self.refused_requests += 1;
+            return false;
+        }
+        bucket.tokens -= 1;
+        true
+    }
+
+    /// The chosen links kept from displacement: at most all links but one,
+    /// so that a request from others always finds one to displace.
+    fn reserved(&self) -> usize {
+        self.config
+            .reserved_chosen
+            .min(self.config.active.max(1) - 1)
+    }
+
+    /// Takes `peer` into the active view, dropping a random link if full;
+    /// `chosen` says whether this node asked for it. While the node holds
+    /// no more chosen links than [`ViewConfig::reserved_chosen`], none of
+    /// them is dropped.
+    fn add_active(&mut self, peer: P, chosen: bool, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
         let mut out = Vec::new();
         if peer == self.me || self.active.contains(&peer) {
             return out;
         }
         if self.active.len() >= self.config.active.max(1) {
-            let i = rng.random_range(0..self.active.len());
+            let open = self.chosen.len() > self.reserved();
+            let droppable: Vec<usize> = (0..self.active.len())
+                .filter(|&i| open || !self.chosen.contains(&self.active[i]))
+                .collect();
+            let i = match pick(rng, &droppable, 1).first() {
+                Some(&i) => i,
+                None => rng.random_range(0..self.active.len()),
+            };
             let dropped = self.active.swap_remove(i);
+            self.chosen.retain(|p| *p != dropped);
             self.events.push(ViewEvent::Down(dropped));
             self.add_passive(dropped);
             out.push((dropped, View::Disconnect));
@@ -505,6 +675,9 @@ impl<P: Peer> HyParView<P> {
             self.joining = None;
         }
         self.active.push(peer);
+        if chosen {
+            self.chosen.push(peer);
+        }
         self.events.push(ViewEvent::Up(peer));
         out
     }
@@ -512,6 +685,7 @@ impl<P: Peer> HyParView<P> {
     fn remove_active(&mut self, peer: P) -> bool {
         let before = self.active.len();
         self.active.retain(|p| *p != peer);
+        self.chosen.retain(|p| *p != peer);
         let removed = self.active.len() != before;
         if removed {
             self.events.push(ViewEvent::Down(peer));
@@ -668,6 +842,10 @@ impl<P: Peer> Membership<P> for HyParView<P> {
 
     fn take_events(&mut self) -> Vec<ViewEvent<P>> {
         HyParView::take_events(self)
+    }
+
+    fn refused_requests(&self) -> u64 {
+        HyParView::refused_requests(self)
     }
 }
 

@@ -93,6 +93,10 @@ pub struct Refused {
     /// Ping requests answered with a nack instead of a ping: their target
     /// was not a member this node knows (or was the requester or itself).
     pub ping_reqs: u64,
+    /// Partial views: view requests (`Join`, `ForwardJoin`, `Neighbor`)
+    /// dropped because their sender ran over
+    /// [`ViewConfig::request_burst`](crate::ViewConfig::request_burst).
+    pub view_requests: u64,
 }
 
 /// One replica's gossip state machine.
@@ -287,6 +291,7 @@ where
             ids: self.refused_ids,
             unheard: self.swim.forgotten_unheard(),
             ping_reqs: self.swim.refused_ping_reqs(),
+            view_requests: self.members.refused_requests(),
         }
     }
 
