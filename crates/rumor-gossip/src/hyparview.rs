@@ -660,12 +660,13 @@ impl<P: Peer> HyParView<P> {
     fn kept(&self, now_ms: u64) -> Vec<P> {
         let reserved = self.reserved();
         let mut kept: Vec<P> = self.chosen.iter().copied().take(reserved).collect();
-        let proven = now_ms.saturating_sub(self.config.proven_link_ms);
+        // Before `proven_link_ms` has passed, no link is proven yet.
+        let proven = now_ms.checked_sub(self.config.proven_link_ms);
         let mut old: Vec<(P, u64)> = self
             .since
             .iter()
             .copied()
-            .filter(|&(p, at)| at <= proven && !kept.contains(&p))
+            .filter(|&(p, at)| proven.is_some_and(|t| at <= t) && !kept.contains(&p))
             .collect();
         old.sort_by_key(|&(_, at)| at);
         let room = reserved - kept.len();
@@ -1132,5 +1133,85 @@ mod tests {
         assert!(!view.passive().contains(&1));
         let out = view.handle(2, View::ForwardJoin { joiner: 1, ttl: 3 }, 0, &mut rng);
         assert!(out.is_empty() && !view.active().contains(&1));
+    }
+
+    /// A forged walk end naming `joiner`.
+    fn walk_end(joiner: u32) -> View<u32> {
+        View::ForwardJoin { joiner, ttl: 0 }
+    }
+
+    #[test]
+    fn walk_ends_from_one_sender_past_its_burst_are_dropped_and_counted() {
+        let mut rng = Pcg64Mcg::seed_from_u64(2);
+        let mut view = HyParView::new(1u32, ViewConfig::default());
+        for i in 0..40 {
+            view.handle(2, walk_end(100 + i), 0, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 40 - 16);
+        // One token back per second.
+        for i in 0..10 {
+            view.handle(2, walk_end(200 + i), 5_000, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 24 + 5);
+        // Another sender has a budget of its own; the buckets stay few.
+        for sender in 0..10_000 {
+            view.handle(1_000 + sender, walk_end(50_000 + sender), 5_000, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 29);
+        assert!(view.buckets.len() <= MAX_METERED_SENDERS);
+        assert!(view.active().len() <= 5 && view.passive().len() <= 30);
+    }
+
+    /// Node 1 joined through 2 (a chosen link), then took in 3..=6 at their
+    /// request; at `now`, a flood of walk ends from made-up senders.
+    fn flooded(config: ViewConfig, now: u64) -> HyParView<u32> {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut view = HyParView::new(1u32, config);
+        view.join(2, 0);
+        view.handle(
+            2,
+            View::Neighbor {
+                priority: Priority::High,
+            },
+            0,
+            &mut rng,
+        );
+        for peer in 3..=6 {
+            view.handle(
+                peer,
+                View::Neighbor {
+                    priority: Priority::High,
+                },
+                0,
+                &mut rng,
+            );
+        }
+        assert_eq!(view.chosen(), [2]);
+        for i in 0..200 {
+            view.handle(1_000 + i, walk_end(2_000 + i), now, &mut rng);
+        }
+        view
+    }
+
+    #[test]
+    fn forged_walk_ends_never_displace_chosen_or_proven_links() {
+        // Within 2 s, only the chosen link is kept.
+        let view = flooded(ViewConfig::default(), 1_000);
+        assert!(view.active().contains(&2), "{:?}", view.active());
+        assert_eq!(view.active().iter().filter(|&&p| p < 1_000).count(), 1);
+        // Later, the oldest of the others (3) is proven and kept too.
+        let view = flooded(ViewConfig::default(), 10_000);
+        assert!(view.active().contains(&2) && view.active().contains(&3));
+        // Without the reserve, the flood takes the whole view.
+        let off = ViewConfig {
+            reserved_chosen: 0,
+            ..ViewConfig::default()
+        };
+        let view = flooded(off, 10_000);
+        assert!(
+            view.active().iter().all(|&p| p >= 2_000),
+            "{:?}",
+            view.active()
+        );
     }
 }
