@@ -195,7 +195,7 @@ pub struct ViewConfig {
     /// a rejection, so an honest asker moves on at once); a walk that only
     /// passes through costs nothing. Join storms come closest: 10,000 nodes
     /// joining within 500 ms had no request dropped at 16, 2 at 8 and 367
-    /// at 4 (`tests/eclipse.rs` checks 2,000 within 100 ms). 0 turns the
+    /// at 4 (`tests/eclipse.rs` checks it). 0 turns the
     /// limit off.
     pub request_burst: u32,
     /// The time in which one sender's bucket regains one token.
