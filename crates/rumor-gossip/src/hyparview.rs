@@ -22,6 +22,30 @@
 //!   end answers with as many of its passive peers, and both merge what they
 //!   got into their passive views.
 //!
+//! - **Requests from others are bounded** (issue 18: a member that lies). A
+//!   request that would change the active view (a `Join`, the end of a
+//!   `ForwardJoin` walk, a `Neighbor` request it would accept) spends a token
+//!   of its sender's bucket ([`ViewConfig::request_burst`], one token back
+//!   every [`ViewConfig::request_refill_ms`]); an empty bucket drops it and
+//!   counts it ([`HyParView::refused_requests`]). The buckets are few
+//!   (a full one is forgotten, at most 64 are kept), and honest join storms
+//!   of 10,000 nodes in 500 ms stay under the default.
+//! - **A reserve of links of its own.** A link the node asked for (its
+//!   contact's answer to its `Join`, a passive peer that accepted its
+//!   `Neighbor`) is *chosen*. A full view makes room by dropping a random
+//!   link other than its [`ViewConfig::reserved_chosen`] kept ones: its
+//!   chosen links first, and if it chose fewer, its oldest links held for
+//!   [`ViewConfig::proven_link_ms`] (a made-up peer fails its probes before
+//!   that). Forged walk ends (one every 100 ms, each naming a made-up
+//!   joiner, from as many senders as the attacker likes) then displace
+//!   only the rest: HyParView's own defence against an eclipse, which
+//!   keeps a share of the view for links the node chose. The links of a
+//!   join storm are all young, so the storm's displacements are as before.
+//!   The rate limit alone still lets a made-up link in every second, and
+//!   left the victim without an honest link in up to 4 % of samples, with
+//!   writes delayed by seconds; it bounds what each sender costs
+//!   (`tests/eclipse.rs`).
+//!
 //! The state machine takes time and randomness as arguments and returns the
 //! messages to send; [`ViewEvent`]s tell the node which links came and went.
 
@@ -35,6 +59,19 @@ use crate::peer::Peer;
 
 /// Unanswered peers remembered for a second strike, at most.
 const MAX_STRIKES: usize = 8;
+
+/// Senders whose view requests are metered at once, at most. A sender whose
+/// bucket is full again is forgotten; past this many, the fullest bucket
+/// goes (it says the least).
+const MAX_METERED_SENDERS: usize = 64;
+
+/// One sender's view requests: tokens left at `at_ms`.
+#[derive(Clone, Copy, Debug)]
+struct Bucket<P> {
+    sender: P,
+    tokens: u32,
+    at_ms: u64,
+}
 
 /// Partial-view messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +186,38 @@ pub struct ViewConfig {
     /// A full active view accepts a refresh request with this probability
     /// (dropping a random link to make room).
     pub accept_when_full: f64,
+    /// View requests that would change the active view (a `Join`, a
+    /// `ForwardJoin` whose walk ends here, a `Neighbor` request that would
+    /// be accepted) taken from one sender in a burst, at most: each sender
+    /// has a bucket of this many tokens, one spent per such request and one
+    /// regained every `request_refill_ms`. A request that finds the bucket
+    /// empty is dropped and counted (a `Neighbor` request is answered with
+    /// a rejection, so an honest asker moves on at once); a walk that only
+    /// passes through costs nothing. Join storms come closest: 10,000 nodes
+    /// joining within 500 ms had no request dropped at 16, 2 at 8 and 367
+    /// at 4 (`tests/eclipse.rs` checks it). 0 turns the
+    /// limit off.
+    pub request_burst: u32,
+    /// The time in which one sender's bucket regains one token.
+    pub request_refill_ms: u64,
+    /// Links this node chose itself (its contact's answer to its `Join`,
+    /// and the peers that accepted its `Neighbor` requests) that no request
+    /// from others can displace: a full view makes room for a `Join`, the
+    /// end of a `ForwardJoin` or a `High` `Neighbor` request by dropping a
+    /// link it did not choose, or one of its own beyond this many. Without
+    /// it, a stream of forged walks ending here (each naming a made-up
+    /// joiner) replaces every honest link with a made-up one: an eclipse.
+    /// A node that chose fewer keeps its oldest links proven by
+    /// [`ViewConfig::proven_link_ms`] in their place. At most `active - 1`
+    /// are kept, so a request from others always finds a link to displace,
+    /// as in the paper. 0 turns the reserve off.
+    pub reserved_chosen: usize,
+    /// A link held this long counts as proven for the reserve: a made-up
+    /// peer fails its probes sooner (about a second over five links), so it
+    /// never becomes one, and the links of a join storm are all younger, so
+    /// the reserve does not change which links the storm's requests
+    /// displace.
+    pub proven_link_ms: u64,
 }
 
 impl Default for ViewConfig {
@@ -165,6 +234,10 @@ impl Default for ViewConfig {
             max_peers_per_message: 32,
             refresh_probability: 0.2,
             accept_when_full: 0.5,
+            request_burst: 16,
+            request_refill_ms: 1_000,
+            reserved_chosen: 2,
+            proven_link_ms: 2_000,
         }
     }
 }
@@ -194,6 +267,15 @@ pub struct HyParView<P> {
     /// arrives.
     shuffled: Vec<P>,
     events: Vec<ViewEvent<P>>,
+    /// The links (a subset of `active`) this node asked for itself: see
+    /// [`ViewConfig::reserved_chosen`].
+    chosen: Vec<P>,
+    /// Per-sender view request budgets: see [`ViewConfig::request_burst`].
+    buckets: Vec<Bucket<P>>,
+    /// View requests dropped by the rate limit.
+    refused_requests: u64,
+    /// When each link came up: `(link, at)`, one per active link.
+    since: Vec<(P, u64)>,
 }
 
 impl<P: Peer> HyParView<P> {
@@ -211,7 +293,22 @@ impl<P: Peer> HyParView<P> {
             next_shuffle_ms: 0,
             shuffled: Vec::new(),
             events: Vec::new(),
+            chosen: Vec::new(),
+            buckets: Vec::new(),
+            refused_requests: 0,
+            since: Vec::new(),
         }
+    }
+
+    /// The links this node asked for itself (a subset of the active view).
+    pub fn chosen(&self) -> &[P] {
+        &self.chosen
+    }
+
+    /// View requests dropped because their sender ran over
+    /// [`ViewConfig::request_burst`].
+    pub fn refused_requests(&self) -> u64 {
+        self.refused_requests
     }
 
     /// The active view: this node's links.
@@ -330,14 +427,18 @@ impl<P: Peer> HyParView<P> {
         &mut self,
         from: P,
         message: View<P>,
-        _now_ms: u64,
+        now_ms: u64,
         rng: &mut Pcg64Mcg,
     ) -> Vec<(P, View<P>)> {
         let mut out = Vec::new();
         if from == self.me {
             return out;
         }
+        // A peer this node asked (its contact, a passive peer) answers with
+        // a `Neighbor` request: that is no request of the peer's own.
+        let asked = self.asking.is_some_and(|(p, _)| p == from) || self.joining == Some(from);
         match message {
+            View::Join if !self.admit(from, now_ms) => {}
             View::Join => {
                 // Seed the joiner's passive view with this node's links and
                 // some of its candidates: a node that joined just before
@@ -346,7 +447,7 @@ impl<P: Peer> HyParView<P> {
                 let mut seed: Vec<P> = self.active.clone();
                 seed.extend(self.random_passive(rng, self.config.shuffle_passive * 2));
                 seed.retain(|p| *p != from);
-                out.extend(self.add_active(from, rng));
+                out.extend(self.add_active(from, false, now_ms, rng));
                 out.push((
                     from,
                     View::Neighbor {
@@ -374,15 +475,7 @@ impl<P: Peer> HyParView<P> {
                     return out;
                 }
                 if ttl == 0 || self.active.len() <= 1 {
-                    if !self.active.contains(&joiner) {
-                        out.extend(self.add_active(joiner, rng));
-                        out.push((
-                            joiner,
-                            View::Neighbor {
-                                priority: Priority::High,
-                            },
-                        ));
-                    }
+                    out.extend(self.end_walk(from, joiner, now_ms, rng));
                 } else {
                     if ttl == self.config.passive_walk {
                         self.add_passive(joiner);
@@ -396,16 +489,7 @@ impl<P: Peer> HyParView<P> {
                                 ttl: ttl - 1,
                             },
                         )),
-                        None if !self.active.contains(&joiner) => {
-                            out.extend(self.add_active(joiner, rng));
-                            out.push((
-                                joiner,
-                                View::Neighbor {
-                                    priority: Priority::High,
-                                },
-                            ));
-                        }
-                        None => {}
+                        None => out.extend(self.end_walk(from, joiner, now_ms, rng)),
                     }
                 }
             }
@@ -419,8 +503,11 @@ impl<P: Peer> HyParView<P> {
                             rng.random_bool(self.config.accept_when_full.clamp(0.0, 1.0))
                         }
                     };
+                // Only a request that changes the view spends a token.
+                let takes = !self.active.contains(&from);
+                let accepted = accepted && (!takes || asked || self.admit(from, now_ms));
                 if accepted {
-                    out.extend(self.add_active(from, rng));
+                    out.extend(self.add_active(from, asked, now_ms, rng));
                 }
                 out.push((from, View::NeighborReply { accepted }));
             }
@@ -432,7 +519,7 @@ impl<P: Peer> HyParView<P> {
                 // A rejection waits for the next tick before the next
                 // candidate is asked: one request per tick, never a storm.
                 if accepted && asked {
-                    out.extend(self.add_active(from, rng));
+                    out.extend(self.add_active(from, true, now_ms, rng));
                 } else if accepted && !self.active.contains(&from) {
                     // The peer took us in, but we dropped it since (or gave up
                     // waiting): undo its side, or the link is one-way.
@@ -483,15 +570,138 @@ impl<P: Peer> HyParView<P> {
         peers
     }
 
-    /// Takes `peer` into the active view, dropping a random link if full.
-    fn add_active(&mut self, peer: P, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
+    /// A join walk from `from` ends here: takes `joiner` in, unless `from`
+    /// ran over its budget of view requests.
+    fn end_walk(
+        &mut self,
+        from: P,
+        joiner: P,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, View<P>)> {
+        if self.active.contains(&joiner) || !self.admit(from, now_ms) {
+            return Vec::new();
+        }
+        let mut out = self.add_active(joiner, false, now_ms, rng);
+        out.push((
+            joiner,
+            View::Neighbor {
+                priority: Priority::High,
+            },
+        ));
+        out
+    }
+
+    /// Whether `from` may send one more view request that changes the
+    /// active view at `now_ms`, by its bucket
+    /// ([`ViewConfig::request_burst`]); spends a token if so, counts a
+    /// refusal if not.
+    fn admit(&mut self, from: P, now_ms: u64) -> bool {
+        let burst = self.config.request_burst;
+        if burst == 0 {
+            return true;
+        }
+        let every = self.config.request_refill_ms.max(1);
+        let level = |b: &Bucket<P>| {
+            let gained = now_ms.saturating_sub(b.at_ms) / every;
+            u64::from(b.tokens)
+                .saturating_add(gained)
+                .min(u64::from(burst))
+        };
+        // A full bucket says nothing: forget its sender.
+        self.buckets.retain(|b| level(b) < u64::from(burst));
+        let i = match self.buckets.iter().position(|b| b.sender == from) {
+            Some(i) => i,
+            None => {
+                if self.buckets.len() >= MAX_METERED_SENDERS {
+                    let fullest = (0..self.buckets.len()).max_by_key(|&i| level(&self.buckets[i]));
+                    if let Some(i) = fullest {
+                        self.buckets.swap_remove(i);
+                    }
+                }
+                self.buckets.push(Bucket {
+                    sender: from,
+                    tokens: burst,
+                    at_ms: now_ms,
+                });
+                self.buckets.len() - 1
+            }
+        };
+        let bucket = &mut self.buckets[i];
+        let gained = now_ms.saturating_sub(bucket.at_ms) / every;
+        let tokens = u64::from(bucket.tokens).saturating_add(gained);
+        if tokens >= u64::from(burst) {
+            bucket.tokens = burst;
+            bucket.at_ms = now_ms;
+        } else {
+            // Keep the part of an interval already waited.
+            bucket.tokens = u32::try_from(tokens).unwrap_or(burst);
+            bucket.at_ms = bucket.at_ms.saturating_add(gained * every);
+        }
+        if bucket.tokens == 0 {
+            self.refused_requests += 1;
+            return false;
+        }
+        bucket.tokens -= 1;
+        true
+    }
+
+    /// The chosen links kept from displacement: at most all links but one,
+    /// so that a request from others always finds one to displace.
+    fn reserved(&self) -> usize {
+        self.config
+            .reserved_chosen
+            .min(self.config.active.max(1) - 1)
+    }
+
+    /// The links a full view keeps when it makes room at `now_ms`: up to
+    /// [`ViewConfig::reserved_chosen`] links, those this node chose first,
+    /// then, if it chose fewer, its oldest links held for at least
+    /// [`ViewConfig::proven_link_ms`]. A made-up link fails its probes
+    /// within a second or two, so it never grows old; an honest one does.
+    fn kept(&self, now_ms: u64) -> Vec<P> {
+        let reserved = self.reserved();
+        let mut kept: Vec<P> = self.chosen.iter().copied().take(reserved).collect();
+        // Before `proven_link_ms` has passed, no link is proven yet.
+        let proven = now_ms.checked_sub(self.config.proven_link_ms);
+        let mut old: Vec<(P, u64)> = self
+            .since
+            .iter()
+            .copied()
+            .filter(|&(p, at)| proven.is_some_and(|t| at <= t) && !kept.contains(&p))
+            .collect();
+        old.sort_by_key(|&(_, at)| at);
+        let room = reserved - kept.len();
+        kept.extend(old.into_iter().take(room).map(|(p, _)| p));
+        kept
+    }
+
+    /// Takes `peer` into the active view, dropping a random link if full;
+    /// `chosen` says whether this node asked for it. The links
+    /// [`Self::kept`] names are never the one dropped.
+    fn add_active(
+        &mut self,
+        peer: P,
+        chosen: bool,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, View<P>)> {
         let mut out = Vec::new();
         if peer == self.me || self.active.contains(&peer) {
             return out;
         }
         if self.active.len() >= self.config.active.max(1) {
-            let i = rng.random_range(0..self.active.len());
+            let kept = self.kept(now_ms);
+            let droppable: Vec<usize> = (0..self.active.len())
+                .filter(|&i| !kept.contains(&self.active[i]))
+                .collect();
+            let i = match pick(rng, &droppable, 1).first() {
+                Some(&i) => i,
+                None => rng.random_range(0..self.active.len()),
+            };
             let dropped = self.active.swap_remove(i);
+            self.chosen.retain(|p| *p != dropped);
+            self.since.retain(|(p, _)| *p != dropped);
             self.events.push(ViewEvent::Down(dropped));
             self.add_passive(dropped);
             out.push((dropped, View::Disconnect));
@@ -505,6 +715,10 @@ impl<P: Peer> HyParView<P> {
             self.joining = None;
         }
         self.active.push(peer);
+        self.since.push((peer, now_ms));
+        if chosen {
+            self.chosen.push(peer);
+        }
         self.events.push(ViewEvent::Up(peer));
         out
     }
@@ -512,6 +726,8 @@ impl<P: Peer> HyParView<P> {
     fn remove_active(&mut self, peer: P) -> bool {
         let before = self.active.len();
         self.active.retain(|p| *p != peer);
+        self.chosen.retain(|p| *p != peer);
+        self.since.retain(|(p, _)| *p != peer);
         let removed = self.active.len() != before;
         if removed {
             self.events.push(ViewEvent::Down(peer));
@@ -668,6 +884,10 @@ impl<P: Peer> Membership<P> for HyParView<P> {
 
     fn take_events(&mut self) -> Vec<ViewEvent<P>> {
         HyParView::take_events(self)
+    }
+
+    fn refused_requests(&self) -> u64 {
+        HyParView::refused_requests(self)
     }
 }
 
@@ -915,5 +1135,85 @@ mod tests {
         assert!(!view.passive().contains(&1));
         let out = view.handle(2, View::ForwardJoin { joiner: 1, ttl: 3 }, 0, &mut rng);
         assert!(out.is_empty() && !view.active().contains(&1));
+    }
+
+    /// A forged walk end naming `joiner`.
+    fn walk_end(joiner: u32) -> View<u32> {
+        View::ForwardJoin { joiner, ttl: 0 }
+    }
+
+    #[test]
+    fn walk_ends_from_one_sender_past_its_burst_are_dropped_and_counted() {
+        let mut rng = Pcg64Mcg::seed_from_u64(2);
+        let mut view = HyParView::new(1u32, ViewConfig::default());
+        for i in 0..40 {
+            view.handle(2, walk_end(100 + i), 0, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 40 - 16);
+        // One token back per second.
+        for i in 0..10 {
+            view.handle(2, walk_end(200 + i), 5_000, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 24 + 5);
+        // Another sender has a budget of its own; the buckets stay few.
+        for sender in 0..10_000 {
+            view.handle(1_000 + sender, walk_end(50_000 + sender), 5_000, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 29);
+        assert!(view.buckets.len() <= MAX_METERED_SENDERS);
+        assert!(view.active().len() <= 5 && view.passive().len() <= 30);
+    }
+
+    /// Node 1 joined through 2 (a chosen link), then took in 3..=6 at their
+    /// request; at `now`, a flood of walk ends from made-up senders.
+    fn flooded(config: ViewConfig, now: u64) -> HyParView<u32> {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut view = HyParView::new(1u32, config);
+        view.join(2, 0);
+        view.handle(
+            2,
+            View::Neighbor {
+                priority: Priority::High,
+            },
+            0,
+            &mut rng,
+        );
+        for peer in 3..=6 {
+            view.handle(
+                peer,
+                View::Neighbor {
+                    priority: Priority::High,
+                },
+                0,
+                &mut rng,
+            );
+        }
+        assert_eq!(view.chosen(), [2]);
+        for i in 0..200 {
+            view.handle(1_000 + i, walk_end(2_000 + i), now, &mut rng);
+        }
+        view
+    }
+
+    #[test]
+    fn forged_walk_ends_never_displace_chosen_or_proven_links() {
+        // Within 2 s, only the chosen link is kept.
+        let view = flooded(ViewConfig::default(), 1_000);
+        assert!(view.active().contains(&2), "{:?}", view.active());
+        assert_eq!(view.active().iter().filter(|&&p| p < 1_000).count(), 1);
+        // Later, the oldest of the others (3) is proven and kept too.
+        let view = flooded(ViewConfig::default(), 10_000);
+        assert!(view.active().contains(&2) && view.active().contains(&3));
+        // Without the reserve, the flood takes the whole view.
+        let off = ViewConfig {
+            reserved_chosen: 0,
+            ..ViewConfig::default()
+        };
+        let view = flooded(off, 10_000);
+        assert!(
+            view.active().iter().all(|&p| p >= 2_000),
+            "{:?}",
+            view.active()
+        );
     }
 }

@@ -102,6 +102,13 @@ pub trait Membership<P: Peer> {
     fn take_events(&mut self) -> Vec<ViewEvent<P>> {
         Vec::new()
     }
+    /// View requests refused so far: a partial view's rate limit and
+    /// reserve of chosen links (see
+    /// [`ViewConfig::request_burst`](crate::ViewConfig::request_burst)).
+    /// A full view takes no view requests.
+    fn refused_requests(&self) -> u64 {
+        0
+    }
 }
 
 /// Every peer ever seen, in the order first seen: a full view grown from

@@ -97,6 +97,10 @@ pub struct Refused {
     /// or withheld because they would have been more than
     /// [`Config::max_answer_factor`] times the request's size.
     pub answers: u64,
+    /// Partial views: view requests (`Join`, `ForwardJoin`, `Neighbor`)
+    /// dropped because their sender ran over
+    /// [`ViewConfig::request_burst`](crate::ViewConfig::request_burst).
+    pub view_requests: u64,
 }
 
 impl Refused {
@@ -109,7 +113,7 @@ impl Refused {
     /// assert_eq!(refused.each().iter().map(|(_, n)| n).sum::<u64>(), 3);
     /// ```
     #[must_use]
-    pub const fn each(&self) -> [(&'static str, u64); 6] {
+    pub const fn each(&self) -> [(&'static str, u64); 7] {
         [
             ("deltas", self.deltas),
             ("incarnations", self.incarnations),
@@ -117,6 +121,7 @@ impl Refused {
             ("unheard", self.unheard),
             ("ping_reqs", self.ping_reqs),
             ("answers", self.answers),
+            ("view_requests", self.view_requests),
         ]
     }
 
@@ -323,6 +328,7 @@ where
             unheard: self.swim.forgotten_unheard(),
             ping_reqs: self.swim.refused_ping_reqs(),
             answers: self.refused_answers,
+            view_requests: self.members.refused_requests(),
         }
     }
 

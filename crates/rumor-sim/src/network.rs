@@ -194,6 +194,13 @@ impl Membership<u32> for SimView {
             Self::Partial(v) => Membership::take_events(v),
         }
     }
+
+    fn refused_requests(&self) -> u64 {
+        match self {
+            Self::Full(_) | Self::Seeded(_) => 0,
+            Self::Partial(v) => v.refused_requests(),
+        }
+    }
 }
 
 /// A simulation's setup.
