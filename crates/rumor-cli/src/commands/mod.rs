@@ -46,6 +46,33 @@ impl StrategyArg {
 }
 
 /// A latency range in ms.
+/// How the agents gossip: the options `rumor swarm` and `rumor sim` share.
+#[derive(Debug, clap::Args, Serialize)]
+pub(crate) struct GossipArgs {
+    /// Milliseconds between two anti-entropy rounds of each agent.
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub(crate) interval: u64,
+    /// Peers each agent contacts per round.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) fanout: u32,
+    /// How deltas spread.
+    #[arg(long, value_enum, default_value_t = StrategyArg::Eager)]
+    pub(crate) strategy: StrategyArg,
+}
+
+/// What `rumor swarm` and `rumor sim` print and draw.
+#[derive(Debug, clap::Args, Serialize)]
+pub(crate) struct OutputArgs {
+    /// Print one JSON object instead of the table (and no progress bar).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also draw the infection curve (share of agents holding an update
+    /// against the time since it was written, percentiles marked) to this
+    /// SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<std::path::PathBuf>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct Latency {
     pub(crate) min: u64,

@@ -52,15 +52,9 @@ pub(crate) struct Args {
     /// and more.
     #[arg(long)]
     pub(crate) partial: bool,
-    /// Milliseconds between two anti-entropy rounds of each agent.
-    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    pub(crate) interval: u64,
-    /// Peers each agent contacts per round.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub(crate) fanout: u32,
-    /// How deltas spread.
-    #[arg(long, value_enum, default_value_t = StrategyArg::Eager)]
-    pub(crate) strategy: StrategyArg,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) gossip: super::GossipArgs,
     /// Run every strategy (full-state, delta, delta-optimized, eager) with
     /// the same seed, side by side in one table.
     #[arg(long, conflicts_with = "strategy")]
@@ -93,18 +87,13 @@ pub(crate) struct Args {
     /// the same run.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
-    /// Print one JSON object instead of the table (and no progress bar).
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Also draw the infection curve (share of agents holding an update
-    /// against the time since it was written, percentiles marked) to this
-    /// SVG file.
-    #[arg(long, value_name = "FILE.svg")]
-    pub(crate) plot: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) output: super::OutputArgs,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.output.plot {
         crate::plot::check_writable(path)?;
     }
     if u64::from(args.kill) + 2 > u64::from(args.agents) {
@@ -122,7 +111,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             StrategyArg::Eager,
         ]
     } else {
-        vec![args.strategy]
+        vec![args.gossip.strategy]
     };
     let mut runs = Vec::new();
     for strategy in strategies {
@@ -138,10 +127,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         settings,
         runs,
     };
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.output.plot {
         crate::plot::write_svg(&report, path)?;
     }
-    crate::output::print(&report, args.json)
+    crate::output::print(&report, args.output.json)
 }
 
 /// One write in the simulator: its record index, and whether it was a
@@ -200,8 +189,8 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
         topology,
         seed: args.seed,
         node: Config {
-            interval_ms: args.interval,
-            fanout: args.fanout as usize,
+            interval_ms: args.gossip.interval,
+            fanout: args.gossip.fanout as usize,
             strategy: strategy.strategy(),
             ..Config::default()
         },
@@ -213,7 +202,11 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
         },
     };
     let duration_ms = (args.duration * 1_000.0).round() as u64;
-    let bar = crate::output::progress(warm_up + duration_ms + 5_000, "virtual ms", args.json);
+    let bar = crate::output::progress(
+        warm_up + duration_ms + 5_000,
+        "virtual ms",
+        args.output.json,
+    );
     bar.set_message(format!("{} · {n} agents · building", strategy.name()));
     let mut sim = Simulator::new(config, |_| Shared::default());
     // No decode-and-compare of every message (the test suites check the codec;
@@ -317,7 +310,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
     bar.set_length(sim.now() + 5_000);
     let drain_end = sim.now() + DRAIN_MS;
     while !sim.all_delivered() && sim.now() < drain_end {
-        sim.run_for(args.interval);
+        sim.run_for(args.gossip.interval);
         bar.set_position(sim.now());
         if sim.now() + 1_000 > bar.length().unwrap_or(0) {
             bar.set_length(sim.now() + 5_000);
@@ -360,7 +353,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
         };
         let mut when = all_down(&sim);
         while when.iter().any(Option::is_none) && sim.now() < deadline {
-            sim.run_for(args.interval.max(100));
+            sim.run_for(args.gossip.interval.max(100));
             bar.set_position(sim.now());
             when = all_down(&sim);
         }

@@ -33,7 +33,6 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
-use super::StrategyArg;
 use crate::report::{CurvePoint, Dead, Percentiles, Report, Run, Traffic, Updates};
 use crate::shared::{Claim, Position, Shared};
 
@@ -67,15 +66,9 @@ pub(crate) struct Args {
     /// Agents in the swarm, each with its own socket.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=10_000))]
     pub(crate) agents: u32,
-    /// Milliseconds between two anti-entropy rounds of each agent.
-    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    pub(crate) interval: u64,
-    /// Peers each agent contacts per round.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub(crate) fanout: u32,
-    /// How deltas spread.
-    #[arg(long, value_enum, default_value_t = StrategyArg::Eager)]
-    pub(crate) strategy: StrategyArg,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) gossip: super::GossipArgs,
     /// Seconds of writing.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = super::seconds)]
     pub(crate) duration: f64,
@@ -97,14 +90,9 @@ pub(crate) struct Args {
     /// with a fresh random key).
     #[arg(long)]
     pub(crate) plaintext: bool,
-    /// Print one JSON object instead of the table (and no progress bar).
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Also draw the infection curve (share of agents holding an update
-    /// against the time since it was written, percentiles marked) to this
-    /// SVG file.
-    #[arg(long, value_name = "FILE.svg")]
-    pub(crate) plot: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) output: super::OutputArgs,
     /// Seed of the writes, the crashes and the injected loss (random when
     /// not given; the report shows it).
     #[arg(long)]
@@ -112,7 +100,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.output.plot {
         crate::plot::check_writable(path)?;
     }
     if u64::from(args.kill) + 2 > u64::from(args.agents) {
@@ -122,7 +110,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             args.agents
         );
     }
-    raise_open_file_limit(args.agents, args.json);
+    raise_open_file_limit(args.agents, args.output.json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,10 +118,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let report = runtime.block_on(swarm(args))?;
     // The nodes have shut down; the runtime's remaining tasks end with it.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.output.plot {
         crate::plot::write_svg(&report, path)?;
     }
-    crate::output::print(&report, args.json)
+    crate::output::print(&report, args.output.json)
 }
 
 /// Open files each agent may hold: its UDP socket, its TCP listener, and
@@ -316,9 +304,9 @@ async fn snapshot(agents: &[Agent], last: &mut [GossipStats], live: &[bool]) {
 
 async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Result<Vec<Agent>> {
     let config = Config {
-        interval_ms: args.interval,
-        fanout: args.fanout as usize,
-        strategy: args.strategy.strategy(),
+        interval_ms: args.gossip.interval,
+        fanout: args.gossip.fanout as usize,
+        strategy: args.gossip.strategy.strategy(),
         ..Config::default()
     };
     let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -505,7 +493,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     let key = (!args.plaintext).then(|| Key::generate(&mut os_rng));
     let n = args.agents as usize;
     let writes = (args.duration * args.writes_per_sec).round().max(1.0) as u64;
-    let quiet = args.json;
+    let quiet = args.output.json;
     let interrupted = on_ctrl_c();
 
     let setup = crate::output::progress(u64::from(args.agents), "agents started", quiet);
@@ -704,7 +692,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     let updates = written.len() as u64;
     let per = |total: u64, by: f64| if by > 0.0 { total as f64 / by } else { 0.0 };
     let run = Run {
-        strategy: args.strategy.name().to_string(),
+        strategy: args.gossip.strategy.name().to_string(),
         agents: args.agents,
         formation_ms: formed.map(|d| d.as_secs_f64() * 1_000.0),
         updates: Updates {
