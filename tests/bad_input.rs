@@ -705,9 +705,9 @@ type WireOrMap = (
 );
 
 /// Counters under `a` (fragments by r1 and r2) and `b` (r1); r1's tag 2
-/// was replaced or removed.
+/// was replaced or removed, so the context beyond the tags is r1's 2 alone.
 fn or_map_wire() -> WireOrMap {
-    let context = vec![(0, vec![(1, 2)]), (1, vec![(1, 0)])];
+    let context = vec![(0, vec![(2, 0)])];
     let entries = vec![
         (
             "a".into(),
@@ -962,8 +962,10 @@ fn or_map_invariant_violations_are_malformed() {
     let valid = or_map_wire();
     let mut broken = vec![
         (
-            "tag outside its context",
-            with(&valid, |w| w.1 .1[1].1[0].0 = (0, 4)),
+            "tag listed in the context beyond the tags",
+            with(&valid, |w| {
+                w.1 .0 = vec![(0, vec![(1, 2)]), (1, vec![(1, 0)])]
+            }),
         ),
         ("keys not ascending", with(&valid, |w| w.1 .1.swap(0, 1))),
         ("key twice", with(&valid, |w| w.1 .1[1].0 = "a".into())),
