@@ -363,30 +363,35 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
         self.entries.is_empty()
     }
 
-    /// Joins a large `other`: one ordered pass over both maps' keys.
+    /// Joins a large `other`: one ordered pass over both maps' keys updates
+    /// my keys in place and picks out the keys only `other` has, added
+    /// after it (as the OR-Set's join: rebuilding the tree every time freed
+    /// and allocated every node).
     fn join_full(&mut self, other: &Self) {
         let mut seen_by_me = ContextProbe::new(&self.context);
         let mut seen_by_other = ContextProbe::new(&other.context);
-        let mine = mem::take(&mut self.entries);
-        let mut out: Vec<(K, Fragments<C>)> = Vec::with_capacity(mine.len());
+        let mut only_theirs: Vec<(&K, &Fragments<C>)> = Vec::new();
+        let mut emptied = false;
         let mut theirs = other.entries.iter().peekable();
-        for (key, mut fragments) in mine {
-            while let Some((k2, f2)) = theirs.next_if(|(k2, _)| **k2 < key) {
-                push_nonempty(&mut out, k2.clone(), unseen(f2, &mut seen_by_me));
+        for (key, fragments) in &mut self.entries {
+            while let Some(entry) = theirs.next_if(|(k2, _)| *k2 < key) {
+                only_theirs.push(entry);
             }
-            match theirs.next_if(|(k2, _)| **k2 == key) {
-                Some((_, f2)) => {
-                    merge_into(&mut fragments, &mut seen_by_me, f2, &mut seen_by_other)
-                }
+            match theirs.next_if(|(k2, _)| *k2 == key) {
+                Some((_, f2)) => merge_into(fragments, &mut seen_by_me, f2, &mut seen_by_other),
                 None => fragments.retain(|(d, _)| !seen_by_other.contains(d)),
             }
-            push_nonempty(&mut out, key, fragments);
+            emptied |= fragments.is_empty();
         }
-        for (k2, f2) in theirs {
-            push_nonempty(&mut out, k2.clone(), unseen(f2, &mut seen_by_me));
+        only_theirs.extend(theirs);
+        if emptied {
+            self.entries.retain(|_, fragments| !fragments.is_empty());
         }
-        // Sorted already: built bottom-up in linear time.
-        self.entries = out.into_iter().collect();
+        let mut added: Vec<(K, Fragments<C>)> = Vec::with_capacity(only_theirs.len());
+        for (key, f2) in only_theirs {
+            push_nonempty(&mut added, key.clone(), unseen(f2, &mut seen_by_me));
+        }
+        crate::crdt::extend_sorted(&mut self.entries, added.into_iter());
     }
 
     /// Joins a small `other` (typically a delta) into a large `self` without
