@@ -704,10 +704,20 @@ type WireOrMap = (
     ),
 );
 
+/// An OR-Map of OR-Sets: the nested values in their own wire form.
+type WireOrMapOfSets = (
+    Vec<ReplicaId>,
+    (
+        WireContext,
+        Vec<(String, Vec<((u32, u64), WireOrSet)>)>,
+        Vec<(u32, u64)>,
+    ),
+);
+
 /// Counters under `a` (fragments by r1 and r2) and `b` (r1); r1's tag 2
-/// was replaced or removed.
+/// was replaced or removed, so the context beyond the tags is r1's 2 alone.
 fn or_map_wire() -> WireOrMap {
-    let context = vec![(0, vec![(1, 2)]), (1, vec![(1, 0)])];
+    let context = vec![(0, vec![(2, 0)])];
     let entries = vec![
         (
             "a".into(),
@@ -958,12 +968,50 @@ fn orset_invariant_violations_are_malformed() {
 }
 
 #[test]
+fn or_map_tag_counters_are_left_implied_where_the_nested_value_implies_them() {
+    // r1 adds "x" under key "a": the nested set's dot is the tag, so the
+    // tag's counter is written as 0 and the map's context beyond its tags
+    // is empty.
+    let set: WireOrSet = (
+        vec![r(1)],
+        (
+            vec![(0, vec![(1, 0)])],
+            vec![("x".into(), (0, 1))],
+            vec![],
+            vec![],
+        ),
+    );
+    let valid: WireOrMapOfSets = (
+        vec![r(1)],
+        (vec![], vec![("a".into(), vec![((0, 0), set)])], vec![]),
+    );
+    let mut map: OrMap<String, OrSet<String>> = OrMap::new();
+    map.update(r(1), "a".into(), |s| s.insert(r(1), "x".into()));
+    assert_eq!(encode(&map), encode(&valid));
+    check_malformed::<OrMap<String, OrSet<String>>, _>(
+        &valid,
+        vec![
+            (
+                "tag counter written out where it is implied",
+                with(&valid, |w| w.1 .1[0].1[0].0 = (0, 1)),
+            ),
+            (
+                "tag listed in the context beyond the tags",
+                with(&valid, |w| w.1 .0 = vec![(0, vec![(1, 0)])]),
+            ),
+        ],
+    );
+}
+
+#[test]
 fn or_map_invariant_violations_are_malformed() {
     let valid = or_map_wire();
     let mut broken = vec![
         (
-            "tag outside its context",
-            with(&valid, |w| w.1 .1[1].1[0].0 = (0, 4)),
+            "tag listed in the context beyond the tags",
+            with(&valid, |w| {
+                w.1 .0 = vec![(0, vec![(1, 2)]), (1, vec![(1, 0)])]
+            }),
         ),
         ("keys not ascending", with(&valid, |w| w.1 .1.swap(0, 1))),
         ("key twice", with(&valid, |w| w.1 .1[1].0 = "a".into())),

@@ -1,11 +1,13 @@
 //! Observed-remove map of nested CRDTs: add-wins keys, one causal context.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Debug;
 use core::mem;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::{smallvec, SmallVec};
 
 use crate::context::ContextProbe;
 use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireContext, WireDot};
@@ -13,7 +15,15 @@ use crate::{CausalContext, Crdt, Dot, ReplicaId};
 
 /// One key's fragments: each nested update's delta, under the dot (its
 /// *tag*) that names the update; ascending by tag, never empty in a map.
-type Fragments<C> = Vec<(Dot, C)>;
+///
+/// A fragment never changes once written (but for the join of two copies
+/// of one tag that differ, which only a dishonest peer makes), so it is
+/// shared, not copied: a join, a delta or a clone of the map takes a
+/// reference to each fragment it keeps, and the usual one or two fragments
+/// of a key sit inline. (Each fragment copied was a nested value's
+/// allocations, and the key's vector one more: most of a large join's time,
+/// and of dropping the other map after it.)
+type Fragments<C> = SmallVec<[(Dot, Arc<C>); 2]>;
 
 /// An add-wins map from keys to nested CRDTs (Almeida et al.'s map of dot
 /// stores, for any nested [`Crdt`]).
@@ -137,8 +147,8 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
     /// assert!(map.update(r, "visits", |c| c.increment(r, 0)).is_bottom());
     /// ```
     pub fn update(&mut self, replica: ReplicaId, key: K, mutate: impl FnOnce(&mut C) -> C) -> Self {
-        let fragments = self.entries.get(&key).map_or(&[][..], Vec::as_slice);
-        let mut value = joined(fragments.iter().map(|(_, c)| c));
+        let fragments = self.entries.get(&key).map_or(&[][..], |f| f.as_slice());
+        let mut value = joined(fragments.iter().map(|(_, c)| &**c));
         value.observe_dots(&self.context);
         let nested = mutate(&mut value);
         if nested.is_bottom() {
@@ -171,13 +181,14 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
         let entry = self.entries.entry(key.clone()).or_default();
         entry.retain(|(d, _)| !replaced.contains(d));
         if keep {
+            let nested = Arc::new(nested);
             let at = entry.partition_point(|(d, _)| *d < tag);
-            entry.insert(at, (tag, nested.clone()));
+            entry.insert(at, (tag, Arc::clone(&nested)));
             if !replaced.is_empty() {
                 self.replacing.insert(tag);
                 delta.replacing.insert(tag);
             }
-            delta.entries.insert(key, alloc::vec![(tag, nested)]);
+            delta.entries.insert(key, smallvec![(tag, nested)]);
         } else if entry.is_empty() {
             self.entries.remove(&key);
         }
@@ -232,7 +243,7 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
     pub fn get(&self, key: &K) -> Option<C> {
         self.entries
             .get(key)
-            .map(|fragments| joined(fragments.iter().map(|(_, c)| c)))
+            .map(|fragments| joined(fragments.iter().map(|(_, c)| &**c)))
     }
 
     /// Whether `key` is in the map.
@@ -301,7 +312,7 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, C)> + '_ {
         self.entries
             .iter()
-            .map(|(k, fragments)| (k, joined(fragments.iter().map(|(_, c)| c))))
+            .map(|(k, fragments)| (k, joined(fragments.iter().map(|(_, c)| &**c))))
     }
 
     /// The keys, ascending.
@@ -352,30 +363,35 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
         self.entries.is_empty()
     }
 
-    /// Joins a large `other`: one ordered pass over both maps' keys.
+    /// Joins a large `other`: one ordered pass over both maps' keys updates
+    /// my keys in place and picks out the keys only `other` has, added
+    /// after it (as the OR-Set's join: rebuilding the tree every time freed
+    /// and allocated every node).
     fn join_full(&mut self, other: &Self) {
         let mut seen_by_me = ContextProbe::new(&self.context);
         let mut seen_by_other = ContextProbe::new(&other.context);
-        let mine = mem::take(&mut self.entries);
-        let mut out: Vec<(K, Fragments<C>)> = Vec::with_capacity(mine.len());
+        let mut only_theirs: Vec<(&K, &Fragments<C>)> = Vec::new();
+        let mut emptied = false;
         let mut theirs = other.entries.iter().peekable();
-        for (key, mut fragments) in mine {
-            while let Some((k2, f2)) = theirs.next_if(|(k2, _)| **k2 < key) {
-                push_nonempty(&mut out, k2.clone(), unseen(f2, &mut seen_by_me));
+        for (key, fragments) in &mut self.entries {
+            while let Some(entry) = theirs.next_if(|(k2, _)| *k2 < key) {
+                only_theirs.push(entry);
             }
-            match theirs.next_if(|(k2, _)| **k2 == key) {
-                Some((_, f2)) => {
-                    merge_into(&mut fragments, &mut seen_by_me, f2, &mut seen_by_other)
-                }
+            match theirs.next_if(|(k2, _)| *k2 == key) {
+                Some((_, f2)) => merge_into(fragments, &mut seen_by_me, f2, &mut seen_by_other),
                 None => fragments.retain(|(d, _)| !seen_by_other.contains(d)),
             }
-            push_nonempty(&mut out, key, fragments);
+            emptied |= fragments.is_empty();
         }
-        for (k2, f2) in theirs {
-            push_nonempty(&mut out, k2.clone(), unseen(f2, &mut seen_by_me));
+        only_theirs.extend(theirs);
+        if emptied {
+            self.entries.retain(|_, fragments| !fragments.is_empty());
         }
-        // Sorted already: built bottom-up in linear time.
-        self.entries = out.into_iter().collect();
+        let mut added: Vec<(K, Fragments<C>)> = Vec::with_capacity(only_theirs.len());
+        for (key, f2) in only_theirs {
+            push_nonempty(&mut added, key.clone(), unseen(f2, &mut seen_by_me));
+        }
+        crate::crdt::extend_sorted(&mut self.entries, added.into_iter());
     }
 
     /// Joins a small `other` (typically a delta) into a large `self` without
@@ -433,10 +449,11 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
 /// that dropping it never brings back what it removed: `f` is replaced when
 /// `nested ⊔ (f's removals)` includes `f`. Returns the new fragment, the
 /// tags replaced, and the join of the fragments kept.
-fn replace<C: Crdt>(mut nested: C, fragments: &[(Dot, C)]) -> (C, Vec<Dot>, C) {
+fn replace<C: Crdt>(mut nested: C, fragments: &[(Dot, Arc<C>)]) -> (C, Vec<Dot>, C) {
     let mut replaced = Vec::new();
     let mut rest = C::default();
     for (tag, fragment) in fragments {
+        let fragment: &C = fragment;
         let removals = fragment.delta_since(&fragment.context());
         if removals.is_bottom() {
             if nested.includes(fragment) {
@@ -499,8 +516,8 @@ fn merge_into<C: Crdt>(
         }
         match theirs.next_if(|(d2, _)| *d2 == tag) {
             Some((_, c)) => {
-                if fragment != *c {
-                    fragment.join(c);
+                if !Arc::ptr_eq(&fragment, c) && *fragment != **c {
+                    Arc::make_mut(&mut fragment).join(c);
                 }
                 f1.push((tag, fragment));
             }
@@ -561,7 +578,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
         let mut shared_live = Vec::new();
         let mut entries = BTreeMap::new();
         for (key, fragments) in &self.entries {
-            let mut missing = Vec::new();
+            let mut missing = Fragments::new();
             for (tag, c) in fragments {
                 if seen.contains(tag) {
                     shared_live.push(*tag);
@@ -600,7 +617,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
             return false;
         }
         for (key, f2) in &other.entries {
-            let f1 = self.entries.get(key).map_or(&[][..], Vec::as_slice);
+            let f1 = self.entries.get(key).map_or(&[][..], |f| f.as_slice());
             for (tag, c2) in f2 {
                 if let Ok(i) = f1.binary_search_by(|(d, _)| d.cmp(tag)) {
                     if !f1[i].1.includes(c2) {
@@ -670,7 +687,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
         if parts <= 1 {
             return alloc::vec![self.clone()];
         }
-        let mut plain: Vec<(&K, &(Dot, C))> = Vec::new();
+        let mut plain: Vec<(&K, &(Dot, Arc<C>))> = Vec::new();
         let mut last = Self {
             entries: BTreeMap::new(),
             context: CausalContext::new(),
@@ -713,28 +730,43 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
     }
 }
 
-/// Wire form of the body: the context, each key with its fragments as
-/// `(tag, nested value)` ascending by tag, then the replacing tags,
-/// ascending. Keys are ascending too, so the form is canonical. A nested
-/// value carries its own wire form (its own replica table).
+/// Wire form of the body: the context beyond the tags, each key with its
+/// fragments as `(tag, nested value)` ascending by tag, then the replacing
+/// tags, ascending. Keys are ascending too, so the form is canonical. A
+/// nested value carries its own wire form (its own replica table).
+///
+/// Two things the rest implies are left out, so that one nested update's
+/// delta costs no more than its key, its tag and its nested delta: the tags
+/// themselves in the context (every tag is in it; the decoder adds them
+/// back, and refuses a context that lists one), and a tag's counter when it
+/// is the nested value's last dot of the tag's replica ([`Crdt::last_dot`],
+/// as [`OrMap::update`] chooses it for a dot-based value), written as 0,
+/// which is no counter.
 type WireBody<K, C> = (WireContext, Vec<(K, Vec<(WireDot, C)>)>, Vec<WireDot>);
 
-impl<K: Serialize, C: Serialize> Serialize for OrMap<K, C> {
+impl<K: Serialize, C: Crdt + Serialize> Serialize for OrMap<K, C> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut table = ReplicaTable::default();
         table.add_context(&self.context);
         table.finish();
         let table = &table;
+        let beyond_tags = self.context.difference(&tags(self));
         let entries = SeqWith(|| {
             self.entries.iter().map(|(key, fragments)| {
-                let fragments = SeqWith(|| fragments.iter().map(|(d, c)| (table.dot(*d), c)));
+                let fragments = SeqWith(|| {
+                    fragments.iter().map(|(d, c)| {
+                        let (index, counter) = table.dot(*d);
+                        let implied = c.last_dot(d.replica) == counter;
+                        ((index, if implied { 0 } else { counter }), &**c)
+                    })
+                });
                 (key, fragments)
             })
         });
         let replacing = SeqWith(|| self.replacing.iter().map(|d| table.dot(*d)));
         let tabled = Tabled {
             replicas: table.ids(),
-            body: (table.context(&self.context), entries, replacing),
+            body: (table.context(&beyond_tags), entries, replacing),
         };
         tabled.serialize(serializer)
     }
@@ -749,8 +781,8 @@ where
         use serde::de::Error;
         let wire = Tabled::<WireBody<K, C>>::deserialize(deserializer)?;
         let lookup = ReplicaLookup::new::<D::Error>(wire.replicas)?;
-        let (context, wire_entries, wire_replacing) = wire.body;
-        let context = lookup.context::<D::Error>(context)?;
+        let (beyond_tags, wire_entries, wire_replacing) = wire.body;
+        let mut context = lookup.context::<D::Error>(beyond_tags)?;
         wire::ascending::<K, D::Error>(wire_entries.iter().map(|(k, _)| k))?;
         let mut entries = Vec::with_capacity(wire_entries.len());
         let mut all_tags = Vec::new();
@@ -758,24 +790,36 @@ where
             if wire_fragments.is_empty() {
                 return Err(D::Error::custom("or-map: a key with no fragment"));
             }
-            let mut fragments: Fragments<C> = Vec::with_capacity(wire_fragments.len());
-            for (wire_tag, c) in wire_fragments {
-                let tag = lookup.dot::<D::Error>(wire_tag)?;
+            let mut fragments: Fragments<C> = SmallVec::with_capacity(wire_fragments.len());
+            for ((index, counter), c) in wire_fragments {
+                let replica = lookup.replica::<D::Error>(index)?;
+                let implied = c.last_dot(replica);
+                let tag = match counter {
+                    0 if implied > 0 => Dot::new(replica, implied),
+                    0 => return Err(D::Error::custom("or-map: no tag counter to imply")),
+                    _ if counter == implied => {
+                        return Err(D::Error::custom("or-map: a tag counter not left implied"))
+                    }
+                    _ => Dot::new(replica, counter),
+                };
                 if fragments.last().is_some_and(|(last, _)| *last >= tag) {
                     return Err(D::Error::custom("or-map: tags of a key not ascending"));
                 }
-                if !context.contains(&tag) {
-                    return Err(D::Error::custom("or-map: tag outside the causal context"));
+                if context.contains(&tag) {
+                    return Err(D::Error::custom("or-map: a tag listed in the context"));
                 }
                 if c.is_bottom() {
                     return Err(D::Error::custom("or-map: a bottom fragment"));
                 }
                 all_tags.push(tag);
-                fragments.push((tag, c));
+                fragments.push((tag, Arc::new(c)));
             }
             entries.push((key, fragments));
         }
         all_tags.sort_unstable();
+        // One union of sorted runs: inserting the tags one by one between
+        // many ranges of the context would be quadratic.
+        context.join(&CausalContext::from_dots(all_tags.iter().copied()));
         let mut replacing = BTreeSet::new();
         for wire_tag in wire_replacing {
             let tag = lookup.dot::<D::Error>(wire_tag)?;

@@ -327,26 +327,10 @@ impl<T: Ord + Clone> OrSet<T> {
         if emptied {
             self.entries.retain(|_, dots| !dots.is_empty());
         }
-        let mut added = added
+        let added = added
             .into_iter()
-            .map(|(element, dots)| (element.clone(), unseen(dots, &mut seen_by_me)))
-            .peekable();
-        if added.len() < self.entries.len() {
-            self.entries.extend(added);
-        } else {
-            let mine = mem::take(&mut self.entries);
-            let mut out = Vec::with_capacity(mine.len() + added.len());
-            for (element, dots) in mine {
-                while let Some(entry) = added.next_if(|(e2, _)| *e2 < element) {
-                    out.push(entry);
-                }
-                out.push((element, dots));
-            }
-            out.extend(added);
-            // Sorted already: `from_iter` checks that in one pass and then
-            // builds the tree bottom-up in linear time.
-            self.entries = out.into_iter().collect();
-        }
+            .map(|(element, dots)| (element.clone(), unseen(dots, &mut seen_by_me)));
+        crate::crdt::extend_sorted(&mut self.entries, added);
     }
 
     /// The re-add dots after joining `other`, from the contexts before the
