@@ -243,6 +243,9 @@ fn a_write_on_one_node_is_printed_and_read_on_the_others() {
     }
     b.ask("get color", "color = deep blue");
     c.ask("inc hits 2", "hits = 2");
+    // B counts from C's increment once it has it (under load, a write typed
+    // at once could be applied first).
+    b.wait_for(|l| l.starts_with("change: inc hits +2 = 2") && l.contains(&c.replica));
     b.ask("inc hits -5", "hits = -3");
     a.wait_for(|l| l.starts_with("change: inc hits +2 = ") && l.contains(&c.replica));
     a.wait_for(|l| l.starts_with("change: inc hits -5 = ") && l.contains(&b.replica));
