@@ -891,31 +891,31 @@ impl<P: Peer> Swim<P> {
         now_ms: u64,
         events: &mut Vec<Event<S, P>>,
     ) {
-        let new = members.observe(from);
-        if new {
+        let joined = members.observe(from);
+        if joined {
             events.push(Event::MemberJoined(from));
         }
         self.unheard.remove(&from);
-        let mut new = new;
-        if let Some(i) = self.forgotten.iter().position(|(p, _)| *p == from) {
-            if let Some((_, incarnation)) = self.forgotten.remove(i) {
-                if new && incarnation > 0 {
-                    self.overrides.insert(
-                        from,
-                        Known {
-                            incarnation,
-                            status: Status::Alive,
-                            since_ms: now_ms,
-                            suspecters: Vec::new(),
-                            checks: 0,
-                        },
-                    );
-                    // Known again as it was: what it says of itself is
-                    // weighed against that, as for any known member.
-                    new = false;
-                }
-            }
+        let forgotten = self.forgotten.iter().position(|(p, _)| *p == from);
+        let restored = forgotten
+            .and_then(|i| self.forgotten.remove(i))
+            .map(|(_, last)| last)
+            .filter(|&last| joined && last > 0);
+        if let Some(last) = restored {
+            // Known again as it was: what it says of itself is weighed
+            // against that, as for any known member.
+            self.overrides.insert(
+                from,
+                Known {
+                    incarnation: last,
+                    status: Status::Alive,
+                    since_ms: now_ms,
+                    suspecters: Vec::new(),
+                    checks: 0,
+                },
+            );
         }
+        let new = joined && restored.is_none();
         if let Some(probe) = &mut self.probe {
             if probe.target == from {
                 probe.acked = true;
