@@ -204,6 +204,38 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
         true
     }
 
+    /// Whether every write this value holds was made by `author`: every dot
+    /// of its live elements or entries, every counter entry, every
+    /// timestamp names `author`. Removals are not writes: the dots a
+    /// removal's causal context names may be anyone's (a replica removes
+    /// what it has seen). The bottom value is written by no one, so by
+    /// every author.
+    ///
+    /// A receiver of a delta signed by its author checks it: the key that
+    /// signed it must be the key of every replica its writes name, so that
+    /// a member holding the cluster key still cannot write as another.
+    /// The default says `false` unless the value is bottom: a type that does
+    /// not say who wrote it has its signed deltas refused, never taken on
+    /// trust. Every type of this crate and every `#[derive(Crdt)]` struct
+    /// says.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = GCounter::new();
+    /// let mine = counter.increment(me, 3);
+    /// assert!(mine.authored_only_by(me));
+    /// assert!(!mine.authored_only_by(you));
+    /// counter.increment(you, 1);
+    /// assert!(!counter.authored_only_by(me)); // two writers
+    /// assert!(GCounter::new().authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: crate::ReplicaId) -> bool {
+        let _ = author;
+        self.is_bottom()
+    }
+
     /// Makes this value's next writes take dots beyond every dot of
     /// `seen`, for a value nested in an [`OrMap`](crate::OrMap): the map
     /// calls it on a **temporary copy** of a key's value before a nested
