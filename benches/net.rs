@@ -912,6 +912,7 @@ fn envelope_table(iters: usize) -> (Vec<EnvelopeRow>, (usize, usize)) {
             seq: 1,
         },
         delta: Arc::new(delta),
+        seal: None,
     }));
     let key = Key::from_bytes([7; 32]);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);

@@ -507,6 +507,7 @@ fn honest_values(n: u64) -> Honest {
             seq: n,
         },
         delta: Arc::new(v.numbers.clone()),
+        seal: None,
     }));
     v
 }

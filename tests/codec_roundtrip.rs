@@ -358,6 +358,7 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
                 seq: d,
             },
             delta: Arc::new(delta.clone()),
+            seal: None,
         }),
         Body::Tree(Tree::IHave { ids: c.ids.clone() }),
         Body::Tree(Tree::Graft {

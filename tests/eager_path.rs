@@ -192,6 +192,7 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
                 seq: u64::MAX,
             },
             delta: OrSet::new().into(),
+            seal: None,
         },
     ];
     for (t, tree) in hostile.into_iter().enumerate() {

@@ -502,6 +502,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
                 seq: 5,
             },
             delta: Arc::new(orset_of(1)),
+            seal: None,
         }),
         Body::Tree(Tree::Gossip {
             id: DeltaId {
@@ -510,6 +511,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
                 seq: 1 << 20,
             },
             delta: Arc::new(orset_of(60)),
+            seal: None,
         }),
         Body::Tree(Tree::IHave {
             ids: vec![range(0, 0), range(5, 900)],

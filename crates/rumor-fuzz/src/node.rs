@@ -541,6 +541,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
             Body::Tree(Tree::Gossip {
                 id,
                 delta: delta.into(),
+                seal: None,
             })
         }
         BodyInput::Tree(TreeInput::IHave(ranges)) => Body::Tree(Tree::IHave {

@@ -34,6 +34,7 @@ mod message;
 mod node;
 mod peer;
 mod plumtree;
+mod seal;
 mod swim;
 
 pub use config::{Config, Strategy};
@@ -43,4 +44,5 @@ pub use message::{Ack, Body, Message, Probe, SyncBody};
 pub use node::{Event, Node, Output, Refused};
 pub use peer::Peer;
 pub use plumtree::{DeltaId, IdRange, Tree};
+pub use seal::{AuthorKey, Identity, Seal, SealError};
 pub use swim::{MemberUpdate, Status};

@@ -18,6 +18,7 @@ use crate::membership::{FullView, Membership};
 use crate::message::{Ack, Body, Message, Probe, SyncBody};
 use crate::peer::Peer;
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
+use crate::seal::{Identity, Seal, SealError};
 use crate::swim::Status;
 use crate::swim::Swim;
 
@@ -101,6 +102,11 @@ pub struct Refused {
     /// dropped because their sender ran over
     /// [`ViewConfig::request_burst`](crate::ViewConfig::request_burst).
     pub view_requests: u64,
+    /// Eager-path deltas refused by a node with an
+    /// [`Identity`](crate::Identity) ([`Node::with_identity`]): unsigned,
+    /// signed by another key than their epoch's, not verifying, or with
+    /// writes that name another replica than their signer.
+    pub seals: u64,
 }
 
 impl Refused {
@@ -113,7 +119,7 @@ impl Refused {
     /// assert_eq!(refused.each().iter().map(|(_, n)| n).sum::<u64>(), 3);
     /// ```
     #[must_use]
-    pub const fn each(&self) -> [(&'static str, u64); 7] {
+    pub const fn each(&self) -> [(&'static str, u64); 8] {
         [
             ("deltas", self.deltas),
             ("incarnations", self.incarnations),
@@ -122,6 +128,7 @@ impl Refused {
             ("ping_reqs", self.ping_reqs),
             ("answers", self.answers),
             ("view_requests", self.view_requests),
+            ("seals", self.seals),
         ]
     }
 
@@ -176,7 +183,7 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// The eager path's links and recent deltas ([`Strategy::Eager`]),
     /// kept as the `Arc` they arrived in: forwarding, keeping and answering
     /// a graft share one copy (in the simulator, one for the whole network).
-    tree: Plumtree<Arc<S>, P>,
+    tree: Plumtree<Carried<S>, P>,
     /// Peers asked for a repair after grafts of announced deltas failed.
     /// Their answer is not broadcast on: its ids were announced, so the
     /// tree has spread it.
@@ -196,6 +203,19 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     refused_ids: u64,
     /// Answers to strangers cut by the amplification bound.
     refused_answers: u64,
+    /// The key this node signs its eager-path deltas with, and the life its
+    /// epoch is derived from ([`Node::with_identity`]).
+    identity: Option<(Identity, u64)>,
+    /// Eager-path deltas refused for their seal.
+    refused_seals: u64,
+}
+
+/// An eager-path delta as a node keeps and forwards it: the delta, and its
+/// author's seal, both shared by every copy.
+#[derive(Clone)]
+struct Carried<S> {
+    delta: Arc<S>,
+    seal: Option<Arc<Seal>>,
 }
 
 impl<S, P, M> Node<S, P, M>
@@ -234,6 +254,8 @@ where
             refused_deltas: 0,
             refused_ids: 0,
             refused_answers: 0,
+            identity: None,
+            refused_seals: 0,
         };
         for peer in node.members.links().unwrap_or_default().to_vec() {
             node.tree.promote(peer);
@@ -283,6 +305,61 @@ where
         self
     }
 
+    /// Gives the node its signing key: from then on it signs the deltas of
+    /// its own writes on the eager path ([`Strategy::Eager`]), and
+    /// **accepts only signed deltas there**, checked before they are joined
+    /// or forwarded: the signature must verify, the id's epoch must be the
+    /// author's, and every write of the delta must name the author's
+    /// replica id ([`Crdt::authored_only_by`]). A refused delta counts in
+    /// [`Refused::seals`]; anti-entropy still brings honest writes that the
+    /// eager path missed. Every node of a cluster takes an identity, or
+    /// none does.
+    ///
+    /// The application writes as [`Identity::replica_id`]: a delta whose
+    /// writes name another replica is refused by every receiver. What
+    /// anti-entropy brings (many authors' writes, joined) goes on
+    /// unsigned through anti-entropy only, not along the tree.
+    ///
+    /// Call it before the first update: it starts the node's life afresh,
+    /// under an epoch derived from the key.
+    ///
+    /// ```
+    /// use rumor_crdt::GCounter;
+    /// use rumor_gossip::{Body, Config, FullView, Identity, Node, Strategy, Tree};
+    ///
+    /// let config = Config { strategy: Strategy::Eager, ..Config::default() };
+    /// let me = Identity::from_secret([1; 32]);
+    /// let mut a = Node::new(1u32, GCounter::new(), FullView::new(1, [2]), config.clone(), 7)
+    ///     .with_identity(me.clone());
+    /// let mut b = Node::new(2u32, GCounter::new(), FullView::new(2, [1]), config, 8)
+    ///     .with_identity(Identity::from_secret([2; 32]));
+    ///
+    /// let out = a.update(|s| s.increment(me.replica_id(), 5));
+    /// let (_, message) = out.messages.into_iter().next().unwrap();
+    /// assert!(matches!(&message.body, Body::Tree(Tree::Gossip { seal: Some(_), .. })));
+    /// let _ = b.handle(1, message, 10);
+    /// assert_eq!(b.state().value(), 5);
+    ///
+    /// // A write under another replica's name does not get through.
+    /// let out = a.update(|s| s.increment(rumor_crdt::ReplicaId::from_u128(9), 1));
+    /// let (_, message) = out.messages.into_iter().next().unwrap();
+    /// let _ = b.handle(1, message, 20);
+    /// assert_eq!((b.state().value(), b.refused().seals), (5, 1));
+    /// ```
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        let life = self.tree.epoch();
+        self.tree.set_epoch(identity.author().epoch(life));
+        self.identity = Some((identity, life));
+        self
+    }
+
+    /// The replica id this node writes as, if it has an identity
+    /// ([`Node::with_identity`]).
+    pub fn replica_id(&self) -> Option<rumor_crdt::ReplicaId> {
+        self.identity.as_ref().map(|(identity, _)| identity.replica_id())
+    }
+
     /// The replica's clock, if [`Node::with_clock`] gave one.
     pub fn clock(&self) -> Option<&Hlc> {
         self.clock.as_ref()
@@ -329,6 +406,7 @@ where
             ping_reqs: self.swim.refused_ping_reqs(),
             answers: self.refused_answers,
             view_requests: self.members.refused_requests(),
+            seals: self.refused_seals,
         }
     }
 
@@ -836,7 +914,21 @@ where
     /// or random live members become eager first: a write must leave this
     /// node at once, not wait for the next round's announcements.
     fn broadcast(&mut self, delta: Arc<S>, from: Option<P>, out: &mut Output<S, P>) {
-        let id = self.tree.local(Arc::clone(&delta), self.round, from);
+        let seal = match &self.identity {
+            None => None,
+            // Others' writes (what anti-entropy brought, or a delta whose id
+            // was refused) cannot carry their authors' seals: they spread by
+            // anti-entropy only.
+            Some(_) if from.is_some() => return,
+            Some((identity, life)) => codec::encode(&*delta)
+                .ok()
+                .map(|bytes| Arc::new(identity.seal(*life, self.tree.next_seq(), &bytes))),
+        };
+        let carried = Carried {
+            delta: Arc::clone(&delta),
+            seal,
+        };
+        let id = self.tree.local(carried.clone(), self.round, from);
         self.ensure_neighbors(out);
         if !self.tree.eager().any(|p| self.swim.is_live(p)) {
             let mut fallback: Vec<P> = self
@@ -857,13 +949,13 @@ where
                 self.link(peer);
             }
         }
-        self.push_eager(id, &delta, from, out);
+        self.push_eager(id, &carried, from, out);
     }
 
     fn push_eager(
         &mut self,
         id: DeltaId<P>,
-        delta: &Arc<S>,
+        carried: &Carried<S>,
         except: Option<P>,
         out: &mut Output<S, P>,
     ) {
@@ -875,7 +967,8 @@ where
         for peer in targets {
             let gossip = Tree::Gossip {
                 id,
-                delta: Arc::clone(delta),
+                delta: Arc::clone(&carried.delta),
+                seal: carried.seal.clone(),
             };
             self.send(out, peer, Body::Tree(gossip));
         }
@@ -884,7 +977,7 @@ where
     fn handle_tree(&mut self, from: P, message: Tree<S, P>, now_ms: u64, out: &mut Output<S, P>) {
         let max = self.config.max_ids_per_message;
         match message {
-            Tree::Gossip { id, delta } => {
+            Tree::Gossip { id, delta, seal } => {
                 if self.tree.has(&id) {
                     self.tree.held_by(&id, from);
                     // A second path leads here: keep this link lazy, unless
@@ -894,6 +987,12 @@ where
                         self.send(out, from, Body::Tree(Tree::Prune));
                     }
                     return;
+                }
+                if self.identity.is_some() {
+                    if let Err(_refused) = Self::check_seal(&id, &delta, seal.as_deref()) {
+                        self.refused_seals += 1;
+                        return;
+                    }
                 }
                 let ids = self.config.advance(self.config.max_seq_step);
                 if !self.tree.admits(&id, from, ids) {
@@ -918,9 +1017,12 @@ where
                 if news {
                     self.absorb(&delta, now_ms);
                     out.events.push(Event::StateChanged(Arc::clone(&delta)));
-                    self.push_eager(id, &delta, Some(from), out);
                 }
-                self.tree.keep(id, delta, self.round, Some(from), news);
+                let carried = Carried { delta, seal };
+                if news {
+                    self.push_eager(id, &carried, Some(from), out);
+                }
+                self.tree.keep(id, carried, self.round, Some(from), news);
             }
             Tree::IHave { ids } => {
                 for id in plumtree::from_ranges(&ids, max) {
@@ -930,13 +1032,29 @@ where
             Tree::Graft { ids } => {
                 self.link(from);
                 for id in plumtree::from_ranges(&ids, max) {
-                    if let Some(delta) = self.tree.kept(&id).map(Arc::clone) {
-                        self.send(out, from, Body::Tree(Tree::Gossip { id, delta }));
+                    if let Some(Carried { delta, seal }) = self.tree.kept(&id).cloned() {
+                        let gossip = Tree::Gossip { id, delta, seal };
+                        self.send(out, from, Body::Tree(gossip));
                     }
                 }
             }
             Tree::Prune => self.tree.demote(from),
             Tree::Connect => self.link(from),
+        }
+    }
+
+    /// Whether a received eager-path delta carries a seal by its author:
+    /// the id's epoch is the author's, the signature verifies over the
+    /// delta's encoding and the id's sequence number, and every write names
+    /// the author's replica id.
+    fn check_seal(id: &DeltaId<P>, delta: &S, seal: Option<&Seal>) -> Result<(), SealError> {
+        let seal = seal.ok_or(SealError::Missing)?;
+        let bytes = codec::encode(delta).map_err(|_| SealError::Encode)?;
+        seal.verify(id.epoch, id.seq, &bytes)?;
+        if delta.authored_only_by(seal.author.replica_id()) {
+            Ok(())
+        } else {
+            Err(SealError::Writer)
         }
     }
 

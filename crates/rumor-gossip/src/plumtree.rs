@@ -22,6 +22,7 @@ use rumor_crdt::Advance;
 use serde::{Deserialize, Serialize};
 
 use crate::peer::Peer;
+use crate::seal::Seal;
 
 /// Names one broadcast delta: the node that wrote it, in which life
 /// (epoch), and its sequence number there. Like a dot, but over nodes.
@@ -63,6 +64,10 @@ pub enum Tree<S, P> {
         /// The delta, shared by every copy this node sends and keeps (on
         /// the wire it is the delta itself: `Arc` adds nothing).
         delta: Arc<S>,
+        /// Its author's signature, from a node with an
+        /// [`Identity`](crate::Identity): passed on unchanged by every
+        /// forwarder (see [`Node::with_identity`](crate::Node::with_identity)).
+        seal: Option<Arc<Seal>>,
     },
     /// Deltas the sender has (sent on lazy links, once per round).
     IHave {
@@ -346,6 +351,18 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// The epoch that names this life's deltas.
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Starts a new life named `epoch` (a node that takes an identity: its
+    /// epochs are derived from its key); its ids start again at 0.
+    pub(crate) fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.next_seq = 0;
+    }
+
+    /// The sequence number the next local delta will take.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// Whether an id this node has not received, delivered by `from`, may
