@@ -159,6 +159,21 @@ impl Crdt for GCounter {
         self.delta_since(other)
     }
 
+    /// Each entry is its replica's write (the count it reached); a zero
+    /// entry, which no mutator makes and the decoder refuses, writes nothing.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = GCounter::new();
+    /// let delta = counter.increment(me, 2);
+    /// assert!(delta.authored_only_by(me) && !delta.authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: ReplicaId) -> bool {
+        self.entries.iter().all(|(r, &n)| n == 0 || *r == author)
+    }
+
     fn split(&self, parts: usize) -> Vec<Self> {
         let entries: Vec<(ReplicaId, u64)> = self.entries.iter().map(|(r, n)| (*r, *n)).collect();
         entries

@@ -390,6 +390,27 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
         self.writes.is_empty()
     }
 
+    /// Every write held, values and removals (tombstones) alike: a removal
+    /// here is a timestamped write that beats older ones, so it names its
+    /// writer too (its timestamp's replica, which is also its dot's). The
+    /// per-replica counters are local bookkeeping, not writes (the map's
+    /// value ignores them), so they are not checked.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Hlc, LwwMap, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut theirs = LwwMap::new();
+    /// theirs.insert("door", "open", Hlc::new(you).now(100)).unwrap();
+    /// let mut mine = theirs.clone();
+    /// let removal = mine.remove(&"door", Hlc::new(me).now(200)).unwrap();
+    /// assert!(removal.authored_only_by(me) && !removal.authored_only_by(you));
+    /// assert!(!theirs.authored_only_by(me));
+    /// ```
+    fn authored_only_by(&self, author: ReplicaId) -> bool {
+        self.writes.values().all(|w| w.ts.replica == author)
+    }
+
     fn latest_timestamp(&self) -> Option<HlcTimestamp> {
         self.writes.values().map(|w| w.ts).max()
     }

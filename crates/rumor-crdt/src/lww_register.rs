@@ -171,6 +171,23 @@ impl<T: Clone + PartialEq + core::fmt::Debug> Crdt for LwwRegister<T> {
         self.write.is_none()
     }
 
+    /// The write held names its writer in its timestamp; an unset register
+    /// (bottom) is written by no one.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, Hlc, LwwRegister, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut register = LwwRegister::new();
+    /// let delta = register.set("on", Hlc::new(me).now(1_000)).unwrap();
+    /// assert!(delta.authored_only_by(me) && !delta.authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: crate::ReplicaId) -> bool {
+        self.write
+            .as_ref()
+            .is_none_or(|(ts, _)| ts.replica == author)
+    }
+
     fn includes(&self, other: &Self) -> bool {
         match (self.timestamp(), other.timestamp()) {
             (_, None) => true,

@@ -176,6 +176,22 @@ impl<T: Clone + PartialEq + Debug> Crdt for MvRegister<T> {
         self.context.max(replica)
     }
 
+    /// The dots of the values held; the context (the writes replaced or
+    /// cleared) may name anyone.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, MvRegister, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut register = MvRegister::new();
+    /// register.set(you, "theirs");
+    /// let mine = register.set(me, "mine"); // replaces their write
+    /// assert!(mine.authored_only_by(me) && !mine.authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: ReplicaId) -> bool {
+        self.entries.iter().all(|(d, _)| d.replica == author)
+    }
+
     /// The writes `seen` lacks, and every dot this register has seen except
     /// the live ones `seen` holds too (which the delta must not remove).
     fn delta_since(&self, seen: &CausalContext) -> Self {

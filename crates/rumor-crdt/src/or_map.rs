@@ -658,6 +658,28 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
         self.context.max(replica)
     }
 
+    /// Every fragment: its tag names `author`, and so does every write of
+    /// the nested delta it holds. The context (removed and replaced tags)
+    /// may name anyone.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, GCounter, OrMap, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut map: OrMap<&str, GCounter> = OrMap::new();
+    /// let mine = map.update(me, "hits", |c| c.increment(me, 1));
+    /// assert!(mine.authored_only_by(me) && !mine.authored_only_by(you));
+    /// // My tag, your count inside it: not mine alone.
+    /// let forged = map.update(me, "hits", |c| c.increment(you, 1));
+    /// assert!(!forged.authored_only_by(me) && !forged.authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: ReplicaId) -> bool {
+        self.entries
+            .values()
+            .flatten()
+            .all(|(tag, c)| tag.replica == author && c.authored_only_by(author))
+    }
+
     /// Chunks of the fragments, each with exactly its own tags as context,
     /// and one last piece with the rest of the context (removed and
     /// replaced tags) plus every fragment that replaced others: as the

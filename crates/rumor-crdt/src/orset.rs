@@ -591,6 +591,24 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
         self.context.max(replica)
     }
 
+    /// The dots of the live elements; the context (what was removed or
+    /// replaced) may name anyone.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, OrSet, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut set = OrSet::new();
+    /// set.insert(you, "x");
+    /// let removal = set.remove(&"x"); // names your dot, writes nothing
+    /// assert!(removal.authored_only_by(me));
+    /// let add = set.insert(me, "y");
+    /// assert!(add.authored_only_by(me) && !add.authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: ReplicaId) -> bool {
+        self.entries.values().flatten().all(|d| d.replica == author)
+    }
+
     /// Chunks of the elements, each with exactly its own dots as context,
     /// and one last piece with the dots of removed and replaced adds plus
     /// every element that holds a re-add dot. Each piece is a valid delta on

@@ -176,6 +176,20 @@ impl Crdt for PnCounter {
         self.delta_since(other)
     }
 
+    /// Both halves: an increment and a decrement are both writes.
+    ///
+    /// ```
+    /// use rumor_crdt::{Crdt, PnCounter, ReplicaId};
+    ///
+    /// let (me, you) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut counter = PnCounter::new();
+    /// let down = counter.decrement(me, 2);
+    /// assert!(down.authored_only_by(me) && !down.authored_only_by(you));
+    /// ```
+    fn authored_only_by(&self, author: ReplicaId) -> bool {
+        self.increments.authored_only_by(author) && self.decrements.authored_only_by(author)
+    }
+
     /// Chunks of the entries of both halves (an increment entry and a
     /// decrement entry are two entries): each piece a counter of its own.
     ///

@@ -5,7 +5,8 @@
 //! For `struct Swarm { positions: LwwMap<..>, done: GCounter }` it generates:
 //! - `impl Crdt for Swarm`: `join`, `context`, `delta_since`, `is_bottom`,
 //!   `includes`, `missing_from`, `latest_timestamp`, `advances_within`,
-//!   `observe_dots`, `last_dot` and `split`, each field by field;
+//!   `authored_only_by` (every field's), `observe_dots`, `last_dot` and
+//!   `split`, each field by field;
 //! - `SwarmContext`, the struct of the fields' contexts (serde included), the
 //!   derived type's `Crdt::Context`;
 //! - a delta constructor per field, `update_positions(|m| m.insert(..))`:
@@ -305,6 +306,10 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
 
             fn observe_dots(&mut self, seen: &#krate::CausalContext) {
                 #( #krate::Crdt::observe_dots(&mut self.#members, seen); )*
+            }
+
+            fn authored_only_by(&self, author: #krate::ReplicaId) -> bool {
+                true #( && #krate::Crdt::authored_only_by(&self.#members, author) )*
             }
 
             fn last_dot(&self, replica: #krate::ReplicaId) -> u64 {
