@@ -121,6 +121,7 @@ fn reach(nodes: u32, loss: f64, strategy: Strategy, samples: u32, topology: Topo
             loss: if joining > 0 { 0.0 } else { loss },
             duplicate: 0.0,
         },
+        signed: false,
     };
     let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
     sim.run_for(joining);
@@ -301,6 +302,7 @@ fn catch_up_after_heal(nodes: u32, strategy: Strategy, partial: bool, seeds: u64
                 loss: 0.0,
                 duplicate: 0.0,
             },
+            signed: false,
         };
         let mut sim = Simulator::new(config, |_| OrSet::<u64>::new());
         sim.set_codec(false);

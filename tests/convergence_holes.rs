@@ -147,6 +147,7 @@ fn cluster(nodes: u32, seed: u64, strategy: Strategy, partial: bool) -> Simulato
             loss: 0.0,
             duplicate: 0.0,
         },
+        signed: false,
     };
     Simulator::new(config, |_| OrSet::new())
 }

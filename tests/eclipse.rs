@@ -58,6 +58,7 @@ fn joining(nodes: u32, join_window_ms: u64, view: ViewConfig, seed: u64) -> Simu
             loss: 0.0,
             duplicate: 0.0,
         },
+        signed: false,
     };
     Simulator::new(config, |_| OrSet::new())
 }

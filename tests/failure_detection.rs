@@ -586,6 +586,7 @@ fn a_member_that_crashes_right_after_joining_is_marked_down_by_all_within_2_s() 
                 loss: 0.0,
                 duplicate: 0.0,
             },
+            signed: false,
         };
         let mut sim = Simulator::new(config, |_| GCounter::new());
         sim.crash(joiner);

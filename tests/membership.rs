@@ -141,6 +141,7 @@ mod seeded {
                 loss,
                 duplicate: 0.0,
             },
+            signed: false,
         };
         Simulator::new(config, |_| GCounter::new())
     }

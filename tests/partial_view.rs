@@ -27,6 +27,7 @@ fn cluster(nodes: u32, seed: u64, join_window_ms: u64) -> Simulator<OrSet<u64>> 
             ..Config::default()
         },
         net: NetConfig::default(),
+        signed: false,
     };
     Simulator::new(config, |_| OrSet::new())
 }

@@ -41,6 +41,7 @@ fn cluster(nodes: u32, seed: u64, partial: bool) -> Simulator<OrSet<u64>> {
             loss: 0.0,
             duplicate: 0.0,
         },
+        signed: false,
     };
     let mut sim = Simulator::new(config, |_| OrSet::new());
     sim.run_for(u64::from(nodes) / 20 + 1_000);

@@ -25,6 +25,7 @@ fn config(nodes: u32, strategy: Strategy, topology: Topology) -> SimConfig {
             loss: 0.05,
             duplicate: 0.05,
         },
+        signed: false,
     }
 }
 

@@ -357,7 +357,9 @@ where
     /// The replica id this node writes as, if it has an identity
     /// ([`Node::with_identity`]).
     pub fn replica_id(&self) -> Option<rumor_crdt::ReplicaId> {
-        self.identity.as_ref().map(|(identity, _)| identity.replica_id())
+        self.identity
+            .as_ref()
+            .map(|(identity, _)| identity.replica_id())
     }
 
     /// The replica's clock, if [`Node::with_clock`] gave one.

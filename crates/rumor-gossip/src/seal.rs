@@ -229,12 +229,13 @@ fn signed_bytes(author: &AuthorKey, life: u64, seq: u64, delta: &[u8]) -> Vec<u8
     bytes
 }
 
-/// 104 bytes, no length prefix: key, life, signature.
+/// 104 bytes, no length prefix: key, life (8 bytes, little-endian, not a
+/// varint), signature.
 impl Serialize for Seal {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         let mut tuple = serializer.serialize_tuple(3)?;
         tuple.serialize_element(&self.author)?;
-        tuple.serialize_element(&self.life)?;
+        tuple.serialize_element(&self.life.to_le_bytes())?;
         tuple.serialize_element(&SignatureBytes(self.signature))?;
         tuple.end()
     }
@@ -252,9 +253,10 @@ impl<'de> Deserialize<'de> for Seal {
                 let author = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let life = seq
+                let life: [u8; 8] = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let life = u64::from_le_bytes(life);
                 let SignatureBytes(signature) = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(2, &self))?;

@@ -42,14 +42,14 @@ mod scenario;
 mod shard;
 mod stats;
 
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use rumor_crdt::{Crdt, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use rumor_gossip::{DenseView, Event, FullView, HyParView, Message, Node, Output};
+use rumor_gossip::{DenseView, Event, FullView, HyParView, Identity, Message, Node, Output};
 
 pub use network::{NetConfig, SimConfig, SimView, Topology};
 pub use scenario::{Outcome, ScenarioError, Step};
@@ -188,8 +188,15 @@ where
             Topology::Seeded { seeds } => SimView::Seeded(FullView::new(i, seeds.iter().copied())),
             Topology::Partial { view, .. } => SimView::Partial(HyParView::new(i, view.clone())),
         };
-        Node::new(i, state, view, self.config.node.clone(), seed)
-            .with_incarnation(u64::from(incarnation))
+        let node = Node::new(i, state, view, self.config.node.clone(), seed)
+            .with_incarnation(u64::from(incarnation));
+        if self.config.signed {
+            let mut secret = [0; 32];
+            Pcg64Mcg::seed_from_u64(seed ^ 0x5EA1_5EA1_5EA1_5EA1).fill_bytes(&mut secret);
+            node.with_identity(Identity::from_secret(secret))
+        } else {
+            node
+        }
     }
 
     fn schedule_first_tick(&mut self, node: u32) {
@@ -223,6 +230,9 @@ where
     /// node restarted without its state writes under a new id, so that it
     /// never reuses a dot.
     pub fn replica_id(&self, i: u32) -> ReplicaId {
+        if let Some(id) = self.slots[i as usize].node.replica_id() {
+            return id; // a signed simulation: the id of the node's key
+        }
         let incarnation = self.slots[i as usize].incarnation;
         ReplicaId::from_u128((u128::from(incarnation) << 32) | (u128::from(i) + 1))
     }

@@ -216,6 +216,11 @@ pub struct SimConfig {
     pub node: Config,
     /// The network.
     pub net: NetConfig,
+    /// Every node signs its writes and accepts only signed deltas on the
+    /// eager path ([`Node::with_identity`](rumor_gossip::Node::with_identity)),
+    /// with a key drawn from the seed, the node and its incarnation; it
+    /// writes as that key's replica id ([`Simulator::replica_id`](crate::Simulator::replica_id)).
+    pub signed: bool,
 }
 
 impl Default for SimConfig {
@@ -226,6 +231,7 @@ impl Default for SimConfig {
             seed: 1,
             node: Config::default(),
             net: NetConfig::default(),
+            signed: false,
         }
     }
 }

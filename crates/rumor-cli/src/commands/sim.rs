@@ -30,6 +30,7 @@ Examples:
   rumor sim                                  10,000 agents, full views, eager, 1 ms links
   rumor sim --compare                        FullState, Delta, DeltaOptimized, Eager side by side
   rumor sim --partial --agents 100000        HyParView partial views
+  rumor sim --signed --strategy eager        every write signed by its author
   rumor sim --loss 0.1 --latency 1-20        10 % loss, latency drawn from 1 to 20 ms
   rumor sim --partition 2000 --churn 0.01    halves split for 2 s; 1 % of agents restart each second
   rumor sim --agents 1000 --json --seed 3";
@@ -52,6 +53,10 @@ pub(crate) struct Args {
     /// and more.
     #[arg(long)]
     pub(crate) partial: bool,
+    /// Every agent signs its writes (ed25519) and accepts only signed
+    /// deltas on the eager path: to measure what signing costs.
+    #[arg(long)]
+    pub(crate) signed: bool,
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) gossip: super::GossipArgs,
@@ -200,6 +205,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
             loss: 0.0,
             duplicate: 0.0,
         },
+        signed: args.signed,
     };
     let duration_ms = (args.duration * 1_000.0).round() as u64;
     let bar = crate::output::progress(
