@@ -73,9 +73,23 @@ impl Identity {
         self.author.replica_id()
     }
 
-    /// Seals the delta whose encoding is `delta`, as the `seq`-th eager
-    /// broadcast of the life `life`.
-    pub(crate) fn seal(&self, life: u64, seq: u64, delta: &[u8]) -> Seal {
+    /// Seals the delta whose encoding ([`rumor_crdt::codec::encode`]) is
+    /// `delta`, as the `seq`-th eager broadcast of the life `life`, whose
+    /// epoch is [`AuthorKey::epoch`]`(life)`. A node does it for each of its
+    /// writes ([`Node::with_identity`](crate::Node::with_identity)); it is
+    /// public for peers written by hand, and for tests that forge.
+    ///
+    /// ```
+    /// use rumor_gossip::Identity;
+    ///
+    /// let me = Identity::from_secret([5; 32]);
+    /// let seal = me.seal(1, 0, b"a delta's bytes");
+    /// let epoch = me.author().epoch(1);
+    /// assert!(seal.verify(epoch, 0, b"a delta's bytes").is_ok());
+    /// assert!(seal.verify(epoch, 0, b"other bytes").is_err());
+    /// ```
+    #[must_use]
+    pub fn seal(&self, life: u64, seq: u64, delta: &[u8]) -> Seal {
         let signature = self.key.sign(&signed_bytes(&self.author, life, seq, delta));
         Seal {
             author: self.author,
@@ -187,8 +201,13 @@ pub enum SealError {
 
 impl Seal {
     /// Checks that this seal signs the delta encoded as `delta`, named by
-    /// `epoch` and `seq`.
-    pub(crate) fn verify(&self, epoch: u64, seq: u64, delta: &[u8]) -> Result<(), SealError> {
+    /// `epoch` and `seq` (a receiver also checks that the delta's writes
+    /// name [`AuthorKey::replica_id`]).
+    ///
+    /// # Errors
+    /// [`SealError::Epoch`] if `epoch` is not the author's for the sealed
+    /// life, [`SealError::Signature`] if the signature does not verify.
+    pub fn verify(&self, epoch: u64, seq: u64, delta: &[u8]) -> Result<(), SealError> {
         if self.author.epoch(self.life) != epoch {
             return Err(SealError::Epoch);
         }
