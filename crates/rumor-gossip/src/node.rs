@@ -334,15 +334,18 @@ where
     /// let mut b = Node::new(2u32, GCounter::new(), FullView::new(2, [1]), config, 8)
     ///     .with_identity(Identity::from_secret([2; 32]));
     ///
-    /// let out = a.update(|s| s.increment(me.replica_id(), 5));
-    /// let (_, message) = out.messages.into_iter().next().unwrap();
+    /// let gossip = |out: rumor_gossip::Output<GCounter, u32>| {
+    ///     out.messages.into_iter().map(|(_, m)| m)
+    ///         .find(|m| matches!(m.body, Body::Tree(Tree::Gossip { .. })))
+    ///         .unwrap()
+    /// };
+    /// let message = gossip(a.update(|s| s.increment(me.replica_id(), 5)));
     /// assert!(matches!(&message.body, Body::Tree(Tree::Gossip { seal: Some(_), .. })));
     /// let _ = b.handle(1, message, 10);
     /// assert_eq!(b.state().value(), 5);
     ///
     /// // A write under another replica's name does not get through.
-    /// let out = a.update(|s| s.increment(rumor_crdt::ReplicaId::from_u128(9), 1));
-    /// let (_, message) = out.messages.into_iter().next().unwrap();
+    /// let message = gossip(a.update(|s| s.increment(rumor_crdt::ReplicaId::from_u128(9), 1)));
     /// let _ = b.handle(1, message, 20);
     /// assert_eq!((b.state().value(), b.refused().seals), (5, 1));
     /// ```
