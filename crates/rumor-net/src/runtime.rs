@@ -49,7 +49,7 @@ use std::task::{ready, Context, Poll};
 use futures_core::Stream;
 
 use rumor_crdt::{Crdt, HlcTimestamp, ReplicaId};
-use rumor_gossip::{Config, Strategy};
+use rumor_gossip::{Config, Identity, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -153,6 +153,7 @@ impl Gossip {
             security: None,
             cluster: Cluster::new(DEFAULT_CLUSTER),
             incarnation: 0,
+            identity: None,
             config: Config {
                 strategy: Strategy::Eager,
                 ..Config::default()
@@ -173,6 +174,7 @@ pub struct GossipBuilder<S> {
     security: Option<Security>,
     cluster: Cluster,
     incarnation: u64,
+    identity: Option<Identity>,
     config: Config,
 }
 
@@ -213,6 +215,34 @@ impl<S: State> GossipBuilder<S> {
     #[must_use]
     pub fn keyring(mut self, keyring: Keyring) -> Self {
         self.security = Some(Security::Keys(keyring));
+        self
+    }
+
+    /// Sign this node's writes with `identity`'s key, and accept only
+    /// signed deltas on the eager path
+    /// ([`Node::with_identity`](rumor_gossip::Node::with_identity)): a member
+    /// that holds the cluster key still cannot write in another replica's
+    /// name there. The node then writes as [`Identity::replica_id`], which
+    /// replaces the replica id given to [`Gossip::builder`] (read it back
+    /// with [`GossipHandle::replica`]). Every member of a cluster signs, or
+    /// none does. `docs/PROTOCOL.md` ("Seals") says what a key holder can
+    /// still forge.
+    ///
+    /// ```
+    /// use rumor_crdt::{GCounter, ReplicaId};
+    /// use rumor_gossip::Identity;
+    /// use rumor_net::{Gossip, Key, Keyring};
+    ///
+    /// let identity = Identity::from_secret([42; 32]); // from the OS's RNG in a real agent
+    /// let builder = Gossip::builder(ReplicaId::from_u128(1), GCounter::new())
+    ///     .keyring(Keyring::new(Key::from_bytes([7; 32])))
+    ///     .identity(identity.clone());
+    /// assert!(format!("{builder:?}").contains(&format!("{:?}", identity.replica_id())));
+    /// ```
+    #[must_use]
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.replica = identity.replica_id();
+        self.identity = Some(identity);
         self
     }
 

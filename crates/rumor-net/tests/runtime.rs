@@ -654,3 +654,57 @@ async fn both_sides_of_a_healed_partition_converge_in_memory() {
     eprintln!("a healed partition converged in {:?}", start.elapsed());
     shutdown(&nodes).await;
 }
+
+/// A node that signs its writes ([`GossipBuilder::identity`]), on loopback.
+async fn signed_node(secret: u8, seeds: &[SocketAddr]) -> GossipHandle<Set> {
+    Gossip::builder(ReplicaId::from_u128(1), Set::new())
+        .identity(rumor_gossip::Identity::from_secret([secret; 32]))
+        .bind(loopback())
+        .seeds(seeds.iter().copied())
+        .keyring(keyring(1))
+        .cluster("runtime-tests")
+        .start()
+        .await
+        .expect("the node starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_nodes_converge_and_refuse_an_eager_write_in_another_replicas_name() {
+    let first = signed_node(1, &[]).await;
+    let seed = first.local_addr();
+    let nodes = vec![
+        first,
+        signed_node(2, &[seed]).await,
+        signed_node(3, &[seed]).await,
+    ];
+    // Each writes as the replica id of its key, not the one it was built with.
+    let ids: Vec<ReplicaId> = nodes.iter().map(GossipHandle::replica).collect();
+    assert!(!ids.contains(&ReplicaId::from_u128(1)));
+    assert_eq!(
+        ids[0],
+        rumor_gossip::Identity::from_secret([1; 32]).replica_id()
+    );
+    all_know_each_other(&nodes).await;
+    each_writes_its_index(&nodes).await;
+    for node in &nodes {
+        eventually("every node to hold all 3 elements", WAIT, || async {
+            len(node).await == 3
+        })
+        .await;
+        let stats = node.stats().await.expect("the node runs");
+        assert_eq!(stats.bounds.seals, 0, "an honest cluster refuses nothing");
+    }
+    // Node 0 writes in another replica's name: its signed delta's writes do
+    // not name its key's replica id, and the others refuse it on the eager path.
+    nodes[0]
+        .update(|s| s.insert(ReplicaId::from_u128(99), 99))
+        .await
+        .expect("applies locally");
+    for node in &nodes[1..] {
+        eventually("the forged write to be refused", WAIT, || async {
+            node.stats().await.expect("the node runs").bounds.seals >= 1
+        })
+        .await;
+    }
+    shutdown(&nodes).await;
+}

@@ -96,6 +96,12 @@ pub(crate) struct Args {
     /// network only.
     #[arg(long)]
     pub(crate) plaintext: bool,
+    /// Do not sign this node's writes. By default, with a key file, the
+    /// node signs its eager-path writes with a fresh ed25519 key (its
+    /// replica id is derived from it) and accepts only signed ones: every
+    /// node of a cluster signs, or none does.
+    #[arg(long)]
+    pub(crate) unsigned: bool,
     /// The cluster's label, bound into every envelope: nodes of different
     /// labels ignore each other.
     #[arg(long, value_name = "LABEL", default_value = rumor_net::DEFAULT_CLUSTER)]
@@ -206,10 +212,16 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
     if let Some(addr) = args.advertise {
         builder = builder.advertise(addr);
     }
+    let signed = keyring.is_some() && !args.unsigned;
     builder = match keyring {
         Some(ring) => builder.keyring(ring),
         None => builder.plaintext(),
     };
+    if signed {
+        let mut secret = Zeroizing::new([0; 32]);
+        rand::Rng::fill_bytes(&mut rand::make_rng::<rand::rngs::StdRng>(), &mut *secret);
+        builder = builder.identity(rumor_gossip::Identity::from_secret(*secret));
+    }
     let gossip = builder
         .seeds(args.join.iter().filter_map(|seed| match seed {
             Seed::Addr(addr) => Some(*addr),
@@ -222,6 +234,8 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
         .start()
         .await
         .with_context(|| format!("could not start the node on {}", args.bind))?;
+    // A signing node writes as its key's replica id.
+    let me = gossip.replica();
 
     let agent = Agent {
         gossip: gossip.clone(),
@@ -229,7 +243,10 @@ async fn agent(args: &Args, keyring: Option<Keyring>) -> anyhow::Result<()> {
         stop: Arc::new(Notify::new()),
     };
     let printer = tokio::spawn(print_changes(agent.clone(), gossip.subscribe()));
-    let security = key.map_or_else(|| "plaintext".to_string(), |id| format!("key {id}"));
+    let security = key.map_or_else(
+        || "plaintext".to_string(),
+        |id| format!("key {id}, {}", if signed { "signed" } else { "unsigned" }),
+    );
     say(&format!(
         "rumor node {me:?} listening on {} (cluster {}, {security})",
         gossip.local_addr(),

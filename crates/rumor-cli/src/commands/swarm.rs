@@ -27,7 +27,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{Hlc, LwwMap, OrSet, ReplicaId};
-use rumor_gossip::Config;
+use rumor_gossip::{Config, Identity};
 use rumor_net::{Change, Gossip, GossipHandle, GossipStats, Key, Keyring, TransportConfig};
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -90,6 +90,12 @@ pub(crate) struct Args {
     /// with a fresh random key).
     #[arg(long)]
     pub(crate) plaintext: bool,
+    /// Agents do not sign their writes. By default (unless --plaintext)
+    /// each agent signs its eager-path writes with an ed25519 key of its
+    /// own and accepts only signed ones: a member holding the cluster key
+    /// cannot write in another's name there.
+    #[arg(long)]
+    pub(crate) unsigned: bool,
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) output: super::OutputArgs,
@@ -311,8 +317,17 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
     };
     let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut agents: Vec<Agent> = Vec::with_capacity(args.agents as usize);
+    let signed = key.is_some() && !args.unsigned;
+    let mut key_rng: StdRng = rand::make_rng();
     for index in 0..args.agents {
-        let me = ReplicaId::random();
+        let identity = signed.then(|| {
+            let mut secret = [0; 32];
+            key_rng.fill_bytes(&mut secret);
+            Identity::from_secret(secret)
+        });
+        let me = identity
+            .as_ref()
+            .map_or_else(ReplicaId::random, Identity::replica_id);
         let transport = TransportConfig {
             loss: args.loss,
             latency: args.latency.injected(),
@@ -328,6 +343,9 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
             Some(key) => builder.keyring(Keyring::new(key.clone())),
             None => builder.plaintext(),
         };
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
+        }
         // Join through the first agent and the one started just before.
         let seeds: Vec<SocketAddr> = [agents.first(), agents.last()]
             .into_iter()

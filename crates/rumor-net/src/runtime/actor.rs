@@ -193,6 +193,7 @@ impl<S: State> Actor<S> {
             seeds,
             cluster,
             incarnation,
+            identity,
             config,
             ..
         } = settings;
@@ -226,9 +227,12 @@ impl<S: State> Actor<S> {
         let me = transport.local_addr();
         let seeds = seeds.into_iter().filter(|&s| s != me);
         let members = FullView::new(me, seeds);
-        let node = Node::new(me, state, members, config, rng.next_u64())
+        let mut node = Node::new(me, state, members, config, rng.next_u64())
             .with_incarnation(incarnation)
             .with_clock(Hlc::new(replica));
+        if let Some(identity) = identity {
+            node = node.with_identity(identity);
+        }
         let envelope = EnvelopeCodec::new(security, cluster, replica);
         tracing::info!(addr = %me, replica = %replica, "gossip node started");
         let actor = Self {
