@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use rumor_crdt::{codec, Crdt, Hlc, HlcTimestamp};
+use rumor_crdt::{codec, Crdt, Hlc, HlcTimestamp, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -51,7 +51,16 @@ pub enum Event<S, P> {
     /// A partial view dropped its link to `P` (replaced, disconnected, or
     /// failed its probes).
     LinkDown(P),
+    /// A delta from `P` was refused by the write policy
+    /// ([`Node::with_write_policy`]): nothing of its message was taken.
+    WriteRefused(P),
 }
+
+/// An application's rule for which writes a node takes from its peers
+/// ([`Node::with_write_policy`]): given a received delta and, when the
+/// delta is signed and its seal checked, the replica id of its author,
+/// whether it may be joined.
+pub type WritePolicy<S> = dyn Fn(&S, Option<ReplicaId>) -> bool + Send + Sync;
 
 /// What one call to the node produced: messages for the driver to send and
 /// events for the application. Dropping it drops the messages: under
@@ -107,6 +116,9 @@ pub struct Refused {
     /// signed by another key than their epoch's, not verifying, or with
     /// writes that name another replica than their signer.
     pub seals: u64,
+    /// Messages whose delta the application's write policy refused
+    /// ([`Node::with_write_policy`]).
+    pub writes: u64,
 }
 
 impl Refused {
@@ -119,7 +131,7 @@ impl Refused {
     /// assert_eq!(refused.each().iter().map(|(_, n)| n).sum::<u64>(), 3);
     /// ```
     #[must_use]
-    pub const fn each(&self) -> [(&'static str, u64); 8] {
+    pub const fn each(&self) -> [(&'static str, u64); 9] {
         [
             ("deltas", self.deltas),
             ("incarnations", self.incarnations),
@@ -129,6 +141,7 @@ impl Refused {
             ("answers", self.answers),
             ("view_requests", self.view_requests),
             ("seals", self.seals),
+            ("writes", self.writes),
         ]
     }
 
@@ -208,6 +221,10 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     identity: Option<(Identity, u64)>,
     /// Eager-path deltas refused for their seal.
     refused_seals: u64,
+    /// Which received writes may be joined ([`Node::with_write_policy`]).
+    policy: Option<Arc<WritePolicy<S>>>,
+    /// Messages refused by the write policy.
+    refused_writes: u64,
 }
 
 /// An eager-path delta as a node keeps and forwards it: the delta, and its
@@ -256,6 +273,8 @@ where
             refused_answers: 0,
             identity: None,
             refused_seals: 0,
+            policy: None,
+            refused_writes: 0,
         };
         for peer in node.members.links().unwrap_or_default().to_vec() {
             node.tree.promote(peer);
@@ -357,6 +376,79 @@ where
         self
     }
 
+    /// Gives the node the application's write policy: every received delta
+    /// (a `Sync`'s, an eager-path `Gossip`'s) is shown to `policy` before it
+    /// is joined, with the replica id of its author when the delta is signed
+    /// and this node checked its seal ([`Node::with_identity`]), `None`
+    /// otherwise (anti-entropy joins many authors' writes). A delta the
+    /// policy refuses is dropped with its whole message, counted in
+    /// [`Refused::writes`] and reported as [`Event::WriteRefused`].
+    ///
+    /// What a policy can check is the delta's content: for instance that
+    /// each key of an `LwwMap` is written only under its owner's replica
+    /// id, or only within a prefix, and, with signed deltas, that the
+    /// author is that owner. Without signatures a member holding the
+    /// cluster key can still name any replica as a write's author; with
+    /// them, it can do so only through anti-entropy (`docs/PROTOCOL.md`,
+    /// "Seals").
+    ///
+    /// ```
+    /// use rumor_crdt::{OrSet, ReplicaId};
+    /// use rumor_gossip::{Body, Config, Event, FullView, Message, Node, SyncBody};
+    ///
+    /// // Every element is owned by the replica whose number it is: a delta
+    /// // may hold element x only in a write of replica x.
+    /// let owned = |delta: &OrSet<u128>, _author: Option<ReplicaId>| {
+    ///     delta.iter().all(|x| delta.dots(x).iter().all(|d| d.replica.as_u128() == *x))
+    /// };
+    /// let mut node = Node::new(1u32, OrSet::new(), FullView::new(1, [2]), Config::default(), 7)
+    ///     .with_write_policy(owned);
+    /// let sync = |delta| Message::new(Body::Sync(Box::new(SyncBody {
+    ///     seq: 0, delta, context: None, digest: None, hop: 0, ack: None, reply: false,
+    /// })));
+    /// let mut other = OrSet::new();
+    /// let _ = node.handle(2, sync(other.insert(ReplicaId::from_u128(2), 2)), 10);
+    /// let out = node.handle(2, sync(other.insert(ReplicaId::from_u128(2), 5)), 20);
+    /// assert!(out.events.iter().any(|e| matches!(e, Event::WriteRefused(2))));
+    /// assert_eq!(node.state().iter().copied().collect::<Vec<_>>(), [2]);
+    /// assert_eq!(node.refused().writes, 1);
+    /// ```
+    #[must_use]
+    pub fn with_write_policy(
+        mut self,
+        policy: impl Fn(&S, Option<ReplicaId>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Sets or clears the write policy of a running node (see
+    /// [`Node::with_write_policy`]); a driver that builds many nodes shares
+    /// one policy between them.
+    pub fn set_write_policy(&mut self, policy: Option<Arc<WritePolicy<S>>>) {
+        self.policy = policy;
+    }
+
+    /// Whether the write policy, if any, takes `delta` from `from`;
+    /// counts and reports a refusal.
+    fn allowed(
+        &mut self,
+        from: P,
+        delta: &S,
+        author: Option<ReplicaId>,
+        out: &mut Output<S, P>,
+    ) -> bool {
+        let Some(policy) = &self.policy else {
+            return true;
+        };
+        if delta.is_bottom() || policy(delta, author) {
+            return true;
+        }
+        self.refused_writes += 1;
+        out.events.push(Event::WriteRefused(from));
+        false
+    }
+
     /// The replica id this node writes as, if it has an identity
     /// ([`Node::with_identity`]).
     pub fn replica_id(&self) -> Option<rumor_crdt::ReplicaId> {
@@ -412,6 +504,7 @@ where
             answers: self.refused_answers,
             view_requests: self.members.refused_requests(),
             seals: self.refused_seals,
+            writes: self.refused_writes,
         }
     }
 
@@ -993,11 +1086,16 @@ where
                     }
                     return;
                 }
+                let mut author = None;
                 if self.identity.is_some() {
                     if let Err(_refused) = Self::check_seal(&id, &delta, seal.as_deref()) {
                         self.refused_seals += 1;
                         return;
                     }
+                    author = seal.as_ref().map(|seal| seal.author.replica_id());
+                }
+                if !self.allowed(from, &delta, author, out) {
+                    return;
                 }
                 let ids = self.config.advance(self.config.max_seq_step);
                 if !self.tree.admits(&id, from, ids) {
@@ -1195,6 +1293,12 @@ where
             // A lie, or a peer gone wrong: nothing of the message is taken.
             self.refused_deltas += 1;
             return out;
+        }
+        if let Body::Sync(sync) = &message.body {
+            // Anti-entropy carries no seal: the policy judges the content.
+            if !self.allowed(from, &sync.delta, None, &mut out) {
+                return out;
+            }
         }
         // Before the message is taken: taking it makes its sender known.
         let budget = self.answer_budget(from, &message);

@@ -42,6 +42,8 @@ mod scenario;
 mod shard;
 mod stats;
 
+use std::sync::Arc;
+
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
@@ -49,7 +51,9 @@ use rumor_crdt::{Crdt, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use rumor_gossip::{DenseView, Event, FullView, HyParView, Identity, Message, Node, Output};
+use rumor_gossip::{
+    DenseView, Event, FullView, HyParView, Identity, Message, Node, Output, WritePolicy,
+};
 
 pub use network::{NetConfig, SimConfig, SimView, Topology};
 pub use scenario::{Outcome, ScenarioError, Step};
@@ -75,6 +79,8 @@ pub struct Simulator<S: Crdt> {
     updates: Vec<UpdateRecord<S>>,
     member_events: Vec<MemberEvent>,
     stats: Stats,
+    /// Every node's write policy, restarted ones' too.
+    policy: Option<Arc<WritePolicy<S>>>,
 }
 
 /// Building a simulator takes states whose contexts decode too: every
@@ -103,6 +109,7 @@ where
             updates: Vec::new(),
             member_events: Vec::new(),
             stats: Stats::default(),
+            policy: None,
             config,
         };
         for i in 0..sim.config.nodes {
@@ -188,8 +195,9 @@ where
             Topology::Seeded { seeds } => SimView::Seeded(FullView::new(i, seeds.iter().copied())),
             Topology::Partial { view, .. } => SimView::Partial(HyParView::new(i, view.clone())),
         };
-        let node = Node::new(i, state, view, self.config.node.clone(), seed)
+        let mut node = Node::new(i, state, view, self.config.node.clone(), seed)
             .with_incarnation(u64::from(incarnation));
+        node.set_write_policy(self.policy.clone());
         if self.config.signed {
             let mut secret = [0; 32];
             Pcg64Mcg::seed_from_u64(seed ^ 0x5EA1_5EA1_5EA1_5EA1).fill_bytes(&mut secret);
@@ -209,6 +217,15 @@ where
     fn push(&mut self, at: u64, event: Scheduled<S>) {
         let shard = (event.node() / self.shard_len) as usize;
         self.queues[shard].push(at, event);
+    }
+
+    /// Gives every node, and every node restarted later, the write policy
+    /// `policy` ([`Node::with_write_policy`]).
+    pub fn set_write_policy(&mut self, policy: Arc<WritePolicy<S>>) {
+        for slot in &mut self.slots {
+            slot.node.set_write_policy(Some(Arc::clone(&policy)));
+        }
+        self.policy = Some(policy);
     }
 
     /// The current virtual time in milliseconds.
@@ -653,7 +670,8 @@ where
                 Event::StateChanged(_)
                 | Event::MemberJoined(_)
                 | Event::LinkUp(_)
-                | Event::LinkDown(_) => continue,
+                | Event::LinkDown(_)
+                | Event::WriteRefused(_) => continue,
             };
             self.member_events.push(MemberEvent {
                 at_ms: self.now,

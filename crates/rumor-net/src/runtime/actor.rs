@@ -548,6 +548,9 @@ impl<S: State> Actor<S> {
                 Event::MemberLeft(peer) => tracing::info!(%peer, "member left"),
                 Event::MemberAlive(peer) => tracing::info!(%peer, "member alive again"),
                 Event::MemberSuspected(peer) => tracing::debug!(%peer, "member suspected"),
+                Event::WriteRefused(peer) => {
+                    tracing::debug!(%peer, "a delta refused by the write policy");
+                }
                 Event::LinkUp(_) | Event::LinkDown(_) => {}
             }
         }
