@@ -49,7 +49,7 @@ use std::task::{ready, Context, Poll};
 use futures_core::Stream;
 
 use rumor_crdt::{Crdt, HlcTimestamp, ReplicaId};
-use rumor_gossip::{Config, Identity, Strategy};
+use rumor_gossip::{Config, Identity, Strategy, WritePolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -154,6 +154,7 @@ impl Gossip {
             cluster: Cluster::new(DEFAULT_CLUSTER),
             incarnation: 0,
             identity: None,
+            policy: Policy(None),
             config: Config {
                 strategy: Strategy::Eager,
                 ..Config::default()
@@ -175,7 +176,17 @@ pub struct GossipBuilder<S> {
     cluster: Cluster,
     incarnation: u64,
     identity: Option<Identity>,
+    policy: Policy<S>,
     config: Config,
+}
+
+/// The builder's write policy: printed as whether there is one.
+pub(crate) struct Policy<S>(pub(crate) Option<Arc<WritePolicy<S>>>);
+
+impl<S> std::fmt::Debug for Policy<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
 }
 
 impl<S: State> GossipBuilder<S> {
@@ -243,6 +254,32 @@ impl<S: State> GossipBuilder<S> {
     pub fn identity(mut self, identity: Identity) -> Self {
         self.replica = identity.replica_id();
         self.identity = Some(identity);
+        self
+    }
+
+    /// Take a received delta only if `policy` allows it
+    /// ([`Node::with_write_policy`](rumor_gossip::Node::with_write_policy)):
+    /// the closure sees the delta and, when it is signed
+    /// ([`identity`](Self::identity)) and its seal was checked, its author's
+    /// replica id. Refusals count in [`GossipStats::bounds`]`.writes`.
+    ///
+    /// ```
+    /// use rumor_crdt::{OrSet, ReplicaId};
+    /// use rumor_net::Gossip;
+    ///
+    /// // Element x may be added only by replica x.
+    /// let owned = |delta: &OrSet<u128>, _author: Option<ReplicaId>| {
+    ///     delta.iter().all(|x| delta.dots(x).iter().all(|d| d.replica.as_u128() == *x))
+    /// };
+    /// let builder = Gossip::builder(ReplicaId::from_u128(1), OrSet::new()).write_policy(owned);
+    /// assert!(format!("{builder:?}").contains("policy: Some(..)"));
+    /// ```
+    #[must_use]
+    pub fn write_policy(
+        mut self,
+        policy: impl Fn(&S, Option<ReplicaId>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.policy = Policy(Some(Arc::new(policy)));
         self
     }
 

@@ -708,3 +708,52 @@ async fn signed_nodes_converge_and_refuse_an_eager_write_in_another_replicas_nam
     }
     shutdown(&nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_policy_refuses_an_element_its_writer_does_not_own() {
+    // Element x may be added only by the node whose key is [x; 32].
+    let owner = |x: u32| rumor_gossip::Identity::from_secret([x as u8; 32]).replica_id();
+    let start = |secret: u8, seeds: Vec<SocketAddr>| async move {
+        Gossip::builder(ReplicaId::from_u128(1), Set::new())
+            .identity(rumor_gossip::Identity::from_secret([secret; 32]))
+            .write_policy(move |delta: &Set, author| {
+                delta.iter().all(|x| {
+                    delta
+                        .dots(x)
+                        .iter()
+                        .all(|d| d.replica == owner(*x) && author.is_none_or(|a| a == d.replica))
+                })
+            })
+            .bind(loopback())
+            .seeds(seeds)
+            .keyring(keyring(1))
+            .cluster("runtime-tests")
+            .start()
+            .await
+            .expect("the node starts")
+    };
+    let first = start(1, Vec::new()).await;
+    let seed = first.local_addr();
+    let nodes = vec![first, start(2, vec![seed]).await];
+    all_know_each_other(&nodes).await;
+    let me = nodes[0].replica();
+    nodes[0]
+        .update(move |s| s.insert(me, 1))
+        .await
+        .expect("applies");
+    eventually("node 2 to take node 1's own element", WAIT, || async {
+        len(&nodes[1]).await == 1
+    })
+    .await;
+    // Node 1 adds element 2, which only node 2 may add.
+    nodes[0]
+        .update(move |s| s.insert(me, 2))
+        .await
+        .expect("applies locally");
+    eventually("node 2 to refuse it", WAIT, || async {
+        nodes[1].stats().await.expect("runs").bounds.writes >= 1
+    })
+    .await;
+    assert_eq!(len(&nodes[1]).await, 1);
+    shutdown(&nodes).await;
+}

@@ -194,6 +194,7 @@ impl<S: State> Actor<S> {
             cluster,
             incarnation,
             identity,
+            policy,
             config,
             ..
         } = settings;
@@ -233,6 +234,7 @@ impl<S: State> Actor<S> {
         if let Some(identity) = identity {
             node = node.with_identity(identity);
         }
+        node.set_write_policy(policy.0);
         let envelope = EnvelopeCodec::new(security, cluster, replica);
         tracing::info!(addr = %me, replica = %replica, "gossip node started");
         let actor = Self {
