@@ -13,6 +13,15 @@
 //! arbitrary. Over a partial view, the node's links stay within the active
 //! view's capacity, distinct, and never include itself.
 //!
+//! With bit 15 of `seeds` set (a bit the seed mask does not otherwise use,
+//! so older corpus files keep their meaning unless they set it), every
+//! replica signs: the node has an [`Identity`] and writes as its replica
+//! id, each peer writes as its own key's id, and the peer seals each
+//! eager-path broadcast with its key. A broadcast whose content is not all
+//! the peer's own (its whole state, what the node lacks) is a forgery the
+//! fuzzer could make without forging a signature: the node must refuse it
+//! (it is not in the state afterwards unless it came some other way).
+//!
 //! After every call the node must not have panicked, and:
 //! - its state only grew by join (`before ⊑ after`), holds every delta it
 //!   was sent (that its strategy takes), and holds nothing beyond its own writes and what it was sent;
@@ -27,9 +36,12 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use rumor_crdt::{codec, CausalContext, Crdt, OrSet, ReplicaId};
+use std::sync::OnceLock;
+
 use rumor_gossip::{
-    Ack, Body, Config, DeltaId, DenseView, FullView, HyParView, IdRange, MemberUpdate, Membership,
-    Message, Node, Output, Priority, Probe, Status, Strategy, SyncBody, Tree, View, ViewConfig,
+    Ack, Body, Config, DeltaId, DenseView, FullView, HyParView, IdRange, Identity, MemberUpdate,
+    Membership, Message, Node, Output, Priority, Probe, Status, Strategy, SyncBody, Tree, View,
+    ViewConfig,
 };
 
 type State = OrSet<u8>;
@@ -280,8 +292,31 @@ struct Peer {
     broadcasts: u64,
 }
 
-fn replica_of(peer: u32) -> ReplicaId {
-    ReplicaId::from_u128(u128::from(peer) + 1)
+/// Bit 15 of `seeds`: every replica signs.
+const SIGNED: u16 = 1 << 15;
+
+/// The life whose epoch names a signing peer's broadcasts.
+const PEER_LIFE: u64 = 1;
+
+/// The replica id `peer` writes as: a plain number, or its key's id when
+/// replicas sign.
+fn replica_of(peer: u32, signed: bool) -> ReplicaId {
+    if signed {
+        identity(peer).replica_id()
+    } else {
+        ReplicaId::from_u128(u128::from(peer) + 1)
+    }
+}
+
+/// The signing key of peer `peer` (the node is peer 0), made once.
+fn identity(peer: u32) -> &'static Identity {
+    static KEYS: OnceLock<Vec<Identity>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        (0..PEERS)
+            .map(|p| Identity::from_secret([p.wrapping_add(1); 32]))
+            .collect()
+    });
+    &keys[peer as usize % keys.len()]
 }
 
 fn peer_id(byte: u8) -> u32 {
@@ -338,13 +373,18 @@ pub fn node_handle(data: &[u8]) {
         eprintln!("{scenario:#?}");
     }
     let config = scenario.settings.config();
+    let signed = scenario.seeds & SIGNED != 0;
     let incarnation = u64::from(scenario.incarnation);
     let seed = scenario.rng_seed;
     match scenario.dense {
         Some(size) => {
             let view = DenseView::new(NODE, u32::from(size % PEERS));
             let node = Node::new(NODE, State::new(), view, config, seed);
-            drive(&scenario, node.with_incarnation(incarnation), trace);
+            drive(
+                &scenario,
+                signing(node.with_incarnation(incarnation), signed),
+                trace,
+            );
         }
         None if scenario.partial => {
             let view = HyParView::new(NODE, ViewConfig::default());
@@ -355,14 +395,31 @@ pub fn node_handle(data: &[u8]) {
                 // plays the peers, so the request itself is not needed.
                 let _ = node.join(contact, u64::from(scenario.start_ms));
             }
-            drive(&scenario, node.with_incarnation(incarnation), trace);
+            drive(
+                &scenario,
+                signing(node.with_incarnation(incarnation), signed),
+                trace,
+            );
         }
         None => {
             let seeds = (1..u32::from(PEERS)).filter(|p| scenario.seeds & (1 << p) != 0);
             let view = FullView::new(NODE, seeds);
             let node = Node::new(NODE, State::new(), view, config, seed);
-            drive(&scenario, node.with_incarnation(incarnation), trace);
+            drive(
+                &scenario,
+                signing(node.with_incarnation(incarnation), signed),
+                trace,
+            );
         }
+    }
+}
+
+/// The node, with its identity when replicas sign.
+fn signing<M: Membership<u32>>(node: Node<State, u32, M>, signed: bool) -> Node<State, u32, M> {
+    if signed {
+        node.with_identity(identity(NODE).clone())
+    } else {
+        node
     }
 }
 
@@ -381,6 +438,7 @@ struct Watch {
 }
 
 fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>, trace: bool) {
+    let signed = scenario.seeds & SIGNED != 0;
     let mut now = u64::from(scenario.start_ms);
     let mut peers: BTreeMap<u32, Peer> = BTreeMap::new();
     let mut watch = Watch {
@@ -403,7 +461,7 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>,
                 (node.handle_timeout(now), None)
             }
             Input::Update(op) => {
-                let output = node.update(|s| apply(s, replica_of(NODE), op));
+                let output = node.update(|s| apply(s, replica_of(NODE, signed), op));
                 watch.bound.join(node.state());
                 (output, None)
             }
@@ -411,7 +469,7 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>,
                 let id = peer_id(*peer);
                 if id != NODE {
                     let peer = peers.entry(id).or_default();
-                    peer.last_write = apply(&mut peer.state, replica_of(id), op);
+                    peer.last_write = apply(&mut peer.state, replica_of(id, signed), op);
                 }
                 continue;
             }
@@ -427,17 +485,40 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>,
                 let peer = peers.entry(from).or_default();
                 let message = Message {
                     incarnation: *incarnation,
-                    body: body_of(body, from, peer, node.state()),
+                    body: body_of(body, from, peer, node.state(), signed),
                     members: members.iter().map(claim_of).collect(),
                 };
                 // A tree message is ignored by a node that does not gossip eagerly.
-                let takes = !matches!(message.body, Body::Tree(_))
-                    || node.config().strategy == Strategy::Eager;
+                let takes = match &message.body {
+                    // A signing node takes a broadcast only if its content
+                    // is all its sealer's own: anything else is a forgery.
+                    Body::Tree(Tree::Gossip { delta, .. }) if signed => {
+                        node.config().strategy == Strategy::Eager
+                            && delta.authored_only_by(replica_of(from, true))
+                    }
+                    Body::Tree(_) => node.config().strategy == Strategy::Eager,
+                    _ => true,
+                };
                 let received = message.payload().filter(|_| from != NODE && takes).cloned();
                 if let Some(delta) = message.payload() {
                     watch.bound.join(delta);
                 }
-                (node.handle(from, message, now), received)
+                let forged = signed
+                    && from != NODE
+                    && node.config().strategy == Strategy::Eager
+                    && matches!(&message.body, Body::Tree(Tree::Gossip { .. }))
+                    && !takes;
+                let before = node.refused();
+                let output = node.handle(from, message, now);
+                let after = node.refused();
+                if forged && after.deltas == before.deltas {
+                    assert_eq!(
+                        after.seals,
+                        before.seals + 1,
+                        "a forged broadcast (content not all its sealer's) was not refused"
+                    );
+                }
+                (output, received)
             }
         };
         if trace {
@@ -484,7 +565,13 @@ fn ranges_of(ranges: &[RangeInput]) -> Vec<IdRange<u32>> {
     ranges.iter().map(range).collect()
 }
 
-fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> Body<State, u32> {
+fn body_of(
+    body: &BodyInput,
+    from: u32,
+    peer: &mut Peer,
+    node_state: &State,
+    signed: bool,
+) -> Body<State, u32> {
     match body {
         BodyInput::Sync {
             payload,
@@ -503,7 +590,7 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
                 ContextInput::Ranges(ranges) => {
                     let mut context = CausalContext::new();
                     for &(replica, first, len) in ranges {
-                        let replica = replica_of(peer_id(replica));
+                        let replica = replica_of(peer_id(replica), signed);
                         context.insert_range(replica, first..=first.saturating_add(u64::from(len)));
                     }
                     Some(context)
@@ -531,17 +618,28 @@ fn body_of(body: &BodyInput, from: u32, peer: &mut Peer, node_state: &State) -> 
         }),
         BodyInput::Ack(seq) => Body::Probe(Probe::Ack { seq: *seq }),
         BodyInput::Tree(TreeInput::Gossip(payload)) => {
+            let key = identity(from);
             let id = DeltaId {
                 origin: from,
-                epoch: 0,
+                epoch: if signed {
+                    key.author().epoch(PEER_LIFE)
+                } else {
+                    0
+                },
                 seq: peer.broadcasts,
             };
             peer.broadcasts += 1;
             let delta = payload_of(payload, peer, node_state);
+            // The peer seals whatever it sends: its own writes honestly, the
+            // rest as a forgery (the node must refuse those).
+            let seal = signed
+                .then(|| codec::encode(&delta).ok())
+                .flatten()
+                .map(|bytes| key.seal(PEER_LIFE, id.seq, &bytes).into());
             Body::Tree(Tree::Gossip {
                 id,
                 delta: delta.into(),
-                seal: None,
+                seal,
             })
         }
         BodyInput::Tree(TreeInput::IHave(ranges)) => Body::Tree(Tree::IHave {
@@ -652,5 +750,74 @@ impl Watch {
             back.as_ref() == Ok(message),
             "a sent message does not round-trip\nsent = {message:?}\nback = {back:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            strategy: 2, // Eager
+            fanout: 0,
+            buffer_ttl_rounds: 10,
+            redundant_stop: 1,
+            digest_every_rounds: 4,
+            max_delta_bytes: 1_000,
+            probe_interval_ms: 500,
+            ping_timeout_ms: 200,
+            indirect_probes: 2,
+            suspicion_mult: 3,
+            suspicion_max_mult: 4,
+            retransmit_mult: 3,
+            max_piggyback: 4,
+            eager_degree: 3,
+            graft_timeout_ms: 20,
+            eager_keep_rounds: 10,
+            max_ids_per_message: 32,
+        }
+    }
+
+    /// Peer 1 writes; the node writes and pushes its write to peer 1; peer 1 then
+    /// broadcasts its whole state (its own write and the node's) under its
+    /// own seal. Signed, that is a forgery the harness expects refused; its
+    /// check fails if the node took it (seen with the seal check off).
+    #[test]
+    fn a_signed_scenario_reaches_a_forged_broadcast_and_the_node_refuses_it() {
+        let scenario = Scenario {
+            dense: None,
+            seeds: SIGNED | 1 << 1,
+            partial: false,
+            settings: settings(),
+            incarnation: 0,
+            rng_seed: 1,
+            start_ms: 0,
+            inputs: vec![
+                Input::PeerWrite {
+                    peer: 1,
+                    op: SetOp::Insert(7),
+                },
+                Input::Update(SetOp::Insert(5)),
+                Input::Receive {
+                    from: 1,
+                    after_ms: 1,
+                    incarnation: 0,
+                    members: Vec::new(),
+                    body: BodyInput::Tree(TreeInput::Gossip(Payload::LastWrite)),
+                },
+                Input::Receive {
+                    from: 1,
+                    after_ms: 1,
+                    incarnation: 0,
+                    members: Vec::new(),
+                    body: BodyInput::Tree(TreeInput::Gossip(Payload::State)),
+                },
+            ],
+        };
+        let view = FullView::new(NODE, [1]);
+        let node = Node::new(NODE, State::new(), view, scenario.settings.config(), 1);
+        let node = signing(node, true);
+        drive(&scenario, node, false);
     }
 }
