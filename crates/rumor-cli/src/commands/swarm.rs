@@ -491,7 +491,9 @@ async fn all_hold(survivors: &[&Agent], claims: usize, position_seqs: u64) -> bo
         let held = agent
             .gossip
             .read(|s| {
-                let seqs: u64 = s.positions.iter().map(|(_, p)| u64::from(p.seq)).sum();
+                // seq + 1: a position of seq 0 counts too (summing bare
+                // seqs, an agent's first write, seq 0, was never waited for).
+                let seqs: u64 = s.positions.iter().map(|(_, p)| u64::from(p.seq) + 1).sum();
                 (s.claims.len(), seqs)
             })
             .await;
@@ -628,7 +630,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
         let seq = newest.entry(w.agent).or_default();
         *seq = (*seq).max(w.seq);
     }
-    let position_seqs: u64 = newest.values().map(|&s| u64::from(s)).sum();
+    let position_seqs: u64 = newest.values().map(|&s| u64::from(s) + 1).sum();
     let drain_from = Instant::now();
     let drain = if interrupted.load(Ordering::Relaxed) {
         INTERRUPTED_DRAIN
