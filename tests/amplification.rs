@@ -34,6 +34,7 @@ fn empty_context_sync() -> Message<Set, u32> {
     Message::new(Body::Sync(Box::new(SyncBody {
         seq: 0,
         delta: Set::new(),
+        sealed: Vec::new(),
         context: Some(CausalContext::new()),
         digest: None,
         hop: 0,
@@ -157,6 +158,7 @@ fn a_full_state_answer_to_a_stranger_is_bounded_too() {
     let request = Message::new(Body::Sync(Box::new(SyncBody {
         seq: 0,
         delta: Set::new(),
+        sealed: Vec::new(),
         context: None,
         digest: None,
         hop: 0,

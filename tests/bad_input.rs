@@ -366,6 +366,7 @@ fn message() -> Message64 {
     let sync = SyncBody {
         seq: 70_000,
         delta,
+        sealed: Vec::new(),
         context: Some(context),
         digest: Some(0x0123_4567_89AB_CDEF),
         hop: 1,

@@ -329,6 +329,7 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
         Body::Sync(Box::new(SyncBody {
             seq: a,
             delta: delta.clone(),
+            sealed: Vec::new(),
             context,
             digest: c.digest,
             hop,

@@ -230,6 +230,7 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
     let by_sync = Body::Sync(Box::new(SyncBody {
         seq: 1,
         delta,
+        sealed: Vec::new(),
         context: None,
         digest: None,
         hop: 1,

@@ -458,6 +458,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
             context: context.then(|| orset_of(len / 2).context()),
             digest: context.then_some(0xDEAD_BEEF),
             delta,
+            sealed: Vec::new(),
             hop: u8::try_from(len % 4).unwrap_or(0),
             ack,
             reply: !context,

@@ -38,6 +38,7 @@ fn sync(delta: OrSet<u64>) -> Message<OrSet<u64>, u32> {
     Message::new(Body::Sync(Box::new(SyncBody {
         seq: 0,
         delta,
+        sealed: Vec::new(),
         context: None,
         digest: None,
         hop: 0,

@@ -122,6 +122,7 @@ fn an_anti_entropy_delta_naming_the_wrong_owner_is_refused_and_reported() {
     let sync = Message::new(Body::Sync(Box::new(SyncBody {
         seq: 0,
         delta,
+        sealed: Vec::new(),
         context: None,
         digest: None,
         hop: 0,

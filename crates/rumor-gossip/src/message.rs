@@ -1,9 +1,12 @@
 //! Messages between nodes.
 
+use std::sync::Arc;
+
 use rumor_crdt::Crdt;
 
 use crate::hyparview::View;
-use crate::plumtree::Tree;
+use crate::plumtree::{DeltaId, Tree};
+use crate::seal::Seal;
 use crate::swim::MemberUpdate;
 use serde::{Deserialize, Serialize};
 
@@ -18,20 +21,44 @@ pub struct Ack {
     pub redundant: bool,
 }
 
+/// One author's delta with the author's seal, as anti-entropy carries it
+/// between nodes that sign ([`Node::with_identity`](crate::Node::with_identity)):
+/// never joined with other deltas, passed on unchanged by every forwarder,
+/// so that each receiver checks who wrote it. Named like an eager-path
+/// delta, and deduplicated with them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize, P: Serialize",
+    deserialize = "S: Deserialize<'de>, P: Deserialize<'de>"
+))]
+pub struct SealedDelta<S, P> {
+    /// Its name: the author, the author's life, and the write's sequence
+    /// number there (the one its seal covers).
+    pub id: DeltaId<P>,
+    /// The delta (on the wire, the delta itself: `Arc` adds nothing).
+    pub delta: Arc<S>,
+    /// The author's signature over the delta's encoding and the id.
+    pub seal: Arc<Seal>,
+}
+
 /// The one anti-entropy message: a push (the `delta`), a pull request
 /// (`reply`), an optional digest (`context`) and an optional ack.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
-    serialize = "S: Serialize, S::Context: Serialize",
-    deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>"
+    serialize = "S: Serialize, S::Context: Serialize, P: Serialize",
+    deserialize = "S: Deserialize<'de>, S::Context: Deserialize<'de>, P: Deserialize<'de>"
 ))]
-pub struct SyncBody<S: Crdt> {
+pub struct SyncBody<S: Crdt, P> {
     /// The sender's next buffer sequence number: once the receiver has joined
     /// `delta`, it has every delta the sender buffered below `seq`.
     pub seq: u64,
     /// The deltas the receiver has not acknowledged, joined (or the whole
     /// state, for [`Strategy::FullState`](crate::Strategy::FullState)).
     pub delta: S,
+    /// Between nodes that sign: the deltas of the interval that carry their
+    /// author's seal (each local write, and each sealed delta received),
+    /// one by one and unchanged. `delta` holds the rest of the interval.
+    pub sealed: Vec<SealedDelta<S, P>>,
     /// The sender's causal context: answer with `delta_since(context)`.
     pub context: Option<S::Context>,
     /// A 64-bit hash of the sender's causal context (FNV-1a of its
@@ -108,7 +135,7 @@ pub enum Body<S: Crdt, P> {
     /// Delta anti-entropy. Boxed: it is the largest body by far, and the
     /// rest (probes, eager-path gossip, membership) are the bulk of the
     /// messages a node sends.
-    Sync(Box<SyncBody<S>>),
+    Sync(Box<SyncBody<S, P>>),
     /// Failure detection.
     Probe(Probe<P>),
     /// The eager path ([`Strategy::Eager`](crate::Strategy::Eager)).
@@ -145,13 +172,23 @@ impl<S: Crdt, P> Message<S, P> {
     }
 
     /// The replicated payload carried (a delta or state), if any, as opposed
-    /// to control data.
+    /// to control data. For a `Sync`, its unsealed part: its sealed deltas
+    /// are [`Message::sealed`].
     #[must_use]
     pub fn payload(&self) -> Option<&S> {
         match &self.body {
             Body::Sync(sync) => Some(&sync.delta),
             Body::Tree(Tree::Gossip { delta, .. }) => Some(delta),
             Body::Probe(_) | Body::Tree(_) | Body::View(_) => None,
+        }
+    }
+
+    /// The sealed deltas a `Sync` carries (none for other bodies).
+    #[must_use]
+    pub fn sealed(&self) -> &[SealedDelta<S, P>] {
+        match &self.body {
+            Body::Sync(sync) => &sync.sealed,
+            Body::Probe(_) | Body::Tree(_) | Body::View(_) => &[],
         }
     }
 }

@@ -10,12 +10,12 @@ use rumor_crdt::{codec, Crdt, Hlc, HlcTimestamp, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::buffer::DeltaBuffer;
+use crate::buffer::{Buffered, DeltaBuffer, Interval};
 use crate::config::{Config, Strategy};
 use crate::hyparview::{View, ViewEvent};
 use crate::membership::ViewMessages;
 use crate::membership::{FullView, Membership};
-use crate::message::{Ack, Body, Message, Probe, SyncBody};
+use crate::message::{Ack, Body, Message, Probe, SealedDelta, SyncBody};
 use crate::peer::Peer;
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
 use crate::seal::{Identity, Seal, SealError};
@@ -239,7 +239,7 @@ impl<S, P, M> Node<S, P, M>
 where
     S: Crdt + Serialize + DeserializeOwned,
     S::Context: Serialize,
-    P: Peer,
+    P: Peer + Serialize,
     M: Membership<P>,
 {
     /// A node `id` holding `state`, gossiping with `members`; `seed` drives all
@@ -324,20 +324,30 @@ where
         self
     }
 
-    /// Gives the node its signing key: from then on it signs the deltas of
-    /// its own writes on the eager path ([`Strategy::Eager`]), and
-    /// **accepts only signed deltas there**, checked before they are joined
-    /// or forwarded: the signature must verify, the id's epoch must be the
-    /// author's, and every write of the delta must name the author's
-    /// replica id ([`Crdt::authored_only_by`]). A refused delta counts in
-    /// [`Refused::seals`]; anti-entropy still brings honest writes that the
-    /// eager path missed. Every node of a cluster takes an identity, or
-    /// none does.
+    /// Gives the node its signing key: from then on it signs the delta of
+    /// each of its own writes, and names it like an eager-path delta. The
+    /// signed delta travels along the eager path ([`Strategy::Eager`]), or
+    /// in the anti-entropy intervals ([`Strategy::Delta`],
+    /// [`Strategy::DeltaOptimized`]: a [`SyncBody::sealed`] entry, never
+    /// joined with other deltas). Every forwarder passes it on unchanged,
+    /// seal and all.
+    ///
+    /// The node **accepts only signed deltas on the eager path**, and takes
+    /// an interval's signed deltas one by one. Each is checked before it
+    /// is joined or forwarded: the signature must verify, the id's epoch
+    /// must be the author's, and every write of the delta must name the
+    /// author's replica id ([`Crdt::authored_only_by`]). A refused delta
+    /// counts in [`Refused::seals`]; anti-entropy still brings honest
+    /// writes that the eager path missed. Every node of a cluster takes an
+    /// identity, or none does.
     ///
     /// The application writes as [`Identity::replica_id`]: a delta whose
     /// writes name another replica is refused by every receiver. What
-    /// anti-entropy brings (many authors' writes, joined) goes on
-    /// unsigned through anti-entropy only, not along the tree.
+    /// anti-entropy's catch-up brings (`delta_since` answers: many authors'
+    /// writes, joined) carries no seal: it goes on unsigned, through
+    /// anti-entropy only, not along the tree, and a write policy sees it
+    /// with no author ([`Node::with_write_policy`]). Full-state gossip
+    /// ([`Strategy::FullState`]) signs nothing.
     ///
     /// Call it before the first update: it starts the node's life afresh,
     /// under an epoch derived from the key.
@@ -404,7 +414,8 @@ where
     /// let mut node = Node::new(1u32, OrSet::new(), FullView::new(1, [2]), Config::default(), 7)
     ///     .with_write_policy(owned);
     /// let sync = |delta| Message::new(Body::Sync(Box::new(SyncBody {
-    ///     seq: 0, delta, context: None, digest: None, hop: 0, ack: None, reply: false,
+    ///     seq: 0, delta, sealed: Vec::new(), context: None, digest: None, hop: 0,
+    ///     ack: None, reply: false,
     /// })));
     /// let mut other = OrSet::new();
     /// let _ = node.handle(2, sync(other.insert(ReplicaId::from_u128(2), 2)), 10);
@@ -612,6 +623,14 @@ where
         self.config.strategy == Strategy::DeltaOptimized
     }
 
+    /// Whether deltas travel in anti-entropy intervals (the delta buffer).
+    fn delta_intervals(&self) -> bool {
+        matches!(
+            self.config.strategy,
+            Strategy::Delta | Strategy::DeltaOptimized
+        )
+    }
+
     /// Applies a local update: `mutate` changes the state through a delta
     /// mutator and returns the delta, which is buffered for gossip.
     pub fn update(&mut self, mutate: impl FnOnce(&mut S) -> S) -> Output<S, P> {
@@ -624,12 +643,35 @@ where
                 Strategy::FullState => {}
                 Strategy::Eager => self.broadcast(Arc::clone(&delta), None, &mut out),
                 Strategy::Delta | Strategy::DeltaOptimized => {
-                    self.buffer.push(None, S::clone(&delta), self.round);
+                    let entry = self.seal_local(&delta);
+                    self.buffer.push(None, entry, self.round);
                 }
             }
             out.events.push(Event::StateChanged(delta));
         }
         out
+    }
+
+    /// A local write as the delta buffer keeps it: sealed, and named like an
+    /// eager-path delta, when this node signs; as it is otherwise.
+    fn seal_local(&mut self, delta: &Arc<S>) -> Buffered<S, P> {
+        let Some((identity, life)) = &self.identity else {
+            return Buffered::Plain(S::clone(delta));
+        };
+        let Ok(bytes) = codec::encode(&**delta) else {
+            return Buffered::Plain(S::clone(delta));
+        };
+        let seal = Arc::new(identity.seal(*life, self.tree.next_seq(), &bytes));
+        let carried = Carried {
+            delta: Arc::clone(delta),
+            seal: Some(Arc::clone(&seal)),
+        };
+        let id = self.tree.local(carried, self.round, None);
+        Buffered::Sealed(SealedDelta {
+            id,
+            delta: Arc::clone(delta),
+            seal,
+        })
     }
 
     /// [`Node::update`] with a mutator that may refuse: an LWW write that
@@ -684,6 +726,11 @@ where
             self.buffer
                 .expire(self.round, self.config.buffer_ttl_rounds, stop);
         }
+        if self.identity.is_some() && self.delta_intervals() {
+            // The ids of sealed deltas, for duplicates: kept as long as
+            // the buffers around may still carry them.
+            self.tree.expire(self.round, self.config.buffer_ttl_rounds);
+        }
         let every = self.config.digest_every_rounds.max(1);
         let digest_round = self.round == 1 || self.round % every == self.digest_phase;
         if self.config.strategy == Strategy::Eager {
@@ -718,6 +765,7 @@ where
                 Strategy::Eager => SyncBody {
                     seq: self.buffer.next_seq(),
                     delta: S::default(),
+                    sealed: Vec::new(),
                     context: None,
                     digest: Some(self.digest()),
                     hop: 0,
@@ -727,6 +775,7 @@ where
                 Strategy::FullState => SyncBody {
                     seq: 0,
                     delta: self.state.clone(),
+                    sealed: Vec::new(),
                     context: None,
                     digest: None,
                     hop: 0,
@@ -734,14 +783,20 @@ where
                     reply: true,
                 },
                 Strategy::Delta | Strategy::DeltaOptimized => {
-                    let (delta, seq) = self.interval_for(peer);
+                    let Interval {
+                        delta,
+                        sealed,
+                        until,
+                    } = self.interval_for(peer);
                     let context = (digest_round && i == 0).then(|| self.state.context());
                     // The peer compares digests only when this message brings
                     // nothing hot, or asks for an answer to its context.
-                    let digest = (context.is_some() || delta.is_bottom()).then(|| self.digest());
+                    let hot = !delta.is_bottom() || !sealed.is_empty();
+                    let digest = (context.is_some() || !hot).then(|| self.digest());
                     SyncBody {
-                        seq,
+                        seq: until,
                         delta,
+                        sealed,
                         context,
                         digest,
                         hop: 0,
@@ -997,6 +1052,7 @@ where
             let repair = SyncBody {
                 seq: self.buffer.next_seq(),
                 delta: S::default(),
+                sealed: Vec::new(),
                 context: Some(self.state.context()),
                 digest: Some(self.digest()),
                 hop: 0,
@@ -1196,6 +1252,7 @@ where
             let notice = SyncBody {
                 seq: self.buffer.next_seq(),
                 delta: S::default(),
+                sealed: Vec::new(),
                 context: None,
                 digest: None,
                 hop: 2,
@@ -1221,7 +1278,7 @@ where
     /// Sends an anti-entropy answer with no piggybacked updates: an answer
     /// to a requester that is not a known member, whose size must be known
     /// here ([`Node::within_budget`]).
-    fn send_bare(&mut self, out: &mut Output<S, P>, to: P, sync: SyncBody<S>) {
+    fn send_bare(&mut self, out: &mut Output<S, P>, to: P, sync: SyncBody<S, P>) {
         out.messages.push((
             to,
             Message {
@@ -1272,7 +1329,7 @@ where
 
     /// The buffered deltas `peer` has not acknowledged (capped at
     /// `max_delta_bytes`), and the sequence they cover up to.
-    fn interval_for(&mut self, peer: P) -> (S, u64) {
+    fn interval_for(&mut self, peer: P) -> Interval<S, P> {
         let from = self.acks.get(&peer).copied().unwrap_or(0);
         let optimized = self.optimized();
         self.buffer
@@ -1288,14 +1345,17 @@ where
         let dots = self.config.advance(self.config.max_dot_step);
         if message
             .payload()
-            .is_some_and(|delta| !delta.advances_within(&self.state, dots))
+            .into_iter()
+            .chain(message.sealed().iter().map(|piece| &*piece.delta))
+            .any(|delta| !delta.advances_within(&self.state, dots))
         {
             // A lie, or a peer gone wrong: nothing of the message is taken.
             self.refused_deltas += 1;
             return out;
         }
         if let Body::Sync(sync) = &message.body {
-            // Anti-entropy carries no seal: the policy judges the content.
+            // The unsealed part: the policy judges the content alone (the
+            // sealed deltas are judged one by one, with their authors).
             if !self.allowed(from, &sync.delta, None, &mut out) {
                 return out;
             }
@@ -1367,10 +1427,10 @@ where
     /// asked for one.
     fn handle_full_state(
         &mut self,
-        sync: SyncBody<S>,
+        sync: SyncBody<S, P>,
         now_ms: u64,
         out: &mut Output<S, P>,
-    ) -> Vec<SyncBody<S>> {
+    ) -> Vec<SyncBody<S, P>> {
         if !self.state.includes(&sync.delta) {
             self.absorb(&sync.delta, now_ms);
             out.events
@@ -1382,6 +1442,7 @@ where
         vec![SyncBody {
             seq: 0,
             delta: self.state.clone(),
+            sealed: Vec::new(),
             context: None,
             digest: None,
             hop: 1,
@@ -1396,10 +1457,10 @@ where
     fn handle_delta(
         &mut self,
         from: P,
-        sync: SyncBody<S>,
+        sync: SyncBody<S, P>,
         now_ms: u64,
         out: &mut Output<S, P>,
-    ) -> Vec<SyncBody<S>> {
+    ) -> Vec<SyncBody<S, P>> {
         let eager = self.config.strategy == Strategy::Eager;
         let mut spread_on_tree = eager;
         if sync.hop >= 1 && eager {
@@ -1423,6 +1484,7 @@ where
         // writes are not sent straight back.
         let mut covered = self.buffer.next_seq();
         let mut more = Vec::new();
+        let mut answer_sealed = Vec::new();
         let answer = match &sync.context {
             Some(context) => {
                 let (first, rest, cut) = self.pieces(self.state.delta_since(context));
@@ -1434,16 +1496,19 @@ where
                 Some(first)
             }
             None if sync.reply => {
-                let (interval, seq) = self.interval_for(from);
-                covered = seq;
-                Some(interval)
+                let interval = self.interval_for(from);
+                covered = interval.until;
+                answer_sealed = interval.sealed;
+                Some(interval.delta)
             }
             None => None,
         };
-        let carried = !sync.delta.is_bottom();
+        let carried = !sync.delta.is_bottom() || !sync.sealed.is_empty();
+        let sealed_news = self.take_sealed(from, sync.sealed, now_ms, out);
         let ack = if carried {
-            let redundant = self.state.includes(&sync.delta);
-            if !redundant {
+            let plain_news = !self.state.includes(&sync.delta);
+            let redundant = !plain_news && !sealed_news;
+            if plain_news {
                 let stored = if self.optimized() || eager {
                     sync.delta.missing_from(&self.state)
                 } else {
@@ -1461,7 +1526,8 @@ where
                     self.broadcast(stored, Some(from), out);
                 } else if !eager {
                     let stored = Arc::try_unwrap(stored).unwrap_or_else(|shared| S::clone(&shared));
-                    self.buffer.push(Some(from), stored, self.round);
+                    self.buffer
+                        .push(Some(from), Buffered::Plain(stored), self.round);
                 }
             }
             Some(Ack {
@@ -1477,7 +1543,8 @@ where
         // Nothing hot went either way, yet the states differ: something cold
         // is missing on one side. Escalate to contexts, so that each side gets
         // exactly `delta_since` of what it lacks.
-        let quiet = !carried && answer.as_ref().is_none_or(Crdt::is_bottom);
+        let quiet =
+            !carried && answer.as_ref().is_none_or(Crdt::is_bottom) && answer_sealed.is_empty();
         // An answer that asks for an answer was cut by its sender's
         // amplification bound (`within_budget`): it wants our context.
         let asked_back = sync.reply && sync.hop == 1;
@@ -1489,9 +1556,11 @@ where
         let hop = sync.hop.saturating_add(1);
         let mut answers = Vec::with_capacity(more.len() + 1);
         if answer.is_some() || carried || context.is_some() {
+            // (`answer_sealed` comes with an `answer`.)
             answers.push(SyncBody {
                 seq: covered,
                 delta: answer.unwrap_or_default(),
+                sealed: answer_sealed,
                 context,
                 digest,
                 hop,
@@ -1502,6 +1571,7 @@ where
         answers.extend(more.into_iter().map(|piece| SyncBody {
             seq: covered,
             delta: piece,
+            sealed: Vec::new(),
             context: None,
             digest: None,
             hop,
@@ -1511,12 +1581,100 @@ where
         answers
     }
 
+    /// Takes the sealed deltas of a `Sync` from `from`, one by one as the
+    /// eager path takes its deltas: a duplicate is dropped unchecked, a
+    /// forged one is refused, and one that brings news is kept and passed on
+    /// unchanged. Returns whether any brought news.
+    fn take_sealed(
+        &mut self,
+        from: P,
+        sealed: Vec<SealedDelta<S, P>>,
+        now_ms: u64,
+        out: &mut Output<S, P>,
+    ) -> bool {
+        let mut news = false;
+        for SealedDelta { id, delta, seal } in sealed {
+            if self.config.strategy == Strategy::Eager {
+                // Along the tree, as if it had come that way.
+                news |= !self.state.includes(&delta);
+                let gossip = Tree::Gossip {
+                    id,
+                    delta,
+                    seal: Some(seal),
+                };
+                self.handle_tree(from, gossip, now_ms, out);
+                continue;
+            }
+            if self.identity.is_none() {
+                // A node that does not sign takes the content alone.
+                news |= self.take_plain(from, &delta, now_ms, out);
+                continue;
+            }
+            if self.tree.has(&id) {
+                continue;
+            }
+            if Self::check_seal(&id, &delta, Some(&seal)).is_err() {
+                self.refused_seals += 1;
+                continue;
+            }
+            if !self.allowed(from, &delta, Some(seal.author.replica_id()), out) {
+                continue;
+            }
+            let ids = self.config.advance(self.config.max_seq_step);
+            if !self.tree.admits(&id, from, ids) {
+                // The id is refused; the content is judged on its own, and
+                // goes on unsealed.
+                self.refused_ids += 1;
+                news |= self.take_plain(from, &delta, now_ms, out);
+                continue;
+            }
+            let fresh = !self.state.includes(&delta);
+            if fresh {
+                self.absorb(&delta, now_ms);
+                out.events.push(Event::StateChanged(Arc::clone(&delta)));
+                let entry = SealedDelta {
+                    id,
+                    delta: Arc::clone(&delta),
+                    seal: Arc::clone(&seal),
+                };
+                self.buffer
+                    .push(Some(from), Buffered::Sealed(entry), self.round);
+            }
+            let carried = Carried {
+                delta,
+                seal: Some(seal),
+            };
+            self.tree.keep(id, carried, self.round, Some(from), false);
+            news |= fresh;
+        }
+        news
+    }
+
+    /// Joins what `delta` brings that the state lacks, and buffers it for
+    /// the next intervals (unsealed); returns whether it brought anything.
+    fn take_plain(&mut self, from: P, delta: &S, now_ms: u64, out: &mut Output<S, P>) -> bool {
+        if self.state.includes(delta) {
+            return false;
+        }
+        let stored = if self.optimized() {
+            delta.missing_from(&self.state)
+        } else {
+            delta.clone()
+        };
+        self.absorb(&stored, now_ms);
+        out.events
+            .push(Event::StateChanged(Arc::new(stored.clone())));
+        self.buffer
+            .push(Some(from), Buffered::Plain(stored), self.round);
+        true
+    }
+
     /// Sends the answers to a `Sync` from `from`: as they are to a known
     /// member (`budget` is `None`), cut to the budget otherwise.
     fn answer(
         &mut self,
         from: P,
-        answers: Vec<SyncBody<S>>,
+        answers: Vec<SyncBody<S, P>>,
         budget: Option<usize>,
         out: &mut Output<S, P>,
     ) {
@@ -1574,9 +1732,9 @@ where
     fn within_budget(
         &mut self,
         from: P,
-        mut answers: Vec<SyncBody<S>>,
+        mut answers: Vec<SyncBody<S, P>>,
         budget: usize,
-    ) -> Vec<SyncBody<S>> {
+    ) -> Vec<SyncBody<S, P>> {
         let total = answers
             .iter()
             .fold(0usize, |sum, answer| sum.saturating_add(framed_len(answer)));
@@ -1590,7 +1748,12 @@ where
         };
         // What was cut may never come: claim nothing beyond the last ack.
         first.seq = self.acks.get(&from).copied().unwrap_or(0);
-        let delta = core::mem::take(&mut first.delta);
+        let mut delta = core::mem::take(&mut first.delta);
+        // Sealed deltas cost their seals: a cut answer carries their content
+        // unsealed, within the budget (the rest comes once it is known).
+        for piece in core::mem::take(&mut first.sealed) {
+            delta.join(&piece.delta);
+        }
         if framed_len(&first) > budget {
             // No room for our context (the escalation): the requester's own
             // answer brings its context instead.
@@ -1685,7 +1848,7 @@ const MIN_PIECE_BYTES: usize = 64;
 
 /// The encoded size of a message carrying `sync` and no piggybacked
 /// update, at most.
-fn framed_len<S>(sync: &SyncBody<S>) -> usize
+fn framed_len<S, P: Serialize>(sync: &SyncBody<S, P>) -> usize
 where
     S: Crdt + Serialize,
     S::Context: Serialize,

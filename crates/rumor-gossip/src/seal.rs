@@ -1,6 +1,7 @@
 //! Deltas signed by their author: a node's [`Identity`] (an ed25519 key),
 //! the replica id and the eager-path epochs bound to its public key
-//! ([`AuthorKey`]), and the [`Seal`] a fresh delta carries along the tree.
+//! ([`AuthorKey`]), and the [`Seal`] a fresh delta carries along the tree
+//! or in anti-entropy intervals.
 //!
 //! The cluster envelope keeps strangers out; a seal keeps members honest
 //! about who wrote what. A member that holds the cluster key but not your
@@ -13,8 +14,8 @@
 //!   the life its epoch is derived from, and the epoch is a hash of your key
 //!   and that life, so it cannot name ids in your lives.
 //!
-//! What a seal does not cover (anti-entropy answers, which join many
-//! authors' writes, and membership claims) is listed in `docs/PROTOCOL.md`.
+//! What a seal does not cover (catch-up answers, which join many authors'
+//! writes, and membership claims) is listed in `docs/PROTOCOL.md`.
 
 use core::fmt;
 
@@ -30,6 +31,9 @@ use sha2::{Digest, Sha256};
 const DELTA_DOMAIN: &[u8] = b"rumor/delta/v1\0";
 const REPLICA_DOMAIN: &[u8] = b"rumor/replica/v1\0";
 const EPOCH_DOMAIN: &[u8] = b"rumor/epoch/v1\0";
+
+/// A [`Seal`]'s size on the wire.
+pub(crate) const SEAL_BYTES: usize = 104;
 
 /// A node's signing key: the private half of its authorship.
 ///
@@ -335,6 +339,7 @@ mod tests {
         let seal = me.seal(9, 4, b"delta");
         let bytes = rumor_crdt::codec::encode(&seal).expect("encode");
         assert_eq!(bytes.len(), 32 + 8 + 64);
+        assert_eq!(bytes.len(), SEAL_BYTES);
         let back: Seal = rumor_crdt::codec::decode(&bytes, 1_000).expect("decode");
         assert_eq!(back, seal);
         assert_eq!(back.verify(me.author().epoch(9), 4, b"delta"), Ok(()));

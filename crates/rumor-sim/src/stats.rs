@@ -164,20 +164,14 @@ where
             let whole = round_trip(message);
             let payload = match &message.body {
                 Body::Tree(Tree::Gossip { delta, .. }) => self.gossip_payload(delta),
-                _ => match message.payload() {
-                    Some(delta) if !delta.is_bottom() => encoded_len(delta),
-                    _ => 0,
-                },
+                _ => Self::payload_len(message),
             };
             return (payload, whole.saturating_sub(payload));
         }
         let Body::Tree(Tree::Gossip { delta, .. }) = &mut message.body else {
             // bincode writes a message as its fields one after another.
             let whole = encoded_len(&*message);
-            let payload = match message.payload() {
-                Some(delta) if !delta.is_bottom() => encoded_len(delta),
-                _ => 0,
-            };
+            let payload = Self::payload_len(message);
             return (payload, whole - payload.min(whole));
         };
         let payload = self.gossip_payload(delta);
@@ -191,6 +185,19 @@ where
         } else {
             (payload, whole.saturating_sub(self.bottom_len))
         }
+    }
+
+    /// The encoded size of a message's payload (0 for bottom), sealed
+    /// deltas included (their seals and ids count as control).
+    fn payload_len(message: &Message<S, u32>) -> u64 {
+        let plain = match message.payload() {
+            Some(delta) if !delta.is_bottom() => encoded_len(delta),
+            _ => 0,
+        };
+        message
+            .sealed()
+            .iter()
+            .fold(plain, |sum, piece| sum + encoded_len(&*piece.delta))
     }
 
     /// The encoded size of an eager-path delta (0 for bottom), computed once
