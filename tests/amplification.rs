@@ -176,3 +176,112 @@ fn a_full_state_answer_to_a_stranger_is_bounded_too() {
     let (_, joined) = answer_to(&mut node, STRANGER, request);
     assert_eq!(&joined, node.state());
 }
+
+/// An eager node that wrote 100 deltas of 20 elements each (all kept for
+/// grafts), and a `Graft` for all of them: a few bytes asking for ~20 KB.
+#[test]
+fn a_graft_from_a_stranger_draws_at_most_the_bounded_answer() {
+    use rumor::gossip::{IdRange, Strategy, Tree};
+    let graft_answer = |factor: usize| {
+        let config = Config {
+            strategy: Strategy::Eager,
+            max_answer_factor: factor,
+            ..Config::default()
+        };
+        let mut node = Node::new(0, Set::new(), FullView::new(0, 1..20), config, 7);
+        let me = ReplicaId::from_u128(1);
+        for k in 0..100u64 {
+            let _ = node.update(|s| {
+                let mut delta = Set::new();
+                for i in 0..20 {
+                    delta.join(&s.insert(me, k * 100 + i));
+                }
+                delta
+            });
+        }
+        let ids = vec![IdRange {
+            origin: 0,
+            epoch: node.epoch(),
+            first: 0,
+            last: 99,
+        }];
+        let graft = Message::new(Body::Tree(Tree::Graft { ids }));
+        let request = encoded_len(&graft);
+        let out = node.handle(STRANGER, graft, 1_000);
+        let bytes: usize = out
+            .messages
+            .iter()
+            .filter(|(to, m)| *to == STRANGER && matches!(m.body, Body::Tree(Tree::Gossip { .. })))
+            .map(|(_, m)| encoded_len(m))
+            .sum();
+        (request, bytes, node.refused().answers)
+    };
+    let (request, before, _) = graft_answer(usize::MAX);
+    let (_, after, refused) = graft_answer(Config::default().max_answer_factor);
+    eprintln!("a {request}-byte Graft drew {before} bytes unbounded, {after} bytes bounded");
+    assert!(
+        before > 100 * request,
+        "unbounded: {before} bytes for {request}"
+    );
+    assert!(after <= Config::default().max_answer_factor * request);
+    assert!(after > 0, "the stranger still gets what fits");
+    assert_eq!(refused, 1);
+}
+
+/// A member list from `from` (itself alone), asking for ours or not.
+fn member_list(from: u32, reply: bool) -> Message<Set, u32> {
+    use rumor::gossip::{MemberUpdate, Status};
+    Message::new(Body::Probe(Probe::Members {
+        members: vec![MemberUpdate {
+            peer: from,
+            incarnation: 0,
+            status: Status::Alive,
+            by: from,
+        }],
+        reply,
+    }))
+}
+
+/// The member-list pages `node` sends `to` when it handles `message`, and
+/// whether the first asks for an answer.
+fn pages_to(node: &mut Node<Set, u32>, to: u32, message: Message<Set, u32>) -> (usize, bool) {
+    let out = node.handle(to, message, 1_000);
+    let pages: Vec<bool> = out
+        .messages
+        .iter()
+        .filter_map(|(peer, m)| match &m.body {
+            Body::Probe(Probe::Members { reply, .. }) if *peer == to => Some(*reply),
+            _ => None,
+        })
+        .collect();
+    (pages.len(), pages.first().copied().unwrap_or(false))
+}
+
+/// A member list that asks for ours, from a stranger, to a node that knows
+/// 200 members: one page of the seven, asking for the stranger's list; the
+/// rest once that answer comes (the stranger receives at its address).
+#[test]
+fn a_member_list_request_from_a_stranger_gets_one_page_until_it_answers() {
+    let node = || -> Node<Set, u32> {
+        Node::new(
+            0,
+            Set::new(),
+            FullView::new(0, 1..200),
+            Config::default(),
+            7,
+        )
+    };
+    let mut known = node();
+    assert_eq!(pages_to(&mut known, 5, member_list(5, true)), (7, false));
+    assert_eq!(known.refused().answers, 0, "a known member gets every page");
+
+    let mut seed = node();
+    let first = pages_to(&mut seed, STRANGER, member_list(STRANGER, true));
+    assert_eq!(first, (1, true));
+    assert_eq!(seed.refused().answers, 1);
+    // Its answer (its list, asking for nothing) draws the rest, once.
+    let rest = pages_to(&mut seed, STRANGER, member_list(STRANGER, false));
+    assert_eq!(rest, (7, false));
+    let again = pages_to(&mut seed, STRANGER, member_list(STRANGER, false));
+    assert_eq!(again, (0, false));
+}

@@ -65,6 +65,11 @@ const MAX_STRIKES: usize = 8;
 /// goes (it says the least).
 const MAX_METERED_SENDERS: usize = 64;
 
+/// Shuffles whose answers a node waits for at most: answers to older ones
+/// are taken as unasked for (a shuffle goes out every `shuffle_every_ms`,
+/// and its answer comes within a walk's few hops).
+const MAX_SHUFFLES_AWAITED: u8 = 3;
+
 /// One sender's view requests: tokens left at `at_ms`.
 #[derive(Clone, Copy, Debug)]
 struct Bucket<P> {
@@ -266,6 +271,9 @@ pub struct HyParView<P> {
     /// The peers sent in our last shuffle: evicted first when its answer
     /// arrives.
     shuffled: Vec<P>,
+    /// Shuffles sent whose answer has not come (at most
+    /// `MAX_SHUFFLES_AWAITED`): an answer is taken for each.
+    awaited: u8,
     events: Vec<ViewEvent<P>>,
     /// The links (a subset of `active`) this node asked for itself: see
     /// [`ViewConfig::reserved_chosen`].
@@ -292,6 +300,7 @@ impl<P: Peer> HyParView<P> {
             joining: None,
             next_shuffle_ms: 0,
             shuffled: Vec::new(),
+            awaited: 0,
             events: Vec::new(),
             chosen: Vec::new(),
             buckets: Vec::new(),
@@ -306,7 +315,9 @@ impl<P: Peer> HyParView<P> {
     }
 
     /// View requests dropped because their sender ran over
-    /// [`ViewConfig::request_burst`].
+    /// [`ViewConfig::request_burst`] (shuffle walks that end here
+    /// included), and shuffle answers that no shuffle of this node asked
+    /// for, from a peer that is neither its contact nor a link.
     pub fn refused_requests(&self) -> u64 {
         self.refused_requests
     }
@@ -543,7 +554,9 @@ impl<P: Peer> HyParView<P> {
                             peers,
                         },
                     )),
-                    _ if origin != self.me => {
+                    // The walk ends here: its peers would enter the passive
+                    // view, so it is a view request of its last sender's.
+                    _ if origin != self.me && self.admit(from, now_ms) => {
                         let answer = self.random_passive(rng, peers.len());
                         out.push((
                             origin,
@@ -557,9 +570,26 @@ impl<P: Peer> HyParView<P> {
                 }
             }
             View::ShuffleReply { peers } => {
-                let peers = self.bounded(peers);
-                let sent = core::mem::take(&mut self.shuffled);
-                self.merge_passive(&peers, &sent);
+                // Taken as the answer to this node's shuffle in flight (one
+                // answer per shuffle), or from its contact or a link within
+                // their request budget (a join's seeds); anything else is
+                // a flood of made-up peers into the passive view.
+                let known = self.contacts.contains(&from) || self.active.contains(&from);
+                let taken = if known {
+                    self.admit(from, now_ms)
+                } else if self.awaited > 0 {
+                    self.awaited -= 1;
+                    true
+                } else {
+                    false
+                };
+                if taken {
+                    let peers = self.bounded(peers);
+                    let sent = core::mem::take(&mut self.shuffled);
+                    self.merge_passive(&peers, &sent);
+                } else if !known {
+                    self.refused_requests += 1;
+                }
             }
         }
         out
@@ -810,6 +840,7 @@ impl<P: Peer> HyParView<P> {
         peers.extend(pick(rng, &active, self.config.shuffle_active));
         peers.extend(self.random_passive(rng, self.config.shuffle_passive));
         self.shuffled = peers.clone();
+        self.awaited = (self.awaited + 1).min(MAX_SHUFFLES_AWAITED);
         vec![(
             target,
             View::Shuffle {
@@ -1129,12 +1160,40 @@ mod tests {
     fn hostile_lists_are_truncated_and_self_is_never_a_peer() {
         let mut rng = Pcg64Mcg::seed_from_u64(1);
         let mut view = HyParView::new(1u32, ViewConfig::default());
+        let _ = view.join(2, 0); // a contact's answer is taken
         let flood: Vec<u32> = (0..10_000).collect();
         view.handle(2, View::ShuffleReply { peers: flood }, 0, &mut rng);
+        assert_eq!(view.refused_requests(), 0);
         assert!(view.passive().len() <= 30);
         assert!(!view.passive().contains(&1));
         let out = view.handle(2, View::ForwardJoin { joiner: 1, ttl: 3 }, 0, &mut rng);
         assert!(out.is_empty() && !view.active().contains(&1));
+    }
+
+    #[test]
+    fn shuffle_floods_past_a_senders_burst_or_unasked_do_not_fill_the_passive_view() {
+        let mut rng = Pcg64Mcg::seed_from_u64(4);
+        let mut view = HyParView::new(1u32, ViewConfig::default());
+        // Answers nobody asked for, from a stranger: each would replace
+        // the passive view with made-up peers.
+        for i in 0..50u32 {
+            let fakes = (0..32).map(|k| 10_000 + i * 32 + k).collect();
+            view.handle(7, View::ShuffleReply { peers: fakes }, 0, &mut rng);
+        }
+        assert!(view.passive().is_empty(), "{:?}", view.passive());
+        assert_eq!(view.refused_requests(), 50);
+        // Shuffle walks that end here, from one sender: its burst only.
+        for i in 0..50u32 {
+            let fakes = (0..8).map(|k| 20_000 + i * 8 + k).collect();
+            let walk = View::Shuffle {
+                origin: 30_000 + i,
+                ttl: 0,
+                peers: fakes,
+            };
+            view.handle(8, walk, 0, &mut rng);
+        }
+        assert_eq!(view.refused_requests(), 50 + 50 - 16);
+        assert!(view.passive().len() <= 30);
     }
 
     /// A forged walk end naming `joiner`.

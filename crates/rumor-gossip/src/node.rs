@@ -103,9 +103,10 @@ pub struct Refused {
     /// Ping requests answered with a nack instead of a ping: their target
     /// was not a member this node knows (or was the requester or itself).
     pub ping_reqs: u64,
-    /// Answers to a `Sync` from a sender that was not a known member, cut
-    /// or withheld because they would have been more than
-    /// [`Config::max_answer_factor`] times the request's size.
+    /// Answers to a sender that was not a known member (to a `Sync`, a
+    /// `Graft`, or a member list asking for ours), cut or withheld because
+    /// they would have been more than [`Config::max_answer_factor`] times
+    /// the request's size (a member list: beyond its first page).
     pub answers: u64,
     /// Partial views: view requests (`Join`, `ForwardJoin`, `Neighbor`)
     /// dropped because their sender ran over
@@ -201,6 +202,10 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// Their answer is not broadcast on: its ids were announced, so the
     /// tree has spread it.
     repairs_asked: Vec<P>,
+    /// Strangers whose member list got the first page of ours, with a
+    /// request to answer: the rest goes to each once its answer shows
+    /// it receives at its address (at most `MAX_DEFERRED_LISTS`).
+    deferred_lists: Vec<P>,
     /// Members this node holds dead or departed (their eager links cut).
     gone: BTreeSet<P>,
     /// Members of `gone` proved alive again (back from a partition, say)
@@ -265,6 +270,7 @@ where
             digest: None,
             tree: Plumtree::new(id, epoch_of(seed)),
             repairs_asked: Vec::new(),
+            deferred_lists: Vec::new(),
             gone: BTreeSet::new(),
             returned: Vec::new(),
             clock: None,
@@ -1128,7 +1134,14 @@ where
         }
     }
 
-    fn handle_tree(&mut self, from: P, message: Tree<S, P>, now_ms: u64, out: &mut Output<S, P>) {
+    fn handle_tree(
+        &mut self,
+        from: P,
+        message: Tree<S, P>,
+        budget: Option<usize>,
+        now_ms: u64,
+        out: &mut Output<S, P>,
+    ) {
         let max = self.config.max_ids_per_message;
         match message {
             Tree::Gossip { id, delta, seal } => {
@@ -1190,9 +1203,18 @@ where
             }
             Tree::Graft { ids } => {
                 self.link(from);
+                // A stranger gets what fits its budget (a known member all
+                // it asks for, up to `max_ids_per_message`).
+                let mut room = budget.unwrap_or(usize::MAX);
                 for id in plumtree::from_ranges(&ids, max) {
                     if let Some(Carried { delta, seal }) = self.tree.kept(&id).cloned() {
                         let gossip = Tree::Gossip { id, delta, seal };
+                        let size = codec::encoded_len(&gossip).unwrap_or(usize::MAX);
+                        if size > room {
+                            self.refused_answers += 1;
+                            break;
+                        }
+                        room -= size;
                         self.send(out, from, Body::Tree(gossip));
                     }
                 }
@@ -1395,7 +1417,9 @@ where
                 self.answer(from, answers, budget, &mut out);
             }
             Body::Probe(probe) => {
-                let replies = self.swim.on_probe(
+                let list = matches!(probe, Probe::Members { .. });
+                let asks = matches!(probe, Probe::Members { reply: true, .. });
+                let mut replies = self.swim.on_probe(
                     from,
                     probe,
                     now_ms,
@@ -1403,12 +1427,38 @@ where
                     &mut self.members,
                     &mut out.events,
                 );
+                if asks && budget.is_some() && replies.len() > 1 {
+                    // A stranger's list gets the first page of ours, asking
+                    // for its list back: the rest goes once that answer came
+                    // (the stranger receives at its address, and is known).
+                    replies.truncate(1);
+                    if let Some((_, Probe::Members { reply, .. })) = replies.first_mut() {
+                        *reply = true;
+                    }
+                    if !self.deferred_lists.contains(&from) {
+                        if self.deferred_lists.len() >= MAX_DEFERRED_LISTS {
+                            self.deferred_lists.remove(0);
+                        }
+                        self.deferred_lists.push(from);
+                    }
+                    self.refused_answers += 1;
+                } else if list && self.swim.knows(from, &self.members) {
+                    if let Some(i) = self.deferred_lists.iter().position(|p| *p == from) {
+                        self.deferred_lists.swap_remove(i);
+                        replies.extend(self.swim.list_pages(
+                            from,
+                            &self.members,
+                            &self.config,
+                            false,
+                        ));
+                    }
+                }
                 for (to, reply) in replies {
                     self.send(&mut out, to, Body::Probe(reply));
                 }
             }
             Body::Tree(tree) if self.config.strategy == Strategy::Eager => {
-                self.handle_tree(from, tree, now_ms, &mut out);
+                self.handle_tree(from, tree, budget, now_ms, &mut out);
             }
             Body::Tree(_) => {}
             Body::View(view) => {
@@ -1602,7 +1652,7 @@ where
                     delta,
                     seal: Some(seal),
                 };
-                self.handle_tree(from, gossip, now_ms, out);
+                self.handle_tree(from, gossip, None, now_ms, out);
                 continue;
             }
             if self.identity.is_none() {
@@ -1706,17 +1756,23 @@ where
     /// sent (issue 18: a 15-byte `Sync` with an empty context drew a
     /// 34 KB answer).
     fn answer_budget(&self, from: P, message: &Message<S, P>) -> Option<usize> {
-        let Body::Sync(sync) = &message.body else {
-            return None;
+        let asks = match &message.body {
+            Body::Sync(sync) => sync.reply || sync.context.is_some(),
+            Body::Tree(Tree::Graft { .. }) | Body::Probe(Probe::Members { reply: true, .. }) => {
+                true
+            }
+            Body::Tree(_) | Body::Probe(_) | Body::View(_) => false,
         };
-        if !(sync.reply || sync.context.is_some()) || self.swim.knows(from, &self.members) {
+        if !asks || self.swim.knows(from, &self.members) {
             return None;
         }
-        // Each piggybacked update encodes in 2 bytes at least (its
-        // incarnation and status; the peers may take none).
-        let request = codec::encoded_len(&**sync)
+        // The body (its tag included), the sender's incarnation (a varint,
+        // 1 byte at least) and the list of piggybacked updates (its length,
+        // and 2 bytes at least per update: its incarnation and status; the
+        // peers may take none).
+        let request = codec::encoded_len(&message.body)
             .unwrap_or(0)
-            .saturating_add(SYNC_FRAME_MIN)
+            .saturating_add(2)
             .saturating_add(message.members.len().saturating_mul(2));
         Some(request.saturating_mul(self.config.max_answer_factor))
     }
@@ -1832,10 +1888,8 @@ where
     }
 }
 
-/// Bytes a [`Message`] adds around its encoded [`SyncBody`], at least: the
-/// sender's incarnation (a varint, 1 byte at least), the body's tag (1) and
-/// the length of its piggybacked updates (1).
-const SYNC_FRAME_MIN: usize = 3;
+/// Strangers whose member lists wait for the rest of ours, at most.
+const MAX_DEFERRED_LISTS: usize = 16;
 
 /// Bytes a [`Message`] with no piggybacked update adds around its encoded
 /// [`SyncBody`], at most: the incarnation (9 bytes at most as a varint),

@@ -1370,7 +1370,7 @@ impl<P: Peer> Swim<P> {
     /// Our member list for `to`, as pages of `members_per_message` (the
     /// first one asks for an answer if `ask`): every member we hold alive or
     /// suspect, and ourselves.
-    fn list_pages(
+    pub(crate) fn list_pages(
         &self,
         to: P,
         members: &impl Membership<P>,
