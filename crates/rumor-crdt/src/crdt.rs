@@ -1,10 +1,8 @@
 //! The [`Crdt`] trait: join, causal summary and exact delta extraction.
 
-use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Debug;
-use core::mem;
 
 /// A state-based, delta-enabled CRDT.
 ///
@@ -313,32 +311,4 @@ pub trait Crdt: Clone + PartialEq + Default + Debug {
 /// The length of each of `parts` chunks covering `len` items (at least 1).
 pub(crate) fn chunk_len(len: usize, parts: usize) -> usize {
     len.div_ceil(parts.max(1)).max(1)
-}
-
-/// Adds `added`, ascending by key and holding no key of `map`, to `map`:
-/// one by one when they are fewer than `map`'s entries, or by one linear
-/// rebuild of the tree when they are not (at equal counts the two cost
-/// about the same). The joins update their entries in place first, since
-/// always rebuilding frees every old node and allocates every new one.
-pub(crate) fn extend_sorted<K: Ord, V>(
-    map: &mut BTreeMap<K, V>,
-    added: impl ExactSizeIterator<Item = (K, V)>,
-) {
-    if added.len() < map.len() {
-        map.extend(added);
-        return;
-    }
-    let mine = mem::take(map);
-    let mut added = added.peekable();
-    let mut out = Vec::with_capacity(mine.len() + added.len());
-    for (key, value) in mine {
-        while let Some(entry) = added.next_if(|(k2, _)| *k2 < key) {
-            out.push(entry);
-        }
-        out.push((key, value));
-    }
-    out.extend(added);
-    // Sorted already: `from_iter` checks that in one pass and then builds
-    // the tree bottom-up in linear time.
-    *map = out.into_iter().collect();
 }

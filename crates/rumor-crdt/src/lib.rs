@@ -101,6 +101,7 @@ mod advance;
 pub mod codec;
 mod context;
 mod crdt;
+mod dot_store;
 mod gcounter;
 mod hlc;
 mod lww_map;

@@ -1,6 +1,6 @@
 //! Observed-remove map of nested CRDTs: add-wins keys, one causal context.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Debug;
@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::{smallvec, SmallVec};
 
 use crate::context::ContextProbe;
+use crate::dot_store::DotStore;
 use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireContext, WireDot};
 use crate::{CausalContext, Crdt, Dot, ReplicaId};
 
@@ -85,7 +86,7 @@ type Fragments<C> = SmallVec<[(Dot, Arc<C>); 2]>;
 /// ```
 #[derive(Clone, PartialEq, Debug)]
 pub struct OrMap<K, C> {
-    entries: BTreeMap<K, Fragments<C>>,
+    entries: DotStore<K, Fragments<C>>,
     context: CausalContext,
     /// The live tags whose update replaced older fragments of their key
     /// (the OR-Set's re-adds): [`Crdt::split`] keeps them with the removal
@@ -96,7 +97,7 @@ pub struct OrMap<K, C> {
 impl<K, C> Default for OrMap<K, C> {
     fn default() -> Self {
         Self {
-            entries: BTreeMap::new(),
+            entries: DotStore::default(),
             context: CausalContext::new(),
             replacing: BTreeSet::new(),
         }
@@ -171,26 +172,27 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
         context.extend(replaced.iter().copied());
         self.context.join(&context);
         let mut delta = Self {
-            entries: BTreeMap::new(),
+            entries: DotStore::default(),
             context,
             replacing: BTreeSet::new(),
         };
         for d in &replaced {
             self.replacing.remove(d);
         }
-        let entry = self.entries.entry(key.clone()).or_default();
-        entry.retain(|(d, _)| !replaced.contains(d));
-        if keep {
-            let nested = Arc::new(nested);
-            let at = entry.partition_point(|(d, _)| *d < tag);
-            entry.insert(at, (tag, Arc::clone(&nested)));
+        let nested = keep.then(|| Arc::new(nested));
+        self.entries.upsert(&key, |entry| {
+            entry.retain(|(d, _)| !replaced.contains(d));
+            if let Some(nested) = &nested {
+                let at = entry.partition_point(|(d, _)| *d < tag);
+                entry.insert(at, (tag, Arc::clone(nested)));
+            }
+        });
+        if let Some(nested) = nested {
             if !replaced.is_empty() {
                 self.replacing.insert(tag);
                 delta.replacing.insert(tag);
             }
-            delta.entries.insert(key, smallvec![(tag, nested)]);
-        } else if entry.is_empty() {
-            self.entries.remove(&key);
+            delta.entries = DotStore::from_sorted(alloc::vec![(key, smallvec![(tag, nested)])]);
         }
         delta
     }
@@ -218,7 +220,7 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
                     self.replacing.remove(d);
                 }
                 Self {
-                    entries: BTreeMap::new(),
+                    entries: DotStore::default(),
                     context: fragments.iter().map(|(d, _)| *d).collect(),
                     replacing: BTreeSet::new(),
                 }
@@ -363,35 +365,17 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
         self.entries.is_empty()
     }
 
-    /// Joins a large `other`: one ordered pass over both maps' keys updates
-    /// my keys in place and picks out the keys only `other` has, added
-    /// after it (as the OR-Set's join: rebuilding the tree every time freed
-    /// and allocated every node).
+    /// Joins a large `other`: one ordered pass over both maps' keys merges
+    /// the fragments of each key into one new, contiguous store (see
+    /// [`DotStore`]).
     fn join_full(&mut self, other: &Self) {
         let mut seen_by_me = ContextProbe::new(&self.context);
         let mut seen_by_other = ContextProbe::new(&other.context);
-        let mut only_theirs: Vec<(&K, &Fragments<C>)> = Vec::new();
-        let mut emptied = false;
-        let mut theirs = other.entries.iter().peekable();
-        for (key, fragments) in &mut self.entries {
-            while let Some(entry) = theirs.next_if(|(k2, _)| *k2 < key) {
-                only_theirs.push(entry);
-            }
-            match theirs.next_if(|(k2, _)| *k2 == key) {
-                Some((_, f2)) => merge_into(fragments, &mut seen_by_me, f2, &mut seen_by_other),
-                None => fragments.retain(|(d, _)| !seen_by_other.contains(d)),
-            }
-            emptied |= fragments.is_empty();
-        }
-        only_theirs.extend(theirs);
-        if emptied {
-            self.entries.retain(|_, fragments| !fragments.is_empty());
-        }
-        let mut added: Vec<(K, Fragments<C>)> = Vec::with_capacity(only_theirs.len());
-        for (key, f2) in only_theirs {
-            push_nonempty(&mut added, key.clone(), unseen(f2, &mut seen_by_me));
-        }
-        crate::crdt::extend_sorted(&mut self.entries, added.into_iter());
+        self.entries.merge_with(&other.entries, |f1, f2| match f2 {
+            Some(f2) if f1.is_empty() => *f1 = unseen(f2, &mut seen_by_me),
+            Some(f2) => merge_into(f1, &mut seen_by_me, f2, &mut seen_by_other),
+            None => f1.retain(|(d, _)| !seen_by_other.contains(d)),
+        });
     }
 
     /// Joins a small `other` (typically a delta) into a large `self` without
@@ -400,21 +384,14 @@ impl<K: Ord + Clone, C: Crdt> OrMap<K, C> {
     fn join_small(&mut self, other: &Self) {
         let mut seen_by_me = ContextProbe::new(&self.context);
         let mut seen_by_other = ContextProbe::new(&other.context);
-        for (key, f2) in &other.entries {
-            match self.entries.get_mut(key) {
-                Some(f1) => {
+        for (key, f2) in other.entries.iter() {
+            self.entries.upsert(key, |f1| {
+                if f1.is_empty() {
+                    *f1 = unseen(f2, &mut seen_by_me);
+                } else {
                     merge_into(f1, &mut seen_by_me, f2, &mut seen_by_other);
-                    if f1.is_empty() {
-                        self.entries.remove(key);
-                    }
                 }
-                None => {
-                    let kept = unseen(f2, &mut seen_by_me);
-                    if !kept.is_empty() {
-                        self.entries.insert(key.clone(), kept);
-                    }
-                }
-            }
+            });
         }
         let named = tags(other);
         let removed = other.context.difference(&named).intersection(&self.context);
@@ -482,9 +459,16 @@ fn tags<K, C>(map: &OrMap<K, C>) -> CausalContext {
         .collect()
 }
 
-fn push_nonempty<K, C>(out: &mut Vec<(K, Fragments<C>)>, key: K, fragments: Fragments<C>) {
-    if !fragments.is_empty() {
-        out.push((key, fragments));
+/// Appends `fragment` to the fragments of `key`, the last key of `out` or
+/// a new one after it (keys come in ascending order).
+fn push_fragment<K: Clone + PartialEq, C>(
+    out: &mut Vec<(K, Fragments<C>)>,
+    key: &K,
+    fragment: &(Dot, Arc<C>),
+) {
+    match out.last_mut() {
+        Some((last, fragments)) if last == key => fragments.push(fragment.clone()),
+        _ => out.push((key.clone(), smallvec![fragment.clone()])),
     }
 }
 
@@ -576,8 +560,8 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
     /// ```
     fn delta_since(&self, seen: &CausalContext) -> Self {
         let mut shared_live = Vec::new();
-        let mut entries = BTreeMap::new();
-        for (key, fragments) in &self.entries {
+        let mut entries = Vec::new();
+        for (key, fragments) in self.entries.iter() {
             let mut missing = Fragments::new();
             for (tag, c) in fragments {
                 if seen.contains(tag) {
@@ -587,7 +571,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
                 }
             }
             if !missing.is_empty() {
-                entries.insert(key.clone(), missing);
+                entries.push((key.clone(), missing));
             }
         }
         let replacing = self
@@ -597,7 +581,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
             .copied()
             .collect();
         Self {
-            entries,
+            entries: DotStore::from_sorted(entries),
             context: self
                 .context
                 .difference(&CausalContext::from_dots(shared_live)),
@@ -616,7 +600,7 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
         if !other.context.is_subset(&self.context) {
             return false;
         }
-        for (key, f2) in &other.entries {
+        for (key, f2) in other.entries.iter() {
             let f1 = self.entries.get(key).map_or(&[][..], |f| f.as_slice());
             for (tag, c2) in f2 {
                 if let Ok(i) = f1.binary_search_by(|(d, _)| d.cmp(tag)) {
@@ -710,38 +694,34 @@ impl<K: Ord + Clone + Debug, C: Crdt> Crdt for OrMap<K, C> {
             return alloc::vec![self.clone()];
         }
         let mut plain: Vec<(&K, &(Dot, Arc<C>))> = Vec::new();
-        let mut last = Self {
-            entries: BTreeMap::new(),
-            context: CausalContext::new(),
-            replacing: self.replacing.clone(),
-        };
-        for (key, fragments) in &self.entries {
+        let mut replacing = Vec::new();
+        for (key, fragments) in self.entries.iter() {
             for fragment in fragments {
                 if self.replacing.contains(&fragment.0) {
-                    last.entries
-                        .entry(key.clone())
-                        .or_default()
-                        .push(fragment.clone());
+                    push_fragment(&mut replacing, key, fragment);
                 } else {
                     plain.push((key, fragment));
                 }
             }
         }
+        let mut last = Self {
+            entries: DotStore::from_sorted(replacing),
+            context: CausalContext::new(),
+            replacing: self.replacing.clone(),
+        };
         let named: CausalContext = plain.iter().map(|(_, (d, _))| *d).collect();
         last.context = self.context.difference(&named);
         let chunks = if last.is_bottom() { parts } else { parts - 1 };
         let mut out: Vec<Self> = plain
             .chunks(crate::crdt::chunk_len(plain.len(), chunks))
             .map(|chunk| {
+                let mut entries = Vec::new();
                 let mut piece = Self::default();
-                for (key, (tag, c)) in chunk {
-                    piece.context.insert(*tag);
-                    piece
-                        .entries
-                        .entry((*key).clone())
-                        .or_default()
-                        .push((*tag, c.clone()));
+                for &(key, fragment) in chunk {
+                    piece.context.insert(fragment.0);
+                    push_fragment(&mut entries, key, fragment);
                 }
+                piece.entries = DotStore::from_sorted(entries);
                 piece
             })
             .collect();
@@ -857,7 +837,7 @@ where
         }
         wire::distinct_dots::<D::Error>(all_tags)?;
         Ok(Self {
-            entries: entries.into_iter().collect(),
+            entries: DotStore::from_sorted(entries),
             context,
             replacing,
         })

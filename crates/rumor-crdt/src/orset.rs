@@ -1,6 +1,6 @@
 //! Add-wins observed-remove set, dot-based and tombstone-free.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::fmt::Debug;
 use core::mem;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::context::ContextProbe;
+use crate::dot_store::DotStore;
 use crate::wire::{self, ReplicaLookup, ReplicaTable, SeqWith, Tabled, WireContext, WireDot};
 use crate::{CausalContext, Crdt, Dot, ReplicaId};
 
@@ -50,7 +51,7 @@ type Dots = SmallVec<[Dot; 2]>;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct OrSet<T> {
-    entries: BTreeMap<T, Dots>,
+    entries: DotStore<T, Dots>,
     context: CausalContext,
     /// The live dots that are re-adds (they replaced the element's older
     /// dots). Always a subset of the entries' dots; being a re-add is a
@@ -61,7 +62,7 @@ pub struct OrSet<T> {
 impl<T> Default for OrSet<T> {
     fn default() -> Self {
         Self {
-            entries: BTreeMap::new(),
+            entries: DotStore::default(),
             context: CausalContext::new(),
             readds: BTreeSet::new(),
         }
@@ -112,7 +113,7 @@ impl<T: Ord + Clone> OrSet<T> {
             self.readds.insert(dot);
             delta.readds.insert(dot);
         }
-        delta.entries.insert(element, dots);
+        delta.entries = DotStore::from_sorted(alloc::vec![(element, dots)]);
         delta
     }
 
@@ -138,7 +139,7 @@ impl<T: Ord + Clone> OrSet<T> {
                     self.readds.remove(d);
                 }
                 Self {
-                    entries: BTreeMap::new(),
+                    entries: DotStore::default(),
                     context: dots.into_iter().collect(),
                     readds: BTreeSet::new(),
                 }
@@ -165,7 +166,7 @@ impl<T: Ord + Clone> OrSet<T> {
         let entries = mem::take(&mut self.entries);
         self.readds.clear();
         Self {
-            entries: BTreeMap::new(),
+            entries: DotStore::default(),
             context: entries.into_values().flatten().collect(),
             readds: BTreeSet::new(),
         }
@@ -188,7 +189,7 @@ impl<T: Ord + Clone> OrSet<T> {
     #[must_use]
     pub fn removal(seen: CausalContext) -> Self {
         Self {
-            entries: BTreeMap::new(),
+            entries: DotStore::default(),
             context: seen,
             readds: BTreeSet::new(),
         }
@@ -297,40 +298,16 @@ impl<T: Ord + Clone> OrSet<T> {
         self.entries.is_empty()
     }
 
-    /// Joins a large `other`: one ordered pass over both updates my entries
-    /// in place and picks out the elements only `other` has. Those are then
-    /// inserted one by one when they are fewer than my entries, or merged in
-    /// by one linear rebuild of the map when they are not (at equal counts
-    /// the two cost about the same). Updating in place, rather than always
-    /// rebuilding, spares the allocator a free of every old node and an
-    /// allocation of every new one, which is most of a large join's time.
+    /// Joins a large `other`: one ordered pass over both merges the dots
+    /// of each element into one new, contiguous store (see [`DotStore`]).
     fn join_in_place(&mut self, other: &Self) {
         let mut seen_by_me = ContextProbe::new(&self.context);
         let mut seen_by_other = ContextProbe::new(&other.context);
-        // Elements only `other` has that hold a dot I have not seen.
-        let mut added: Vec<(&T, &Dots)> = Vec::new();
-        let mut emptied = false;
-        let mut theirs = other.entries.iter().peekable();
-        for (element, d1) in &mut self.entries {
-            while let Some(entry) = theirs.next_if(|(e2, _)| *e2 < element) {
-                if any_unseen(entry.1, &mut seen_by_me) {
-                    added.push(entry);
-                }
-            }
-            match theirs.next_if(|(e2, _)| *e2 == element) {
-                Some((_, d2)) => merge_into(d1, &mut seen_by_me, d2, &mut seen_by_other),
-                None => retain_unseen(d1, &mut seen_by_other),
-            }
-            emptied |= d1.is_empty();
-        }
-        added.extend(theirs.filter(|(_, d2)| any_unseen(d2, &mut seen_by_me)));
-        if emptied {
-            self.entries.retain(|_, dots| !dots.is_empty());
-        }
-        let added = added
-            .into_iter()
-            .map(|(element, dots)| (element.clone(), unseen(dots, &mut seen_by_me)));
-        crate::crdt::extend_sorted(&mut self.entries, added);
+        self.entries.merge_with(&other.entries, |d1, d2| match d2 {
+            Some(d2) if d1.is_empty() => *d1 = unseen(d2, &mut seen_by_me),
+            Some(d2) => merge_into(d1, &mut seen_by_me, d2, &mut seen_by_other),
+            None => retain_unseen(d1, &mut seen_by_other),
+        });
     }
 
     /// The re-add dots after joining `other`, from the contexts before the
@@ -368,21 +345,14 @@ impl<T: Ord + Clone> OrSet<T> {
     fn join_small(&mut self, other: &Self) {
         let mut seen_by_me = ContextProbe::new(&self.context);
         let mut seen_by_other = ContextProbe::new(&other.context);
-        for (element, d2) in &other.entries {
-            match self.entries.get_mut(element) {
-                Some(d1) => {
+        for (element, d2) in other.entries.iter() {
+            self.entries.upsert(element, |d1| {
+                if d1.is_empty() {
+                    *d1 = unseen(d2, &mut seen_by_me);
+                } else {
                     merge_into(d1, &mut seen_by_me, d2, &mut seen_by_other);
-                    if d1.is_empty() {
-                        self.entries.remove(element);
-                    }
                 }
-                None => {
-                    let kept = unseen(d2, &mut seen_by_me);
-                    if !kept.is_empty() {
-                        self.entries.insert(element.clone(), kept);
-                    }
-                }
-            }
+            });
         }
         let named: CausalContext = other.entries.values().flatten().copied().collect();
         let removed = other.context.difference(&named).intersection(&self.context);
@@ -395,11 +365,6 @@ impl<T: Ord + Clone> OrSet<T> {
             });
         }
     }
-}
-
-/// Whether `seen` lacks one of `dots`.
-fn any_unseen(dots: &Dots, seen: &mut ContextProbe<'_>) -> bool {
-    dots.iter().any(|d| !seen.contains(d))
 }
 
 /// The dots of `dots` that `seen` lacks.
@@ -504,7 +469,7 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
     fn delta_since(&self, seen: &Self::Context) -> Self {
         let mut entries = Vec::new();
         let mut shared_live = Vec::new();
-        for (element, dots) in &self.entries {
+        for (element, dots) in self.entries.iter() {
             let mut missing = Dots::new();
             for dot in dots {
                 if seen.contains(dot) {
@@ -539,7 +504,7 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
                 .collect()
         };
         Self {
-            entries: entries.into_iter().collect(),
+            entries: DotStore::from_sorted(entries),
             context,
             readds,
         }
@@ -640,7 +605,7 @@ impl<T: Ord + Clone + Debug> Crdt for OrSet<T> {
         }
         let mut plain: Vec<(&T, &Dots)> = Vec::new();
         let mut readded: Vec<(&T, &Dots)> = Vec::new();
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             if entry.1.iter().any(|d| self.readds.contains(d)) {
                 readded.push(entry);
             } else {
@@ -765,7 +730,7 @@ impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for OrSet<T> {
         }
         wire::distinct_dots::<D::Error>(all_dots)?;
         Ok(Self {
-            entries: out.into_iter().collect(),
+            entries: DotStore::from_sorted(out),
             context,
             readds,
         })
@@ -775,6 +740,7 @@ impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for OrSet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::collections::BTreeMap;
 
     /// Seeded xorshift: the same histories on every run.
     struct Dice(u64);
@@ -790,7 +756,7 @@ mod tests {
 
     /// `(d1 ∩ d2) ∪ (d1 − c2) ∪ (d2 − c1)` for every element, spelled out.
     fn reference_join(a: &OrSet<u64>, b: &OrSet<u64>) -> OrSet<u64> {
-        let mut entries = BTreeMap::new();
+        let mut entries: BTreeMap<u64, Dots> = BTreeMap::new();
         for element in a.entries.keys().chain(b.entries.keys()) {
             let none = Dots::new();
             let d1 = a.entries.get(element).unwrap_or(&none);
@@ -813,14 +779,14 @@ mod tests {
         let readds = a.readds.union(&b.readds).filter(|d| live.contains(d));
         OrSet {
             readds: readds.copied().collect(),
-            entries,
+            entries: entries.into_iter().collect(),
             context,
         }
     }
 
     /// Four replicas of very different sizes after random inserts, removals
-    /// and syncs, so that every path of `join` (in place with inserts, in
-    /// place with a rebuild, small) meets concurrent adds and removals.
+    /// and syncs, so that both paths of `join` (one ordered pass, small)
+    /// meet concurrent adds and removals.
     #[test]
     fn every_join_path_agrees_with_the_reference() {
         let mut dice = Dice(0x2545_F491_4F6C_DD1D);
