@@ -4,8 +4,9 @@
 //! struct and `OrMap` (of that struct).
 //!
 //! Tests are named `<type>::<law>`, e.g. `orset::exact_delta_extraction`;
-//! the laws and the history generator are the law kit's (`rumor::laws`), the
-//! models of rumor's types are in `tests/common/mod.rs`.
+//! the laws, the history generator and the models of rumor's types are the
+//! law kit's (`rumor::laws`, `rumor::laws::models`, the fuzz targets' too);
+//! the derived struct's model is in `tests/common/mod.rs`.
 //!
 //! The tests use proptest's default configuration, which reads the
 //! environment: `PROPTEST_CASES` sets the number of cases per test (default
@@ -14,7 +15,7 @@
 #[macro_use]
 mod common;
 
-use common::{Step, ELEMENTS, HOT_ELEMENTS, KEYS, MAX_REPLICAS, MIN_REPLICAS, VALUES, WALL_MS};
+use common::{Step, ELEMENTS, HOT_ELEMENTS, KEYS, MAX_REPLICAS, MIN_REPLICAS, VALUES, WALLS};
 use proptest::prelude::*;
 /// Histories on 2 to 6 replicas of up to 40 steps, three mutations for
 /// every sync: the law kit's generator.
@@ -37,8 +38,9 @@ fn element() -> impl Strategy<Value = u8> {
     prop_oneof![1 => 0..HOT_ELEMENTS, 2 => 0..ELEMENTS]
 }
 
-fn wall_ms() -> impl Strategy<Value = u64> {
-    WALL_MS
+/// Wall-clock offsets of a write (ms after `rumor::laws::models::WALL_BASE_MS`).
+fn wall() -> impl Strategy<Value = u16> {
+    0..WALLS
 }
 
 /// Instantiates every law (see `for_each_law!`) as a proptest over the
@@ -103,7 +105,7 @@ mod lww_register {
     type M = common::LwwRegisterModel;
 
     fn ops() -> impl Strategy<Value = LwwRegisterOp> {
-        (value(), wall_ms()).prop_map(|(value, wall_ms)| LwwRegisterOp::Set { value, wall_ms })
+        (value(), wall()).prop_map(|(value, wall)| LwwRegisterOp::Set { value, wall })
     }
 
     for_each_law!(proptest_laws);
@@ -117,9 +119,9 @@ mod lww_map {
 
     fn ops() -> impl Strategy<Value = LwwMapOp> {
         prop_oneof![
-            2 => (key(), value(), wall_ms())
-                .prop_map(|(key, value, wall_ms)| LwwMapOp::Insert { key, value, wall_ms }),
-            1 => (key(), wall_ms()).prop_map(|(key, wall_ms)| LwwMapOp::Remove { key, wall_ms }),
+            2 => (key(), value(), wall())
+                .prop_map(|(key, value, wall)| LwwMapOp::Insert { key, value, wall }),
+            1 => (key(), wall()).prop_map(|(key, wall)| LwwMapOp::Remove { key, wall }),
         ]
     }
 
@@ -172,11 +174,11 @@ mod derived {
     /// An operation on any of the four fields.
     pub(super) fn ops() -> impl Strategy<Value = SwarmOp> {
         prop_oneof![
-            1 => (key(), value(), wall_ms()).prop_map(|(key, value, wall_ms)| {
-                SwarmOp::Positions(LwwMapOp::Insert { key, value, wall_ms })
+            1 => (key(), value(), wall()).prop_map(|(key, value, wall)| {
+                SwarmOp::Positions(LwwMapOp::Insert { key, value, wall })
             }),
-            1 => (key(), wall_ms())
-                .prop_map(|(key, wall_ms)| SwarmOp::Positions(LwwMapOp::Remove { key, wall_ms })),
+            1 => (key(), wall())
+                .prop_map(|(key, wall)| SwarmOp::Positions(LwwMapOp::Remove { key, wall })),
             2 => super::orset::ops().prop_map(SwarmOp::Cells),
             1 => amount().prop_map(|n| SwarmOp::Done(GCounterOp::Increment(n))),
             1 => amount().prop_map(|n| SwarmOp::Balance(PnCounterOp::Decrement(n))),

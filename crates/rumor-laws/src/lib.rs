@@ -91,6 +91,10 @@
 //!    [`LawViolation`]: the law and the states that break it. Replay its
 //!    input in a plain `#[test]` with `rumor::laws::fuzz::<Inventory>(&bytes)`.
 //!
+//! The models of rumor's own types (their operations, and what "nothing
+//! was lost" means for each) are `rumor_laws::models` (feature `models`): rumor's
+//! law tests and fuzz targets both use them.
+//!
 //! rumor's own `fuzz/fuzz_targets/merge_laws_inventory.rs` is exactly this
 //! file (its struct is `rumor_fuzz::Inventory`).
 //!
@@ -115,6 +119,8 @@ mod arbitrary;
 mod checks;
 mod history;
 mod laws;
+#[cfg(feature = "models")]
+pub mod models;
 #[cfg(feature = "proptest")]
 mod proptest;
 #[cfg(feature = "quickcheck")]
