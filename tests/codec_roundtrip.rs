@@ -8,8 +8,8 @@
 //! return, joined batches of them, catch-ups (`delta_since`), split pieces,
 //! causal contexts, and `rumor_gossip::Message`s of every kind carrying them.
 //!
-//! The histories are this file's own (the shared model in `tests/common`
-//! plays three replicas over `u8` values, too small for this law), written
+//! The histories are this file's own (the shared models of `rumor::laws::models`
+//! play three replicas over `u8` values, too small for this law), written
 //! against the types' public API only, so the law keeps holding whatever
 //! their wire forms become. Numbers are drawn across every varint width.
 //!

@@ -42,7 +42,7 @@ fn envelope_node(plaintext: bool, id: u128) -> EnvelopeCodec {
     EnvelopeCodec::new(security, Cluster::new(CLUSTER), ReplicaId::from_u128(id))
 }
 
-/// Untrusted bytes as an envelope (see the [module docs](self)).
+/// Untrusted bytes as an envelope (see the module docs).
 ///
 /// ```
 /// rumor_fuzz::open_envelope(b"\x00RMR\x01");

@@ -21,7 +21,7 @@
 //! Each law is a plain function returning `Result<(), `[`LawViolation`]`>`
 //! (the law's name and the states that break it); [`check_all`] runs them
 //! all, [`assert_laws`] and [`assert_law`] panic instead. Histories come from
-//! any tool, each behind a feature: `proptest` ([`history`], a strategy),
+//! any tool, each behind a feature: `proptest` ([`history()`], a strategy),
 //! `quickcheck` (`History<O>: quickcheck::Arbitrary`), `arbitrary`
 //! (`History<O>: arbitrary::Arbitrary`, and [`fuzz`], the body of a
 //! cargo-fuzz target).
