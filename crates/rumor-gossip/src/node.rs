@@ -1209,13 +1209,19 @@ where
                 for id in plumtree::from_ranges(&ids, max) {
                     if let Some(Carried { delta, seal }) = self.tree.kept(&id).cloned() {
                         let gossip = Tree::Gossip { id, delta, seal };
-                        let size = codec::encoded_len(&gossip).unwrap_or(usize::MAX);
+                        let size = codec::encoded_len(&gossip)
+                            .map_or(usize::MAX, |len| len.saturating_add(SYNC_FRAME_MAX));
                         if size > room {
                             self.refused_answers += 1;
                             break;
                         }
                         room -= size;
-                        self.send(out, from, Body::Tree(gossip));
+                        if budget.is_some() {
+                            // Sized as sent: nothing piggybacked.
+                            self.send_bare(out, from, Body::Tree(gossip));
+                        } else {
+                            self.send(out, from, Body::Tree(gossip));
+                        }
                     }
                 }
             }
@@ -1300,12 +1306,12 @@ where
     /// Sends an anti-entropy answer with no piggybacked updates: an answer
     /// to a requester that is not a known member, whose size must be known
     /// here ([`Node::within_budget`]).
-    fn send_bare(&mut self, out: &mut Output<S, P>, to: P, sync: SyncBody<S, P>) {
+    fn send_bare(&mut self, out: &mut Output<S, P>, to: P, body: Body<S, P>) {
         out.messages.push((
             to,
             Message {
                 incarnation: self.swim.incarnation(),
-                body: Body::Sync(Box::new(sync)),
+                body,
                 members: Vec::new(),
             },
         ));
@@ -1736,7 +1742,7 @@ where
             }
             Some(budget) => {
                 for answer in self.within_budget(from, answers, budget) {
-                    self.send_bare(out, from, answer);
+                    self.send_bare(out, from, Body::Sync(Box::new(answer)));
                 }
             }
         }
