@@ -15,12 +15,23 @@ use rumor::sim::{NetConfig, SimConfig, Simulator};
 const VICTIM: u32 = 9;
 const LIAR: u32 = 3;
 
+/// An `Eager` cluster.
 fn cluster(nodes: u32, seed: u64, loss: f64, signed: bool) -> Simulator<OrSet<u64>> {
+    cluster_of(Strategy::Eager, nodes, seed, loss, signed)
+}
+
+fn cluster_of(
+    strategy: Strategy,
+    nodes: u32,
+    seed: u64,
+    loss: f64,
+    signed: bool,
+) -> Simulator<OrSet<u64>> {
     let config = SimConfig {
         nodes,
         seed,
         node: Config {
-            strategy: Strategy::Eager,
+            strategy,
             ..Config::default()
         },
         net: NetConfig {
@@ -275,22 +286,7 @@ fn a_signed_delta_of_every_type_verifies_after_a_round_trip_through_the_codec() 
 // forwards it, unjoined and unchanged.
 
 fn delta_cluster(nodes: u32, seed: u64, strategy: Strategy, signed: bool) -> Simulator<OrSet<u64>> {
-    let config = SimConfig {
-        nodes,
-        seed,
-        node: Config {
-            strategy,
-            ..Config::default()
-        },
-        net: NetConfig {
-            latency_ms: (1, 5),
-            loss: 0.0,
-            duplicate: 0.0,
-        },
-        signed,
-        ..SimConfig::default()
-    };
-    Simulator::new(config, |_| OrSet::new())
+    cluster_of(strategy, nodes, seed, 0.0, signed)
 }
 
 /// A write policy that takes only writes that came sealed by their author.
