@@ -1,11 +1,11 @@
-//! The laws' bodies: each takes a history, plays it, and returns
-//! `Err(counterexample)` on the first case it breaks, with the states that
-//! break it. `laws.rs` names them ([`Law`](crate::Law)) and makes them
+//! The laws' bodies: each takes the [`Run`] of a history (played once for
+//! all of them) and the history's seed, and returns `Err(counterexample)`
+//! on the first case it breaks, with the states that break it. `laws.rs` names them ([`Law`](crate::Law)) and makes them
 //! public.
 
 use rumor_crdt::Crdt;
 
-use crate::history::{push_distinct, run, History, Model, Run};
+use crate::history::{push_distinct, Model, Run};
 
 /// Returns `Err(format!(...))` from the enclosing function unless `cond`.
 macro_rules! ensure {
@@ -75,18 +75,18 @@ fn leq<S: Crdt>(a: &S, b: &S) -> bool {
     joined(a, b) == *b
 }
 
-/// Plays `history`, then calls `check(a, b, &(a ⊔ b), &sample)` for every
-/// ordered pair `(a, b)` (with repetition) of a sample of up to `n` states of
-/// the run's pool: the final states first, then others picked with the
-/// history's seed. A counterexample is reported with `a`, `b` and `a ⊔ b`.
-fn check_pairs<M: Model>(
-    history: &History<M::Op>,
+/// Calls `check(a, b, &(a ⊔ b), &sample)` for every ordered pair `(a, b)`
+/// (with repetition) of a sample of up to `n` states of the run's pool: the
+/// final states first, then others picked with `seed`. A counterexample is
+/// reported with `a`, `b` and `a ⊔ b`.
+fn check_pairs<S: Crdt>(
+    run: &Run<S>,
+    seed: u64,
     n: usize,
-    check: impl Fn(&M::State, &M::State, &M::State, &[M::State]) -> Result<(), String>,
-) -> Result<Run<M::State>, String> {
-    let run = run::<M>(history);
+    check: impl Fn(&S, &S, &S, &[S]) -> Result<(), String>,
+) -> Result<(), String> {
     let mut sample = run.finals.clone();
-    for state in Rng::new(history.seed).sample(&run.pool(), n) {
+    for state in Rng::new(seed).sample(&run.pool(), n) {
         if sample.len() >= n {
             break;
         }
@@ -99,22 +99,21 @@ fn check_pairs<M: Model>(
                 .map_err(|e| format!("{e}\na = {a:?}\nb = {b:?}\na ⊔ b = {ab:?}"))?;
         }
     }
-    Ok(run)
+    Ok(())
 }
 
 /// `a ⊔ b == b ⊔ a`.
-pub(crate) fn join_is_commutative<M: Model>(history: &History<M::Op>) -> Result<(), String> {
-    check_pairs::<M>(history, PAIR_SAMPLE, |a, b, ab, _| {
+pub(crate) fn join_is_commutative<M: Model>(run: &Run<M::State>, seed: u64) -> Result<(), String> {
+    check_pairs(run, seed, PAIR_SAMPLE, |a, b, ab, _| {
         let ba = joined(b, a);
         ensure!(*ab == ba, "a ⊔ b != b ⊔ a, where b ⊔ a = {ba:?}");
         Ok(())
     })
-    .map(drop)
 }
 
 /// `(a ⊔ b) ⊔ c == a ⊔ (b ⊔ c)`.
-pub(crate) fn join_is_associative<M: Model>(history: &History<M::Op>) -> Result<(), String> {
-    check_pairs::<M>(history, TRIPLE_SAMPLE, |a, b, ab, sample| {
+pub(crate) fn join_is_associative<M: Model>(run: &Run<M::State>, seed: u64) -> Result<(), String> {
+    check_pairs(run, seed, TRIPLE_SAMPLE, |a, b, ab, sample| {
         for c in sample {
             let (left, right) = (joined(ab, c), joined(a, &joined(b, c)));
             ensure!(
@@ -124,13 +123,12 @@ pub(crate) fn join_is_associative<M: Model>(history: &History<M::Op>) -> Result<
         }
         Ok(())
     })
-    .map(drop)
 }
 
 /// `a ⊔ a == a` for every state and delta of the run, and `(a ⊔ b) ⊔ b ==
 /// a ⊔ b` (receiving the same state or delta twice changes nothing).
-pub(crate) fn join_is_idempotent<M: Model>(history: &History<M::Op>) -> Result<(), String> {
-    let run = check_pairs::<M>(history, PAIR_SAMPLE, |_, b, ab, _| {
+pub(crate) fn join_is_idempotent<M: Model>(run: &Run<M::State>, seed: u64) -> Result<(), String> {
+    check_pairs(run, seed, PAIR_SAMPLE, |_, b, ab, _| {
         let abb = joined(ab, b);
         ensure!(
             abb == *ab,
@@ -149,8 +147,8 @@ pub(crate) fn join_is_idempotent<M: Model>(history: &History<M::Op>) -> Result<(
 /// again changes nothing), the type's own [`Model::keeps`] holds both ways,
 /// and every mutation and every sync of the run is an inflation
 /// (`before ⊑ after`).
-pub(crate) fn join_is_monotone<M: Model>(history: &History<M::Op>) -> Result<(), String> {
-    let run = check_pairs::<M>(history, PAIR_SAMPLE, |a, b, ab, _| {
+pub(crate) fn join_is_monotone<M: Model>(run: &Run<M::State>, seed: u64) -> Result<(), String> {
+    check_pairs(run, seed, PAIR_SAMPLE, |a, b, ab, _| {
         ensure!(leq(a, ab), "a is not below a ⊔ b");
         ensure!(leq(b, ab), "b is not below a ⊔ b");
         M::keeps(a, b, ab)?;
@@ -166,8 +164,10 @@ pub(crate) fn join_is_monotone<M: Model>(history: &History<M::Op>) -> Result<(),
 }
 
 /// For every mutation: `prior ⊔ delta == after`.
-pub(crate) fn delta_mutator_equivalence<M: Model>(history: &History<M::Op>) -> Result<(), String> {
-    let run = run::<M>(history);
+pub(crate) fn delta_mutator_equivalence<M: Model>(
+    run: &Run<M::State>,
+    _seed: u64,
+) -> Result<(), String> {
     for (n, m) in run.mutations.iter().enumerate() {
         let via_delta = joined(&m.prior, &m.delta);
         ensure!(
@@ -184,10 +184,15 @@ pub(crate) fn delta_mutator_equivalence<M: Model>(history: &History<M::Op>) -> R
 
 /// Checks `a ⊔ b.delta_since(seen) == a ⊔ b`.
 fn extracts<S: Crdt>(a: &S, b: &S, seen: &S::Context) -> Result<(), String> {
+    extracts_into(a, b, &joined(a, b), seen)
+}
+
+/// Checks `a ⊔ b.delta_since(seen) == full`, where `full` is `a ⊔ b`.
+fn extracts_into<S: Crdt>(a: &S, b: &S, full: &S, seen: &S::Context) -> Result<(), String> {
     let delta = b.delta_since(seen);
-    let (via_delta, full) = (joined(a, &delta), joined(a, b));
+    let via_delta = joined(a, &delta);
     ensure!(
-        via_delta == full,
+        via_delta == *full,
         "a ⊔ b.delta_since(seen) != a ⊔ b\na = {a:?}\nb = {b:?}\nseen = {seen:?}\n\
          delta = {delta:?}\na ⊔ delta = {via_delta:?}\na ⊔ b = {full:?}"
     );
@@ -198,35 +203,47 @@ fn extracts<S: Crdt>(a: &S, b: &S, seen: &S::Context) -> Result<(), String> {
 /// a ⊔ b`. Also with a stale summary, as gossip sends: for every step of a
 /// replica from `before` to `a`, and every final state `b`,
 /// `a ⊔ b.delta_since(&before.context()) == a ⊔ b`.
-pub(crate) fn exact_delta_extraction<M: Model>(history: &History<M::Op>) -> Result<(), String> {
-    let run = run::<M>(history);
+pub(crate) fn exact_delta_extraction<M: Model>(
+    run: &Run<M::State>,
+    _seed: u64,
+) -> Result<(), String> {
     for a in &run.reachable {
+        let seen = a.context();
         for b in &run.reachable {
-            extracts(a, b, &a.context())?;
+            extracts(a, b, &seen)?;
         }
     }
     for (before, a) in run.steps() {
+        let seen = before.context();
         for b in &run.finals {
-            extracts(a, b, &before.context()).map_err(|e| format!("(stale summary) {e}"))?;
+            extracts(a, b, &seen).map_err(|e| format!("(stale summary) {e}"))?;
         }
     }
     Ok(())
 }
 
 /// Gossip answers a context that may be many rounds old: for every replica,
-/// every state `a` it reached, every earlier state `old` of the same replica
-/// (any number of its steps back, bottom included), and every final state
-/// `b`: `a ⊔ b.delta_since(&old.context()) == a ⊔ b`.
+/// every state `a` it reached, earlier states `old` of the same replica (1,
+/// 2, 4, 8… of its steps back, and bottom), and every final state `b`:
+/// `a ⊔ b.delta_since(&old.context()) == a ⊔ b`.
 pub(crate) fn exact_delta_extraction_from_contexts_many_steps_stale<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    _seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
     for trajectory in &run.trajectories {
+        let contexts: Vec<_> = trajectory.iter().map(Crdt::context).collect();
         for (now, a) in trajectory.iter().enumerate() {
-            for (then, old) in trajectory[..now].iter().enumerate() {
-                for b in &run.finals {
-                    extracts(a, b, &old.context())
-                        .map_err(|e| format!("(context {} steps stale) {e}", now - then))?;
+            for b in &run.finals {
+                let full = joined(a, b);
+                // Powers of two back (not every earlier state: the cost
+                // would grow with the square of the trajectory), and bottom.
+                let back = core::iter::successors(Some(1), |d: &usize| d.checked_mul(2));
+                let stale = back
+                    .take_while(|&d| d < now)
+                    .chain((now > 0).then_some(now));
+                for d in stale {
+                    extracts_into(a, b, &full, &contexts[now - d])
+                        .map_err(|e| format!("(context {d} steps stale) {e}"))?;
                 }
             }
         }
@@ -238,12 +255,13 @@ pub(crate) fn exact_delta_extraction_from_contexts_many_steps_stale<M: Model>(
 /// reachable states and every mutation's delta: `a.includes(b)` iff
 /// `a ⊔ b == a`, and `b.missing_from(a) == b.delta_since(&a.context())`.
 pub(crate) fn includes_and_missing_from_agree_with_join<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    _seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
     let deltas = run.mutations.iter().map(|m| &m.delta);
     let others: Vec<&M::State> = run.reachable.iter().chain(deltas).collect();
     for a in &run.reachable {
+        let seen = a.context();
         for b in &others {
             let absorbs = joined(a, b) == *a;
             ensure!(
@@ -252,7 +270,7 @@ pub(crate) fn includes_and_missing_from_agree_with_join<M: Model>(
                 a.includes(b)
             );
             let missing = b.missing_from(a);
-            let expected = b.delta_since(&a.context());
+            let expected = b.delta_since(&seen);
             ensure!(
                 missing == expected,
                 "b.missing_from(a) != b.delta_since(a.context())\na = {a:?}\nb = {b:?}\n\
@@ -270,9 +288,9 @@ pub(crate) fn includes_and_missing_from_agree_with_join<M: Model>(
 /// a receiver of only some pieces keeps is
 /// [`any_subset_of_split_pieces_keeps_what_the_whole_keeps`].
 pub(crate) fn split_pieces_join_back_to_the_whole<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    _seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
     let deltas = run.mutations.iter().map(|m| &m.delta);
     let all: Vec<&M::State> = run.reachable.iter().chain(deltas).collect();
     for s in &all {
@@ -328,10 +346,10 @@ const SPLIT_PEERS: usize = 4;
 ///   it stays exact: `partial ⊔ q.delta_since(&partial.context()) ==
 ///   partial ⊔ q` for reachable states `q`.
 pub(crate) fn any_subset_of_split_pieces_keeps_what_the_whole_keeps<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
-    let mut rng = Rng::new(history.seed);
+    let mut rng = Rng::new(seed);
     // (s, how many steps of the history had passed when it existed)
     let mut cut: Vec<(M::State, usize)> = Vec::new();
     for m in &run.mutations {
@@ -348,12 +366,19 @@ pub(crate) fn any_subset_of_split_pieces_keeps_what_the_whole_keeps<M: Model>(
         if *t == 0 {
             continue;
         }
+        let splits: Vec<(usize, Vec<M::State>)> = (2..=4).map(|n| (n, s.split(n))).collect();
         let mut receivers = rng.sample(&run.timeline[..*t], SPLIT_RECEIVERS);
         receivers.push(run.timeline[*t - 1].clone());
         for r in &receivers {
+            if r.includes(s) {
+                // Every subset leaves `r` as it was: a reachable state, whose
+                // extraction the other laws check.
+                continue;
+            }
             let full = joined(r, s);
-            for n in 2..=4 {
-                let pieces = s.split(n);
+            // Different subsets often reach the same state: each is checked once.
+            let mut checked: Vec<M::State> = vec![r.clone()];
+            for (n, pieces) in &splits {
                 for mask in 1..(1u32 << pieces.len()) {
                     let mut partial = r.clone();
                     for (k, piece) in pieces.iter().enumerate() {
@@ -361,15 +386,24 @@ pub(crate) fn any_subset_of_split_pieces_keeps_what_the_whole_keeps<M: Model>(
                             partial.join(piece);
                         }
                     }
-                    let context = format!(
-                        "joining pieces {mask:#b} of s.split({n}) into r\nr = {r:?}\ns = {s:?}\n\
-                         pieces = {pieces:?}\nr ⊔ pieces = {partial:?}\nr ⊔ s = {full:?}"
-                    );
-                    M::survives(r, &full, &partial).map_err(|e| format!("{e}\n{context}"))?;
-                    for q in &peers {
-                        extracts(&partial, q, &partial.context())
-                            .map_err(|e| format!("from the partial receiver: {e}\n{context}"))?;
+                    if checked.contains(&partial) {
+                        continue;
                     }
+                    // Formatted only for a counterexample.
+                    let context = || {
+                        format!(
+                            "joining pieces {mask:#b} of s.split({n}) into r\nr = {r:?}\ns = {s:?}\n\
+                             pieces = {pieces:?}\nr ⊔ pieces = {partial:?}\nr ⊔ s = {full:?}"
+                        )
+                    };
+                    M::survives(r, &full, &partial).map_err(|e| format!("{e}\n{}", context()))?;
+                    let seen = partial.context();
+                    for q in &peers {
+                        extracts(&partial, q, &seen).map_err(|e| {
+                            format!("from the partial receiver: {e}\n{}", context())
+                        })?;
+                    }
+                    checked.push(partial);
                 }
             }
         }
@@ -408,12 +442,12 @@ fn deliver<S: Crdt>(run: &Run<S>, chosen: &[usize], rng: &mut Rng) -> Vec<(S, Ve
 /// own random order with random duplicates, brings them all to the same
 /// state: the join of the run's final states.
 pub(crate) fn strong_eventual_consistency<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
     let expected = run.converged();
     let all: Vec<usize> = (0..run.mutations.len()).collect();
-    for (replica, (fresh, order)) in deliver(&run, &all, &mut Rng::new(history.seed))
+    for (replica, (fresh, order)) in deliver(run, &all, &mut Rng::new(seed))
         .into_iter()
         .enumerate()
     {
@@ -431,10 +465,10 @@ pub(crate) fn strong_eventual_consistency<M: Model>(
 /// each receive the subset in their own random order, with duplicates, all
 /// hold the join of the subset taken in write order.
 pub(crate) fn same_deltas_in_any_order_reach_the_same_state<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
-    let mut rng = Rng::new(history.seed ^ 0x5EED);
+    let mut rng = Rng::new(seed ^ 0x5EED);
     for _ in 0..SUBSETS {
         let chosen: Vec<usize> = (0..run.mutations.len())
             .filter(|_| rng.below(2) == 0)
@@ -442,7 +476,7 @@ pub(crate) fn same_deltas_in_any_order_reach_the_same_state<M: Model>(
         let expected = chosen.iter().fold(M::State::default(), |acc, &n| {
             joined(&acc, &run.mutations[n].delta)
         });
-        for (replica, (fresh, order)) in deliver(&run, &chosen, &mut rng).into_iter().enumerate() {
+        for (replica, (fresh, order)) in deliver(run, &chosen, &mut rng).into_iter().enumerate() {
             ensure!(
                 fresh == expected,
                 "fresh replica {replica} got deltas {chosen:?} in order {order:?}, and differs \
@@ -461,11 +495,11 @@ pub(crate) fn same_deltas_in_any_order_reach_the_same_state<M: Model>(
 /// arrives later, after other answers (its context stale by then), some
 /// twice. Every replica ends as the join of the run's final states.
 pub(crate) fn anti_entropy_by_delta_since_answers_converges<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
     let expected = run.converged();
-    let mut rng = Rng::new(history.seed ^ 0xA11CE);
+    let mut rng = Rng::new(seed ^ 0xA11CE);
     let k = run.finals.len();
     let mut replicas = vec![M::State::default(); k];
     let mut order: Vec<usize> = (0..run.mutations.len()).collect();
@@ -524,9 +558,9 @@ pub(crate) fn anti_entropy_by_delta_since_answers_converges<M: Model>(
 /// split: for every state and delta `a` of the run, `a ⊔ ⊥ == a`,
 /// `⊥ ⊔ a == a`, and `a.is_bottom() == (a == ⊥)`.
 pub(crate) fn bottom_is_the_identity_of_join<M: Model>(
-    history: &History<M::Op>,
+    run: &Run<M::State>,
+    _seed: u64,
 ) -> Result<(), String> {
-    let run = run::<M>(history);
     let bottom = M::State::default();
     ensure!(
         bottom.is_bottom(),

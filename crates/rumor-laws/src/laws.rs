@@ -5,7 +5,7 @@
 use core::fmt;
 
 use crate::checks;
-use crate::history::{History, Model};
+use crate::history::{run, History, Model, Run};
 
 /// Declares [`Law`], its names and dispatch, and one public function per
 /// law that tags the body's counterexample with the law.
@@ -64,9 +64,16 @@ macro_rules! laws {
             /// }
             /// ```
             pub fn check<M: Model>(self, history: &History<M::Op>) -> Result<(), LawViolation> {
-                match self {
-                    $(Law::$variant => $name::<M>(history),)*
-                }
+                self.check_run::<M>(&run::<M>(history), history.seed)
+            }
+
+            /// Checks this law on a history's [`Run`], already played, with
+            /// the history's seed for the law's own random choices.
+            fn check_run<M: Model>(self, run: &Run<M::State>, seed: u64) -> Result<(), LawViolation> {
+                let counterexample = match self {
+                    $(Law::$variant => checks::$name::<M>(run, seed),)*
+                };
+                counterexample.map_err(|counterexample| LawViolation { law: self, counterexample })
             }
         }
 
@@ -77,10 +84,7 @@ macro_rules! laws {
             /// [`LawViolation`] naming this law; see [`Law::check`] for an
             /// example.
             pub fn $name<M: Model>(history: &History<M::Op>) -> Result<(), LawViolation> {
-                checks::$name::<M>(history).map_err(|counterexample| LawViolation {
-                    law: Law::$variant,
-                    counterexample,
-                })
+                Law::$variant.check::<M>(history)
             }
         )*
     };
@@ -105,8 +109,8 @@ laws! {
     /// Exact extraction: `a ⊔ b.delta_since(&a.context()) == a ⊔ b` for every
     /// pair of reachable states, and from a context one step stale.
     exact_delta_extraction => ExactDeltaExtraction,
-    /// Exact extraction from a context any number of a replica's steps old
-    /// (bottom included), as gossip answers old digests.
+    /// Exact extraction from a context many of a replica's steps old (1, 2,
+    /// 4, 8… steps, and bottom), as gossip answers old digests.
     exact_delta_extraction_from_contexts_many_steps_stale => ExactDeltaExtractionFromContextsManyStepsStale,
     /// Strong eventual consistency: every mutation's delta, delivered to
     /// fresh replicas in random orders with duplicates, brings each to the
@@ -171,8 +175,8 @@ impl fmt::Display for LawViolation {
 
 impl std::error::Error for LawViolation {}
 
-/// Checks every law ([`Law::ALL`]) on `history`; the first broken one is the
-/// error.
+/// Checks every law ([`Law::ALL`]) on `history`, played once for all of
+/// them; the first broken one is the error.
 ///
 /// ```
 /// use rumor_crdt::{Crdt, OrSet};
@@ -195,7 +199,10 @@ impl std::error::Error for LawViolation {}
 /// assert_eq!(rumor_laws::check_all::<Set>(&History { replicas: 3, steps, seed: 9 }), Ok(()));
 /// ```
 pub fn check_all<M: Model>(history: &History<M::Op>) -> Result<(), LawViolation> {
-    Law::ALL.iter().try_for_each(|law| law.check::<M>(history))
+    let run = run::<M>(history);
+    Law::ALL
+        .iter()
+        .try_for_each(|law| law.check_run::<M>(&run, history.seed))
 }
 
 /// Checks every law on `history` and panics with the first

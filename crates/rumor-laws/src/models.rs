@@ -24,7 +24,7 @@
 //! assert_eq!(rumor_laws::check_all::<OrMapModel<OrSetModel>>(&history), Ok(()));
 //! ```
 
-use core::fmt::Debug;
+use core::fmt::{Debug, Display};
 use core::marker::PhantomData;
 
 use rumor_crdt::{
@@ -255,7 +255,7 @@ impl Model for PnCounterModel {
 
 /// The newer write (by timestamp) is the one kept, with its value.
 fn lww_keeps<V: PartialEq + Debug>(
-    what: &str,
+    what: &dyn Display,
     a: (Option<HlcTimestamp>, Option<V>),
     b: (Option<HlcTimestamp>, Option<V>),
     joined: (Option<HlcTimestamp>, Option<V>),
@@ -278,7 +278,7 @@ fn lww_keeps<V: PartialEq + Debug>(
 /// whole join kept (same timestamp) is kept by the partial join, with its
 /// value.
 fn lww_survives<V: PartialEq + Debug>(
-    what: &str,
+    what: &dyn Display,
     r: (Option<HlcTimestamp>, Option<V>),
     full: (Option<HlcTimestamp>, Option<V>),
     partial: (Option<HlcTimestamp>, Option<V>),
@@ -304,12 +304,12 @@ impl Model for LwwRegisterModel {
 
     fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
         let write = |s: &Self::State| (s.timestamp(), s.get().copied());
-        lww_keeps("register", write(a), write(b), write(joined))
+        lww_keeps(&"register", write(a), write(b), write(joined))
     }
 
     fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
         let write = |s: &Self::State| (s.timestamp(), s.get().copied());
-        lww_survives("register", write(r), write(full), write(partial))
+        lww_survives(&"register", write(r), write(full), write(partial))
     }
 
     fn entries(register: &Self::State) -> usize {
@@ -335,14 +335,20 @@ impl Model for LwwMapModel {
     fn keeps(a: &Self::State, b: &Self::State, joined: &Self::State) -> Result<(), String> {
         for key in 0..MAP_KEYS {
             let write = |s: &Self::State| (s.timestamp(&key), s.get(&key).copied());
-            lww_keeps(&format!("key {key}"), write(a), write(b), write(joined))?;
+            lww_keeps(
+                &format_args!("key {key}"),
+                write(a),
+                write(b),
+                write(joined),
+            )?;
         }
         // The context is the dots of the writes held, so an overwritten
         // write's dot leaves it: what must not shrink is each key's write,
         // checked above, and the dot counters a writer continues from.
-        for replica in a.context().replicas() {
+        let (before, after) = (a.context(), joined.context());
+        for replica in before.replicas() {
             ensure!(
-                joined.context().max(replica) >= a.context().max(replica)
+                after.max(replica) >= before.max(replica)
                     || (0..MAP_KEYS).any(|k| joined.timestamp(&k) > a.timestamp(&k)),
                 "the writes of {replica:?} went back"
             );
@@ -353,7 +359,12 @@ impl Model for LwwMapModel {
     fn survives(r: &Self::State, full: &Self::State, partial: &Self::State) -> Result<(), String> {
         for key in 0..MAP_KEYS {
             let write = |s: &Self::State| (s.timestamp(&key), s.get(&key).copied());
-            lww_survives(&format!("key {key}"), write(r), write(full), write(partial))?;
+            lww_survives(
+                &format_args!("key {key}"),
+                write(r),
+                write(full),
+                write(partial),
+            )?;
         }
         Ok(())
     }
