@@ -79,6 +79,38 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
     assert_eq!(last["share"].as_f64(), Some(1.0));
 }
 
+/// `--partial`: 30 agents over partial views (5 links each at most), every
+/// update reaches every live agent, the killed one is dropped by every link,
+/// and no live agent is left without one.
+#[test]
+fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
+    let output = rumor(&[
+        "swarm",
+        "--agents",
+        "30",
+        "--partial",
+        "--duration",
+        "2",
+        "--kill",
+        "1",
+        "--seed",
+        "9",
+        "--json",
+    ]);
+    let report = json(&output);
+    assert_eq!(
+        report.pointer("/settings/partial"),
+        Some(&Value::from(true))
+    );
+    let run = &report["runs"][0];
+    let written = number(run, "/updates/written");
+    assert_eq!(written, 40.0);
+    assert_eq!(number(run, "/updates/reached_all"), written);
+    check_percentiles(run, "/updates/to_all_ms");
+    assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0);
+    assert_eq!(number(run, "/dead/live_held_dead"), 0.0);
+}
+
 #[test]
 fn a_small_simulation_compares_every_strategy() {
     let args = [

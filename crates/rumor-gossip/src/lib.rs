@@ -39,7 +39,7 @@ mod swim;
 
 pub use config::{Config, Strategy};
 pub use hyparview::{HyParView, Priority, View, ViewConfig, ViewEvent};
-pub use membership::{DenseView, FullView, Membership, ViewMessages};
+pub use membership::{DenseView, FullView, Membership, OneOf, ViewMessages};
 pub use message::{Ack, Body, Message, Probe, SealedDelta, SyncBody};
 pub use node::{Event, Node, Output, Refused, WritePolicy};
 pub use peer::Peer;

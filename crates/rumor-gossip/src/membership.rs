@@ -273,3 +273,100 @@ fn sample_indices(rng: &mut Pcg64Mcg, len: usize, n: usize) -> Vec<usize> {
     }
     chosen
 }
+
+/// One of two kinds of view, chosen when the node is built: for a driver
+/// that lets its user pick a full view or a partial one (the tokio runtime's
+/// [`FullView`] or [`HyParView`](crate::HyParView)) without making every
+/// type above it generic. Every method is the chosen view's.
+///
+/// ```
+/// use rumor_gossip::{FullView, HyParView, Membership, OneOf, ViewConfig};
+///
+/// type AnyView = OneOf<FullView<u32>, HyParView<u32>>;
+/// let full: AnyView = OneOf::First(FullView::new(1, [2, 3]));
+/// let partial: AnyView = OneOf::Second(HyParView::new(1, ViewConfig::default()));
+/// assert_eq!((full.len(), full.links()), (2, None));
+/// assert_eq!(partial.links(), Some(&[][..]));
+/// assert!(full.learns() && !partial.learns());
+/// ```
+#[derive(Clone, Debug)]
+pub enum OneOf<A, B> {
+    /// The first kind.
+    First(A),
+    /// The second kind.
+    Second(B),
+}
+
+/// `view.method(args)` on whichever view `$self` holds.
+macro_rules! either {
+    ($self:expr, $view:ident => $call:expr) => {
+        match $self {
+            OneOf::First($view) => $call,
+            OneOf::Second($view) => $call,
+        }
+    };
+}
+
+impl<P: Peer, A: Membership<P>, B: Membership<P>> Membership<P> for OneOf<A, B> {
+    fn observe(&mut self, peer: P) -> bool {
+        either!(self, v => v.observe(peer))
+    }
+
+    fn sample(&self, rng: &mut Pcg64Mcg, n: usize) -> Vec<P> {
+        either!(self, v => v.sample(rng, n))
+    }
+
+    fn len(&self) -> usize {
+        either!(self, v => v.len())
+    }
+
+    fn contains(&self, peer: P) -> bool {
+        either!(self, v => v.contains(peer))
+    }
+
+    fn get(&self, index: usize) -> Option<P> {
+        either!(self, v => v.get(index))
+    }
+
+    fn links(&self) -> Option<&[P]> {
+        either!(self, v => v.links())
+    }
+
+    fn learns(&self) -> bool {
+        either!(self, v => v.learns())
+    }
+
+    fn forget(&mut self, peer: P) -> bool {
+        either!(self, v => v.forget(peer))
+    }
+
+    fn join(&mut self, contact: P, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        either!(self, v => v.join(contact, now_ms, rng))
+    }
+
+    fn tick(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        either!(self, v => v.tick(now_ms, rng))
+    }
+
+    fn handle(
+        &mut self,
+        from: P,
+        message: View<P>,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> ViewMessages<P> {
+        either!(self, v => v.handle(from, message, now_ms, rng))
+    }
+
+    fn failed(&mut self, peer: P, now_ms: u64, rng: &mut Pcg64Mcg) -> ViewMessages<P> {
+        either!(self, v => v.failed(peer, now_ms, rng))
+    }
+
+    fn take_events(&mut self) -> Vec<ViewEvent<P>> {
+        either!(self, v => v.take_events())
+    }
+
+    fn refused_requests(&self) -> u64 {
+        either!(self, v => v.refused_requests())
+    }
+}

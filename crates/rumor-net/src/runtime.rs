@@ -49,7 +49,7 @@ use std::task::{ready, Context, Poll};
 use futures_core::Stream;
 
 use rumor_crdt::{Crdt, HlcTimestamp, ReplicaId};
-use rumor_gossip::{Config, Identity, Strategy, WritePolicy};
+use rumor_gossip::{Config, Identity, Strategy, ViewConfig, WritePolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -155,6 +155,7 @@ impl Gossip {
             incarnation: 0,
             identity: None,
             policy: Policy(None),
+            partial_view: None,
             config: Config {
                 strategy: Strategy::Eager,
                 ..Config::default()
@@ -177,6 +178,7 @@ pub struct GossipBuilder<S> {
     incarnation: u64,
     identity: Option<Identity>,
     policy: Policy<S>,
+    partial_view: Option<ViewConfig>,
     config: Config,
 }
 
@@ -305,6 +307,31 @@ impl<S: State> GossipBuilder<S> {
     #[must_use]
     pub const fn incarnation(mut self, incarnation: u64) -> Self {
         self.incarnation = incarnation;
+        self
+    }
+
+    /// Keep a partial view of the cluster (HyParView: a few links, and
+    /// candidates to replace them) instead of a full view: for clusters of
+    /// thousands of members, where a full view's membership traffic and
+    /// probes grow with the cluster. Gossip, probes and the eager path then
+    /// run over the links only, failure detection is local to them (a dead
+    /// link is replaced, not announced), and
+    /// [`GossipHandle::members`] lists the links. The seeds are joined
+    /// through (`Join`) as the node starts. Every member of a cluster uses
+    /// the same kind of view. Default: a full view.
+    ///
+    /// ```
+    /// use rumor_crdt::{GCounter, ReplicaId};
+    /// use rumor_gossip::ViewConfig;
+    /// use rumor_net::Gossip;
+    ///
+    /// let builder = Gossip::builder(ReplicaId::from_u128(1), GCounter::new())
+    ///     .partial_view(ViewConfig::default());
+    /// assert!(format!("{builder:?}").contains("partial_view: Some"));
+    /// ```
+    #[must_use]
+    pub fn partial_view(mut self, view: ViewConfig) -> Self {
+        self.partial_view = Some(view);
         self
     }
 
@@ -536,7 +563,8 @@ impl<S: State> GossipHandle<S> {
         Ok((missed, Subscription::new(changes)))
     }
 
-    /// The members this node holds alive (itself excluded).
+    /// The members this node holds alive (itself excluded); with a
+    /// [`partial_view`](GossipBuilder::partial_view), its links.
     ///
     /// # Errors
     /// [`GossipError::Stopped`] after shutdown.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use rumor_crdt::{Crdt, OrSet, ReplicaId};
+use rumor_gossip::ViewConfig;
 use rumor_net::{
     Change, Gossip, GossipError, GossipHandle, Key, Keyring, MemoryConfig, MemoryNetwork,
     CHANGE_CAPACITY,
@@ -755,5 +756,65 @@ async fn a_write_policy_refuses_an_element_its_writer_does_not_own() {
     })
     .await;
     assert_eq!(len(&nodes[1]).await, 1);
+    shutdown(&nodes).await;
+}
+
+/// With partial views, 30 nodes that each join through the one started
+/// before them end with a few links each (never every member), and every
+/// node's write reaches all 30 over those links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_nodes_over_partial_views_keep_a_few_links_each_and_converge() {
+    const N: usize = 30;
+    let view = ViewConfig::default();
+    let mut nodes: Vec<GossipHandle<Set>> = Vec::with_capacity(N);
+    for id in 1..=N {
+        let seeds: Vec<SocketAddr> = nodes
+            .last()
+            .map(GossipHandle::local_addr)
+            .into_iter()
+            .collect();
+        let node = Gossip::builder(ReplicaId::from_u128(id as u128), Set::new())
+            .bind(loopback())
+            .seeds(seeds)
+            .keyring(keyring(1))
+            .cluster("runtime-tests")
+            .partial_view(view.clone())
+            .start()
+            .await
+            .expect("the node starts");
+        nodes.push(node);
+    }
+    for node in &nodes {
+        eventually("every node to have a link", WAIT, || async {
+            !members(node).await.is_empty()
+        })
+        .await;
+    }
+    let start = Instant::now();
+    each_writes_its_index(&nodes).await;
+    for node in &nodes {
+        eventually("every node to hold all 30 elements", WAIT, || async {
+            len(node).await == N
+        })
+        .await;
+    }
+    eprintln!(
+        "30 nodes over partial views converged in {:?}",
+        start.elapsed()
+    );
+    for node in &nodes {
+        let links = members(node).await.len();
+        assert!(
+            (1..=view.active).contains(&links),
+            "{links} links, the active view holds {}",
+            view.active
+        );
+        let stats = node.stats().await.expect("the node runs");
+        assert!(
+            stats.sent.view.messages > 0,
+            "no view message sent: {stats:?}"
+        );
+        assert_eq!(stats.refused_total(), stats.envelope.replay, "{stats:?}");
+    }
     shutdown(&nodes).await;
 }

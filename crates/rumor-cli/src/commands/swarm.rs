@@ -27,7 +27,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{Hlc, LwwMap, OrSet, ReplicaId};
-use rumor_gossip::{Config, Identity};
+use rumor_gossip::{Config, Identity, ViewConfig};
 use rumor_net::{Change, Gossip, GossipHandle, GossipStats, Key, Keyring, TransportConfig};
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -39,7 +39,7 @@ use crate::shared::{Claim, Position, Shared};
 const EXAMPLES: &str = "\
 Examples:
   rumor swarm                                   200 agents, eager, authenticated, 20 writes/s for 10 s
-  rumor swarm --agents 1000 --writes-per-sec 5  
+  rumor swarm --agents 1000 --partial           HyParView partial views: a few links per agent
   rumor swarm --loss 0.1 --kill 5               10 % of datagrams dropped, 5 agents crashed midway
   rumor swarm --latency 1-20                    each datagram delayed 1 to 20 ms
   rumor swarm --strategy delta --interval 50
@@ -69,6 +69,13 @@ pub(crate) struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) gossip: super::GossipArgs,
+    /// Partial views (HyParView) instead of full views: each agent keeps a
+    /// few links and gossips, probes and forwards over them only. For
+    /// swarms of a thousand agents and more. The swarm counts as formed
+    /// once every agent has a link, a killed agent as dead once no agent
+    /// keeps a link to it, and a live agent as held dead if none does.
+    #[arg(long)]
+    pub(crate) partial: bool,
     /// Seconds of writing.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = super::seconds)]
     pub(crate) duration: f64,
@@ -339,6 +346,9 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
             .transport(transport)
             .config(config.clone())
             .cluster("rumor-swarm");
+        if args.partial {
+            builder = builder.partial_view(ViewConfig::default());
+        }
         builder = match key {
             Some(key) => builder.keyring(Keyring::new(key.clone())),
             None => builder.plaintext(),
@@ -367,11 +377,11 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
     Ok(agents)
 }
 
-/// Waits until every agent lists every other; the time it took, or `None`
-/// after [`FORMATION_TIMEOUT`].
-async fn formation(agents: &[Agent]) -> Option<Duration> {
+/// Waits until every agent lists every other (with `partial` views: has a
+/// link); the time it took, or `None` after [`FORMATION_TIMEOUT`].
+async fn formation(agents: &[Agent], partial: bool) -> Option<Duration> {
     let started = Instant::now();
-    let others = agents.len() - 1;
+    let others = if partial { 1 } else { agents.len() - 1 };
     let mut pending: Vec<usize> = (0..agents.len()).collect();
     while started.elapsed() < FORMATION_TIMEOUT {
         let mut still = Vec::new();
@@ -525,7 +535,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
         .iter()
         .map(|a| watch(&a.gossip, Arc::clone(&received)))
         .collect();
-    let formed = formation(&agents).await;
+    let formed = formation(&agents, args.partial).await;
     setup.finish_and_clear();
     if formed.is_none() && !quiet {
         eprintln!(
@@ -653,9 +663,11 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
         }
         None => None,
     };
-    // Live agents that some live agent holds dead.
+    // Live agents that some live agent holds dead; over partial views, that
+    // no live agent keeps a link to (a partial view lists its links only).
     let survivor_addrs: Vec<SocketAddr> = survivors.iter().map(|a| a.gossip.local_addr()).collect();
     let mut live_held_dead: HashSet<SocketAddr> = HashSet::new();
+    let mut linked: HashSet<SocketAddr> = HashSet::new();
     for agent in &survivors {
         if let Ok(members) = agent.gossip.members().await {
             let me = agent.gossip.local_addr();
@@ -665,7 +677,15 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
                     .filter(|a| **a != me && !members.contains(a))
                     .copied(),
             );
+            linked.extend(members);
         }
+    }
+    if args.partial {
+        live_held_dead = survivor_addrs
+            .iter()
+            .filter(|a| !linked.contains(a))
+            .copied()
+            .collect();
     }
     bar.finish_and_clear();
 

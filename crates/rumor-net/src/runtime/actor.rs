@@ -12,7 +12,9 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::Rng;
 use rumor_crdt::{codec, Hlc, HlcTimestamp};
-use rumor_gossip::{Body, Event, FullView, MemberUpdate, Message, Node, Output, Probe};
+use rumor_gossip::{
+    Body, Event, FullView, HyParView, MemberUpdate, Message, Node, OneOf, Output, Probe,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
@@ -32,7 +34,9 @@ const LEAVE_FLUSH: Duration = Duration::from_secs(1);
 const SEED_QUEUE: usize = 4;
 
 /// A node as the runtime drives it: peers are socket addresses.
-type GossipNode<S> = Node<S, SocketAddr, FullView<SocketAddr>>;
+/// A full view, or a partial one ([`GossipBuilder::partial_view`]).
+type View = OneOf<FullView<SocketAddr>, HyParView<SocketAddr>>;
+type GossipNode<S> = Node<S, SocketAddr, View>;
 
 /// A keyring change, applied once to each codec.
 pub(super) type KeyChange = Box<dyn Fn(&mut Keyring) -> Result<(), KeyError> + Send>;
@@ -92,6 +96,8 @@ pub(super) struct Actor<S: State> {
     epoch_ms: u64,
     /// After [`Command::Leave`]: the node is no longer driven.
     left: bool,
+    /// A partial view's seeds, joined through when the node starts to run.
+    joins: Vec<SocketAddr>,
     stats: GossipStats,
     /// Publishes the counters through the `metrics` facade, once a round.
     publisher: Publisher,
@@ -195,6 +201,7 @@ impl<S: State> Actor<S> {
             incarnation,
             identity,
             policy,
+            partial_view,
             config,
             ..
         } = settings;
@@ -226,8 +233,13 @@ impl<S: State> Actor<S> {
             }
         };
         let me = transport.local_addr();
-        let seeds = seeds.into_iter().filter(|&s| s != me);
-        let members = FullView::new(me, seeds);
+        let seeds: Vec<SocketAddr> = seeds.into_iter().filter(|&s| s != me).collect();
+        // A full view starts out knowing its seeds; a partial view joins
+        // through them once the node runs.
+        let (members, joins) = match partial_view {
+            None => (OneOf::First(FullView::new(me, seeds)), Vec::new()),
+            Some(view) => (OneOf::Second(HyParView::new(me, view)), seeds),
+        };
         let mut node = Node::new(me, state, members, config, rng.next_u64())
             .with_incarnation(incarnation)
             .with_clock(Hlc::new(replica));
@@ -247,6 +259,7 @@ impl<S: State> Actor<S> {
             started: Instant::now(),
             epoch_ms: wall_ms(),
             left: false,
+            joins,
             stats: GossipStats::default(),
             publisher: Publisher::default(),
         };
@@ -271,6 +284,12 @@ impl<S: State> Actor<S> {
         seed_hosts: Vec<String>,
     ) {
         let (found, seeds) = mpsc::channel(SEED_QUEUE);
+        let joins = std::mem::take(&mut self.joins);
+        if !joins.is_empty() {
+            // Joined like resolved seed hosts, from the loop. The queue is
+            // empty, so there is room.
+            let _ = found.try_send(joins);
+        }
         let resolver = (!seed_hosts.is_empty()).then(|| tokio::spawn(resolve(seed_hosts, found)));
         let mut inputs = self.inputs(commands, seeds);
         let done = loop {
