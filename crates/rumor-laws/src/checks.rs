@@ -1,7 +1,7 @@
 //! The laws' bodies: each takes the [`Run`] of a history (played once for
 //! all of them) and the history's seed, and returns `Err(counterexample)`
-//! on the first case it breaks, with the states that break it. `laws.rs` names them ([`Law`](crate::Law)) and makes them
-//! public.
+//! on the first case it breaks, with the states that break it. `laws.rs`
+//! names them ([`Law`](crate::Law)) and makes them public.
 
 use rumor_crdt::Crdt;
 

@@ -666,27 +666,31 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     // Live agents that some live agent holds dead; over partial views, that
     // no live agent keeps a link to (a partial view lists its links only).
     let survivor_addrs: Vec<SocketAddr> = survivors.iter().map(|a| a.gossip.local_addr()).collect();
-    let mut live_held_dead: HashSet<SocketAddr> = HashSet::new();
-    let mut linked: HashSet<SocketAddr> = HashSet::new();
+    let mut listed: Vec<(SocketAddr, Vec<SocketAddr>)> = Vec::with_capacity(survivors.len());
     for agent in &survivors {
         if let Ok(members) = agent.gossip.members().await {
-            let me = agent.gossip.local_addr();
-            live_held_dead.extend(
-                survivor_addrs
-                    .iter()
-                    .filter(|a| **a != me && !members.contains(a))
-                    .copied(),
-            );
-            linked.extend(members);
+            listed.push((agent.gossip.local_addr(), members));
         }
     }
-    if args.partial {
-        live_held_dead = survivor_addrs
+    let live_held_dead: HashSet<SocketAddr> = if args.partial {
+        let linked: HashSet<SocketAddr> =
+            listed.iter().flat_map(|(_, m)| m.iter().copied()).collect();
+        survivor_addrs
             .iter()
             .filter(|a| !linked.contains(a))
             .copied()
-            .collect();
-    }
+            .collect()
+    } else {
+        listed
+            .iter()
+            .flat_map(|(me, members)| {
+                survivor_addrs
+                    .iter()
+                    .filter(move |a| *a != me && !members.contains(a))
+                    .copied()
+            })
+            .collect()
+    };
     bar.finish_and_clear();
 
     for agent in &agents {
