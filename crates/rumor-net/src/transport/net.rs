@@ -1184,13 +1184,6 @@ async fn connect_and_write(
     mut stop: Stop,
 ) {
     let reason = write_outgoing(&s, peer, &queue, &mut stop).await;
-    s.counters.close(reason);
-    if reason == CloseReason::ConnectFailed {
-        s.log(
-            LogKind::Connect,
-            &format_args!("cannot connect to {peer}: its queued frames are dropped"),
-        );
-    }
     {
         let mut pool = lock(&s.pool);
         if reason != CloseReason::Shutdown {
@@ -1204,6 +1197,15 @@ async fn connect_and_write(
         {
             pool.connections.remove(&peer);
         }
+    }
+    // Counted once the pool forgot the connection and holds its backoff:
+    // whoever sees the close counted sees its sends take the new rule.
+    s.counters.close(reason);
+    if reason == CloseReason::ConnectFailed {
+        s.log(
+            LogKind::Connect,
+            &format_args!("cannot connect to {peer}: its queued frames are dropped"),
+        );
     }
     let dropped = if reason == CloseReason::Shutdown {
         DropReason::Closed
