@@ -237,6 +237,7 @@ fn member_list(from: u32, reply: bool) -> Message<Set, u32> {
             incarnation: 0,
             status: Status::Alive,
             by: from,
+            proof: None,
         }],
         reply,
     }))

@@ -381,6 +381,7 @@ fn message() -> Message64 {
         incarnation: 3,
         status: Status::Suspect,
         by: 4_000_000,
+        proof: None,
     };
     Message {
         incarnation: 2,

@@ -287,6 +287,7 @@ fn control() -> impl Strategy<Value = Control> {
             incarnation,
             status,
             by,
+            proof: None,
         }
     });
     let priority = prop_oneof![

@@ -408,6 +408,7 @@ fn a_member_restarted_at_incarnation_zero_learns_its_last_incarnation_from_a_pee
             incarnation: 4,
             status: held,
             by: if held == Status::Dead { 3 } else { 2 },
+            proof: None,
         });
         let _ = a.handle(3, rumor, 0);
         assert_eq!(a.member_status(2), held);

@@ -137,6 +137,7 @@ fn a_node_held_dead_raises_its_own_incarnation_and_its_answer_revives_it() {
         incarnation: 0,
         status: Status::Dead,
         by: 3,
+        proof: None,
     });
     let _ = a.handle(3, rumor, 0);
     assert_eq!(a.member_status(2), Status::Dead);
@@ -238,6 +239,7 @@ fn a_node_checks_a_suspect_itself_before_declaring_it_dead() {
             incarnation: 0,
             status: Status::Suspect,
             by: 3,
+            proof: None,
         });
         let _ = a.handle(3, rumor, 0);
         assert_eq!(a.member_status(2), Status::Suspect);
@@ -539,6 +541,7 @@ mod lifeguard {
             incarnation: 0,
             status,
             by: 9,
+            proof: None,
         };
         let mut news = probe(Probe::Ack { seq: 0 });
         news.members = vec![

@@ -107,6 +107,7 @@ fn a_suspicion_of_me_at_the_last_incarnation_neither_panics_nor_resets_my_incarn
         incarnation: u64::MAX,
         status: Status::Suspect,
         by: 2,
+        proof: None,
     };
     let message = Message {
         incarnation: 0,

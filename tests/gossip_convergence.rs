@@ -553,6 +553,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
                     incarnation: (k * n) as u64,
                     status: [Status::Alive, Status::Suspect, Status::Dead, Status::Left][n],
                     by: 4,
+                    proof: None,
                 });
             }
             message

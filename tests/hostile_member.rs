@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rumor::crdt::{CausalContext, Crdt, OrSet, ReplicaId};
 use rumor::gossip::{
-    Body, Config, DeltaId, Event, MemberUpdate, Membership, Message, Probe, Refused, Status,
-    Strategy, SyncBody, Tree,
+    Body, Config, DeltaId, Event, Identity, MemberUpdate, Membership, Message, Probe, Refused,
+    Status, Strategy, SyncBody, Tree,
 };
 use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
 
@@ -55,6 +55,7 @@ fn claim(from: u32, peer: u32, incarnation: u64, status: Status) -> Message<OrSe
         incarnation,
         status,
         by: from,
+        proof: None,
     });
     message
 }
@@ -209,6 +210,7 @@ fn forged_suspecters_do_not_count_as_confirmations() {
                 incarnation,
                 status: Status::Suspect,
                 by,
+                proof: None,
             });
         }
         sim.inject(sim.now(), 3, 0, message);
@@ -249,6 +251,7 @@ fn members_never_heard_from_directly_are_forgotten() {
             incarnation: 1,
             status: Status::Alive,
             by: 3,
+            proof: None,
         });
     }
     sim.inject(sim.now(), 3, 0, message);
@@ -399,4 +402,73 @@ fn a_forgotten_member_that_speaks_again_is_known_from_its_last_incarnation() {
     let stale = claims.iter().find(|u| u.incarnation < 47);
     assert_eq!(stale, None, "a claim below 47, of {} claims", claims.len());
     assert!(claims.iter().any(|u| u.status == Status::Dead));
+}
+
+/// A signed cluster (every node has an identity): claims made in another
+/// member's name without its key are refused, while a real crash is still
+/// detected and a node restarted with a fresh key is taken back.
+#[test]
+fn signed_claims_refuse_a_death_or_leave_claimed_in_anothers_name_and_still_detect_a_crash() {
+    let config = SimConfig {
+        signed: true,
+        ..settings(30, 187, Config::default())
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    sim.run_for(3_000);
+    let refused = |sim: &Simulator<OrSet<u64>>| -> u64 {
+        (0..sim.len()).map(|i| sim.node(i).refused().claims).sum()
+    };
+    assert_eq!(refused(&sim), 0, "an honest signed cluster refused claims");
+    let incarnation = sim.node(VICTIM).incarnation();
+    // Node 3's address (the cluster key lets it send as anyone) claims the
+    // victim dead by 3 (unsigned), and left (signed with a key of its own).
+    sim.inject(sim.now(), 3, 0, claim(3, VICTIM, incarnation, Status::Dead));
+    let mut left = claim(3, VICTIM, incarnation, Status::Left);
+    let mallory = Identity::from_secret([66; 32]);
+    left.members[0].proof = mallory.sign_claim(&left.members[0]);
+    sim.inject(sim.now(), 3, 1, left);
+    // A suspicion by members whose keys nobody knows.
+    let mut suspicion = Message::new(Body::Probe(Probe::Ping { seq: 0 }));
+    for by in 1_000..1_004 {
+        let mut update = MemberUpdate {
+            peer: VICTIM,
+            incarnation,
+            status: Status::Suspect,
+            by,
+            proof: None,
+        };
+        update.proof = mallory.sign_claim(&update);
+        suspicion.members.push(update);
+    }
+    sim.inject(sim.now(), 3, 2, suspicion);
+    sim.run_for(5_000);
+    assert_all_hold_the_victim_alive(&sim);
+    assert_eq!(
+        sim.node(VICTIM).incarnation(),
+        incarnation,
+        "the victim had to refute a claim nobody should have taken"
+    );
+    let after = [0, 1, 2].map(|i| sim.node(i).refused().claims);
+    assert!(after.iter().all(|&n| n >= 1), "refused: {after:?}");
+    // A real crash: its probers' signed suspicions and deaths get through.
+    sim.crash(5);
+    sim.run_for(15_000);
+    let missed: Vec<u32> = (0..sim.len())
+        .filter(|&i| i != 5 && sim.node(i).member_status(5) != Status::Dead)
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "{missed:?} do not hold the crashed node dead"
+    );
+    // Back with a fresh key (the simulator draws one per life): taken back
+    // by everyone from its own signed claim, which binds the new key.
+    sim.restart(5, false);
+    sim.run_for(10_000);
+    let stale: Vec<u32> = (0..sim.len())
+        .filter(|&i| sim.node(i).member_status(5) != Status::Alive)
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "{stale:?} do not hold the restarted node alive"
+    );
 }

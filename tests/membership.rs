@@ -26,6 +26,7 @@ fn alive(peer: u32, incarnation: u64) -> MemberUpdate<u32> {
         incarnation,
         status: Status::Alive,
         by: peer,
+        proof: None,
     }
 }
 
@@ -300,6 +301,7 @@ fn live_members_leave_out_the_dead_and_the_departed() {
         incarnation: 0,
         status,
         by: 1,
+        proof: None,
     };
     let news = Message {
         incarnation: 0,

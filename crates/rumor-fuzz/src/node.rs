@@ -574,6 +574,7 @@ fn claim_of(claim: &Claim) -> MemberUpdate<u32> {
         incarnation: claim.incarnation,
         status: status(claim.status),
         by: peer_id(claim.by),
+        proof: None,
     }
 }
 

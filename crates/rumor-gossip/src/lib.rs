@@ -44,5 +44,5 @@ pub use message::{Ack, Body, Message, Probe, SealedDelta, SyncBody};
 pub use node::{Event, Node, Output, Refused, WritePolicy};
 pub use peer::Peer;
 pub use plumtree::{DeltaId, IdRange, Tree};
-pub use seal::{AuthorKey, Identity, Seal, SealError};
+pub use seal::{AuthorKey, Identity, Proof, Seal, SealError};
 pub use swim::{MemberUpdate, Status};

@@ -120,6 +120,10 @@ pub struct Refused {
     /// Messages whose delta the application's write policy refused
     /// ([`Node::with_write_policy`]).
     pub writes: u64,
+    /// Membership claims refused by a node with an identity: in the name of
+    /// a member whose key it knows, without a valid proof under that key;
+    /// or a suspicion or death whose maker's key it does not know.
+    pub claims: u64,
 }
 
 impl Refused {
@@ -132,7 +136,7 @@ impl Refused {
     /// assert_eq!(refused.each().iter().map(|(_, n)| n).sum::<u64>(), 3);
     /// ```
     #[must_use]
-    pub const fn each(&self) -> [(&'static str, u64); 9] {
+    pub const fn each(&self) -> [(&'static str, u64); 10] {
         [
             ("deltas", self.deltas),
             ("incarnations", self.incarnations),
@@ -143,6 +147,7 @@ impl Refused {
             ("view_requests", self.view_requests),
             ("seals", self.seals),
             ("writes", self.writes),
+            ("claims", self.claims),
         ]
     }
 
@@ -388,6 +393,7 @@ where
     pub fn with_identity(mut self, identity: Identity) -> Self {
         let life = self.tree.epoch();
         self.tree.set_epoch(identity.author().epoch(life));
+        self.swim.sign_with(identity.clone());
         self.identity = Some((identity, life));
         self
     }
@@ -522,6 +528,7 @@ where
             view_requests: self.members.refused_requests(),
             seals: self.refused_seals,
             writes: self.refused_writes,
+            claims: self.swim.refused_claims(),
         }
     }
 
@@ -1397,8 +1404,13 @@ where
             now_ms,
             &mut out.events,
         );
-        self.swim
-            .apply(&message.members, &mut self.members, now_ms, &mut out.events);
+        self.swim.apply(
+            from,
+            &message.members,
+            &mut self.members,
+            now_ms,
+            &mut out.events,
+        );
         self.announce_refutation(&mut out);
         self.tell_the_restarted(&mut out);
         // Over a partial view, probes and tree messages travel over links

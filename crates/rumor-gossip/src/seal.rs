@@ -20,17 +20,20 @@
 use core::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use rumor_crdt::ReplicaId;
+use rumor_crdt::{codec, ReplicaId};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+
+use crate::swim::{MemberUpdate, Status};
 
 /// Domain separation: a signature over a delta is never valid as anything
 /// else, and hashes of keys for ids and epochs never collide.
 const DELTA_DOMAIN: &[u8] = b"rumor/delta/v1\0";
 const REPLICA_DOMAIN: &[u8] = b"rumor/replica/v1\0";
 const EPOCH_DOMAIN: &[u8] = b"rumor/epoch/v1\0";
+const MEMBER_DOMAIN: &[u8] = b"rumor/member/v1\0";
 
 /// A [`Seal`]'s size on the wire.
 pub(crate) const SEAL_BYTES: usize = 104;
@@ -100,6 +103,35 @@ impl Identity {
             life,
             signature: signature.to_bytes(),
         }
+    }
+
+    /// Signs a membership claim this node makes: about itself (alive at an
+    /// incarnation, left), or a suspicion or death it declares (`by` is
+    /// this node). The proof covers the member, the incarnation, the status
+    /// and `by`, not the proof field itself. A node with an identity signs
+    /// its claims itself ([`Node::with_identity`](crate::Node::with_identity));
+    /// this is public for peers written by hand, and for tests that forge.
+    ///
+    /// `None` if the member's address cannot be encoded.
+    ///
+    /// ```
+    /// use rumor_gossip::{Identity, MemberUpdate, Status};
+    ///
+    /// let me = Identity::from_secret([5; 32]);
+    /// let mut claim = MemberUpdate { peer: 1u32, incarnation: 3, status: Status::Alive, by: 1, proof: None };
+    /// claim.proof = me.sign_claim(&claim);
+    /// assert!(claim.proof.unwrap().verify(&claim).is_ok());
+    /// // Any other claim, a death at the same incarnation say, does not verify.
+    /// let forged = MemberUpdate { status: Status::Dead, ..claim };
+    /// assert!(claim.proof.unwrap().verify(&forged).is_err());
+    /// ```
+    #[must_use]
+    pub fn sign_claim<P: Serialize>(&self, claim: &MemberUpdate<P>) -> Option<Proof> {
+        let bytes = claim_bytes(&self.author, claim)?;
+        Some(Proof {
+            key: self.author,
+            signature: self.key.sign(&bytes).to_bytes(),
+        })
     }
 }
 
@@ -240,6 +272,69 @@ impl fmt::Debug for Seal {
     }
 }
 
+/// A membership claim's signature by its maker: the member itself for
+/// "alive" and "left", the suspecter for "suspect" and "dead". 96 bytes on
+/// the wire (the key, the signature); relays pass it on unchanged.
+///
+/// A receiver with an identity binds a member's address to the key of
+/// the first valid self-claim that comes directly from that address, and
+/// then takes claims made in that member's name only under that key
+/// (`docs/PROTOCOL.md`, "What a member can forge").
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Proof {
+    /// The maker's public key.
+    pub key: AuthorKey,
+    signature: [u8; 64],
+}
+
+impl Proof {
+    /// Checks that this proof signs `claim` under [`Proof::key`] (the
+    /// caller checks that the key is the maker's).
+    ///
+    /// # Errors
+    /// [`SealError::Encode`] if the member cannot be encoded,
+    /// [`SealError::Signature`] if the key is not a valid point or the
+    /// signature does not verify (strictly).
+    pub fn verify<P: Serialize>(&self, claim: &MemberUpdate<P>) -> Result<(), SealError> {
+        let bytes = claim_bytes(&self.key, claim).ok_or(SealError::Encode)?;
+        let key = VerifyingKey::from_bytes(&self.key.0).map_err(|_| SealError::Signature)?;
+        key.verify_strict(&bytes, &Signature::from_bytes(&self.signature))
+            .map_err(|_| SealError::Signature)
+    }
+
+    /// The signature's bytes.
+    #[must_use]
+    pub const fn signature(&self) -> [u8; 64] {
+        self.signature
+    }
+}
+
+impl fmt::Debug for Proof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proof")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a claim's maker signs: the domain, its key, the member's encoding,
+/// the incarnation, the status, the maker's encoding.
+fn claim_bytes<P: Serialize>(key: &AuthorKey, claim: &MemberUpdate<P>) -> Option<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(MEMBER_DOMAIN.len() + 64);
+    bytes.extend_from_slice(MEMBER_DOMAIN);
+    bytes.extend_from_slice(&key.0);
+    bytes.extend_from_slice(&codec::encode(&claim.peer).ok()?);
+    bytes.extend_from_slice(&claim.incarnation.to_le_bytes());
+    bytes.push(match claim.status {
+        Status::Alive => 0,
+        Status::Suspect => 1,
+        Status::Dead => 2,
+        Status::Left => 3,
+    });
+    bytes.extend_from_slice(&codec::encode(&claim.by).ok()?);
+    Some(bytes)
+}
+
 /// What an author signs: the domain, its key, the life, the id's sequence
 /// number, then the delta's encoding.
 fn signed_bytes(author: &AuthorKey, life: u64, seq: u64, delta: &[u8]) -> Vec<u8> {
@@ -291,6 +386,38 @@ impl<'de> Deserialize<'de> for Seal {
             }
         }
         deserializer.deserialize_tuple(3, SealVisitor)
+    }
+}
+
+/// 96 bytes, no length prefix: key, signature.
+impl Serialize for Proof {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&self.key)?;
+        tuple.serialize_element(&SignatureBytes(self.signature))?;
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Proof {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ProofVisitor;
+        impl<'de> Visitor<'de> for ProofVisitor {
+            type Value = Proof;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim's proof: key, signature")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Proof, A::Error> {
+                let key = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let SignatureBytes(signature) = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                Ok(Proof { key, signature })
+            }
+        }
+        deserializer.deserialize_tuple(2, ProofVisitor)
     }
 }
 
@@ -374,6 +501,47 @@ mod tests {
         let bytes = rumor_crdt::codec::encode(&seal).expect("encode");
         for cut in 0..bytes.len() {
             assert!(rumor_crdt::codec::decode::<Seal>(&bytes[..cut], 1_000).is_err());
+        }
+    }
+
+    #[test]
+    fn a_claim_proof_is_96_bytes_round_trips_and_verifies_only_its_own_claim() {
+        let me = Identity::from_secret([3; 32]);
+        let claim = MemberUpdate {
+            peer: 7u32,
+            incarnation: 2,
+            status: Status::Suspect,
+            by: 9,
+            proof: None,
+        };
+        let proof = me.sign_claim(&claim).expect("a u32 encodes");
+        let bytes = codec::encode(&proof).expect("encode");
+        assert_eq!(bytes.len(), 96);
+        let back: Proof = codec::decode(&bytes, 1_000).expect("decode");
+        assert_eq!(back, proof);
+        assert_eq!(back.verify(&claim), Ok(()));
+        for other in [
+            MemberUpdate { peer: 8, ..claim },
+            MemberUpdate {
+                incarnation: 3,
+                ..claim
+            },
+            MemberUpdate {
+                status: Status::Dead,
+                ..claim
+            },
+            MemberUpdate { by: 10, ..claim },
+        ] {
+            assert_eq!(proof.verify(&other), Err(SealError::Signature), "{other:?}");
+        }
+        // The signature under another key: refused.
+        let moved = Proof {
+            key: Identity::from_secret([4; 32]).author(),
+            ..proof
+        };
+        assert_eq!(moved.verify(&claim), Err(SealError::Signature));
+        for cut in 0..bytes.len() {
+            assert!(codec::decode::<Proof>(&bytes[..cut], 1_000).is_err());
         }
     }
 

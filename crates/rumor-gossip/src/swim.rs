@@ -35,6 +35,7 @@ use crate::membership::Membership;
 use crate::message::Probe;
 use crate::node::Event;
 use crate::peer::Peer;
+use crate::seal::{AuthorKey, Identity, Proof};
 
 /// A member's status, in increasing precedence at equal incarnation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -61,6 +62,12 @@ pub struct MemberUpdate<P> {
     /// The member that made the claim: independent suspicions of one member
     /// shorten its suspicion timeout (Lifeguard).
     pub by: P,
+    /// The maker's signature over the claim ([`Identity::sign_claim`]):
+    /// the member's own for "alive" and "left", `by`'s for "suspect" and
+    /// "dead". Relays pass it on unchanged. A node with an identity takes
+    /// a claim in the name of a member whose key it knows only under that
+    /// key, and a suspicion or death only from a maker whose key it knows.
+    pub proof: Option<Proof>,
 }
 
 impl<P> MemberUpdate<P> {
@@ -75,6 +82,10 @@ impl<P> MemberUpdate<P> {
 struct Known<P> {
     incarnation: u64,
     status: Status,
+    /// Who made the claim held (the first suspecter of a suspicion), and
+    /// its proof: what this node passes on of the member.
+    by: P,
+    proof: Option<Proof>,
     since_ms: u64,
     /// Distinct members that suspected this incarnation (at most
     /// `SUSPICION_CONFIRMATIONS + 1` kept).
@@ -471,13 +482,50 @@ pub(crate) struct Swim<P> {
     forgotten_total: u64,
     /// Ping requests refused: their target was not a member we know.
     refused_ping_reqs: u64,
+    /// This node's signing key: it signs the claims it makes, and takes
+    /// others' only with a proof from their maker ([`MemberUpdate::proof`]).
+    signer: Option<Identity>,
+    /// Members' keys, each bound by a valid self-claim that came directly
+    /// from the member (at most `KEYS_MAX`).
+    keys: BTreeMap<P, AuthorKey>,
+    /// This node's signed self-claim, for introductions (rebuilt when its
+    /// incarnation changes).
+    introduction: Option<MemberUpdate<P>>,
+    /// Peers sent an introduction, with how many (at most
+    /// `INTRODUCTIONS` each, and `INTRODUCED_MAX` peers: past this, the
+    /// record starts over).
+    introduced: BTreeMap<P, u8>,
+    /// Claims refused for want of their maker's proof.
+    refused_claims: u64,
+}
+
+/// A signing node's first messages to each peer carry its signed claim of
+/// itself, so that the peer binds its key (a datagram may be lost).
+const INTRODUCTIONS: u8 = 3;
+
+/// Peers whose introductions are counted, at most.
+const INTRODUCED_MAX: usize = 16_384;
+
+/// Members' keys remembered, at most: past this, no new key is bound (the
+/// member's claims are then taken as from a node without an identity:
+/// "alive" only).
+const KEYS_MAX: usize = 65_536;
+
+/// Whether `update`'s proof verifies (`own`: a self-claim whose `by` is its
+/// member, as a self-claim must be).
+fn own_valid<P: Peer + Serialize>(own: bool, update: &MemberUpdate<P>) -> bool {
+    let maker_named = own || matches!(update.status, Status::Suspect | Status::Dead);
+    maker_named
+        && update
+            .proof
+            .is_some_and(|proof| proof.verify(update).is_ok())
 }
 
 /// Members forgotten unheard that are remembered as such, at most: past
 /// this, the oldest may be learned again from a rumor (and forgotten again).
 const FORGOTTEN_MAX: usize = 4_096;
 
-impl<P: Peer> Swim<P> {
+impl<P: Peer + Serialize> Swim<P> {
     pub(crate) fn new(me: P, incarnation: u64, bound: Advance) -> Self {
         let mut swim = Self {
             me,
@@ -500,6 +548,11 @@ impl<P: Peer> Swim<P> {
             forgotten: VecDeque::new(),
             forgotten_total: 0,
             refused_ping_reqs: 0,
+            signer: None,
+            keys: BTreeMap::new(),
+            introduction: None,
+            introduced: BTreeMap::new(),
+            refused_claims: 0,
             behind: Vec::new(),
             refuted: 0,
             local: false,
@@ -519,6 +572,7 @@ impl<P: Peer> Swim<P> {
             incarnation,
             status: Status::Alive,
             by: me,
+            proof: None,
         });
         swim
     }
@@ -598,7 +652,134 @@ impl<P: Peer> Swim<P> {
             .map(|(p, k)| (*p, k.status))
     }
 
+    /// Signs this node's identity into every claim it makes from now on,
+    /// and takes claims from others only with their maker's proof.
+    pub(crate) fn sign_with(&mut self, identity: Identity) {
+        self.signer = Some(identity);
+        self.introduction = None;
+        // The announcement queued at start, signed.
+        self.enqueue(self.alive_me());
+    }
+
+    /// "Alive at our incarnation", as we claim it of ourselves (unsigned).
+    const fn alive_me(&self) -> MemberUpdate<P> {
+        MemberUpdate {
+            peer: self.me,
+            incarnation: self.incarnation,
+            status: Status::Alive,
+            by: self.me,
+            proof: None,
+        }
+    }
+
+    /// Claims refused so far for want of their maker's proof.
+    pub(crate) fn refused_claims(&self) -> u64 {
+        self.refused_claims
+    }
+
+    /// The key bound to `peer`, if any (this node's own for itself).
+    pub(crate) fn key_of(&self, peer: P) -> Option<AuthorKey> {
+        if peer == self.me {
+            self.signer.as_ref().map(Identity::author)
+        } else {
+            self.keys.get(&peer).copied()
+        }
+    }
+
+    /// `update` with this node's proof, if this node made it and signs.
+    fn signed(&self, mut update: MemberUpdate<P>) -> MemberUpdate<P> {
+        if update.by == self.me && update.proof.is_none() {
+            if let Some(signer) = &self.signer {
+                update.proof = signer.sign_claim(&update);
+            }
+        }
+        update
+    }
+
+    /// The claim held of a member, as this node passes it on.
+    fn claim_held(peer: P, known: &Known<P>) -> MemberUpdate<P> {
+        MemberUpdate {
+            peer,
+            incarnation: known.incarnation,
+            status: known.status,
+            by: known.by,
+            proof: known.proof,
+        }
+    }
+
+    /// This node's signed claim of itself, if it signs and `to` has not had
+    /// its introductions yet.
+    fn introduce(&mut self, to: P) -> Option<MemberUpdate<P>> {
+        self.signer.as_ref()?;
+        let sent = self.introduced.get(&to).copied().unwrap_or(0);
+        if sent >= INTRODUCTIONS {
+            return None;
+        }
+        if self.introduced.len() >= INTRODUCED_MAX && sent == 0 {
+            self.introduced.clear();
+        }
+        self.introduced.insert(to, sent + 1);
+        let current = self
+            .introduction
+            .filter(|i| i.incarnation == self.incarnation && i.status == Status::Alive);
+        let claim = current.unwrap_or_else(|| self.signed(self.alive_me()));
+        self.introduction = Some(claim);
+        Some(claim)
+    }
+
+    /// Whether a claim received from `from` carries what this node requires
+    /// of it; binds the key of a valid self-claim that comes directly from
+    /// its member. A node without an identity requires nothing. Claims
+    /// about this node are not checked: the worst a forged one does is
+    /// make it refute, which it always can.
+    ///
+    /// A claim in the name of a member whose key is bound (the member
+    /// itself for alive and left, `by` for suspect and dead) must carry a
+    /// valid proof under that key. A member with no key bound: its alive
+    /// claims are taken (joins spread so), its other claims are not.
+    fn proven(&mut self, from: P, update: &MemberUpdate<P>) -> bool {
+        if self.signer.is_none() || update.peer == self.me {
+            return true;
+        }
+        let maker = match update.status {
+            Status::Alive | Status::Left => update.peer,
+            Status::Suspect | Status::Dead => update.by,
+        };
+        let own = matches!(update.status, Status::Alive | Status::Left) && update.by == maker;
+        let valid = || own_valid(own, update);
+        if from == update.peer && update.status == Status::Alive && own {
+            // Directly from the member: its key is bound by trust on first
+            // contact, and a later life (a restart with a fresh key, at an
+            // incarnation not below what we hold) may bind another.
+            let held = self.overrides.get(&from).map_or(0, |k| k.incarnation);
+            if let Some(proof) = update.proof {
+                let bound = self.keys.get(&from).copied();
+                if bound != Some(proof.key)
+                    && update.incarnation >= held
+                    && (bound.is_some() || self.keys.len() < KEYS_MAX)
+                    && valid()
+                {
+                    self.keys.insert(from, proof.key);
+                    return true;
+                }
+            }
+        }
+        let ok = match (self.key_of(maker), update.proof) {
+            (Some(key), Some(proof)) => proof.key == key && valid(),
+            // An unsigned "alive" is what a node that heard a member directly
+            // passes on (the message's incarnation): ignored, not counted.
+            (Some(_), None) if update.status == Status::Alive => return false,
+            (Some(_), None) => false,
+            (None, _) => update.status == Status::Alive,
+        };
+        if !ok {
+            self.refused_claims += 1;
+        }
+        ok
+    }
+
     fn enqueue(&mut self, update: MemberUpdate<P>) {
+        let update = self.signed(update);
         // A newer claim about a member replaces older ones, a confirmation
         // of a suspicion the one before it (as memberlist's queue does): one
         // entry per member, so that a mass crash queues one rumor per
@@ -632,13 +813,11 @@ impl<P: Peer> Swim<P> {
         if let Some(known) = self.overrides.get(&to) {
             if matches!(known.status, Status::Suspect | Status::Dead) {
                 counted = false;
-                out.push(MemberUpdate {
-                    peer: to,
-                    incarnation: known.incarnation,
-                    status: known.status,
-                    by: known.suspecters.first().copied().unwrap_or(self.me),
-                });
+                out.push(Self::claim_held(to, known));
             }
+        }
+        if let Some(introduction) = self.introduce(to) {
+            out.push(introduction);
         }
         self.queue.expire(limit);
         let take = max.saturating_sub(out.len());
@@ -649,13 +828,14 @@ impl<P: Peer> Swim<P> {
     /// Applies received updates (rumors); returns the events they caused.
     pub(crate) fn apply<S>(
         &mut self,
+        from: P,
         updates: &[MemberUpdate<P>],
         members: &mut impl Membership<P>,
         now_ms: u64,
         events: &mut Vec<Event<S, P>>,
     ) {
         for update in updates {
-            self.apply_one(*update, true, members, now_ms, events);
+            self.apply_one(from, *update, true, members, now_ms, events);
         }
     }
 
@@ -687,13 +867,14 @@ impl<P: Peer> Swim<P> {
     /// the list's sender knew them, and so does most of the cluster.
     fn apply_one<S>(
         &mut self,
+        from: P,
         update: MemberUpdate<P>,
         rumor: bool,
         members: &mut impl Membership<P>,
         now_ms: u64,
         events: &mut Vec<Event<S, P>>,
     ) {
-        if !self.admits(update.peer, update.incarnation) {
+        if !self.admits(update.peer, update.incarnation) || !self.proven(from, &update) {
             return;
         }
         if update.peer == self.me {
@@ -712,7 +893,21 @@ impl<P: Peer> Swim<P> {
             .overrides
             .get(&update.peer)
             .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
-        if update.key() == current && update.status == Status::Suspect {
+        if update.proof.is_some()
+            && !new
+            && update.key() == current
+            && update.status != Status::Suspect
+        {
+            // The same claim as held, now with its maker's proof: keep that,
+            // and pass it on instead of the unsigned one.
+            if let Some(known) = self.overrides.get_mut(&update.peer) {
+                if known.proof.is_none() {
+                    known.by = update.by;
+                    known.proof = update.proof;
+                    self.enqueue(update);
+                }
+            }
+        } else if update.key() == current && update.status == Status::Suspect {
             if self.vouches(update.by, update.peer, members) {
                 self.confirm(update);
             }
@@ -733,12 +928,9 @@ impl<P: Peer> Swim<P> {
         {
             // The sender suspects a life the member has already outlived:
             // spread the refutation again so stale holders catch up.
-            self.enqueue(MemberUpdate {
-                peer: update.peer,
-                incarnation: current.0,
-                status: Status::Alive,
-                by: update.peer,
-            });
+            if let Some(known) = self.overrides.get(&update.peer) {
+                self.enqueue(Self::claim_held(update.peer, known));
+            }
         }
     }
 
@@ -769,6 +961,7 @@ impl<P: Peer> Swim<P> {
     /// Stores a newer claim about a member, reports what changed, and
     /// spreads it.
     fn set<S>(&mut self, update: MemberUpdate<P>, now_ms: u64, events: &mut Vec<Event<S, P>>) {
+        let update = self.signed(update);
         self.record(update, now_ms, events);
         self.enqueue(update);
     }
@@ -789,6 +982,8 @@ impl<P: Peer> Swim<P> {
                 Known {
                     incarnation: update.incarnation,
                     status: update.status,
+                    by: update.by,
+                    proof: update.proof,
                     since_ms: now_ms,
                     suspecters,
                     checks: 0,
@@ -832,12 +1027,7 @@ impl<P: Peer> Swim<P> {
             if about_me.by != self.me && !self.refute_to.contains(&about_me.by) {
                 self.refute_to.push(about_me.by);
             }
-            self.enqueue(MemberUpdate {
-                peer: self.me,
-                incarnation: self.incarnation,
-                status: Status::Alive,
-                by: self.me,
-            });
+            self.enqueue(self.alive_me());
         }
     }
 
@@ -855,17 +1045,11 @@ impl<P: Peer> Swim<P> {
     /// was heard: the rest of its message may have told us more since, and
     /// a claim must never go back on one we made.
     pub(crate) fn take_behind(&mut self) -> Vec<MemberUpdate<P>> {
-        let me = self.me;
         core::mem::take(&mut self.behind)
             .into_iter()
             .filter_map(|(peer, spoke_from)| {
                 let known = self.overrides.get(&peer)?;
-                (spoke_from < known.incarnation).then(|| MemberUpdate {
-                    peer,
-                    incarnation: known.incarnation,
-                    status: known.status,
-                    by: known.suspecters.first().copied().unwrap_or(me),
-                })
+                (spoke_from < known.incarnation).then(|| Self::claim_held(peer, known))
             })
             .collect()
     }
@@ -894,6 +1078,8 @@ impl<P: Peer> Swim<P> {
         let joined = members.observe(from);
         if joined {
             events.push(Event::MemberJoined(from));
+            // New to us, or back: it may not know our key.
+            self.introduced.remove(&from);
         }
         self.unheard.remove(&from);
         let forgotten = self.forgotten.iter().position(|(p, _)| *p == from);
@@ -909,6 +1095,8 @@ impl<P: Peer> Swim<P> {
                 Known {
                     incarnation: last,
                     status: Status::Alive,
+                    by: from,
+                    proof: None,
                     since_ms: now_ms,
                     suspecters: Vec::new(),
                     checks: 0,
@@ -930,6 +1118,7 @@ impl<P: Peer> Swim<P> {
                 incarnation,
                 status: Status::Alive,
                 by: from,
+                proof: None,
             };
             if incarnation > 0 {
                 self.set(update, now_ms, events);
@@ -960,6 +1149,7 @@ impl<P: Peer> Swim<P> {
                 incarnation,
                 status: Status::Alive,
                 by: from,
+                proof: None,
             };
             self.set(update, now_ms, events);
         }
@@ -984,7 +1174,7 @@ impl<P: Peer> Swim<P> {
                     return Vec::new();
                 }
                 for update in list {
-                    self.apply_one(update, false, members, now_ms, events);
+                    self.apply_one(from, update, false, members, now_ms, events);
                 }
                 if reply {
                     return self.list_pages(from, members, config, false);
@@ -1088,6 +1278,7 @@ impl<P: Peer> Swim<P> {
                 continue;
             }
             let incarnation = self.overrides.remove(peer).map_or(0, |k| k.incarnation);
+            self.keys.remove(peer);
             self.urgent.retain(|p| p != peer);
             // A probe of it in flight has nothing left to judge: its
             // timeout would suspect a member the view no longer holds,
@@ -1294,6 +1485,7 @@ impl<P: Peer> Swim<P> {
                 incarnation,
                 status: Status::Dead,
                 by: self.me,
+                proof: None,
             };
             self.set(update, now_ms, events);
         }
@@ -1319,6 +1511,7 @@ impl<P: Peer> Swim<P> {
             incarnation,
             status: Status::Suspect,
             by: self.me,
+            proof: None,
         };
         match self.status(peer) {
             Status::Alive => self.set(update, now_ms, events),
@@ -1377,25 +1570,23 @@ impl<P: Peer> Swim<P> {
         config: &Config,
         ask: bool,
     ) -> Vec<(P, Probe<P>)> {
-        let me = MemberUpdate {
-            peer: self.me,
-            incarnation: self.incarnation,
-            status: Status::Alive,
-            by: self.me,
-        };
+        let me = self.signed(self.alive_me());
+        // Each entry is the claim held of the member, its maker's proof
+        // with it; a member alive at 0 (not stored) is named unsigned.
         let others = (0..members.len())
             .filter_map(|i| members.get(i))
             .filter_map(|peer| {
-                let (incarnation, status) = self
-                    .overrides
-                    .get(&peer)
-                    .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
-                matches!(status, Status::Alive | Status::Suspect).then_some(MemberUpdate {
-                    peer,
-                    incarnation,
-                    status,
-                    by: self.me,
-                })
+                let claim = self.overrides.get(&peer).map_or(
+                    MemberUpdate {
+                        peer,
+                        incarnation: 0,
+                        status: Status::Alive,
+                        by: peer,
+                        proof: None,
+                    },
+                    |known| Self::claim_held(peer, known),
+                );
+                matches!(claim.status, Status::Alive | Status::Suspect).then_some(claim)
             });
         let all: Vec<MemberUpdate<P>> = core::iter::once(me).chain(others).collect();
         all.chunks(config.members_per_message.max(1))
@@ -1417,6 +1608,7 @@ impl<P: Peer> Swim<P> {
             incarnation: self.incarnation,
             status: Status::Left,
             by: self.me,
+            proof: None,
         });
     }
 
@@ -1600,6 +1792,7 @@ mod tests {
                             incarnation: rng.random_range(0..3),
                             status: Status::Suspect,
                             by: 99,
+                            proof: None,
                         };
                         let (urgency, rank) = (rng.random_range(0..2u8), mix(u64::from(peer)));
                         queue.push(update, urgency, rank);

@@ -619,6 +619,7 @@ mod tests {
                     incarnation: u64::from(i) * 1_000,
                     status: rumor_gossip::Status::Suspect,
                     by: addr(i + 1),
+                    proof: None,
                 })
                 .collect(),
         }
