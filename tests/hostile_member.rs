@@ -472,3 +472,60 @@ fn signed_claims_refuse_a_death_or_leave_claimed_in_anothers_name_and_still_dete
         "{stale:?} do not hold the restarted node alive"
     );
 }
+
+/// Suspicions of a live member in the names of real, live members (which
+/// the SWIM check that a suspecter is a known live member lets through),
+/// forged by a key holder with a key of its own: a signing cluster takes
+/// none of them, so they never bring the member's suspicion timeout down
+/// and it is never declared dead.
+#[test]
+fn forged_suspicions_in_real_members_names_are_refused_by_a_signing_cluster() {
+    let config = SimConfig {
+        signed: true,
+        ..settings(50, 188, Config::default())
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    sim.run_for(3_000);
+    let start = sim.member_events().len();
+    let mallory = Identity::from_secret([66; 32]);
+    for round in 0..60u32 {
+        let incarnation = sim.node(VICTIM).incarnation();
+        let mut message = Message::new(Body::Probe(Probe::Ping { seq: 0 }));
+        for by in 10..14 {
+            let mut update = MemberUpdate {
+                peer: VICTIM,
+                incarnation,
+                status: if round % 2 == 0 {
+                    Status::Suspect
+                } else {
+                    Status::Dead
+                },
+                by,
+                proof: None,
+            };
+            update.proof = mallory.sign_claim(&update);
+            message.members.push(update);
+        }
+        sim.inject(sim.now(), 3, round % 3, message);
+        sim.run_for(1_000);
+    }
+    let harmed = sim.member_events()[start..]
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::MemberDown(VICTIM) | Event::MemberSuspected(VICTIM)
+            )
+        })
+        .count();
+    assert_eq!(
+        harmed, 0,
+        "the live victim was suspected or declared dead {harmed} times"
+    );
+    assert_all_hold_the_victim_alive(&sim);
+    let refused: u64 = (0..3).map(|i| sim.node(i).refused().claims).sum();
+    assert!(
+        refused >= 60 * 4,
+        "refused only {refused} of 240 forged claims"
+    );
+}
