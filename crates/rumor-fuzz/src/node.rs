@@ -33,6 +33,10 @@
 //!   one or an older one than a message before it;
 //! - the incarnation it claims of any member in its piggybacked updates
 //!   never decreases, from one message to the next;
+//! - every claim it sends with a proof verifies, and when replicas sign,
+//!   every claim it made (`by` = the node) carries its own proof (the peers
+//!   sign every claim they send with their own key: honest for their own
+//!   claims, a forgery with a real signature for the rest);
 //! - every message it sends carries a payload below its state, and
 //!   round-trips through the codec.
 
@@ -439,6 +443,8 @@ struct Watch {
     sent_incarnation: u64,
     /// Per member, the highest incarnation claimed of it in a sent message.
     claimed: BTreeMap<u32, u64>,
+    /// Replicas sign: the node's own claims must carry its proof.
+    signed: bool,
 }
 
 fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>, trace: bool) {
@@ -451,6 +457,7 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>,
         incarnation: node.incarnation(),
         sent_incarnation: 0,
         claimed: BTreeMap::new(),
+        signed,
     };
     for input in scenario.inputs.iter().take(MAX_INPUTS) {
         let (output, received) = match input {
@@ -490,7 +497,10 @@ fn drive<M: Membership<u32>>(scenario: &Scenario, mut node: Node<State, u32, M>,
                 let message = Message {
                     incarnation: *incarnation,
                     body: body_of(body, from, peer, node.state(), signed),
-                    members: members.iter().map(claim_of).collect(),
+                    members: members
+                        .iter()
+                        .map(|claim| claim_of(claim, from, signed))
+                        .collect(),
                 };
                 let strategy = node.config().strategy;
                 let own = |delta: &State| delta.authored_only_by(replica_of(from, true));
@@ -567,15 +577,22 @@ fn sealed_by(from: u32, peer: &mut Peer, delta: &State) -> (DeltaId<u32>, rumor_
     (id, key.seal(PEER_LIFE, id.seq, &bytes))
 }
 
-fn claim_of(claim: &Claim) -> MemberUpdate<u32> {
+/// A claim as the sender `from` sends it: when replicas sign, with `from`'s
+/// own proof, which is honest when `from` made the claim (its own life, its
+/// own suspicion) and a forgery with a real signature otherwise.
+fn claim_of(claim: &Claim, from: u32, signed: bool) -> MemberUpdate<u32> {
     let peer = peer_id(claim.peer);
-    MemberUpdate {
+    let mut update = MemberUpdate {
         peer,
         incarnation: claim.incarnation,
         status: status(claim.status),
         by: peer_id(claim.by),
         proof: None,
+    };
+    if signed {
+        update.proof = identity(from).sign_claim(&update);
     }
+    update
 }
 
 fn payload_of(payload: &Payload, peer: &Peer, node_state: &State) -> State {
@@ -768,6 +785,21 @@ impl Watch {
                 *last
             );
             *last = claim.incarnation;
+            if let Some(proof) = claim.proof {
+                assert_eq!(
+                    proof.verify(claim),
+                    Ok(()),
+                    "the node passes on a claim whose proof does not verify: {claim:?}"
+                );
+            }
+            if self.signed && claim.by == NODE {
+                assert!(
+                    claim
+                        .proof
+                        .is_some_and(|p| p.key == identity(NODE).author()),
+                    "a claim the node made is not signed by it: {claim:?}"
+                );
+            }
             if claim.peer == NODE {
                 assert!(
                     claim.incarnation <= incarnation,

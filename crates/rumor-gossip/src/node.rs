@@ -301,6 +301,10 @@ where
         let bound = self.config.advance(self.config.max_incarnation_step);
         self.swim = Swim::new(self.id, incarnation, bound);
         self.swim.set_local(self.members.links().is_some());
+        if let Some((identity, _)) = &self.identity {
+            // Called after `with_identity`: the new life signs too.
+            self.swim.sign_with(identity.clone());
+        }
         self
     }
 

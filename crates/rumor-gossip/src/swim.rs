@@ -770,7 +770,10 @@ impl<P: Peer + Serialize> Swim<P> {
             // passes on (the message's incarnation): ignored, not counted.
             (Some(_), None) if update.status == Status::Alive => return false,
             (Some(_), None) => false,
-            (None, _) => update.status == Status::Alive,
+            // No key to check against: an "alive" is taken, and kept with its
+            // proof only if that proof is the member's own signature.
+            (None, Some(_)) => update.status == Status::Alive && valid(),
+            (None, None) => update.status == Status::Alive,
         };
         if !ok {
             self.refused_claims += 1;
