@@ -585,6 +585,14 @@ where
         self.swim.status(peer)
     }
 
+    /// The signing key this node bound to `peer` (its own for itself), with
+    /// an identity ([`Node::with_identity`]): claims in `peer`'s name are
+    /// taken only under it. `None` before any valid proof of `peer` came,
+    /// and on a node without an identity.
+    pub fn member_key(&self, peer: P) -> Option<crate::AuthorKey> {
+        self.swim.key_of(peer)
+    }
+
     /// The members this node believes alive: those of its view it holds
     /// as alive or suspect (a suspect is alive until proven dead). Over a
     /// partial view, the links.

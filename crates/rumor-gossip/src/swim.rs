@@ -728,57 +728,80 @@ impl<P: Peer + Serialize> Swim<P> {
     }
 
     /// Whether a claim received from `from` carries what this node requires
-    /// of it; binds the key of a valid self-claim that comes directly from
-    /// its member. A node without an identity requires nothing. Claims
-    /// about this node are not checked: the worst a forged one does is
-    /// make it refute, which it always can.
+    /// of it, and whether it bound a key. A node without an
+    /// identity requires nothing. Claims about this node are not checked:
+    /// the worst a forged one does is make it refute, which it always can.
     ///
-    /// A claim in the name of a member whose key is bound (the member
-    /// itself for alive and left, `by` for suspect and dead) must carry a
-    /// valid proof under that key. A member with no key bound: its alive
-    /// claims are taken (joins spread so), its other claims are not.
-    fn proven(&mut self, from: P, update: &MemberUpdate<P>) -> bool {
+    /// A member's key is bound by the first valid proof of it this node
+    /// sees: its self-claim (alive, `by` = itself), directly or relayed, or
+    /// a suspicion or death it made, if it is a known member. A self-claim
+    /// that comes directly from its member, at an incarnation not below
+    /// what is held, binds its key over another (a restart with a fresh
+    /// key; a forger that was first). Then a claim in the name of a member
+    /// whose key is bound (the member itself for alive and left, `by` for
+    /// suspect and dead) must carry a valid proof under that key.
+    ///
+    /// A proof that does not verify is stripped from an "alive" taken
+    /// without a key to check it against, so that it is never passed on.
+    fn proven(
+        &mut self,
+        from: P,
+        update: &mut MemberUpdate<P>,
+        members: &impl Membership<P>,
+    ) -> (bool, bool) {
         if self.signer.is_none() || update.peer == self.me {
-            return true;
+            return (true, false);
         }
         let maker = match update.status {
             Status::Alive | Status::Left => update.peer,
             Status::Suspect | Status::Dead => update.by,
         };
         let own = matches!(update.status, Status::Alive | Status::Left) && update.by == maker;
-        let valid = || own_valid(own, update);
-        if from == update.peer && update.status == Status::Alive && own {
-            // Directly from the member: its key is bound by trust on first
-            // contact, and a later life (a restart with a fresh key, at an
-            // incarnation not below what we hold) may bind another.
-            let held = self.overrides.get(&from).map_or(0, |k| k.incarnation);
-            if let Some(proof) = update.proof {
-                let bound = self.keys.get(&from).copied();
-                if bound != Some(proof.key)
-                    && update.incarnation >= held
-                    && (bound.is_some() || self.keys.len() < KEYS_MAX)
-                    && valid()
-                {
-                    self.keys.insert(from, proof.key);
-                    return true;
-                }
+        let valid = update.proof.is_some() && own_valid(own, update);
+        let bound = self.key_of(maker);
+        let room = self.keys.len() < KEYS_MAX;
+        if let Some(proof) = update.proof {
+            let direct = from == update.peer && update.status == Status::Alive && own;
+            let held = self.overrides.get(&maker).map_or(0, |k| k.incarnation);
+            let first = bound.is_none()
+                && room
+                && maker != self.me
+                && match update.status {
+                    Status::Alive => own,
+                    Status::Suspect | Status::Dead => members.contains(maker),
+                    Status::Left => false,
+                };
+            // A member's new life (restarted with a fresh key) binds its
+            // key: relayed, above what we hold; directly, not below it.
+            let newer = update.incarnation > held || direct && update.incarnation == held;
+            let rebind = own
+                && update.status == Status::Alive
+                && newer
+                && bound.is_some_and(|k| k != proof.key);
+            if (first || rebind) && valid {
+                self.keys.insert(maker, proof.key);
+                return (true, true);
             }
         }
-        let ok = match (self.key_of(maker), update.proof) {
-            (Some(key), Some(proof)) => proof.key == key && valid(),
+        let ok = match (bound, update.proof) {
+            (Some(key), Some(proof)) => proof.key == key && valid,
             // An unsigned "alive" is what a node that heard a member directly
             // passes on (the message's incarnation): ignored, not counted.
-            (Some(_), None) if update.status == Status::Alive => return false,
+            (Some(_), None) if update.status == Status::Alive => return (false, false),
             (Some(_), None) => false,
-            // No key to check against: an "alive" is taken, and kept with its
-            // proof only if that proof is the member's own signature.
-            (None, Some(_)) => update.status == Status::Alive && valid(),
-            (None, None) => update.status == Status::Alive,
+            // No key bound, and none bound now (no valid proof, or no
+            // room): an "alive" is taken, with its proof only if valid.
+            (None, _) => {
+                if !valid {
+                    update.proof = None;
+                }
+                update.status == Status::Alive
+            }
         };
         if !ok {
             self.refused_claims += 1;
         }
-        ok
+        (ok, false)
     }
 
     fn enqueue(&mut self, update: MemberUpdate<P>) {
@@ -871,13 +894,13 @@ impl<P: Peer + Serialize> Swim<P> {
     fn apply_one<S>(
         &mut self,
         from: P,
-        update: MemberUpdate<P>,
+        mut update: MemberUpdate<P>,
         rumor: bool,
         members: &mut impl Membership<P>,
         now_ms: u64,
         events: &mut Vec<Event<S, P>>,
     ) {
-        if !self.admits(update.peer, update.incarnation) || !self.proven(from, &update) {
+        if !self.admits(update.peer, update.incarnation) {
             return;
         }
         if update.peer == self.me {
@@ -885,6 +908,17 @@ impl<P: Peer + Serialize> Swim<P> {
             return;
         }
         if self.local || self.forgotten.iter().any(|(p, _)| *p == update.peer) {
+            return;
+        }
+        // A claim that can change nothing here is not verified: a signing
+        // node hears each rumor many times, and a signature check costs
+        // tens of microseconds.
+        let (proven, bound) = if self.signer.is_some() && !self.news(from, &update, members) {
+            (true, false)
+        } else {
+            self.proven(from, &mut update, members)
+        };
+        if !proven {
             return;
         }
         let new = members.observe(update.peer);
@@ -903,12 +937,13 @@ impl<P: Peer + Serialize> Swim<P> {
         {
             // The same claim as held, now with its maker's proof: keep that,
             // and pass it on instead of the unsigned one.
-            if let Some(known) = self.overrides.get_mut(&update.peer) {
-                if known.proof.is_none() {
+            match self.overrides.get_mut(&update.peer) {
+                Some(known) if known.proof.is_none() || bound => {
                     known.by = update.by;
                     known.proof = update.proof;
                     self.enqueue(update);
                 }
+                _ => {}
             }
         } else if update.key() == current && update.status == Status::Suspect {
             if self.vouches(update.by, update.peer, members) {
@@ -934,6 +969,39 @@ impl<P: Peer + Serialize> Swim<P> {
             if let Some(known) = self.overrides.get(&update.peer) {
                 self.enqueue(Self::claim_held(update.peer, known));
             }
+        }
+    }
+
+    /// Whether a claim could change what this node holds (so that its
+    /// proof must be checked): it names a member we do not know, is newer
+    /// than what we hold, confirms a suspicion that still takes
+    /// confirmations, brings the proof of a claim held unsigned, or may
+    /// bind its maker's key, or comes directly from its member under
+    /// another key than the one bound. A stale claim only ever makes us
+    /// pass on what we hold, which needs no proof of it.
+    fn news(&self, from: P, update: &MemberUpdate<P>, members: &impl Membership<P>) -> bool {
+        let rebinds = from == update.peer
+            && update.by == from
+            && update.status == Status::Alive
+            && update
+                .proof
+                .is_some_and(|p| self.key_of(from).is_some_and(|k| k != p.key));
+        if rebinds || !members.contains(update.peer) {
+            return true;
+        }
+        let known = self.overrides.get(&update.peer);
+        let current = known.map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+        match update.key().cmp(&current) {
+            core::cmp::Ordering::Greater => true,
+            core::cmp::Ordering::Less => false,
+            core::cmp::Ordering::Equal => match (update.status, known) {
+                (Status::Suspect, Some(k)) => {
+                    k.suspecters.len() <= SUSPICION_CONFIRMATIONS
+                        && !k.suspecters.contains(&update.by)
+                }
+                (_, Some(k)) => k.proof.is_none() && update.proof.is_some(),
+                (_, None) => update.proof.is_some() && self.key_of(update.peer).is_none(),
+            },
         }
     }
 
@@ -1014,9 +1082,21 @@ impl<P: Peer + Serialize> Swim<P> {
             // Only we raise our incarnation, so a higher one is our earlier
             // life's, told back by a peer after a restart that lost it: take
             // it up again (short of the last one, which a hostile peer may
-            // claim but nobody can outlive).
+            // claim but nobody can outlive). Signing, a life claimed under
+            // another key than ours (an earlier life's key, or a forger's)
+            // is outlived instead, so that our key is bound again above it.
             if about_me.incarnation > self.incarnation && about_me.incarnation < u64::MAX {
-                self.incarnation = about_me.incarnation;
+                let ours = self.signer.as_ref().is_none_or(|me| {
+                    about_me
+                        .proof
+                        .is_some_and(|p| p.key == me.author() && p.verify(&about_me).is_ok())
+                });
+                if ours {
+                    self.incarnation = about_me.incarnation;
+                } else if about_me.incarnation < u64::MAX - 1 {
+                    self.incarnation = about_me.incarnation + 1;
+                    self.enqueue(self.alive_me());
+                }
             }
             return;
         }
