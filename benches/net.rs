@@ -913,6 +913,7 @@ fn envelope_table(iters: usize) -> (Vec<EnvelopeRow>, (usize, usize)) {
         },
         delta: Arc::new(delta),
         seal: None,
+        hop: 0,
     }));
     let key = Key::from_bytes([7; 32]);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);

@@ -38,6 +38,7 @@ fn message(delta: &Set, seal: Option<Seal>) -> Vec<u8> {
         },
         delta: Arc::new(delta.clone()),
         seal: seal.map(Arc::new),
+        hop: 0,
     }));
     codec::encode(&message).unwrap()
 }

@@ -204,6 +204,7 @@ fn a_graft_from_a_stranger_draws_at_most_the_bounded_answer() {
             epoch: node.epoch(),
             first: 0,
             last: 99,
+            hop: 0,
         }];
         let graft = Message::new(Body::Tree(Tree::Graft { ids }));
         let request = encoded_len(&graft);

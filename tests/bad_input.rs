@@ -510,6 +510,7 @@ fn honest_values(n: u64) -> Honest {
         },
         delta: Arc::new(v.numbers.clone()),
         seal: None,
+        hop: 0,
     }));
     v
 }

@@ -268,13 +268,15 @@ fn peer() -> impl Strategy<Value = u32> {
 }
 
 fn control() -> impl Strategy<Value = Control> {
-    let id_range =
-        (peer(), number(), number(), number()).prop_map(|(origin, epoch, first, last)| IdRange {
+    let id_range = (peer(), number(), number(), number(), any::<u32>()).prop_map(
+        |(origin, epoch, first, last, hop)| IdRange {
             origin,
             epoch,
             first,
             last,
-        });
+            hop,
+        },
+    );
     let status = prop_oneof![
         Just(Status::Alive),
         Just(Status::Suspect),
@@ -361,6 +363,7 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
             },
             delta: Arc::new(delta.clone()),
             seal: None,
+            hop: 0,
         }),
         Body::Tree(Tree::IHave { ids: c.ids.clone() }),
         Body::Tree(Tree::Graft {

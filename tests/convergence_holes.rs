@@ -226,6 +226,7 @@ fn a_write_stamped_by_the_node_wins_over_every_write_it_has_joined() {
         },
         delta: Arc::new(delta.clone()),
         seal: None,
+        hop: 0,
     });
     let by_sync = Body::Sync(Box::new(SyncBody {
         seq: 1,

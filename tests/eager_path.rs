@@ -175,6 +175,7 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
         epoch: 0,
         first: 0,
         last: u64::MAX,
+        hop: 0,
     };
     let hostile = [
         Tree::IHave {
@@ -193,6 +194,7 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
             },
             delta: OrSet::new().into(),
             seal: None,
+            hop: 0,
         },
     ];
     for (t, tree) in hostile.into_iter().enumerate() {
@@ -265,4 +267,82 @@ fn the_tree_stays_whole_when_every_node_writes_at_once() {
     let (times, _) = reach_times(&mut sim, 3, 5_000);
     let max = *times.last().unwrap();
     assert!(max <= 50, "the next writes: slowest node {max} ms");
+}
+
+/// The most tree hops from `from` to a live node it reaches over eager
+/// links (each followed the way it pushes).
+fn tree_depth(sim: &Simulator<OrSet<u64>>, from: u32) -> usize {
+    let mut depth = vec![usize::MAX; sim.len() as usize];
+    depth[from as usize] = 0;
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(x) = queue.pop_front() {
+        for y in sim.node(x).eager_peers().filter(|&y| sim.is_alive(y)) {
+            if depth[y as usize] == usize::MAX {
+                depth[y as usize] = depth[x as usize] + 1;
+                queue.push_back(y);
+            }
+        }
+    }
+    depth
+        .into_iter()
+        .filter(|&d| d != usize::MAX)
+        .max()
+        .unwrap_or(0)
+}
+
+/// 1,000 nodes, 300 writes by spread-out nodes over 3 s; returns the deepest
+/// tree seen from 5 nodes at the end, and the update-to-all p90 (ms).
+fn many_writers(shortcut_hops: u32) -> (usize, u64) {
+    let config = SimConfig {
+        nodes: 1_000,
+        seed: 5,
+        node: Config {
+            strategy: Strategy::Eager,
+            shortcut_hops,
+            ..Config::default()
+        },
+        net: NetConfig {
+            latency_ms: (1, 1),
+            loss: 0.0,
+            duplicate: 0.0,
+        },
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    sim.run_for(1_000);
+    let mut written = Vec::new();
+    for k in 0..300u32 {
+        let origin = (k * 7_919 + 13) % 1_000;
+        written.push(
+            sim.update(origin, |s, me| s.insert(me, u64::from(k)))
+                .unwrap(),
+        );
+        sim.run_for(10);
+    }
+    assert!(sim.run_until_delivered(10_000));
+    let mut to_all: Vec<u64> = written
+        .iter()
+        .map(|&u| sim.updates()[u].latest_reach_ms().unwrap())
+        .collect();
+    to_all.sort_unstable();
+    let deepest = (0..5).map(|i| tree_depth(&sim, i * 200)).max().unwrap();
+    (deepest, percentile(&to_all, 0.9))
+}
+
+/// Plumtree's optimization: a lazy neighbor that announces a delta
+/// `shortcut_hops` fewer hops from its writer than the path its copy took
+/// becomes eager. Without it, the tree that 1,000 writers share, pruned by
+/// their duplicates and mended by grafts, grew deeper (26 hops against 13)
+/// and slower (p90 49 ms against 13).
+#[test]
+fn shortcuts_keep_a_tree_shared_by_many_writers_shallow_and_fast() {
+    let (deep_without, p90_without) = many_writers(0);
+    let (deep_with, p90_with) = many_writers(2);
+    eprintln!("without: depth {deep_without}, p90 {p90_without} ms; with: depth {deep_with}, p90 {p90_with} ms");
+    assert!(deep_with <= 16, "depth {deep_with} with shortcuts");
+    assert!(p90_with <= 25, "p90 {p90_with} ms with shortcuts");
+    assert!(
+        deep_with < deep_without && p90_with * 2 < p90_without,
+        "without: depth {deep_without}, p90 {p90_without} ms"
+    );
 }

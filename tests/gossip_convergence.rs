@@ -469,6 +469,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
         epoch: 1,
         first,
         last,
+        hop: 0,
     };
     let bodies = vec![
         sync(0, false, None),
@@ -504,6 +505,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
             },
             delta: Arc::new(orset_of(1)),
             seal: None,
+            hop: 0,
         }),
         Body::Tree(Tree::Gossip {
             id: DeltaId {
@@ -513,6 +515,7 @@ fn messages_of_every_kind() -> Vec<Message<OrSet<u64>, u32>> {
             },
             delta: Arc::new(orset_of(60)),
             seal: None,
+            hop: 0,
         }),
         Body::Tree(Tree::IHave {
             ids: vec![range(0, 0), range(5, 900)],

@@ -184,6 +184,7 @@ fn a_forged_eager_id_far_ahead_cannot_make_a_writers_deltas_duplicates() {
         id,
         delta: Arc::new(forged_delta),
         seal: None,
+        hop: 0,
     };
     sim.inject(sim.now(), 3, 0, Message::new(Body::Tree(gossip)));
     sim.run_for(3_000);

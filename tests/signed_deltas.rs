@@ -82,6 +82,7 @@ fn gossip(
         id,
         delta: Arc::new(delta),
         seal: seal.map(Arc::new),
+        hop: 0,
     }))
 }
 
@@ -449,5 +450,67 @@ fn a_sealed_interval_verifies_after_a_round_trip_through_the_codec() {
     assert_eq!(
         (b.state().len(), b.refused().seals, b.refused().writes),
         (2, 0, 0)
+    );
+}
+
+/// A signing node that already holds a write's content (a catch-up answer
+/// joins writes still in flight on the tree) still passes the write's tree
+/// copy on to its eager neighbors: they wait for it there. Stopped at such
+/// a node, one write in ten missed a node or more at 1,000 signing nodes
+/// (update-to-all p99 70 ms, 17 ms unsigned).
+#[test]
+fn a_signed_write_goes_on_down_the_tree_where_anti_entropy_brought_it_first() {
+    use rumor::gossip::{FullView, Node, SyncBody};
+    let config = Config {
+        strategy: Strategy::Eager,
+        ..Config::default()
+    };
+    let key = |n: u8| Identity::from_secret([n; 32]);
+    let mut writer = Node::new(1u32, OrSet::new(), FullView::new(1, [2]), config.clone(), 1)
+        .with_identity(key(1));
+    let mut middle =
+        Node::new(2u32, OrSet::new(), FullView::new(2, [1, 3]), config, 2).with_identity(key(2));
+    // Node 3 is the middle node's eager neighbor.
+    let _ = middle.handle(3, Message::new(Body::Tree(Tree::Connect)), 0);
+
+    let me = key(1).author().replica_id();
+    let out = writer.update(|s| s.insert(me, 42));
+    let tree_copy = out
+        .messages
+        .into_iter()
+        .map(|(_, m)| m)
+        .find(|m| matches!(m.body, Body::Tree(Tree::Gossip { .. })))
+        .unwrap();
+    let Body::Tree(Tree::Gossip { id, delta, .. }) = &tree_copy.body else {
+        unreachable!()
+    };
+    let (id, delta) = (*id, OrSet::clone(delta));
+
+    // The content first, by anti-entropy, unsealed (from node 3)...
+    let catch_up = SyncBody {
+        seq: 0,
+        delta,
+        sealed: Vec::new(),
+        context: None,
+        digest: None,
+        hop: 1,
+        ack: None,
+        reply: false,
+    };
+    let _ = middle.handle(3, Message::new(Body::Sync(Box::new(catch_up))), 5);
+    assert!(middle.state().contains(&42));
+
+    // ...then the tree's copy, from the writer: on to node 3.
+    let out = middle.handle(1, tree_copy, 10);
+    let passed_on = out.messages.iter().any(|(to, m)| {
+        *to == 3 && matches!(&m.body, Body::Tree(Tree::Gossip { id: sent, seal: Some(_), hop: 1, .. }) if *sent == id)
+    });
+    assert!(
+        passed_on,
+        "sent: {:?}",
+        out.messages
+            .iter()
+            .map(|(to, m)| (to, &m.body))
+            .collect::<Vec<_>>()
     );
 }

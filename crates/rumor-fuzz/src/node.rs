@@ -242,7 +242,8 @@ fn view_of(input: &ViewInput) -> View<u32> {
 #[derive(Arbitrary, Debug)]
 enum TreeInput {
     /// A broadcast of the sender's, under a fresh id.
-    Gossip(Payload),
+    /// A delta, and the tree hops it claims to have taken.
+    Gossip(Payload, u8),
     IHave(Vec<RangeInput>),
     Graft(Vec<RangeInput>),
     Prune,
@@ -256,6 +257,7 @@ struct RangeInput {
     incarnation: u64,
     first: u64,
     last: u64,
+    hop: u8,
 }
 
 /// The delta an honest peer puts in a `Sync`.
@@ -610,6 +612,7 @@ fn ranges_of(ranges: &[RangeInput]) -> Vec<IdRange<u32>> {
         epoch: r.incarnation,
         first: r.first,
         last: r.last,
+        hop: u32::from(r.hop),
     };
     ranges.iter().map(range).collect()
 }
@@ -677,7 +680,7 @@ fn body_of(
             target: peer_id(*target),
         }),
         BodyInput::Ack(seq) => Body::Probe(Probe::Ack { seq: *seq }),
-        BodyInput::Tree(TreeInput::Gossip(payload)) => {
+        BodyInput::Tree(TreeInput::Gossip(payload, hop)) => {
             let delta = payload_of(payload, peer, node_state);
             let (id, seal) = if signed {
                 let (id, seal) = sealed_by(from, peer, &delta);
@@ -695,6 +698,7 @@ fn body_of(
                 id,
                 delta: delta.into(),
                 seal,
+                hop: u32::from(*hop),
             })
         }
         BodyInput::Tree(TreeInput::IHave(ranges)) => Body::Tree(Tree::IHave {
@@ -890,14 +894,14 @@ mod tests {
                     after_ms: 1,
                     incarnation: 0,
                     members: Vec::new(),
-                    body: BodyInput::Tree(TreeInput::Gossip(Payload::LastWrite)),
+                    body: BodyInput::Tree(TreeInput::Gossip(Payload::LastWrite, 0)),
                 },
                 Input::Receive {
                     from: 1,
                     after_ms: 1,
                     incarnation: 0,
                     members: Vec::new(),
-                    body: BodyInput::Tree(TreeInput::Gossip(Payload::State)),
+                    body: BodyInput::Tree(TreeInput::Gossip(Payload::State, 0)),
                 },
             ],
         };

@@ -118,6 +118,10 @@ pub struct Config {
     pub graft_timeout_ms: u64,
     /// [`Strategy::Eager`]: rounds a received delta is kept for grafts.
     pub eager_keep_rounds: u64,
+    /// [`Strategy::Eager`]: a neighbor that announces a delta at least this
+    /// many tree hops nearer its writer than the path its first copy took
+    /// here becomes an eager link (Plumtree's optimization); 0 turns it off.
+    pub shortcut_hops: u32,
     /// [`Strategy::Eager`]: ids taken from one "I have" or graft at most.
     pub max_ids_per_message: usize,
     /// Bound against a lying member: a received delta whose dot counter for
@@ -188,6 +192,7 @@ impl Default for Config {
             eager_degree: 4,
             graft_timeout_ms: 20,
             eager_keep_rounds: 10,
+            shortcut_hops: 2,
             max_ids_per_message: 1_024,
             max_dot_step: 1 << 32,
             max_incarnation_step: 1 << 16,

@@ -873,7 +873,7 @@ where
     /// assert_eq!(node.poll_timeout(), None);
     ///
     /// // Peer 2 announces a delta this node never received...
-    /// let ids = vec![IdRange { origin: 2, epoch: 0, first: 0, last: 0 }];
+    /// let ids = vec![IdRange { origin: 2, epoch: 0, first: 0, last: 0, hop: 0 }];
     /// let announce = Message::new(Body::Tree(Tree::IHave { ids: ids.clone() }));
     /// node.handle(2, announce, 1_000);
     ///
@@ -1066,7 +1066,7 @@ where
         for (peer, ids) in due.grafts {
             if self.swim.is_live(peer) {
                 self.link(peer);
-                let ids = plumtree::to_ranges(ids);
+                let ids = plumtree::to_ranges(ids.into_iter().map(|id| (id, 0)));
                 self.send(out, peer, Body::Tree(Tree::Graft { ids }));
             }
         }
@@ -1128,7 +1128,7 @@ where
                 self.link(peer);
             }
         }
-        self.push_eager(id, &carried, from, out);
+        self.push_eager(id, &carried, from, 0, out);
     }
 
     fn push_eager(
@@ -1136,6 +1136,7 @@ where
         id: DeltaId<P>,
         carried: &Carried<S>,
         except: Option<P>,
+        hop: u32,
         out: &mut Output<S, P>,
     ) {
         let targets: Vec<P> = self
@@ -1148,6 +1149,7 @@ where
                 id,
                 delta: Arc::clone(&carried.delta),
                 seal: carried.seal.clone(),
+                hop,
             };
             self.send(out, peer, Body::Tree(gossip));
         }
@@ -1163,7 +1165,14 @@ where
     ) {
         let max = self.config.max_ids_per_message;
         match message {
-            Tree::Gossip { id, delta, seal } => {
+            Tree::Gossip {
+                id,
+                delta,
+                seal,
+                hop,
+            } => {
+                // The hops from the writer to here.
+                let here = hop.saturating_add(1);
                 if self.tree.has(&id) {
                     self.tree.held_by(&id, from);
                     // A second path leads here: keep this link lazy, unless
@@ -1203,21 +1212,49 @@ where
                 // A new id whose content is held already (a write that came
                 // by anti-entropy, and that this node broadcast then, or a
                 // repair's rebroadcast reaching a node that has it) goes no
-                // further: where it was news, it is on its way.
+                // further: where it was news, it is on its way. A sealed
+                // delta is its author's own write, never a rebroadcast, and
+                // the nodes below wait for it on the tree: if anti-entropy
+                // brought its content first (a catch-up answer joins writes
+                // in flight), it goes on all the same. Stopped there, one
+                // write in ten missed a node on the tree at 1,000 signing
+                // nodes (p99 70 ms against 17 unsigned).
                 let news = !self.state.includes(&delta);
                 if news {
                     self.absorb(&delta, now_ms);
                     out.events.push(Event::StateChanged(Arc::clone(&delta)));
                 }
+                let forward = news || seal.is_some();
                 let carried = Carried { delta, seal };
-                if news {
-                    self.push_eager(id, &carried, Some(from), out);
+                if forward {
+                    self.push_eager(id, &carried, Some(from), here, out);
                 }
-                self.tree.keep(id, carried, self.round, Some(from), news);
+                self.tree
+                    .keep(id, carried, self.round, Some(from), forward, here);
             }
             Tree::IHave { ids } => {
-                for id in plumtree::from_ranges(&ids, max) {
-                    self.tree.announced(id, from, now_ms);
+                let mut shortcut = false;
+                let mut left = max;
+                for range in &ids {
+                    let some = plumtree::from_ranges(core::slice::from_ref(range), left);
+                    left -= some.len();
+                    for id in some {
+                        shortcut |=
+                            self.tree
+                                .shortcut(&id, from, range.hop, self.config.shortcut_hops);
+                        self.tree.announced(id, from, now_ms);
+                    }
+                    if left == 0 {
+                        break;
+                    }
+                }
+                // A neighbor much nearer the writers than the path our
+                // copies took: make it eager (and ask it to be, by an empty
+                // graft). The longer path's link is left to the duplicates
+                // to prune, where it is no other write's first path.
+                if shortcut && self.tree.is_neighbor(from) && self.swim.is_live(from) {
+                    self.link(from);
+                    self.send(out, from, Body::Tree(Tree::Graft { ids: Vec::new() }));
                 }
             }
             Tree::Graft { ids } => {
@@ -1226,8 +1263,15 @@ where
                 // it asks for, up to `max_ids_per_message`).
                 let mut room = budget.unwrap_or(usize::MAX);
                 for id in plumtree::from_ranges(&ids, max) {
-                    if let Some(Carried { delta, seal }) = self.tree.kept(&id).cloned() {
-                        let gossip = Tree::Gossip { id, delta, seal };
+                    if let Some((Carried { delta, seal }, hop)) =
+                        self.tree.kept(&id).map(|(c, hop)| (c.clone(), hop))
+                    {
+                        let gossip = Tree::Gossip {
+                            id,
+                            delta,
+                            seal,
+                            hop: hop.saturating_add(1),
+                        };
                         let size = codec::encoded_len(&gossip)
                             .map_or(usize::MAX, |len| len.saturating_add(SYNC_FRAME_MAX));
                         if size > room {
@@ -1681,6 +1725,9 @@ where
                     id,
                     delta,
                     seal: Some(seal),
+                    // Counted from here: a copy by anti-entropy steers no
+                    // shortcut (it is kept at hop 1, below any threshold).
+                    hop: 0,
                 };
                 self.handle_tree(from, gossip, None, now_ms, out);
                 continue;
@@ -1724,7 +1771,8 @@ where
                 delta,
                 seal: Some(seal),
             };
-            self.tree.keep(id, carried, self.round, Some(from), false);
+            self.tree
+                .keep(id, carried, self.round, Some(from), false, 0);
             news |= fresh;
         }
         news
