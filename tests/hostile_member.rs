@@ -60,6 +60,20 @@ fn claim(from: u32, peer: u32, incarnation: u64, status: Status) -> Message<OrSe
     message
 }
 
+/// `claim`, signed with `key` (a valid signature, of the wrong key unless
+/// `key` is `peer`'s).
+fn signed_claim(
+    key: &Identity,
+    from: u32,
+    peer: u32,
+    incarnation: u64,
+    status: Status,
+) -> Message<OrSet<u64>, u32> {
+    let mut message = claim(from, peer, incarnation, status);
+    message.members[0].proof = key.sign_claim(&message.members[0]);
+    message
+}
+
 /// Every node but the victim holds it alive.
 fn assert_all_hold_the_victim_alive(sim: &Simulator<OrSet<u64>>) {
     let dead: Vec<u32> = (0..sim.len())
@@ -424,9 +438,8 @@ fn signed_claims_refuse_a_death_or_leave_claimed_in_anothers_name_and_still_dete
     // Node 3's address (the cluster key lets it send as anyone) claims the
     // victim dead by 3 (unsigned), and left (signed with a key of its own).
     sim.inject(sim.now(), 3, 0, claim(3, VICTIM, incarnation, Status::Dead));
-    let mut left = claim(3, VICTIM, incarnation, Status::Left);
     let mallory = Identity::from_secret([66; 32]);
-    left.members[0].proof = mallory.sign_claim(&left.members[0]);
+    let left = signed_claim(&mallory, 3, VICTIM, incarnation, Status::Left);
     sim.inject(sim.now(), 3, 1, left);
     // A suspicion by members whose keys nobody knows.
     let mut suspicion = Message::new(Body::Probe(Probe::Ping { seq: 0 }));
@@ -536,4 +549,60 @@ fn forged_suspicions_in_real_members_names_are_refused_by_a_signing_cluster() {
         refused >= 60 * 4,
         "refused only {refused} of 240 forged claims"
     );
+}
+
+/// The race that first-sight binding leaves open (`docs/PROTOCOL.md`, "What
+/// a member can forge"): a key holder that speaks for a member before the
+/// member itself does, with its own key, is bound at the nodes it reached.
+/// The member's own signed word, when it comes directly, rebinds its key
+/// (a life not below the one held), and the forger's claims in its name are
+/// refused there again (until the forger sends another direct self-claim
+/// as the member: the last direct self-claim of a life wins).
+#[test]
+fn a_key_bound_first_by_a_forger_is_rebound_by_the_members_own_word() {
+    let config = SimConfig {
+        signed: true,
+        ..settings(30, 189, Config::default())
+    };
+    let mut sim = Simulator::new(config, |_| OrSet::new());
+    let mallory = Identity::from_secret([66; 32]);
+    // Before any message: the victim's address says it is alive, signed by
+    // mallory, to nodes 0 to 2.
+    for to in 0..3 {
+        sim.inject(
+            0,
+            VICTIM,
+            to,
+            signed_claim(&mallory, VICTIM, VICTIM, 0, Status::Alive),
+        );
+    }
+    sim.run_for(1);
+    let won: Vec<u32> = (0..3)
+        .filter(|&i| sim.node(i).member_key(VICTIM) == Some(mallory.author()))
+        .collect();
+    assert_eq!(won, [0, 1, 2], "the forger was not first");
+
+    sim.run_for(5_000);
+    let real = sim.node(20).member_key(VICTIM);
+    assert!(real.is_some() && real != Some(mallory.author()));
+    let wrong: Vec<u32> = (0..sim.len())
+        .filter(|&i| i != VICTIM && sim.node(i).member_key(VICTIM) != real)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{wrong:?} hold another key for the victim"
+    );
+    // Mallory's word no longer counts: a leave it signs is refused.
+    let before: u64 = (0..3).map(|i| sim.node(i).refused().claims).sum();
+    for to in 0..3 {
+        let left = signed_claim(&mallory, VICTIM, VICTIM, 0, Status::Left);
+        sim.inject(sim.now(), VICTIM, to, left);
+    }
+    sim.run_for(3_000);
+    let after: u64 = (0..3).map(|i| sim.node(i).refused().claims).sum();
+    assert!(
+        after >= before + 3,
+        "refused {before} before, {after} after"
+    );
+    assert_all_hold_the_victim_alive(&sim);
 }
