@@ -99,14 +99,21 @@ fn a_small_sync_from_a_stranger_draws_at_most_the_bounded_answer() {
 
 #[test]
 fn a_member_that_is_behind_still_gets_its_whole_catch_up() {
-    let mut node = loaded_node(Config::default());
-    // Member 3 is heard from directly (a ping) before it asks.
-    let ping = Message::new(Body::Probe(Probe::Ping { seq: 1 }));
-    let _ = node.handle(3, ping, 500);
-    let (bytes, joined) = answer_to(&mut node, 3, empty_context_sync());
-    assert_eq!(&joined, node.state(), "the catch-up is the whole state");
-    assert!(bytes > 30_000, "{bytes} bytes");
-    assert_eq!(node.refused().answers, 0);
+    // Built as a driver builds a restarted node too (a later life): the
+    // members it was given keep their proven addresses.
+    for later_life in [false, true] {
+        let mut node = loaded_node(Config::default());
+        if later_life {
+            node = node.with_incarnation(4);
+        }
+        // Member 3 is heard from directly (a ping) before it asks.
+        let ping = Message::new(Body::Probe(Probe::Ping { seq: 1 }));
+        let _ = node.handle(3, ping, 500);
+        let (bytes, joined) = answer_to(&mut node, 3, empty_context_sync());
+        assert_eq!(&joined, node.state(), "the catch-up is the whole state");
+        assert!(bytes > 30_000, "{bytes} bytes, later life {later_life}");
+        assert_eq!(node.refused().answers, 0);
+    }
 }
 
 #[test]
@@ -166,13 +173,44 @@ fn a_full_state_answer_to_a_stranger_is_bounded_too() {
         reply: true,
     })));
     let request_len = encoded_len(&request);
-    let (bytes, _) = answer_to(&mut node, STRANGER, request.clone());
+    let first = node.handle(STRANGER, request.clone(), 1_000);
+    let bytes: usize = first.messages.iter().map(|(_, m)| encoded_len(m)).sum();
     assert!(
         bytes <= factor * request_len,
         "a {request_len}-byte request drew {bytes} bytes"
     );
     assert_eq!(node.refused().answers, 1);
-    // Known from then on: its next round gets the whole state.
+    // The bounded answer comes with a challenge: a ping whose random `seq`
+    // only the holder of the address sees.
+    let challenge = first
+        .messages
+        .iter()
+        .find_map(|(to, m)| match m.body {
+            Body::Probe(Probe::Ping { seq }) if *to == STRANGER => Some(seq),
+            _ => None,
+        })
+        .expect("a challenge to the stranger");
+    // A sender that does not echo it (a forged address) is bounded again:
+    // its second request, once answered in full, draws no more than its
+    // first.
+    for round in 2..5 {
+        let (bytes, _) = answer_to(&mut node, STRANGER, request.clone());
+        assert!(
+            bytes <= factor * request_len,
+            "request {round}: {request_len} bytes drew {bytes}"
+        );
+        assert_eq!(node.refused().answers, round);
+    }
+    // A wrong echo proves nothing.
+    let wrong = Message::new(Body::Probe(Probe::Ack {
+        seq: challenge.wrapping_add(1),
+    }));
+    let _ = node.handle(STRANGER, wrong, 1_000);
+    let (bytes, _) = answer_to(&mut node, STRANGER, request.clone());
+    assert!(bytes <= factor * request_len, "after a wrong echo: {bytes}");
+    // The right one: known from then on, its next round gets the whole state.
+    let echo = Message::new(Body::Probe(Probe::Ack { seq: challenge }));
+    let _ = node.handle(STRANGER, echo, 1_000);
     let (_, joined) = answer_to(&mut node, STRANGER, request);
     assert_eq!(&joined, node.state());
 }
@@ -261,7 +299,8 @@ fn pages_to(node: &mut Node<Set, u32>, to: u32, message: Message<Set, u32>) -> (
 
 /// A member list that asks for ours, from a stranger, to a node that knows
 /// 200 members: one page of the seven, asking for the stranger's list; the
-/// rest once that answer comes (the stranger receives at its address).
+/// rest once that answer comes from an address that echoed the challenge
+/// sent with the first page (the stranger receives there).
 #[test]
 fn a_member_list_request_from_a_stranger_gets_one_page_until_it_answers() {
     let node = || -> Node<Set, u32> {
@@ -278,10 +317,30 @@ fn a_member_list_request_from_a_stranger_gets_one_page_until_it_answers() {
     assert_eq!(known.refused().answers, 0, "a known member gets every page");
 
     let mut seed = node();
-    let first = pages_to(&mut seed, STRANGER, member_list(STRANGER, true));
-    assert_eq!(first, (1, true));
+    let out = seed.handle(STRANGER, member_list(STRANGER, true), 1_000);
+    let pages = out
+        .messages
+        .iter()
+        .filter(|(_, m)| matches!(m.body, Body::Probe(Probe::Members { reply: true, .. })))
+        .count();
+    assert_eq!(pages, 1);
     assert_eq!(seed.refused().answers, 1);
-    // Its answer (its list, asking for nothing) draws the rest, once.
+    let challenge = out
+        .messages
+        .iter()
+        .find_map(|(_, m)| match m.body {
+            Body::Probe(Probe::Ping { seq }) => Some(seq),
+            _ => None,
+        })
+        .expect("a challenge");
+    // A list answer from its address that did not echo the challenge (a
+    // forged sender) draws nothing.
+    let forged = pages_to(&mut seed, STRANGER, member_list(STRANGER, false));
+    assert_eq!(forged, (0, false));
+    // It echoes the challenge: its answer (its list, asking for nothing)
+    // draws the rest, once.
+    let echo = Message::new(Body::Probe(Probe::Ack { seq: challenge }));
+    let _ = seed.handle(STRANGER, echo, 1_000);
     let rest = pages_to(&mut seed, STRANGER, member_list(STRANGER, false));
     assert_eq!(rest, (7, false));
     let again = pages_to(&mut seed, STRANGER, member_list(STRANGER, false));

@@ -129,28 +129,49 @@ fn partial_views_converge_while_20_percent_of_nodes_are_replaced() {
 
 #[test]
 fn dead_links_are_replaced_from_the_passive_view() {
-    let mut sim = cluster(2_000, 5, 500);
-    sim.run_for(1_500);
-    let victim = 17;
-    let neighbors: Vec<u32> = links(&sim, victim).to_vec();
-    assert!(!neighbors.is_empty());
-    sim.crash(victim);
-    // A probe every 200 ms over five links: each link to the victim is
-    // probed within about a second and found dead.
-    sim.run_for(2_500);
-    for &n in &neighbors {
-        assert!(
-            !links(&sim, n).contains(&victim),
-            "node {n} still links to the dead node"
-        );
+    let mut back_ms = Vec::new();
+    for seed in 5..10 {
+        let mut sim = cluster(2_000, seed, 500);
+        sim.run_for(1_500);
+        let victim = 17;
+        let neighbors: Vec<u32> = links(&sim, victim).to_vec();
+        assert!(!neighbors.is_empty());
+        sim.crash(victim);
+        // A probe every 200 ms over five links: each link to the victim is
+        // probed within about a second and found dead.
+        sim.run_for(2_500);
+        for &n in &neighbors {
+            assert!(
+                !links(&sim, n).contains(&victim),
+                "seed {seed}: node {n} still links to the dead node"
+            );
+        }
+        // Replacing it takes longer when the passive candidates' views are
+        // full (a `Low` request needs room).
+        let mut ms = 2_500;
+        while neighbors.iter().any(|&n| links(&sim, n).len() < 4) {
+            assert!(
+                ms < 10_000,
+                "seed {seed}: {:?} 10 s after the crash",
+                neighbors
+                    .iter()
+                    .map(|&n| links(&sim, n).len())
+                    .collect::<Vec<_>>()
+            );
+            sim.run_for(100);
+            ms += 100;
+        }
+        back_ms.push(ms);
     }
-    // Replacing it takes longer when the passive candidates' views are full
-    // (a `Low` request needs room): over seeds 5 to 9, the slowest neighbor
-    // was back to four links 3 s after the crash.
-    sim.run_for(1_500);
-    for &n in &neighbors {
-        assert!(links(&sim, n).len() >= 4, "node {n}: {:?}", links(&sim, n));
-    }
+    // Over seeds 5 to 9 the slowest neighbor was back to four links 2.5,
+    // 2.5, 2.5, 2.5 and 7.7 s after the crash (before the address check,
+    // which changes the runs: 2.5 s but one at 5.5 s).
+    eprintln!("back to four links after {back_ms:?} ms");
+    back_ms.sort_unstable();
+    assert!(
+        back_ms[2] <= 3_000,
+        "back to four links after {back_ms:?} ms"
+    );
 }
 
 /// The simulator handles each millisecond's events in shards of nodes, in

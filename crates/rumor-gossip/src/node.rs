@@ -290,6 +290,13 @@ where
         for peer in node.members.links().unwrap_or_default().to_vec() {
             node.tree.promote(peer);
         }
+        // The members it was given: their addresses come from whoever
+        // started it, not from a sender.
+        for i in 0..node.members.len() {
+            if let Some(peer) = node.members.get(i) {
+                node.swim.prove(peer);
+            }
+        }
         node
     }
 
@@ -299,7 +306,9 @@ where
     #[must_use]
     pub fn with_incarnation(mut self, incarnation: u64) -> Self {
         let bound = self.config.advance(self.config.max_incarnation_step);
-        self.swim = Swim::new(self.id, incarnation, bound);
+        let before = core::mem::replace(&mut self.swim, Swim::new(self.id, incarnation, bound));
+        // The addresses it was given stay proven.
+        self.swim.keep_proven(before);
         self.swim.set_local(self.members.links().is_some());
         if let Some((identity, _)) = &self.identity {
             // Called after `with_identity`: the new life signs too.
@@ -1453,6 +1462,14 @@ where
         }
         // Before the message is taken: taking it makes its sender known.
         let budget = self.answer_budget(from, &message);
+        if budget.is_some() {
+            // Ahead of the answers, so that an honest requester's echo
+            // comes before its next request.
+            let seq = self.rng.random();
+            if let Some(ping) = self.swim.challenge(from, seq) {
+                self.send_bare(&mut out, from, Body::Probe(ping));
+            }
+        }
         self.swim.heard_from(
             from,
             message.incarnation,
@@ -1825,11 +1842,13 @@ where
     /// member, or for a message that asks for no answer; otherwise
     /// `max_answer_factor` times a lower bound of the request's encoded
     /// size. Called before the message is taken, which makes its sender
-    /// known.
+    /// a member.
     ///
-    /// Known means held alive or suspect, in the view, and heard from
-    /// directly (or given: a seed, a simulated cluster's nodes): see
-    /// `Swim::knows`. A stranger, or a forged sender address, gets at most
+    /// Known means held alive or suspect, in the view, heard from
+    /// directly, and at an address that is proven: given (a seed, a
+    /// simulated cluster's nodes), or that echoed the challenge (a ping
+    /// with a random `seq`) this node sent the first time it bounded an
+    /// answer to it: see `Swim::knows`. A stranger, or a forged sender address, gets at most
     /// the multiple, so it cannot make this node send many times what it
     /// sent (issue 18: a 15-byte `Sync` with an empty context drew a
     /// 34 KB answer).

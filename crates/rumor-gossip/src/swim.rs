@@ -495,6 +495,14 @@ pub(crate) struct Swim<P> {
     /// `INTRODUCTIONS` each, and `INTRODUCED_MAX` peers: past this, the
     /// record starts over).
     introduced: BTreeMap<P, u8>,
+    /// Peers whose address is proven: given when the node started (its
+    /// first view), or that echoed a challenge sent to them (a ping with a
+    /// random `seq`). Only these count as known to the answer bound: a
+    /// sender address is otherwise anyone's to forge (at most
+    /// `PROVEN_MAX`).
+    proven: BTreeSet<P>,
+    /// Challenges in flight, by peer (at most `CHALLENGES_MAX`).
+    challenges: BTreeMap<P, u64>,
     /// Claims refused for want of their maker's proof.
     refused_claims: u64,
 }
@@ -505,6 +513,14 @@ const INTRODUCTIONS: u8 = 3;
 
 /// Peers whose introductions are counted, at most.
 const INTRODUCED_MAX: usize = 16_384;
+
+/// Proven addresses remembered, at most: past this the set starts again
+/// (a peer then proves itself again, one round trip).
+const PROVEN_MAX: usize = 65_536;
+
+/// Challenges in flight, at most: past this they start again (a forged
+/// sender cannot grow them).
+const CHALLENGES_MAX: usize = 4_096;
 
 /// Members' keys remembered, at most: past this, no new key is bound (the
 /// member's claims are then taken as from a node without an identity:
@@ -552,6 +568,8 @@ impl<P: Peer + Serialize> Swim<P> {
             keys: BTreeMap::new(),
             introduction: None,
             introduced: BTreeMap::new(),
+            proven: BTreeSet::new(),
+            challenges: BTreeMap::new(),
             refused_claims: 0,
             behind: Vec::new(),
             refuted: 0,
@@ -1142,8 +1160,46 @@ impl<P: Peer + Serialize> Swim<P> {
     /// others and still waiting to be heard from directly, and not held
     /// dead or departed. A new sender is in the view only once its first
     /// message is taken (`heard_from`), so it is not known at that message.
+    ///
+    /// And its address is proven (`proven`): a member's address is
+    /// anyone's to put on a message, so a sender that became a member by
+    /// its own first message would otherwise be answered in full from its
+    /// second on, at the address it named.
     pub(crate) fn knows(&self, peer: P, members: &impl Membership<P>) -> bool {
-        members.contains(peer) && !self.unheard.contains_key(&peer) && self.is_live(peer)
+        members.contains(peer)
+            && !self.unheard.contains_key(&peer)
+            && self.is_live(peer)
+            && self.proven.contains(&peer)
+    }
+
+    /// Keeps the addresses `before` (this node's state a moment ago, as
+    /// built) had proven.
+    pub(crate) fn keep_proven(&mut self, before: Self) {
+        self.proven = before.proven;
+    }
+
+    /// Takes `peer`'s address as proven (a member the node was given).
+    pub(crate) fn prove(&mut self, peer: P) {
+        if self.proven.len() >= PROVEN_MAX && !self.proven.contains(&peer) {
+            self.proven.clear();
+        }
+        self.proven.insert(peer);
+    }
+
+    /// A challenge to `peer`, whose address is not proven and has none in
+    /// flight: a ping with `seq` (drawn at random by the caller), whose
+    /// ack, which only the holder of the address sees to send, proves it
+    /// (QUIC's address validation, with SWIM's own ping). `None` if there
+    /// is nothing to prove.
+    pub(crate) fn challenge(&mut self, peer: P, seq: u64) -> Option<Probe<P>> {
+        if peer == self.me || self.proven.contains(&peer) || self.challenges.contains_key(&peer) {
+            return None;
+        }
+        if self.challenges.len() >= CHALLENGES_MAX {
+            self.challenges.clear();
+        }
+        self.challenges.insert(peer, seq);
+        Some(Probe::Ping { seq })
     }
 
     /// Any message from `from` shows it is alive: it acks a pending probe,
@@ -1311,6 +1367,11 @@ impl<P: Peer + Serialize> Swim<P> {
                 Vec::new()
             }
             Probe::Ack { seq } => {
+                if self.challenges.get(&from) == Some(&seq) {
+                    self.challenges.remove(&from);
+                    self.prove(from);
+                    return Vec::new();
+                }
                 if let Some(probe) = &mut self.probe {
                     if probe.seq == seq {
                         probe.acked = true;
