@@ -7,7 +7,7 @@
 //!
 //! These take minutes (about 11 on 2 cores), so they are `#[ignore]`d:
 //! `cargo test --workspace` leaves them out, and `.ci/run` runs them in a
-//! step of their own, `cargo test --workspace --test scale -- --ignored`.
+//! step of their own, `cargo test --workspace --test scale -- --ignored --test-threads=1`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -121,25 +121,25 @@ fn converge_under_churn(nodes: u32, seed: u64, partial: bool) {
 }
 
 #[test]
-#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored`"]
+#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored --test-threads=1`"]
 fn ten_thousand_nodes_over_full_views_converge_at_10_and_30_percent_loss() {
     converge_at_loss(10_000, 31, false);
 }
 
 #[test]
-#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored`"]
+#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored --test-threads=1`"]
 fn ten_thousand_nodes_over_full_views_converge_while_a_fifth_are_replaced() {
     converge_under_churn(10_000, 32, false);
 }
 
 #[test]
-#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored`"]
+#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored --test-threads=1`"]
 fn a_hundred_thousand_nodes_over_partial_views_converge_at_10_and_30_percent_loss() {
     converge_at_loss(100_000, 33, true);
 }
 
 #[test]
-#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored`"]
+#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored --test-threads=1`"]
 fn a_hundred_thousand_nodes_over_partial_views_converge_while_a_fifth_are_replaced() {
     converge_under_churn(100_000, 34, true);
 }
@@ -148,7 +148,7 @@ fn a_hundred_thousand_nodes_over_partial_views_converge_while_a_fifth_are_replac
 /// eager path over it, and a fifth of the nodes dying at once. (At 10,000
 /// nodes in `partial_view.rs`.)
 #[test]
-#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored`"]
+#[ignore = "scale test (minutes): run with `cargo test --workspace --test scale -- --ignored --test-threads=1`"]
 fn a_hundred_thousand_nodes_join_into_one_overlay_converge_and_stay_one_after_a_fifth_die() {
     let mut sim = cluster(100_000, 1, true);
     overlay::joined_overlay_converges_and_stays_one_after_a_fifth_die(&mut sim);
