@@ -120,9 +120,12 @@ const SUSPICION_CONFIRMATIONS: usize = 3;
 const EARLY_PROBES: f64 = 6.0;
 
 /// A membership update waiting to be piggybacked.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Queued<P> {
+    /// The update, its proof taken out (and kept boxed in `proof`): a queue
+    /// over full views can hold an update about every member.
     update: MemberUpdate<P>,
+    proof: Option<Box<Proof>>,
     /// Times piggybacked so far.
     sent: u32,
     /// Order among updates sent as often: the member's hash mixed with
@@ -173,7 +176,7 @@ impl<P: Peer> UpdateQueue<P> {
     }
 
     /// Queues `update`, unsent, in place of any older one about its member.
-    fn push(&mut self, update: MemberUpdate<P>, urgency: u8, rank: u64) {
+    fn push(&mut self, mut update: MemberUpdate<P>, urgency: u8, rank: u64) {
         if let Some(id) = self.of.remove(&update.peer) {
             if let Some(old) = self.entries.remove(&id) {
                 self.order.remove(&Self::key(&old, id));
@@ -181,8 +184,10 @@ impl<P: Peer> UpdateQueue<P> {
         }
         let id = self.next;
         self.next += 1;
+        let proof = update.proof.take().map(Box::new);
         let queued = Queued {
             update,
+            proof,
             sent: 0,
             rank,
             urgency,
@@ -219,7 +224,10 @@ impl<P: Peer> UpdateQueue<P> {
             let Some(queued) = self.entries.get_mut(&key.3) else {
                 continue;
             };
-            out.push(queued.update);
+            out.push(MemberUpdate {
+                proof: queued.proof.as_deref().copied(),
+                ..queued.update
+            });
             if counted {
                 self.order.remove(&key);
                 queued.sent += 1;
@@ -1946,6 +1954,7 @@ mod tests {
                         reference.retain(|q| q.update.peer != peer);
                         reference.push(Queued {
                             update,
+                            proof: None,
                             sent: 0,
                             rank,
                             urgency,
