@@ -71,6 +71,18 @@ pub(crate) struct Traffic {
     /// the control traffic alone; `None` where not measured.
     pub(crate) idle_messages_per_agent_per_s: Option<f64>,
     pub(crate) idle_bytes_per_agent_per_s: Option<f64>,
+    /// Messages by kind (probe, view, sync, tree), where counted by kind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) by_kind: Vec<KindRate>,
+}
+
+/// The messages of one kind, per agent per second, while updates were
+/// written and idle.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct KindRate {
+    pub(crate) kind: &'static str,
+    pub(crate) messages_per_agent_per_s: f64,
+    pub(crate) idle_messages_per_agent_per_s: f64,
 }
 
 /// Killed agents and their detection.
@@ -223,6 +235,30 @@ impl Report {
                     r.traffic
                         .idle_bytes_per_agent_per_s
                         .map_or_else(|| "-".into(), bytes)
+                }),
+            ));
+        }
+        let mut kinds: Vec<&'static str> = Vec::new();
+        for kind in runs
+            .iter()
+            .flat_map(|r| r.traffic.by_kind.iter().map(|k| k.kind))
+        {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        for kind in kinds {
+            let rate = |r: &Run| r.traffic.by_kind.iter().find(|k| k.kind == kind).cloned();
+            rows.push((
+                format!("  {kind}: messages per agent per s"),
+                each(&|r| {
+                    rate(r).map_or_else(|| "-".into(), |k| count(k.messages_per_agent_per_s))
+                }),
+            ));
+            rows.push((
+                format!("  {kind}: idle"),
+                each(&|r| {
+                    rate(r).map_or_else(|| "-".into(), |k| count(k.idle_messages_per_agent_per_s))
                 }),
             ));
         }

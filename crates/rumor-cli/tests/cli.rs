@@ -67,6 +67,23 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
     check_percentiles(run, "/updates/to_all_ms");
     assert!(number(run, "/traffic/messages_per_update") > 0.0);
     assert!(number(run, "/traffic/bytes_per_update") > 0.0);
+    // The kinds of message add up to all of them, and the writes went on
+    // the tree (the default strategy is eager).
+    let kinds = run["traffic"]["by_kind"]
+        .as_array()
+        .expect("traffic by kind");
+    let names: Vec<&str> = kinds.iter().filter_map(|k| k["kind"].as_str()).collect();
+    assert_eq!(names, ["probe", "view", "sync", "tree"]);
+    let sum: f64 = kinds
+        .iter()
+        .map(|k| number(k, "/messages_per_agent_per_s"))
+        .sum();
+    let all = number(run, "/traffic/messages_per_agent_per_s");
+    assert!(
+        (sum - all).abs() <= 1e-6 * all.max(1.0),
+        "{sum} against {all}"
+    );
+    assert!(number(&kinds[3], "/messages_per_agent_per_s") > 0.0);
     assert_eq!(number(run, "/dead/killed"), 1.0);
     assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0);
     assert_eq!(report.pointer("/settings/seed"), Some(&Value::from(7)));

@@ -428,6 +428,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
             bytes_per_agent_per_s: per(bytes, agent_secs),
             idle_messages_per_agent_per_s: None,
             idle_bytes_per_agent_per_s: None,
+            by_kind: Vec::new(),
         },
         dead,
         curve,

@@ -11,7 +11,10 @@
 //!   include the subscriber's own scheduling on this machine's cores.
 //! - **traffic**: the nodes' `stats()` (messages and sealed bytes sent),
 //!   from the first write until every live agent held every update; idle
-//!   rates from one second without writes before that.
+//!   rates from one second without writes before that. Messages are also
+//!   split by kind (probe, view, sync, tree: `GossipStats::sent`), so a
+//!   reader sees what the writes cost beside failure detection and
+//!   membership.
 //! - **dead**: agents crashed halfway through the writes (`shutdown()`,
 //!   no leave); every live agent's `members()` is polled every 100 ms until
 //!   none lists them.
@@ -28,12 +31,12 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{Hlc, LwwMap, OrSet, ReplicaId};
 use rumor_gossip::{Config, Identity, ViewConfig};
-use rumor_net::{Change, Gossip, GossipHandle, GossipStats, Key, Keyring, TransportConfig};
+use rumor_net::{ByKind, Change, Gossip, GossipHandle, GossipStats, Key, Keyring, TransportConfig};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
-use crate::report::{CurvePoint, Dead, Percentiles, Report, Run, Traffic, Updates};
+use crate::report::{CurvePoint, Dead, KindRate, Percentiles, Report, Run, Traffic, Updates};
 use crate::shared::{Claim, Position, Shared};
 
 const EXAMPLES: &str = "\
@@ -286,20 +289,31 @@ fn watch(gossip: &GossipHandle<Shared>, received: Arc<AtomicU64>) -> JoinHandle<
 struct Sent {
     messages: u64,
     bytes: u64,
+    /// Messages by kind, in the order of [`ByKind::KINDS`].
+    kinds: [u64; 4],
 }
 
 impl Sent {
     fn of(stats: &[GossipStats]) -> Self {
-        stats.iter().fold(Self::default(), |sum, s| Self {
-            messages: sum.messages + s.messages_out,
-            bytes: sum.bytes + s.bytes_out,
+        stats.iter().fold(Self::default(), |mut sum, s| {
+            sum.messages += s.messages_out;
+            sum.bytes += s.bytes_out;
+            for (total, (_, traffic)) in sum.kinds.iter_mut().zip(s.sent.each()) {
+                *total += traffic.messages;
+            }
+            sum
         })
     }
 
     fn since(self, earlier: Self) -> Self {
+        let mut kinds = self.kinds;
+        for (now, then) in kinds.iter_mut().zip(earlier.kinds) {
+            *now = now.saturating_sub(then);
+        }
         Self {
             messages: self.messages.saturating_sub(earlier.messages),
             bytes: self.bytes.saturating_sub(earlier.bytes),
+            kinds,
         }
     }
 }
@@ -753,6 +767,15 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
             bytes_per_agent_per_s: per(busy.bytes, n as f64 * busy_secs),
             idle_messages_per_agent_per_s: Some(per(idle.messages, n as f64 * idle_secs)),
             idle_bytes_per_agent_per_s: Some(per(idle.bytes, n as f64 * idle_secs)),
+            by_kind: ByKind::KINDS
+                .iter()
+                .zip(busy.kinds.iter().zip(idle.kinds))
+                .map(|(&kind, (&busy, idle))| KindRate {
+                    kind,
+                    messages_per_agent_per_s: per(busy, n as f64 * busy_secs),
+                    idle_messages_per_agent_per_s: per(idle, n as f64 * idle_secs),
+                })
+                .collect(),
         },
         dead: dead.map(|when| {
             let mut detected: Vec<f64> = when
