@@ -160,20 +160,41 @@ async fn resolve(hosts: Vec<String>, found: mpsc::Sender<Vec<SocketAddr>>) {
     }
 }
 
-/// A news message (membership updates only) too large for one datagram, as
-/// two messages of half its updates each; `None` for anything else, or news
-/// of a single update.
+/// A message too large for one datagram because of the membership updates
+/// it carries, as two smaller ones that carry the same updates: news
+/// (membership updates only) as two news messages of half its updates
+/// each; any other message keeps its body and the first half of its
+/// updates, and the second half goes in a news message to the same peer.
+/// `None` when no update can be moved: news of a single update, or a
+/// message carrying none (its body alone is what is large: it goes as a
+/// stream frame).
+///
+/// Signed updates are about 120 bytes each (their 96-byte proof): a probe
+/// carrying the usual 16 would be about 2 KB, and would go over TCP, where
+/// a probe's timing means nothing and a connection is opened per peer.
+/// Over a lossy network that cascaded: probes late over streams, false
+/// suspicions, more signed claims to carry, larger probes.
 fn split_news<S: State>(message: &Message<S, SocketAddr>) -> Option<[Message<S, SocketAddr>; 2]> {
-    if !matches!(message.body, Body::Probe(Probe::News)) || message.members.len() < 2 {
+    let news = matches!(message.body, Body::Probe(Probe::News));
+    if message.members.len() < 2 && (news || message.members.is_empty()) {
         return None;
     }
     let (first, second) = message.members.split_at(message.members.len() / 2);
-    let half = |members: &[MemberUpdate<SocketAddr>]| Message {
+    let news_of = |members: &[MemberUpdate<SocketAddr>]| Message {
         incarnation: message.incarnation,
         body: Body::Probe(Probe::News),
         members: members.to_vec(),
     };
-    Some([half(first), half(second)])
+    let lean = if news {
+        news_of(first)
+    } else {
+        Message {
+            incarnation: message.incarnation,
+            body: message.body.clone(),
+            members: first.to_vec(),
+        }
+    };
+    Some([lean, news_of(second)])
 }
 
 /// Membership and failure detection go before data.
@@ -548,8 +569,8 @@ impl<S: State> Actor<S> {
             let len = sealed.len();
             if len > self.transport.max_datagram() {
                 if let Some([first, second]) = split_news(&message) {
-                    // Two datagrams rather than a stream: news is all
-                    // membership updates, which can go in any grouping.
+                    // Two datagrams rather than a stream: membership
+                    // updates can go in any grouping, on any message.
                     messages.push_front((to, second));
                     messages.push_front((to, first));
                     continue;
@@ -654,13 +675,51 @@ mod tests {
         let mut joined = first.members.clone();
         joined.extend(second.members);
         assert_eq!(joined, v6.members);
-        // Anything else, or one update, is not split.
+        // News of one update, or a message without updates, is not split.
         assert!(split_news(&news(1, true)).is_none());
-        let ping = Message {
+        let bare = Message {
             body: Body::Probe(Probe::Ping { seq: 1 }),
-            ..v6
+            ..news(0, true)
         };
-        assert!(split_news(&ping).is_none());
+        assert!(split_news(&bare).is_none());
+    }
+
+    /// A probe carrying 16 signed updates (each with its 96-byte proof) is
+    /// about 2 KB: it sheds updates into news messages to the same peer
+    /// until every piece fits one datagram, and the probe itself goes on
+    /// as a datagram. Every update is still sent, once, in order.
+    #[test]
+    fn a_probe_too_large_for_a_datagram_sheds_its_updates_into_news() {
+        let datagram =
+            crate::TransportConfig::new(SocketAddr::from(([127, 0, 0, 1], 0))).max_datagram;
+        let key = rumor_gossip::Identity::from_secret([9; 32]);
+        let mut signed = news(16, false);
+        for update in &mut signed.members {
+            update.proof = key.sign_claim(update);
+            assert!(update.proof.is_some());
+        }
+        let ping = Message {
+            body: Body::Probe(Probe::Ping { seq: 7 }),
+            ..signed
+        };
+        assert!(sealed_len(&ping) > datagram, "{} fits", sealed_len(&ping));
+        // What `dispatch` does: split until each piece fits or cannot split.
+        let mut queue = VecDeque::from([ping.clone()]);
+        let mut sent = Vec::new();
+        while let Some(message) = queue.pop_front() {
+            if sealed_len(&message) > datagram {
+                let [first, second] = split_news(&message).expect("splits");
+                queue.push_front(second);
+                queue.push_front(first);
+                continue;
+            }
+            sent.push(message);
+        }
+        assert!(sent.iter().all(|m| sealed_len(m) <= datagram));
+        assert_eq!(sent[0].body, Body::Probe(Probe::Ping { seq: 7 }));
+        assert!(sent[1..].iter().all(|m| m.body == Body::Probe(Probe::News)));
+        let carried: Vec<_> = sent.iter().flat_map(|m| m.members.clone()).collect();
+        assert_eq!(carried, ping.members);
     }
 
     #[tokio::test]
