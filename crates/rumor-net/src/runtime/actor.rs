@@ -174,7 +174,9 @@ async fn resolve(hosts: Vec<String>, found: mpsc::Sender<Vec<SocketAddr>>) {
 /// a probe's timing means nothing and a connection is opened per peer.
 /// Over a lossy network that cascaded: probes late over streams, false
 /// suspicions, more signed claims to carry, larger probes.
-fn split_news<S: State>(message: &Message<S, SocketAddr>) -> Option<[Message<S, SocketAddr>; 2]> {
+fn split_updates<S: State>(
+    message: &Message<S, SocketAddr>,
+) -> Option<[Message<S, SocketAddr>; 2]> {
     let news = matches!(message.body, Body::Probe(Probe::News));
     if message.members.len() < 2 && (news || message.members.is_empty()) {
         return None;
@@ -568,7 +570,7 @@ impl<S: State> Actor<S> {
             };
             let len = sealed.len();
             if len > self.transport.max_datagram() {
-                if let Some([first, second]) = split_news(&message) {
+                if let Some([first, second]) = split_updates(&message) {
                     // Two datagrams rather than a stream: membership
                     // updates can go in any grouping, on any message.
                     messages.push_front((to, second));
@@ -667,7 +669,7 @@ mod tests {
         );
         let v6 = news(u16::try_from(max).expect("small"), true);
         assert!(sealed_len(&v6) > datagram, "{} fits", sealed_len(&v6));
-        let [first, second] = split_news(&v6).expect("news splits");
+        let [first, second] = split_updates(&v6).expect("news splits");
         for half in [&first, &second] {
             assert!(sealed_len(half) <= datagram, "{}", sealed_len(half));
             assert_eq!(half.incarnation, 3);
@@ -676,12 +678,12 @@ mod tests {
         joined.extend(second.members);
         assert_eq!(joined, v6.members);
         // News of one update, or a message without updates, is not split.
-        assert!(split_news(&news(1, true)).is_none());
+        assert!(split_updates(&news(1, true)).is_none());
         let bare = Message {
             body: Body::Probe(Probe::Ping { seq: 1 }),
             ..news(0, true)
         };
-        assert!(split_news(&bare).is_none());
+        assert!(split_updates(&bare).is_none());
     }
 
     /// A probe carrying 16 signed updates (each with its 96-byte proof) is
@@ -708,7 +710,7 @@ mod tests {
         let mut sent = Vec::new();
         while let Some(message) = queue.pop_front() {
             if sealed_len(&message) > datagram {
-                let [first, second] = split_news(&message).expect("splits");
+                let [first, second] = split_updates(&message).expect("splits");
                 queue.push_front(second);
                 queue.push_front(first);
                 continue;
