@@ -208,9 +208,10 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// tree has spread it.
     repairs_asked: Vec<P>,
     /// Strangers whose member list got the first page of ours, with a
-    /// request to answer: the rest goes to each once its answer shows
-    /// it receives at its address (at most `MAX_DEFERRED_LISTS`).
-    deferred_lists: Vec<P>,
+    /// request to answer, and whether the answer came: the rest goes to
+    /// each once it answered and echoed our challenge (it receives at its
+    /// address), in either order (at most `MAX_DEFERRED_LISTS`).
+    deferred_lists: Vec<(P, bool)>,
     /// Members this node holds dead or departed (their eager links cut).
     gone: BTreeSet<P>,
     /// Members of `gone` proved alive again (back from a partition, say)
@@ -1526,22 +1527,30 @@ where
                     if let Some((_, Probe::Members { reply, .. })) = replies.first_mut() {
                         *reply = true;
                     }
-                    if !self.deferred_lists.contains(&from) {
+                    if !self.deferred_lists.iter().any(|(p, _)| *p == from) {
                         if self.deferred_lists.len() >= MAX_DEFERRED_LISTS {
                             self.deferred_lists.remove(0);
                         }
-                        self.deferred_lists.push(from);
+                        self.deferred_lists.push((from, false));
                     }
                     self.refused_answers += 1;
-                } else if list && self.swim.knows(from, &self.members) {
-                    if let Some(i) = self.deferred_lists.iter().position(|p| *p == from) {
+                } else if let Some(i) = self.deferred_lists.iter().position(|(p, _)| *p == from) {
+                    // Its answer and the echo of our challenge may come in
+                    // either order (datagrams do not keep theirs): the rest
+                    // of our list goes once both came, or not at all if
+                    // this asks for the whole list (which it then gets).
+                    let answered = &mut self.deferred_lists[i].1;
+                    *answered |= list;
+                    if asks || (*answered && self.swim.knows(from, &self.members)) {
                         self.deferred_lists.swap_remove(i);
-                        replies.extend(self.swim.list_pages(
-                            from,
-                            &self.members,
-                            &self.config,
-                            false,
-                        ));
+                        if !asks {
+                            replies.extend(self.swim.list_pages(
+                                from,
+                                &self.members,
+                                &self.config,
+                                false,
+                            ));
+                        }
                     }
                 }
                 for (to, reply) in replies {
