@@ -189,13 +189,18 @@ impl<S: Crdt + Serialize, P: Peer> DeltaBuffer<S, P> {
         }
     }
 
-    /// Drops entries older than `ttl_rounds`, and (when `redundant_stop` is
-    /// set) those enough peers reported redundant.
-    pub(crate) fn expire(&mut self, round: u64, ttl_rounds: u64, redundant_stop: Option<u32>) {
+    /// Drops entries older than `ttl_rounds`, and (when `stops` is set)
+    /// those enough peers reported redundant: `stops.0` for plain deltas,
+    /// `stops.1` for sealed ones (see `Config::sealed_redundant_stop`).
+    pub(crate) fn expire(&mut self, round: u64, ttl_rounds: u64, stops: Option<(u32, u32)>) {
         let before = self.entries.len();
         self.entries.retain(|e| {
+            let stop = stops.map(|(plain, sealed)| match e.delta {
+                Buffered::Plain(_) => plain,
+                Buffered::Sealed(_) => sealed,
+            });
             round.saturating_sub(e.born_round) < ttl_rounds
-                && redundant_stop.is_none_or(|stop| e.redundant_hits < stop)
+                && stop.is_none_or(|stop| e.redundant_hits < stop)
         });
         if self.entries.len() != before {
             self.head = None;

@@ -757,7 +757,10 @@ where
         self.round += 1;
         let mut out = Output::default();
         if self.config.strategy != Strategy::FullState {
-            let stop = self.optimized().then_some(self.config.redundant_stop);
+            let stop = self.optimized().then_some((
+                self.config.redundant_stop,
+                self.config.sealed_redundant_stop,
+            ));
             self.buffer
                 .expire(self.round, self.config.buffer_ttl_rounds, stop);
         }
