@@ -269,7 +269,10 @@ struct Judged {
 /// that join mid-cycle go into the current one at random places, as in the
 /// paper: a cycle lasts as many probe periods as there are members (10 s
 /// for 50), and a joiner left for the next cycle of every node could crash
-/// unnoticed for that long.
+/// unnoticed for that long. A cycle drawn over less than half of the view
+/// starts over (the members it already probed go into the new one): else
+/// every member that joined through one seed probes the seed first and
+/// then not again for a whole cycle.
 #[derive(Clone, Debug, Default)]
 struct ProbeOrder {
     /// The cycle's length: the view's size when it was drawn.
@@ -320,7 +323,12 @@ impl ProbeOrder {
             self.seen = len;
         }
         let left = self.len - self.next.min(self.len);
-        if left == 0 && self.joined.is_empty() {
+        // A cycle drawn over less than half the view starts over, over all
+        // of it. A joiner's first cycle holds only its seed, taken first;
+        // the members it learns next would fill the rest of that cycle, and
+        // nobody would ping the seed for a whole cycle after a cluster
+        // formed through it (a crash unnoticed, rumors passing it by).
+        if (left == 0 && self.joined.is_empty()) || self.joined.len() > self.len {
             self.draw(len, rng);
         }
         // A joiner is taken at a random place among what is left of the
@@ -1980,6 +1988,33 @@ mod tests {
                 assert_eq!(queue.len(), reference.len());
             }
         }
+    }
+
+    /// A cycle drawn over less than half of the view starts over, over all
+    /// of it: a joiner that probed its seed first (a cycle of one) and then
+    /// learned 4 more members probes all 5 in the next 5 probes, the seed
+    /// too. Before, the 4 joiners filled the seed's cycle and the seed came
+    /// back only in the cycle after (1 time in 5 within those 5 probes).
+    #[test]
+    fn a_cycle_drawn_over_less_than_half_the_view_starts_over_with_every_member() {
+        let mut rng = Pcg64Mcg::seed_from_u64(12);
+        for _ in 0..200 {
+            let mut order = ProbeOrder::default();
+            assert_eq!(order.next_index(1, &mut rng), Some(0), "the seed, alone");
+            let mut visited = [0u32; 5];
+            for _ in 0..5 {
+                visited[order.next_index(5, &mut rng).expect("a member")] += 1;
+            }
+            assert_eq!(visited, [1; 5], "each of the 5 members once, the seed too");
+        }
+        // A cycle drawn over half the view or more keeps its joiners: 2 of 10
+        // taken, then 5 joined (5 ≤ 10): the cycle goes on.
+        let mut order = ProbeOrder::default();
+        for _ in 0..2 {
+            order.next_index(10, &mut rng);
+        }
+        order.next_index(15, &mut rng);
+        assert_eq!(order.len, 10, "not redrawn");
     }
 
     /// Members that join mid-cycle are probed in the same cycle, each
