@@ -1764,15 +1764,18 @@ impl<P: Peer + Serialize> Swim<P> {
             .collect()
     }
 
-    /// Announces that this node leaves; the update is piggybacked from now on.
-    pub(crate) fn leave(&mut self) {
-        self.enqueue(MemberUpdate {
+    /// Announces that this node leaves; the update is piggybacked from now
+    /// on. Returns it (signed, if this node signs), for the direct notices.
+    pub(crate) fn leave(&mut self) -> MemberUpdate<P> {
+        let left = self.signed(MemberUpdate {
             peer: self.me,
             incarnation: self.incarnation,
             status: Status::Left,
             by: self.me,
             proof: None,
         });
+        self.enqueue(left);
+        left
     }
 
     /// The first suspect queued for an early probe that is still suspect.
