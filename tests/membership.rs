@@ -317,3 +317,54 @@ fn live_members_leave_out_the_dead_and_the_departed() {
     live.sort_unstable();
     assert_eq!(live, vec![1, 4]);
 }
+
+/// The updates piggybacked on one message fit `max_piggyback_bytes` (the
+/// first always goes), and the ones left over go on the next messages: with
+/// a budget of 40 bytes, 16 news of about 10 bytes each go 4 at a time,
+/// every one of them in turn. (Signed claims are about 120 bytes: 16 made a
+/// probe of 2 KB, over one datagram.)
+#[test]
+fn piggybacked_updates_fit_the_byte_budget_and_the_rest_go_on_the_next_messages() {
+    use rumor::crdt::codec::encoded_len;
+    let budget = 40;
+    let config = Config {
+        max_piggyback_bytes: budget,
+        ..Config::default()
+    };
+    let mut node = Node::new(0, GCounter::new(), FullView::new(0, [1]), config, 3);
+    let news: Vec<MemberUpdate<u32>> = (1_000..1_016).map(|p| alive(p, 1)).collect();
+    let _ = node.handle(
+        1,
+        Message {
+            incarnation: 0,
+            body: Body::Probe(Probe::Ack { seq: 0 }),
+            members: news,
+        },
+        0,
+    );
+    let mut carried = std::collections::BTreeSet::new();
+    let mut most = 0;
+    for seq in 1..20 {
+        let out = node.handle(1, Message::new(Body::Probe(Probe::Ping { seq })), 10);
+        for (_, message) in &out.messages {
+            let bytes: usize = message
+                .members
+                .iter()
+                .map(|u| encoded_len(u).expect("encodes"))
+                .sum();
+            assert!(
+                bytes <= budget || message.members.len() == 1,
+                "{bytes} bytes in {} updates",
+                message.members.len()
+            );
+            most = most.max(message.members.len());
+            carried.extend(message.members.iter().map(|u| u.peer));
+        }
+    }
+    assert!(most < 16, "the budget, not the count, bound the message");
+    assert!(most > 1, "as many as fit");
+    assert!(
+        (1_000..1_016).all(|p| carried.contains(&p)),
+        "every news went out: {carried:?}"
+    );
+}

@@ -95,6 +95,13 @@ pub struct Config {
     /// them (a mass crash queues one per victim) drains, and how large a
     /// message grows meanwhile (16 simulated updates are about 130 bytes).
     pub max_piggyback: usize,
+    /// The encoded bytes of the membership updates piggybacked on one
+    /// message, at most (the first always goes). A signed claim is about
+    /// 120 bytes: 16 of them made a probe of about 2 KB, over one datagram,
+    /// and the runtime had to shed them into extra datagrams. News messages
+    /// ([`Probe::News`](crate::Probe::News)) carry nothing else and are not
+    /// held to it: the runtime splits them to fit.
+    pub max_piggyback_bytes: usize,
     /// SWIM: while more updates wait than one message carries
     /// (`max_piggyback`), each round also sends them to random live members
     /// in messages of their own ([`Probe::News`](crate::Probe::News)): one
@@ -196,6 +203,7 @@ impl Default for Config {
             suspicion_max_mult: 5,
             retransmit_mult: 5,
             max_piggyback: 16,
+            max_piggyback_bytes: 960,
             news_fanout: 8,
             max_news: 48,
             reconnect_interval_ms: 1_000,

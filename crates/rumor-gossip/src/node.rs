@@ -1404,9 +1404,12 @@ where
     fn send(&mut self, out: &mut Output<S, P>, to: P, body: Body<S, P>) {
         // A news message carries nothing else: it takes a fuller load.
         let max = if matches!(body, Body::Probe(Probe::News)) {
-            self.config.max_news.max(self.config.max_piggyback)
+            (
+                self.config.max_news.max(self.config.max_piggyback),
+                usize::MAX,
+            )
         } else {
-            self.config.max_piggyback
+            (self.config.max_piggyback, self.config.max_piggyback_bytes)
         };
         let members = self
             .swim

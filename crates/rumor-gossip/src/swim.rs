@@ -217,17 +217,32 @@ impl<P: Peer> UpdateQueue<P> {
     }
 
     /// Appends up to `n` updates from the front of the order to `out`, in
-    /// order; each counts as sent once more if `counted`.
-    fn take(&mut self, n: usize, counted: bool, out: &mut Vec<MemberUpdate<P>>) {
+    /// order, while their encoded sizes and `used` bytes sum to at most
+    /// `max_bytes` (the first always goes); each counts as sent once more
+    /// if `counted`.
+    fn take(
+        &mut self,
+        n: usize,
+        (mut used, max_bytes): (usize, usize),
+        counted: bool,
+        out: &mut Vec<MemberUpdate<P>>,
+    ) where
+        P: Serialize,
+    {
         let front: Vec<QueueKey> = self.order.iter().take(n).copied().collect();
         for key in front {
             let Some(queued) = self.entries.get_mut(&key.3) else {
                 continue;
             };
-            out.push(MemberUpdate {
+            let update = MemberUpdate {
                 proof: queued.proof.as_deref().copied(),
                 ..queued.update
-            });
+            };
+            used = used.saturating_add(update_len(&update));
+            if used > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(update);
             if counted {
                 self.order.remove(&key);
                 queued.sent += 1;
@@ -863,7 +878,7 @@ impl<P: Peer + Serialize> Swim<P> {
         to: P,
         config: &Config,
         members: usize,
-        max: usize,
+        (max, max_bytes): (usize, usize),
     ) -> Vec<MemberUpdate<P>> {
         let limit = retransmit_limit(config, members);
         let mut out = Vec::new();
@@ -884,7 +899,8 @@ impl<P: Peer + Serialize> Swim<P> {
         }
         self.queue.expire(limit);
         let take = max.saturating_sub(out.len());
-        self.queue.take(take, counted, &mut out);
+        let used = out.iter().map(update_len).sum();
+        self.queue.take(take, (used, max_bytes), counted, &mut out);
         out
     }
 
@@ -1861,6 +1877,11 @@ fn log10_members(members: usize) -> f64 {
 }
 
 /// How many times one membership update is piggybacked.
+/// An update's encoded size (its wire form, proof included).
+fn update_len<P: Serialize>(update: &MemberUpdate<P>) -> usize {
+    rumor_crdt::codec::encoded_len(update).unwrap_or(usize::MAX)
+}
+
 fn retransmit_limit(config: &Config, members: usize) -> u32 {
     let times = f64::from(config.retransmit_mult) * log10_members(members);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -1979,7 +2000,7 @@ mod tests {
                     _ => {
                         let (n, counted) = (rng.random_range(0..8), rng.random_bool(0.8));
                         let mut got = Vec::new();
-                        queue.take(n, counted, &mut got);
+                        queue.take(n, (0, usize::MAX), counted, &mut got);
                         reference.sort_by_key(|q| (q.urgency, q.sent, q.rank));
                         let want: Vec<_> = reference.iter().take(n).map(|q| q.update).collect();
                         for q in reference.iter_mut().take(n) {
