@@ -134,6 +134,9 @@ struct Queued<P> {
     /// 0 for claims about ourselves and refutations, 1 for the rest: the
     /// first go first.
     urgency: u8,
+    /// The update's encoded size, proof included (saturated), for
+    /// `max_piggyback_bytes`: measured once, not on every message.
+    bytes: u16,
 }
 
 /// Where a queued update stands in the order of the queue: urgency, times
@@ -176,7 +179,11 @@ impl<P: Peer> UpdateQueue<P> {
     }
 
     /// Queues `update`, unsent, in place of any older one about its member.
-    fn push(&mut self, mut update: MemberUpdate<P>, urgency: u8, rank: u64) {
+    fn push(&mut self, mut update: MemberUpdate<P>, urgency: u8, rank: u64)
+    where
+        P: Serialize,
+    {
+        let bytes = u16::try_from(update_len(&update)).unwrap_or(u16::MAX);
         if let Some(id) = self.of.remove(&update.peer) {
             if let Some(old) = self.entries.remove(&id) {
                 self.order.remove(&Self::key(&old, id));
@@ -191,6 +198,7 @@ impl<P: Peer> UpdateQueue<P> {
             sent: 0,
             rank,
             urgency,
+            bytes,
         };
         self.order.insert(Self::key(&queued, id));
         self.entries.insert(id, queued);
@@ -226,9 +234,7 @@ impl<P: Peer> UpdateQueue<P> {
         (mut used, max_bytes): (usize, usize),
         counted: bool,
         out: &mut Vec<MemberUpdate<P>>,
-    ) where
-        P: Serialize,
-    {
+    ) {
         let front: Vec<QueueKey> = self.order.iter().take(n).copied().collect();
         for key in front {
             let Some(queued) = self.entries.get_mut(&key.3) else {
@@ -238,7 +244,7 @@ impl<P: Peer> UpdateQueue<P> {
                 proof: queued.proof.as_deref().copied(),
                 ..queued.update
             };
-            used = used.saturating_add(update_len(&update));
+            used = used.saturating_add(usize::from(queued.bytes));
             if used > max_bytes && !out.is_empty() {
                 break;
             }
@@ -1876,12 +1882,12 @@ fn log10_members(members: usize) -> f64 {
     n.log10().max(1.0)
 }
 
-/// How many times one membership update is piggybacked.
 /// An update's encoded size (its wire form, proof included).
 fn update_len<P: Serialize>(update: &MemberUpdate<P>) -> usize {
     rumor_crdt::codec::encoded_len(update).unwrap_or(usize::MAX)
 }
 
+/// How many times one membership update is piggybacked.
 fn retransmit_limit(config: &Config, members: usize) -> u32 {
     let times = f64::from(config.retransmit_mult) * log10_members(members);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -1990,6 +1996,7 @@ mod tests {
                             sent: 0,
                             rank,
                             urgency,
+                            bytes: 0,
                         });
                     }
                     1 => {
