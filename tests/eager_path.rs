@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use rumor::crdt::{codec, Crdt, OrSet};
+use rumor::crdt::{codec, Crdt, OrSet, ReplicaId};
 use rumor::gossip::{Body, Config, DeltaId, FullView, IdRange, Message, Node, Strategy, Tree};
 use rumor::sim::{NetConfig, SimConfig, Simulator, Step};
 
@@ -157,19 +157,24 @@ fn eager_converges_while_20_percent_of_nodes_are_replaced() {
     assert_eq!(sim.state(1).len(), 900);
 }
 
-#[test]
-fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
+/// Node 1 on the eager path, knowing `members`, driven by hand.
+fn eager_node(members: &[u32]) -> Node<OrSet<u64>, u32> {
     let config = Config {
         strategy: Strategy::Eager,
         ..Config::default()
     };
-    let mut node = Node::new(
+    Node::new(
         1u32,
         OrSet::<u64>::new(),
-        FullView::new(1, [2, 3]),
+        FullView::new(1, members.iter().copied()),
         config,
         1,
-    );
+    )
+}
+
+#[test]
+fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
+    let mut node = eager_node(&[2, 3]);
     let everything = IdRange {
         origin: 9u32,
         epoch: 0,
@@ -213,6 +218,91 @@ fn hostile_tree_messages_cost_bounded_work_and_change_no_state() {
         }
     }
     assert!(node.state().is_bottom());
+}
+
+/// The peers `out` sends a prune to, and those it pushes a delta to.
+fn prunes_and_pushes(out: &rumor::gossip::Output<OrSet<u64>, u32>) -> (Vec<u32>, Vec<u32>) {
+    let mut prunes = Vec::new();
+    let mut pushes = Vec::new();
+    for (to, message) in &out.messages {
+        match message.body {
+            Body::Tree(Tree::Prune) => prunes.push(*to),
+            Body::Tree(Tree::Gossip { .. }) => pushes.push(*to),
+            _ => {}
+        }
+    }
+    (prunes, pushes)
+}
+
+/// A duplicate demotes the link it came over at once, but the prune that
+/// tells the other end goes at the next round, off the write's path: once
+/// per peer however many duplicates it sent, and not at all to a peer whose
+/// link brought a first copy of another write meanwhile (eager again). A
+/// first copy that crossed the prune asks the peer to link back.
+#[test]
+fn a_duplicates_prune_goes_at_the_next_round_once_per_peer() {
+    let mut node = eager_node(&[2, 3, 4]);
+    // The first round makes every member an eager neighbor (fewer than
+    // `eager_degree`).
+    let _ = node.tick(100);
+    let writer = ReplicaId::from_u128(9);
+    let mut source = OrSet::<u64>::new();
+    let gossip = |seq: u64, delta: &OrSet<u64>| {
+        Message::new(Body::Tree(Tree::Gossip {
+            id: DeltaId {
+                origin: 9u32,
+                epoch: 0,
+                seq,
+            },
+            delta: delta.clone().into(),
+            seal: None,
+            hop: 0,
+        }))
+    };
+    let first = source.insert(writer, 1);
+    let out = node.handle(2, gossip(1, &first), 110);
+    let (prunes, mut pushes) = prunes_and_pushes(&out);
+    pushes.sort_unstable();
+    assert_eq!((prunes, pushes), (vec![], vec![3, 4]), "forwarded on");
+    // Duplicates from 3 (twice) and 4: no prune on the write's path.
+    for (from, now) in [(3, 111), (3, 112), (4, 113)] {
+        let out = node.handle(from, gossip(1, &first), now);
+        assert_eq!(prunes_and_pushes(&out), (vec![], vec![]), "from {from}");
+    }
+    // Both links are lazy here already: a local write goes to 2 only.
+    let out = node.update(|s| s.insert(ReplicaId::from_u128(1), 7));
+    assert_eq!(prunes_and_pushes(&out), (vec![], vec![2]));
+    // 4 brings the first copy of another write: its link is eager again.
+    let second = source.insert(writer, 2);
+    let out = node.handle(4, gossip(2, &second), 150);
+    assert_eq!(prunes_and_pushes(&out), (vec![], vec![2]));
+    // The next round prunes 3, once.
+    let (prunes, _) = prunes_and_pushes(&node.tick(200));
+    assert_eq!(prunes, vec![3]);
+    // A first copy from 3 crossed the prune: 3 is asked to link back, once,
+    // and is eager here again.
+    let third = source.insert(writer, 3);
+    let out = node.handle(3, gossip(3, &third), 201);
+    let connects: Vec<u32> = out
+        .messages
+        .iter()
+        .filter(|(_, m)| matches!(m.body, Body::Tree(Tree::Connect)))
+        .map(|(to, _)| *to)
+        .collect();
+    assert_eq!(connects, vec![3]);
+    let out = node.update(|s| s.insert(ReplicaId::from_u128(1), 8));
+    let (_, mut pushes) = prunes_and_pushes(&out);
+    pushes.sort_unstable();
+    assert_eq!(pushes, vec![2, 3, 4]);
+    // The round after, nothing is left to prune or to connect.
+    let out = node.tick(300);
+    assert_eq!(prunes_and_pushes(&out).0, Vec::<u32>::new());
+    let fourth = source.insert(writer, 4);
+    let out = node.handle(3, gossip(4, &fourth), 301);
+    assert!(!out
+        .messages
+        .iter()
+        .any(|(_, m)| matches!(m.body, Body::Tree(Tree::Connect))));
 }
 
 /// Components of the eager links among live nodes (a link counting both
@@ -332,8 +422,10 @@ fn many_writers(shortcut_hops: u32) -> (usize, u64) {
 /// Plumtree's optimization: a lazy neighbor that announces a delta
 /// `shortcut_hops` fewer hops from its writer than the path its copy took
 /// becomes eager. Without it, the tree that 1,000 writers share, pruned by
-/// their duplicates and mended by grafts, grew deeper (26 hops against 13)
-/// and slower (p90 49 ms against 13).
+/// their duplicates and mended by grafts, grows deeper (18 hops against 10)
+/// and slower (p90 19 ms against 11). When prunes went at once (before they
+/// waited for the round, and skipped links that had become a first path
+/// meanwhile), it was 21 hops against 8, and 54 ms against 14.
 #[test]
 fn shortcuts_keep_a_tree_shared_by_many_writers_shallow_and_fast() {
     let (deep_without, p90_without) = many_writers(0);
@@ -342,7 +434,7 @@ fn shortcuts_keep_a_tree_shared_by_many_writers_shallow_and_fast() {
     assert!(deep_with <= 16, "depth {deep_with} with shortcuts");
     assert!(p90_with <= 25, "p90 {p90_with} ms with shortcuts");
     assert!(
-        deep_with < deep_without && p90_with * 2 < p90_without,
+        deep_with < deep_without && p90_with < p90_without,
         "without: depth {deep_without}, p90 {p90_without} ms"
     );
 }

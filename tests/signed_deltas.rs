@@ -86,19 +86,27 @@ fn gossip(
     }))
 }
 
+/// Over 4 seeds pooled: under loss, one seed's p99 of 40 writes to 200
+/// nodes is about 55 ms or about 100–145 ms, as a repair happens to go
+/// (seeds 12–21 at 5 % loss: 53–145 ms signed, 48–138 ms unsigned), and
+/// either mode may draw the slow one.
 #[test]
 fn signed_writes_reach_every_node_within_one_and_a_half_times_the_unsigned_p99() {
-    for (loss, seed) in [(0.0, 11), (0.05, 12)] {
+    for (loss, first_seed) in [(0.0, 11), (0.05, 12)] {
         let mut p = [0; 2];
         for (slot, signed) in [false, true].into_iter().enumerate() {
-            let mut sim = cluster(200, seed, loss, signed);
-            sim.run_for(2_000);
-            let times = reach_times(&mut sim, 40);
+            let mut times = Vec::new();
+            for seed in first_seed..first_seed + 4 {
+                let mut sim = cluster(200, seed, loss, signed);
+                sim.run_for(2_000);
+                times.extend(reach_times(&mut sim, 40));
+                assert!(sim.converged(), "loss {loss}, signed {signed}");
+                assert!(sim.lost_writes().is_empty());
+                // An honest cluster refuses nothing.
+                assert_eq!(seals_refused(&sim), 0, "loss {loss}, signed {signed}");
+            }
+            times.sort_unstable();
             p[slot] = p99(&times);
-            assert!(sim.converged(), "loss {loss}, signed {signed}");
-            assert!(sim.lost_writes().is_empty());
-            // An honest cluster refuses nothing.
-            assert_eq!(seals_refused(&sim), 0, "loss {loss}, signed {signed}");
         }
         let [unsigned, signed] = p;
         eprintln!("loss {loss}: p99 unsigned {unsigned} ms, signed {signed} ms");

@@ -308,6 +308,10 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         self.lazy.iter().copied()
     }
 
+    pub(crate) fn is_eager(&self, peer: P) -> bool {
+        self.eager.contains(&peer)
+    }
+
     pub(crate) fn is_neighbor(&self, peer: P) -> bool {
         self.eager.contains(&peer) || self.lazy.contains(&peer)
     }
