@@ -19,8 +19,11 @@
 //! local health score and probes more slowly (the local health multiplier).
 //!
 //! Only members whose status differs from "alive at incarnation 0" are
-//! stored, so 10,000 simulated full views cost memory in proportion to the
-//! changes, not to N².
+//! stored (`Claims`), so 10,000 simulated full views cost memory in
+//! proportion to the changes, not to N². Under loss the changes approach
+//! N² (nearly every member refutes a suspicion sooner or later), so the
+//! common claim, a plain "alive at incarnation i", is stored as its
+//! incarnation alone, and a queued update takes 32 bytes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -83,10 +86,8 @@ struct Known<P> {
     incarnation: u64,
     status: Status,
     /// Who made the claim held (the first suspecter of a suspicion), and
-    /// its proof: what this node passes on of the member. Boxed: a node
-    /// over full views holds one `Known` per member whose incarnation rose
-    /// (about 10^8 in all at 10,000 simulated nodes and 30 % loss), and the
-    /// proof's 96 bytes inline were most of each.
+    /// its proof: what this node passes on of the member. Boxed: the
+    /// proof's 96 bytes inline would be most of each entry.
     by: P,
     proof: Option<Box<Proof>>,
     since_ms: u64,
@@ -95,6 +96,128 @@ struct Known<P> {
     suspecters: Vec<P>,
     /// Direct pings sent to this suspect to check the rumor ourselves.
     checks: u8,
+}
+
+impl<P: Copy + PartialEq> Known<P> {
+    /// An unsigned "alive" that the member made itself, with nothing else
+    /// to remember: [`Claims`] keeps it as its incarnation alone.
+    fn is_plain_alive(&self, peer: P) -> bool {
+        self.status == Status::Alive
+            && self.by == peer
+            && self.proof.is_none()
+            && self.suspecters.is_empty()
+            && self.checks == 0
+    }
+}
+
+/// What a node holds of the members whose claim differs from "alive at
+/// incarnation 0": one entry a member, in one of two maps.
+///
+/// Over full views, under loss, nearly every member refutes a suspicion
+/// sooner or later, so each node ends up holding a claim of nearly every
+/// member: about 10^8 at 10,000 simulated nodes and 30 % loss. Nearly all
+/// of those are a plain "alive at incarnation i" (unsigned, by the member
+/// itself), kept in `raised` as the incarnation alone: about 19 bytes an
+/// entry in a `BTreeMap<u32, u64>`, against about 88 for a [`Known`]. The
+/// rest (suspects, the dead and departed, signed claims) are in `full`.
+#[derive(Clone, Debug)]
+struct Claims<P> {
+    raised: BTreeMap<P, u64>,
+    full: BTreeMap<P, Known<P>>,
+}
+
+impl<P: Peer> Claims<P> {
+    fn new() -> Self {
+        Self {
+            raised: BTreeMap::new(),
+            full: BTreeMap::new(),
+        }
+    }
+
+    /// `(incarnation, status)` held of `peer`: `(0, Alive)` if none.
+    fn key(&self, peer: &P) -> (u64, Status) {
+        match self.raised.get(peer) {
+            Some(&incarnation) => (incarnation, Status::Alive),
+            None => self
+                .full
+                .get(peer)
+                .map_or((0, Status::Alive), |k| (k.incarnation, k.status)),
+        }
+    }
+
+    fn incarnation(&self, peer: &P) -> u64 {
+        self.key(peer).0
+    }
+
+    fn status(&self, peer: &P) -> Status {
+        self.key(peer).1
+    }
+
+    fn contains(&self, peer: &P) -> bool {
+        self.raised.contains_key(peer) || self.full.contains_key(peer)
+    }
+
+    /// The claim held of `peer`, as this node passes it on, if one is
+    /// stored.
+    fn claim(&self, peer: P) -> Option<MemberUpdate<P>> {
+        match self.raised.get(&peer) {
+            Some(&incarnation) => Some(MemberUpdate {
+                peer,
+                incarnation,
+                status: Status::Alive,
+                by: peer,
+                proof: None,
+            }),
+            None => self.full.get(&peer).map(|known| MemberUpdate {
+                peer,
+                incarnation: known.incarnation,
+                status: known.status,
+                by: known.by,
+                proof: known.proof.as_deref().copied(),
+            }),
+        }
+    }
+
+    /// The entry of `peer` if it is more than a plain "alive".
+    fn get_full(&self, peer: &P) -> Option<&Known<P>> {
+        self.full.get(peer)
+    }
+
+    fn get_full_mut(&mut self, peer: &P) -> Option<&mut Known<P>> {
+        self.full.get_mut(peer)
+    }
+
+    /// Stores `known` as the claim held of `peer`, in place of any other.
+    fn insert(&mut self, peer: P, known: Known<P>) {
+        if known.is_plain_alive(peer) {
+            self.full.remove(&peer);
+            self.raised.insert(peer, known.incarnation);
+        } else {
+            self.raised.remove(&peer);
+            self.full.insert(peer, known);
+        }
+    }
+
+    /// Forgets the claim held of `peer`; returns its incarnation.
+    fn remove(&mut self, peer: &P) -> Option<u64> {
+        self.raised
+            .remove(peer)
+            .or_else(|| self.full.remove(peer).map(|k| k.incarnation))
+    }
+
+    /// Members stored, in either map.
+    fn len(&self) -> usize {
+        self.raised.len() + self.full.len()
+    }
+
+    /// The entries that are more than a plain "alive", in member order.
+    fn full_entries(&self) -> impl Iterator<Item = (&P, &Known<P>)> + '_ {
+        self.full.iter()
+    }
+
+    fn full_entries_mut(&mut self) -> impl Iterator<Item = (&P, &mut Known<P>)> + '_ {
+        self.full.iter_mut()
+    }
 }
 
 /// Before declaring a suspect dead, a node pings it itself at these
@@ -119,28 +242,43 @@ const SUSPICION_CONFIRMATIONS: usize = 3;
 /// round-robin slot. A live suspect answers it, which confirms nothing.
 const EARLY_PROBES: f64 = 6.0;
 
-/// A membership update waiting to be piggybacked.
+/// A membership update waiting to be piggybacked; where it stands in the
+/// queue is its [`QueueKey`].
+///
+/// Small on purpose (32 bytes for `u32` peers, its proof boxed): a queue
+/// over full views can hold an update about every member, and at 10,000
+/// simulated nodes under 30 % loss the queues were most of the memory,
+/// when each entry held a whole [`MemberUpdate`] (its proof's 96 bytes
+/// inline) and sat in a map of its own beside the order.
 #[derive(Clone, Debug)]
 struct Queued<P> {
-    /// The update, its proof taken out (and kept boxed in `proof`): a queue
-    /// over full views can hold an update about every member.
-    update: MemberUpdate<P>,
+    peer: P,
+    by: P,
+    incarnation: u64,
     proof: Option<Box<Proof>>,
-    /// Times piggybacked so far.
-    sent: u32,
-    /// Order among updates sent as often: the member's hash mixed with
-    /// this node's own, a random order that differs from node to node.
-    rank: u64,
-    /// 0 for claims about ourselves and refutations, 1 for the rest: the
-    /// first go first.
-    urgency: u8,
+    status: Status,
     /// The update's encoded size, proof included (saturated), for
     /// `max_piggyback_bytes`: measured once, not on every message.
     bytes: u16,
 }
 
-/// Where a queued update stands in the order of the queue: urgency, times
-/// sent, rank, then the entry's own number (unique, so no two collide).
+impl<P: Copy> Queued<P> {
+    fn update(&self) -> MemberUpdate<P> {
+        MemberUpdate {
+            peer: self.peer,
+            incarnation: self.incarnation,
+            status: self.status,
+            by: self.by,
+            proof: self.proof.as_deref().copied(),
+        }
+    }
+}
+
+/// Where a queued update stands in the order of the queue: urgency (0 for
+/// claims about ourselves and refutations, 1 for the rest: the first go
+/// first), times piggybacked so far, rank (the member's hash mixed with
+/// this node's own, a random order that differs from node to node), then
+/// the entry's own number (unique, so no two collide).
 type QueueKey = (u8, u32, u64, u64);
 
 /// The membership updates waiting to be piggybacked, one per member,
@@ -151,18 +289,16 @@ type QueueKey = (u8, u32, u64, u64);
 /// nodes joined in one process, that was a quarter of the time.)
 #[derive(Clone, Debug)]
 struct UpdateQueue<P> {
-    order: BTreeSet<QueueKey>,
-    entries: BTreeMap<u64, Queued<P>>,
-    /// The entry of each member.
-    of: BTreeMap<P, u64>,
+    order: BTreeMap<QueueKey, Queued<P>>,
+    /// Where each member's update stands.
+    of: BTreeMap<P, QueueKey>,
     next: u64,
 }
 
 impl<P> Default for UpdateQueue<P> {
     fn default() -> Self {
         Self {
-            order: BTreeSet::new(),
-            entries: BTreeMap::new(),
+            order: BTreeMap::new(),
             of: BTreeMap::new(),
             next: 0,
         }
@@ -171,38 +307,30 @@ impl<P> Default for UpdateQueue<P> {
 
 impl<P: Peer> UpdateQueue<P> {
     fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    const fn key(q: &Queued<P>, id: u64) -> QueueKey {
-        (q.urgency, q.sent, q.rank, id)
+        self.order.len()
     }
 
     /// Queues `update`, unsent, in place of any older one about its member.
-    fn push(&mut self, mut update: MemberUpdate<P>, urgency: u8, rank: u64)
+    fn push(&mut self, update: MemberUpdate<P>, urgency: u8, rank: u64)
     where
         P: Serialize,
     {
         let bytes = u16::try_from(update_len(&update)).unwrap_or(u16::MAX);
-        if let Some(id) = self.of.remove(&update.peer) {
-            if let Some(old) = self.entries.remove(&id) {
-                self.order.remove(&Self::key(&old, id));
-            }
+        if let Some(old) = self.of.remove(&update.peer) {
+            self.order.remove(&old);
         }
-        let id = self.next;
+        let key = (urgency, 0, rank, self.next);
         self.next += 1;
-        let proof = update.proof.take().map(Box::new);
         let queued = Queued {
-            update,
-            proof,
-            sent: 0,
-            rank,
-            urgency,
+            peer: update.peer,
+            by: update.by,
+            incarnation: update.incarnation,
+            proof: update.proof.map(Box::new),
+            status: update.status,
             bytes,
         };
-        self.order.insert(Self::key(&queued, id));
-        self.entries.insert(id, queued);
-        self.of.insert(update.peer, id);
+        self.order.insert(key, queued);
+        self.of.insert(update.peer, key);
     }
 
     /// Drops the updates sent `limit` times or more.
@@ -211,13 +339,12 @@ impl<P: Peer> UpdateQueue<P> {
             let done: Vec<QueueKey> = self
                 .order
                 .range((urgency, limit, 0, 0)..=(urgency, u32::MAX, u64::MAX, u64::MAX))
-                .copied()
+                .map(|(key, _)| *key)
                 .collect();
             for key in done {
-                self.order.remove(&key);
-                if let Some(gone) = self.entries.remove(&key.3) {
-                    if self.of.get(&gone.update.peer) == Some(&key.3) {
-                        self.of.remove(&gone.update.peer);
+                if let Some(gone) = self.order.remove(&key) {
+                    if self.of.get(&gone.peer) == Some(&key) {
+                        self.of.remove(&gone.peer);
                     }
                 }
             }
@@ -235,24 +362,23 @@ impl<P: Peer> UpdateQueue<P> {
         counted: bool,
         out: &mut Vec<MemberUpdate<P>>,
     ) {
-        let front: Vec<QueueKey> = self.order.iter().take(n).copied().collect();
+        let front: Vec<QueueKey> = self.order.keys().take(n).copied().collect();
         for key in front {
-            let Some(queued) = self.entries.get_mut(&key.3) else {
+            let Some(queued) = self.order.get(&key) else {
                 continue;
-            };
-            let update = MemberUpdate {
-                proof: queued.proof.as_deref().copied(),
-                ..queued.update
             };
             used = used.saturating_add(usize::from(queued.bytes));
             if used > max_bytes && !out.is_empty() {
                 break;
             }
-            out.push(update);
+            out.push(queued.update());
             if counted {
-                self.order.remove(&key);
-                queued.sent += 1;
-                self.order.insert(Self::key(queued, key.3));
+                if let Some(queued) = self.order.remove(&key) {
+                    let (urgency, sent, rank, id) = key;
+                    let moved = (urgency, sent + 1, rank, id);
+                    self.of.insert(queued.peer, moved);
+                    self.order.insert(moved, queued);
+                }
             }
         }
     }
@@ -448,7 +574,7 @@ struct Relay<P> {
 pub(crate) struct Swim<P> {
     me: P,
     incarnation: u64,
-    overrides: BTreeMap<P, Known<P>>,
+    overrides: Claims<P>,
     probe: Option<PendingProbe<P>>,
     /// The last failed probe, until its relays' nacks are counted.
     judged: Option<Judged>,
@@ -588,7 +714,7 @@ impl<P: Peer + Serialize> Swim<P> {
             incarnation,
             bound,
             refused: 0,
-            overrides: BTreeMap::new(),
+            overrides: Claims::new(),
             probe: None,
             judged: None,
             health: 0,
@@ -693,9 +819,7 @@ impl<P: Peer + Serialize> Swim<P> {
     }
 
     pub(crate) fn status(&self, peer: P) -> Status {
-        self.overrides
-            .get(&peer)
-            .map_or(Status::Alive, |k| k.status)
+        self.overrides.status(&peer)
     }
 
     pub(crate) fn is_live(&self, peer: P) -> bool {
@@ -705,7 +829,7 @@ impl<P: Peer + Serialize> Swim<P> {
     /// Members currently not alive, with their status.
     pub(crate) fn not_alive(&self) -> impl Iterator<Item = (P, Status)> + '_ {
         self.overrides
-            .iter()
+            .full_entries()
             .filter(|(_, k)| k.status != Status::Alive)
             .map(|(p, k)| (*p, k.status))
     }
@@ -752,17 +876,6 @@ impl<P: Peer + Serialize> Swim<P> {
             }
         }
         update
-    }
-
-    /// The claim held of a member, as this node passes it on.
-    fn claim_held(peer: P, known: &Known<P>) -> MemberUpdate<P> {
-        MemberUpdate {
-            peer,
-            incarnation: known.incarnation,
-            status: known.status,
-            by: known.by,
-            proof: known.proof.as_deref().copied(),
-        }
     }
 
     /// This node's signed claim of itself, if it signs and `to` has not had
@@ -820,7 +933,7 @@ impl<P: Peer + Serialize> Swim<P> {
         let room = self.keys.len() < KEYS_MAX;
         if let Some(proof) = update.proof {
             let direct = from == update.peer && update.status == Status::Alive && own;
-            let held = self.overrides.get(&maker).map_or(0, |k| k.incarnation);
+            let held = self.overrides.incarnation(&maker);
             let first = bound.is_none()
                 && room
                 && maker != self.me
@@ -894,10 +1007,10 @@ impl<P: Peer + Serialize> Swim<P> {
         // sends, and a rumor whose copies went mostly to the dead died out
         // before it reached every live member.
         let mut counted = true;
-        if let Some(known) = self.overrides.get(&to) {
-            if matches!(known.status, Status::Suspect | Status::Dead) {
+        if let Some(claim) = self.overrides.claim(to) {
+            if matches!(claim.status, Status::Suspect | Status::Dead) {
                 counted = false;
-                out.push(Self::claim_held(to, known));
+                out.push(claim);
             }
         }
         if let Some(introduction) = self.introduce(to) {
@@ -938,7 +1051,7 @@ impl<P: Peer + Serialize> Swim<P> {
         let known = if peer == self.me {
             self.incarnation
         } else {
-            self.overrides.get(&peer).map_or(0, |k| k.incarnation)
+            self.overrides.incarnation(&peer)
         };
         let admitted = self.bound.admits(known, incarnation);
         if !admitted {
@@ -985,10 +1098,7 @@ impl<P: Peer + Serialize> Swim<P> {
             self.unheard.insert(update.peer, now_ms);
             events.push(Event::MemberJoined(update.peer));
         }
-        let current = self
-            .overrides
-            .get(&update.peer)
-            .map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+        let current = self.overrides.key(&update.peer);
         if update.proof.is_some()
             && !new
             && update.key() == current
@@ -996,13 +1106,31 @@ impl<P: Peer + Serialize> Swim<P> {
         {
             // The same claim as held, now with its maker's proof: keep that,
             // and pass it on instead of the unsigned one.
-            match self.overrides.get_mut(&update.peer) {
+            let plain = self.overrides.raised.contains_key(&update.peer);
+            match self.overrides.get_full_mut(&update.peer) {
                 Some(known) if known.proof.is_none() || bound => {
                     known.by = update.by;
                     known.proof = update.proof.map(Box::new);
                     self.enqueue(update);
                 }
-                _ => {}
+                Some(_) => {}
+                None if plain => {
+                    // Held as a plain "alive" (so unsigned): now signed.
+                    self.overrides.insert(
+                        update.peer,
+                        Known {
+                            incarnation: current.0,
+                            status: current.1,
+                            by: update.by,
+                            proof: update.proof.map(Box::new),
+                            since_ms: now_ms,
+                            suspecters: Vec::new(),
+                            checks: 0,
+                        },
+                    );
+                    self.enqueue(update);
+                }
+                None => {}
             }
         } else if update.key() == current && update.status == Status::Suspect {
             if self.vouches(update.by, update.peer, members) {
@@ -1025,8 +1153,8 @@ impl<P: Peer + Serialize> Swim<P> {
         {
             // The sender suspects a life the member has already outlived:
             // spread the refutation again so stale holders catch up.
-            if let Some(known) = self.overrides.get(&update.peer) {
-                self.enqueue(Self::claim_held(update.peer, known));
+            if let Some(claim) = self.overrides.claim(update.peer) {
+                self.enqueue(claim);
             }
         }
     }
@@ -1048,8 +1176,8 @@ impl<P: Peer + Serialize> Swim<P> {
         if rebinds || !members.contains(update.peer) {
             return true;
         }
-        let known = self.overrides.get(&update.peer);
-        let current = known.map_or((0, Status::Alive), |k| (k.incarnation, k.status));
+        let known = self.overrides.get_full(&update.peer);
+        let current = self.overrides.key(&update.peer);
         match update.key().cmp(&current) {
             core::cmp::Ordering::Greater => true,
             core::cmp::Ordering::Less => false,
@@ -1059,6 +1187,8 @@ impl<P: Peer + Serialize> Swim<P> {
                         && !k.suspecters.contains(&update.by)
                 }
                 (_, Some(k)) => k.proof.is_none() && update.proof.is_some(),
+                // A plain "alive" held: unsigned.
+                (_, None) if self.overrides.contains(&update.peer) => update.proof.is_some(),
                 (_, None) => update.proof.is_some() && self.key_of(update.peer).is_none(),
             },
         }
@@ -1076,7 +1206,7 @@ impl<P: Peer + Serialize> Swim<P> {
     /// and pass the confirmation on while it still shortens timeouts.
     /// Returns whether the confirmation was new.
     fn confirm(&mut self, update: MemberUpdate<P>) -> bool {
-        if let Some(known) = self.overrides.get_mut(&update.peer) {
+        if let Some(known) = self.overrides.get_full_mut(&update.peer) {
             if known.suspecters.len() <= SUSPICION_CONFIRMATIONS
                 && !known.suspecters.contains(&update.by)
             {
@@ -1190,8 +1320,8 @@ impl<P: Peer + Serialize> Swim<P> {
         core::mem::take(&mut self.behind)
             .into_iter()
             .filter_map(|(peer, spoke_from)| {
-                let known = self.overrides.get(&peer)?;
-                (spoke_from < known.incarnation).then(|| Self::claim_held(peer, known))
+                let claim = self.overrides.claim(peer)?;
+                (spoke_from < claim.incarnation).then_some(claim)
             })
             .collect()
     }
@@ -1305,10 +1435,7 @@ impl<P: Peer + Serialize> Swim<P> {
             } else {
                 self.enqueue(update);
             }
-        } else if self
-            .overrides
-            .get(&from)
-            .is_some_and(|k| incarnation < k.incarnation)
+        } else if self.overrides.contains(&from) && incarnation < self.overrides.incarnation(&from)
         {
             // The sender speaks from below what we hold of it: it restarted
             // without its last incarnation. Tell it what we saw, so that it
@@ -1319,10 +1446,7 @@ impl<P: Peer + Serialize> Swim<P> {
             if !self.behind.iter().any(|(b, _)| *b == from) {
                 self.behind.push((from, incarnation));
             }
-        } else if self
-            .overrides
-            .get(&from)
-            .is_some_and(|k| k.incarnation < incarnation)
+        } else if self.overrides.contains(&from) && self.overrides.incarnation(&from) < incarnation
         {
             let update = MemberUpdate {
                 peer: from,
@@ -1462,7 +1586,7 @@ impl<P: Peer + Serialize> Swim<P> {
             if !members.forget(*peer) {
                 continue;
             }
-            let incarnation = self.overrides.remove(peer).map_or(0, |k| k.incarnation);
+            let incarnation = self.overrides.remove(peer).unwrap_or(0);
             self.keys.remove(peer);
             self.urgent.retain(|p| p != peer);
             // A probe of it in flight has nothing left to judge: its
@@ -1630,7 +1754,7 @@ impl<P: Peer + Serialize> Swim<P> {
             self.next_reconnect_ms = now_ms + config.reconnect_interval_ms.max(1);
             let dead: Vec<P> = self
                 .overrides
-                .iter()
+                .full_entries()
                 .filter(|(_, k)| k.status == Status::Dead)
                 .map(|(p, _)| *p)
                 .collect();
@@ -1643,7 +1767,7 @@ impl<P: Peer + Serialize> Swim<P> {
 
         let mut expired = Vec::new();
         let mut checked = false;
-        for (peer, known) in &mut self.overrides {
+        for (peer, known) in self.overrides.full_entries_mut() {
             if known.status != Status::Suspect {
                 continue;
             }
@@ -1690,7 +1814,7 @@ impl<P: Peer + Serialize> Swim<P> {
             }
             return Vec::new();
         }
-        let incarnation = self.overrides.get(&peer).map_or(0, |k| k.incarnation);
+        let incarnation = self.overrides.incarnation(&peer);
         let update = MemberUpdate {
             peer,
             incarnation,
@@ -1704,7 +1828,7 @@ impl<P: Peer + Serialize> Swim<P> {
                 let me = self.me;
                 return self
                     .overrides
-                    .get(&peer)
+                    .get_full(&peer)
                     .map(|k| k.suspecters.iter().copied().filter(|s| *s != me).collect())
                     .unwrap_or_default();
             }
@@ -1761,16 +1885,13 @@ impl<P: Peer + Serialize> Swim<P> {
         let others = (0..members.len())
             .filter_map(|i| members.get(i))
             .filter_map(|peer| {
-                let claim = self.overrides.get(&peer).map_or(
-                    MemberUpdate {
-                        peer,
-                        incarnation: 0,
-                        status: Status::Alive,
-                        by: peer,
-                        proof: None,
-                    },
-                    |known| Self::claim_held(peer, known),
-                );
+                let claim = self.overrides.claim(peer).unwrap_or(MemberUpdate {
+                    peer,
+                    incarnation: 0,
+                    status: Status::Alive,
+                    by: peer,
+                    proof: None,
+                });
                 matches!(claim.status, Status::Alive | Status::Suspect).then_some(claim)
             });
         let all: Vec<MemberUpdate<P>> = core::iter::once(me).chain(others).collect();
@@ -1967,6 +2088,97 @@ mod tests {
         assert_eq!(ProbeOrder::default().next_index(0, &mut rng), None);
     }
 
+    /// Law: the two-map claim store answers as one map of full entries
+    /// would (the code before it): the same key, the same claim to pass on
+    /// (maker and proof included), the same suspects and dead in the same
+    /// order, after any sequence of inserts and removes, with plain,
+    /// signed, relayed and suspect claims mixed.
+    #[test]
+    fn the_claim_store_answers_as_one_map_of_full_entries() {
+        let signer = Identity::from_secret([7; 32]);
+        let mut rng = Pcg64Mcg::seed_from_u64(13);
+        let mut plain = 0;
+        for _ in 0..200 {
+            let mut claims = Claims::<u32>::new();
+            let mut reference: BTreeMap<u32, Known<u32>> = BTreeMap::new();
+            for _ in 0..100 {
+                let peer = rng.random_range(0..16u32);
+                if rng.random_bool(0.2) {
+                    let want = reference.remove(&peer).map(|k| k.incarnation);
+                    assert_eq!(claims.remove(&peer), want);
+                } else {
+                    let status = [Status::Alive, Status::Suspect, Status::Dead, Status::Left]
+                        [rng.random_range(0..4)];
+                    let by = if rng.random_bool(0.7) { peer } else { 99 };
+                    let incarnation = rng.random_range(1..4);
+                    let claim = MemberUpdate {
+                        peer,
+                        incarnation,
+                        status,
+                        by,
+                        proof: None,
+                    };
+                    let proof = rng
+                        .random_bool(0.3)
+                        .then(|| signer.sign_claim(&claim))
+                        .flatten()
+                        .map(Box::new);
+                    let suspecters = if status == Status::Suspect {
+                        vec![by]
+                    } else {
+                        Vec::new()
+                    };
+                    let known = Known {
+                        incarnation,
+                        status,
+                        by,
+                        proof,
+                        since_ms: 5,
+                        suspecters,
+                        checks: 0,
+                    };
+                    claims.insert(peer, known.clone());
+                    // A plain "alive" takes the small map, and only it.
+                    assert_eq!(
+                        claims.raised.contains_key(&peer),
+                        known.is_plain_alive(peer)
+                    );
+                    plain += usize::from(known.is_plain_alive(peer));
+                    reference.insert(peer, known);
+                }
+                for peer in 0..16u32 {
+                    let want = reference.get(&peer).map(|k| MemberUpdate {
+                        peer,
+                        incarnation: k.incarnation,
+                        status: k.status,
+                        by: k.by,
+                        proof: k.proof.as_deref().copied(),
+                    });
+                    assert_eq!(claims.claim(peer), want);
+                    let key = want.map_or((0, Status::Alive), |c| (c.incarnation, c.status));
+                    assert_eq!(claims.key(&peer), key);
+                    assert_eq!(claims.contains(&peer), want.is_some());
+                }
+                assert_eq!(claims.len(), reference.len());
+                let not_alive: Vec<(u32, Status)> = claims
+                    .full_entries()
+                    .filter(|(_, k)| k.status != Status::Alive)
+                    .map(|(p, k)| (*p, k.status))
+                    .collect();
+                let want: Vec<(u32, Status)> = reference
+                    .iter()
+                    .filter(|(_, k)| k.status != Status::Alive)
+                    .map(|(p, k)| (*p, k.status))
+                    .collect();
+                assert_eq!(not_alive, want);
+            }
+        }
+        assert!(
+            plain > 1_000,
+            "{plain} plain claims: the small map went untested"
+        );
+    }
+
     /// Law: the ordered queue picks what a vector sorted for every message
     /// picked (the code before it): the same updates, in the same order,
     /// after any sequence of pushes, expiries and takes.
@@ -1975,7 +2187,8 @@ mod tests {
         let mut rng = Pcg64Mcg::seed_from_u64(12);
         for _ in 0..200 {
             let mut queue = UpdateQueue::<u32>::default();
-            let mut reference: Vec<Queued<u32>> = Vec::new();
+            // (update, sent, rank, urgency)
+            let mut reference: Vec<(MemberUpdate<u32>, u32, u64, u8)> = Vec::new();
             for _ in 0..100 {
                 match rng.random_range(0..3) {
                     0 => {
@@ -1989,29 +2202,22 @@ mod tests {
                         };
                         let (urgency, rank) = (rng.random_range(0..2u8), mix(u64::from(peer)));
                         queue.push(update, urgency, rank);
-                        reference.retain(|q| q.update.peer != peer);
-                        reference.push(Queued {
-                            update,
-                            proof: None,
-                            sent: 0,
-                            rank,
-                            urgency,
-                            bytes: 0,
-                        });
+                        reference.retain(|q| q.0.peer != peer);
+                        reference.push((update, 0, rank, urgency));
                     }
                     1 => {
                         let limit = rng.random_range(1..6);
                         queue.expire(limit);
-                        reference.retain(|q| q.sent < limit);
+                        reference.retain(|q| q.1 < limit);
                     }
                     _ => {
                         let (n, counted) = (rng.random_range(0..8), rng.random_bool(0.8));
                         let mut got = Vec::new();
                         queue.take(n, (0, usize::MAX), counted, &mut got);
-                        reference.sort_by_key(|q| (q.urgency, q.sent, q.rank));
-                        let want: Vec<_> = reference.iter().take(n).map(|q| q.update).collect();
+                        reference.sort_by_key(|q| (q.3, q.1, q.2));
+                        let want: Vec<_> = reference.iter().take(n).map(|q| q.0).collect();
                         for q in reference.iter_mut().take(n) {
-                            q.sent += u32::from(counted);
+                            q.1 += u32::from(counted);
                         }
                         assert_eq!(got, want);
                     }
