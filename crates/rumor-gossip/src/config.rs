@@ -134,6 +134,13 @@ pub struct Config {
     /// [`Strategy::Eager`]: how long an announced delta may take to arrive
     /// on the tree before the announcer is grafted.
     pub graft_timeout_ms: u64,
+    /// [`Strategy::Eager`]: how long a node waits, after a duplicate came
+    /// over a link, before it tells the link's other end to stop pushing (a
+    /// prune); the link is demoted here at once. Long enough for the write
+    /// whose duplicate it was to finish spreading, so that the prunes do not
+    /// share its path; short enough to land before the next write. 0 prunes
+    /// at once, as Plumtree does.
+    pub prune_delay_ms: u64,
     /// [`Strategy::Eager`]: rounds a received delta is kept for grafts.
     pub eager_keep_rounds: u64,
     /// [`Strategy::Eager`]: a neighbor that announces a delta at least this
@@ -211,6 +218,7 @@ impl Default for Config {
             members_per_message: 32,
             eager_degree: 4,
             graft_timeout_ms: 20,
+            prune_delay_ms: 20,
             eager_keep_rounds: 10,
             shortcut_hops: 2,
             max_ids_per_message: 1_024,

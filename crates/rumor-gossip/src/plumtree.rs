@@ -628,6 +628,23 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         ids
     }
 
+    /// Up to `max` of the ids [`Self::announcements_for`] `peer` (kept this
+    /// round or the last, not known to be held by it), newest first: what a
+    /// peer that just connected may have missed.
+    pub(crate) fn catch_up_for(&self, peer: P, max: usize) -> Vec<DeltaId<P>> {
+        self.fresh
+            .iter()
+            .rev()
+            .filter(|id| {
+                self.kept
+                    .get(id)
+                    .is_some_and(|k| k.announced < ANNOUNCE_ROUNDS && !k.holders.contains(&peer))
+            })
+            .take(max)
+            .copied()
+            .collect()
+    }
+
     /// Whether any kept delta is still to be announced.
     pub(crate) fn announcing(&self) -> bool {
         !self.fresh.is_empty()
