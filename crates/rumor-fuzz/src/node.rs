@@ -101,6 +101,9 @@ struct Settings {
     graft_timeout_ms: u16,
     eager_keep_rounds: u8,
     max_ids_per_message: u8,
+    prune_delay_ms: u8,
+    max_piggyback_bytes: u16,
+    sealed_redundant_stop: u8,
 }
 
 impl Settings {
@@ -129,6 +132,9 @@ impl Settings {
             graft_timeout_ms: u64::from(self.graft_timeout_ms % 1_000),
             eager_keep_rounds: u64::from(self.eager_keep_rounds % 20),
             max_ids_per_message: usize::from(self.max_ids_per_message % 64),
+            prune_delay_ms: u64::from(self.prune_delay_ms % 64),
+            max_piggyback_bytes: usize::from(self.max_piggyback_bytes),
+            sealed_redundant_stop: u32::from(self.sealed_redundant_stop % 6),
             ..Config::default()
         }
     }
@@ -866,6 +872,9 @@ mod tests {
             graft_timeout_ms: 20,
             eager_keep_rounds: 10,
             max_ids_per_message: 32,
+            prune_delay_ms: 20,
+            max_piggyback_bytes: 960,
+            sealed_redundant_stop: 4,
         }
     }
 
