@@ -104,6 +104,7 @@ struct Settings {
     prune_delay_ms: u8,
     max_piggyback_bytes: u16,
     sealed_redundant_stop: u8,
+    eager_links_wanted: u8,
 }
 
 impl Settings {
@@ -135,6 +136,7 @@ impl Settings {
             prune_delay_ms: u64::from(self.prune_delay_ms % 64),
             max_piggyback_bytes: usize::from(self.max_piggyback_bytes),
             sealed_redundant_stop: u32::from(self.sealed_redundant_stop % 6),
+            eager_links_wanted: usize::from(self.eager_links_wanted % 6),
             ..Config::default()
         }
     }
@@ -875,6 +877,7 @@ mod tests {
             prune_delay_ms: 20,
             max_piggyback_bytes: 960,
             sealed_redundant_stop: 4,
+            eager_links_wanted: 2,
         }
     }
 

@@ -134,6 +134,12 @@ pub struct Config {
     /// [`Strategy::Eager`]: how long an announced delta may take to arrive
     /// on the tree before the announcer is grafted.
     pub graft_timeout_ms: u64,
+    /// [`Strategy::Eager`] over a partial view: a new link starts eager
+    /// while the node has fewer eager links than this (and asks the other
+    /// end to connect), lazy otherwise. 0 starts every link eager, as
+    /// Plumtree does, and the first write floods every link before its
+    /// duplicates prune them.
+    pub eager_links_wanted: usize,
     /// [`Strategy::Eager`]: how long a node waits, after a duplicate came
     /// over a link, before it tells the link's other end to stop pushing (a
     /// prune); the link is demoted here at once. Long enough for the write
@@ -219,6 +225,7 @@ impl Default for Config {
             eager_degree: 4,
             graft_timeout_ms: 20,
             prune_delay_ms: 20,
+            eager_links_wanted: 2,
             eager_keep_rounds: 10,
             shortcut_hops: 2,
             max_ids_per_message: 1_024,

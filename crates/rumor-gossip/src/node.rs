@@ -216,6 +216,9 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// Links held as paths from the writers until the time given: a
     /// duplicate over one prunes nothing (see `Node::hold_path`).
     held_paths: Vec<(P, u64)>,
+    /// Peers that asked to connect before their link came up in this node's
+    /// view: the link starts eager when it does.
+    early_connects: Vec<P>,
     /// Peers sent a delayed prune, and when (for one round; see
     /// `reconnect_if_pruned`).
     pruned: Vec<(P, u64)>,
@@ -291,6 +294,7 @@ where
             pending_prunes: Vec::new(),
             prunes_due_ms: None,
             held_paths: Vec::new(),
+            early_connects: Vec::new(),
             pruned: Vec::new(),
             deferred_lists: Vec::new(),
             gone: BTreeSet::new(),
@@ -958,7 +962,7 @@ where
         for event in self.members.take_events() {
             match event {
                 ViewEvent::Up(peer) => {
-                    self.tree.promote(peer);
+                    self.link_up(peer, now_ms, out);
                     out.events.push(Event::LinkUp(peer));
                 }
                 ViewEvent::Down(peer) => {
@@ -967,6 +971,38 @@ where
                 }
                 ViewEvent::Joined(peer) => out.events.push(Event::MemberJoined(peer)),
             }
+        }
+    }
+
+    /// A partial view's new link to `peer`: eager while this node has fewer
+    /// than `eager_links_wanted` eager links, or if `peer` asked to connect
+    /// before the link came up here (the other end is then asked to connect
+    /// too, and the link is held as a path); lazy otherwise.
+    ///
+    /// Plumtree starts every link eager and lets the first broadcast prune
+    /// the extra ones. Over partial views of 5 links that first write came
+    /// to each node about 5 times: in one process of 1,000 agents on 2
+    /// cores, the first write after formation was always the slowest
+    /// (median 80 ms over 11 runs, against 22 ms for the median write);
+    /// with 2 links wanted, 56 ms. Every node still has a path: a joining
+    /// node's first links come up eager, to nodes on the tree already, and
+    /// a lost eager link turns the lazy ones eager.
+    fn link_up(&mut self, peer: P, now_ms: u64, out: &mut Output<S, P>) {
+        let wanted = self.config.eager_links_wanted;
+        if self.config.strategy != Strategy::Eager || wanted == 0 {
+            self.tree.promote(peer);
+            return;
+        }
+        let asked = self.early_connects.iter().position(|p| *p == peer);
+        if let Some(at) = asked {
+            self.early_connects.swap_remove(at);
+        }
+        if asked.is_some() || self.tree.eager_len() < wanted {
+            self.tree.promote(peer);
+            self.hold_path(peer, now_ms);
+            self.send(out, peer, Body::Tree(Tree::Connect));
+        } else {
+            self.tree.add_lazy(peer);
         }
     }
 
@@ -1089,7 +1125,15 @@ where
         let was_eager = self.tree.is_eager(peer);
         self.link(peer);
         if !self.tree.is_eager(peer) {
-            return; // not a link of this node's view
+            // Not a link of this node's view, or not yet: the view's
+            // answer may come after the peer's connect.
+            if !self.early_connects.contains(&peer) {
+                if self.early_connects.len() >= MAX_EARLY_CONNECTS {
+                    self.early_connects.remove(0);
+                }
+                self.early_connects.push(peer);
+            }
+            return;
         }
         self.hold_path(peer, now_ms);
         if was_eager {
@@ -2186,6 +2230,9 @@ const MAX_PENDING_PRUNES: usize = 64;
 /// Links held as paths at once, at most (see `Node::hold_path`): a node
 /// has a handful of links, so this bound is only met by a hostile stream.
 const MAX_HELD_PATHS: usize = 64;
+
+/// Connects remembered until their links come up, at most.
+const MAX_EARLY_CONNECTS: usize = 8;
 
 /// Deltas pushed at once to a peer that asked to connect, at most (see
 /// `Node::connected`).

@@ -316,6 +316,19 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         self.eager.contains(&peer) || self.lazy.contains(&peer)
     }
 
+    /// Eager neighbors.
+    pub(crate) fn eager_len(&self) -> usize {
+        self.eager.len()
+    }
+
+    /// Adds `peer` as a lazy neighbor, unless it is one already (eager or
+    /// lazy).
+    pub(crate) fn add_lazy(&mut self, peer: P) {
+        if peer != self.me && !self.eager.contains(&peer) {
+            self.lazy.insert(peer);
+        }
+    }
+
     /// Makes `peer` an eager neighbor.
     pub(crate) fn promote(&mut self, peer: P) {
         if peer != self.me {
