@@ -1059,9 +1059,9 @@ where
     /// Losing an eager link (HyParView's refreshes replace about 90 links a
     /// second among 1,000 nodes, on top of failures) may take this node's
     /// path from the writers, while a write is on its way. So every eager
-    /// link left counts as a first path for this round and the next (see
-    /// `Plumtree::hold_path`): the write's duplicates, still in flight, do
-    /// not prune the links that must now carry the next ones.
+    /// link left is held as a path for a while (see `Node::hold_path`): the
+    /// write's duplicates, still in flight, do not prune the links that must
+    /// now carry the next ones.
     fn cut(&mut self, peer: P, now_ms: u64, out: &mut Output<S, P>) {
         if self.config.strategy != Strategy::Eager {
             self.tree.remove(peer);
@@ -1111,15 +1111,15 @@ where
     /// write that passed this node already, and would wait for the round's
     /// "I have" and a graft: the deltas kept this round and the last that
     /// it is not known to hold go to it at once (at most
-    /// `MAX_CATCH_UP_PUSHES`, each once per peer). The link counts as a
-    /// first path for this round and the next, so that a duplicate `peer`
-    /// pushes meanwhile does not prune it again.
+    /// `MAX_CATCH_UP_PUSHES`, each once per peer). The link is held as a
+    /// path (`Node::hold_path`), so that a duplicate `peer` pushes meanwhile
+    /// does not prune it again.
     ///
     /// In the simulator (1,000 nodes on partial views, 1 ms links, 50
     /// writes at 5 a second, 16 seeds), 23 of 800 writes reached their last
     /// node after more than 25 ms (up to 94 ms): a link lost mid-write left
     /// a few nodes to a graft. With the catch-up, the paths held after a
-    /// cut and the connected link held here, 2 did; without the paths held
+    /// cut and the connected link held here, 5 did; without the paths held
     /// after a cut, the catch-up's own duplicates pruned the new links (131).
     fn connected(&mut self, peer: P, now_ms: u64, out: &mut Output<S, P>) {
         let was_eager = self.tree.is_eager(peer);
