@@ -5,7 +5,7 @@
 //! themselves: every live node holds the same state, no write that a live
 //! node holds is missing anywhere, and no write was lost everywhere.
 //!
-//! These take minutes (about 14 on 2 cores, one at a time), so they are `#[ignore]`d:
+//! These take minutes (about 12 on 2 cores, one at a time), so they are `#[ignore]`d:
 //! `cargo test --workspace` leaves them out, and `.ci/run` runs them in a
 //! step of their own, `cargo test --workspace --test scale -- --ignored --test-threads=1`.
 
