@@ -108,6 +108,17 @@ impl<P: Copy + PartialEq> Known<P> {
             && self.suspecters.is_empty()
             && self.checks == 0
     }
+
+    /// The claim held, as this node passes it on.
+    fn claim(&self, peer: P) -> MemberUpdate<P> {
+        MemberUpdate {
+            peer,
+            incarnation: self.incarnation,
+            status: self.status,
+            by: self.by,
+            proof: self.proof.as_deref().copied(),
+        }
+    }
 }
 
 /// What a node holds of the members whose claim differs from "alive at
@@ -168,13 +179,7 @@ impl<P: Peer> Claims<P> {
                 by: peer,
                 proof: None,
             }),
-            None => self.full.get(&peer).map(|known| MemberUpdate {
-                peer,
-                incarnation: known.incarnation,
-                status: known.status,
-                by: known.by,
-                proof: known.proof.as_deref().copied(),
-            }),
+            None => self.full.get(&peer).map(|known| known.claim(peer)),
         }
     }
 
@@ -1007,10 +1012,11 @@ impl<P: Peer + Serialize> Swim<P> {
         // sends, and a rumor whose copies went mostly to the dead died out
         // before it reached every live member.
         let mut counted = true;
-        if let Some(claim) = self.overrides.claim(to) {
-            if matches!(claim.status, Status::Suspect | Status::Dead) {
+        // (Suspects and the dead are never plain "alive" claims.)
+        if let Some(known) = self.overrides.get_full(&to) {
+            if matches!(known.status, Status::Suspect | Status::Dead) {
                 counted = false;
-                out.push(claim);
+                out.push(known.claim(to));
             }
         }
         if let Some(introduction) = self.introduce(to) {
