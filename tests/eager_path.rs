@@ -593,3 +593,128 @@ fn the_first_write_after_formation_floods_only_the_links_wanted() {
         assert!(wanted_ms <= 15, "{wanted_ms} ms to every node");
     }
 }
+
+/// Nodes 1 and 2 on the eager path, driven by hand: 1 starts empty, 2 with
+/// `two_has`. Digest rounds are rare (`digest_every_rounds` 1,000, round 1
+/// aside), so that any other exchange a test sees is a retry.
+fn two_eager_nodes(two_has: &OrSet<u64>) -> [Node<OrSet<u64>, u32>; 2] {
+    let config = Config {
+        strategy: Strategy::Eager,
+        digest_every_rounds: 1_000,
+        ..Config::default()
+    };
+    let node = |id: u32, state: OrSet<u64>| {
+        Node::new(id, state, FullView::new(id, [1, 2]), config.clone(), u64::from(id))
+    };
+    [node(1, OrSet::new()), node(2, two_has.clone())]
+}
+
+/// What one `Sync` on the wire was: from, hop, whether it carried a context.
+type SyncSeen = (u32, u8, bool);
+
+/// Delivers `out` (sent by `from`) and everything it draws, back and forth,
+/// at `now`, but for the `Sync`s `lose` picks; returns every `Sync` sent.
+fn deliver(
+    nodes: &mut [Node<OrSet<u64>, u32>; 2],
+    from: u32,
+    out: rumor::gossip::Output<OrSet<u64>, u32>,
+    now: u64,
+    lose: impl Fn(SyncSeen) -> bool,
+) -> Vec<SyncSeen> {
+    let mut wire: Vec<(u32, u32, Message<OrSet<u64>, u32>)> =
+        out.messages.into_iter().map(|(to, m)| (from, to, m)).collect();
+    let mut seen = Vec::new();
+    for _ in 0..1_000 {
+        let Some((from, to, message)) = wire.pop() else {
+            return seen;
+        };
+        if let Body::Sync(sync) = &message.body {
+            let sync = (from, sync.hop, sync.context.is_some());
+            seen.push(sync);
+            if lose(sync) {
+                continue;
+            }
+        }
+        let bytes = codec::encode(&message).unwrap();
+        let message = codec::decode(&bytes, 1 << 20).unwrap();
+        let answers = nodes[to as usize - 1].handle(from, message, now).messages;
+        wire.extend(answers.into_iter().map(|(next, m)| (to, next, m)));
+    }
+    panic!("the exchange did not end");
+}
+
+/// A node that lacks a write and whose digest exchanges go unanswered
+/// starts another at its next round, not a digest period (a second) later;
+/// once it has seen the states differ, the next opens with its context, so
+/// that the peer's first answer is what it lacks (2 legs, not 4; everything
+/// after it is lost here).
+#[test]
+fn an_unanswered_digest_exchange_starts_again_next_round_with_the_context_once_states_differ() {
+    let mut source = OrSet::<u64>::new();
+    let _ = source.insert(WRITER, 1);
+    let mut nodes = two_eager_nodes(&source);
+    // Round 1: the digest to 2 is lost.
+    let out = nodes[0].tick(100);
+    assert_eq!(deliver(&mut nodes, 1, out, 100, |_| true), vec![(1, 0, false)]);
+    // Round 2: again; 2's context (the states differ) is lost.
+    let out = nodes[0].tick(200);
+    let lost_answer = |(from, _, _): SyncSeen| from == 2;
+    assert_eq!(
+        deliver(&mut nodes, 1, out, 200, lost_answer),
+        vec![(1, 0, false), (2, 1, true)]
+    );
+    // Round 3: again; 2's last answer, with the delta 1 lacks, is lost.
+    let out = nodes[0].tick(300);
+    let lost_delta = |(from, hop, _): SyncSeen| from == 2 && hop == 3;
+    assert_eq!(
+        deliver(&mut nodes, 1, out, 300, lost_delta),
+        vec![(1, 0, false), (2, 1, true), (1, 2, true), (2, 3, false)]
+    );
+    assert!(nodes[0].state().is_bottom());
+    // Round 4: 1 opens with its context; 2's first answer brings the write.
+    let out = nodes[0].tick(400);
+    let seen = deliver(&mut nodes, 1, out, 400, |(_, hop, _)| hop >= 2);
+    assert_eq!(seen, [(1, 0, true), (2, 1, true), (1, 2, false)]);
+    assert!(nodes[0].state().includes(&source));
+    // Answered: no exchange in the rounds after (until the digest round).
+    for now in [500, 600, 700] {
+        let out = nodes[0].tick(now);
+        assert_eq!(deliver(&mut nodes, 1, out, now, |_| false), vec![]);
+    }
+}
+
+/// The same on the answering side: a node that lacks a write learns it
+/// from a peer's digest, answers with its context, and the peer's delta is
+/// lost: at its next round it opens an exchange with its context.
+#[test]
+fn a_node_whose_context_went_unanswered_opens_the_next_exchange_with_it() {
+    let mut source = OrSet::<u64>::new();
+    let _ = source.insert(WRITER, 1);
+    let mut nodes = two_eager_nodes(&OrSet::new());
+    nodes[0] = {
+        let config = Config {
+            strategy: Strategy::Eager,
+            digest_every_rounds: 1_000,
+            ..Config::default()
+        };
+        Node::new(1u32, source.clone(), FullView::new(1, [1, 2]), config, 1)
+    };
+    // 2's own first digest round goes unheard.
+    let out = nodes[1].tick(50);
+    assert_eq!(deliver(&mut nodes, 2, out, 50, |_| true), vec![(2, 0, false)]);
+    // 1's digest reaches 2, which answers with its context; 1's delta is
+    // lost.
+    let out = nodes[0].tick(100);
+    let lost_delta = |(from, hop, _): SyncSeen| from == 1 && hop == 2;
+    assert_eq!(
+        deliver(&mut nodes, 1, out, 100, lost_delta),
+        vec![(1, 0, false), (2, 1, true), (1, 2, true)]
+    );
+    assert!(nodes[1].state().is_bottom());
+    // 2's next round opens with its context; 1's first answer brings the
+    // write.
+    let out = nodes[1].tick(250);
+    let seen = deliver(&mut nodes, 2, out, 250, |(_, hop, _)| hop >= 2);
+    assert_eq!(seen, [(2, 0, true), (1, 1, true), (2, 2, false)]);
+    assert!(nodes[1].state().includes(&source));
+}
