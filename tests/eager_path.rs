@@ -604,7 +604,13 @@ fn two_eager_nodes(two_has: &OrSet<u64>) -> [Node<OrSet<u64>, u32>; 2] {
         ..Config::default()
     };
     let node = |id: u32, state: OrSet<u64>| {
-        Node::new(id, state, FullView::new(id, [1, 2]), config.clone(), u64::from(id))
+        Node::new(
+            id,
+            state,
+            FullView::new(id, [1, 2]),
+            config.clone(),
+            u64::from(id),
+        )
     };
     [node(1, OrSet::new()), node(2, two_has.clone())]
 }
@@ -621,8 +627,11 @@ fn deliver(
     now: u64,
     lose: impl Fn(SyncSeen) -> bool,
 ) -> Vec<SyncSeen> {
-    let mut wire: Vec<(u32, u32, Message<OrSet<u64>, u32>)> =
-        out.messages.into_iter().map(|(to, m)| (from, to, m)).collect();
+    let mut wire: Vec<(u32, u32, Message<OrSet<u64>, u32>)> = out
+        .messages
+        .into_iter()
+        .map(|(to, m)| (from, to, m))
+        .collect();
     let mut seen = Vec::new();
     for _ in 0..1_000 {
         let Some((from, to, message)) = wire.pop() else {
@@ -655,7 +664,10 @@ fn an_unanswered_digest_exchange_starts_again_next_round_with_the_context_once_s
     let mut nodes = two_eager_nodes(&source);
     // Round 1: the digest to 2 is lost.
     let out = nodes[0].tick(100);
-    assert_eq!(deliver(&mut nodes, 1, out, 100, |_| true), vec![(1, 0, false)]);
+    assert_eq!(
+        deliver(&mut nodes, 1, out, 100, |_| true),
+        vec![(1, 0, false)]
+    );
     // Round 2: again; 2's context (the states differ) is lost.
     let out = nodes[0].tick(200);
     let lost_answer = |(from, _, _): SyncSeen| from == 2;
@@ -701,7 +713,10 @@ fn a_node_whose_context_went_unanswered_opens_the_next_exchange_with_it() {
     };
     // 2's own first digest round goes unheard.
     let out = nodes[1].tick(50);
-    assert_eq!(deliver(&mut nodes, 2, out, 50, |_| true), vec![(2, 0, false)]);
+    assert_eq!(
+        deliver(&mut nodes, 2, out, 50, |_| true),
+        vec![(2, 0, false)]
+    );
     // 1's digest reaches 2, which answers with its context; 1's delta is
     // lost.
     let out = nodes[0].tick(100);
