@@ -733,3 +733,53 @@ fn a_node_whose_context_went_unanswered_opens_the_next_exchange_with_it() {
     assert_eq!(seen, [(2, 0, true), (1, 1, true), (2, 2, false)]);
     assert!(nodes[1].state().includes(&source));
 }
+
+/// A node whose exchanges all go unanswered (every `Sync` is lost, the
+/// rest gets through) starts at most 3 more between two digest rounds: 4 a
+/// digest period, not one a round.
+#[test]
+fn unanswered_exchanges_start_again_at_most_three_times_a_digest_period() {
+    let config = Config {
+        strategy: Strategy::Eager,
+        digest_every_rounds: 10,
+        ..Config::default()
+    };
+    let mut nodes: Vec<Node<OrSet<u64>, u32>> = (1..=3u32)
+        .map(|id| {
+            let view = FullView::new(id, [1, 2, 3]);
+            Node::new(id, OrSet::new(), view, config.clone(), u64::from(id))
+        })
+        .collect();
+    let mut per_round = Vec::new();
+    for round in 1..=40u64 {
+        let now = round * 100;
+        let mut syncs = 0;
+        for id in 1..=3u32 {
+            let out = nodes[id as usize - 1].tick(now);
+            let mut wire: Vec<(u32, u32, Message<OrSet<u64>, u32>)> = out
+                .messages
+                .into_iter()
+                .map(|(to, m)| (id, to, m))
+                .collect();
+            for _ in 0..1_000 {
+                let Some((from, to, message)) = wire.pop() else {
+                    break;
+                };
+                if matches!(message.body, Body::Sync(_)) {
+                    syncs += usize::from(from == 1 && to != 1);
+                    continue;
+                }
+                let out = nodes[to as usize - 1].handle(from, message, now);
+                wire.extend(out.messages.into_iter().map(|(next, m)| (to, next, m)));
+            }
+        }
+        per_round.push(syncs);
+    }
+    assert_eq!(nodes[0].live_members().count(), 2, "both peers held alive");
+    // Round 1 is a digest round, then one every 10 rounds; each is followed
+    // by 3 retries, one a round, and then silence until the next.
+    assert_eq!(per_round[..5], [1, 1, 1, 1, 0], "{per_round:?}");
+    for period in per_round[10..].chunks(10) {
+        assert_eq!(period.iter().sum::<usize>(), 4, "{per_round:?}");
+    }
+}
