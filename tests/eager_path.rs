@@ -557,40 +557,52 @@ fn writes_reach_every_node_within_25_ms_while_partial_views_refresh() {
 }
 
 /// The first write after formation, over partial views: (payload bytes it
-/// took, ms to reach every node).
-fn first_write(seed: u64, eager_links_wanted: usize) -> (u64, u64) {
+/// took, ms to reach every node, eager links per node before it).
+fn first_write(seed: u64, eager_links_wanted: usize) -> (u64, u64, f64) {
     let node = Config {
         eager_links_wanted,
         ..Config::default()
     };
     let mut sim = thousand_eager_nodes(seed, Topology::partial(), node);
     sim.run_for(3_000);
+    let eager: usize = (0..sim.len())
+        .map(|i| sim.node(i).eager_peers().count())
+        .sum();
     let before = sim.stats().payload_bytes;
     let u = sim.update(7, |s, me| s.insert(me, 1)).unwrap();
     sim.run_for(200);
     let to_all = sim.updates()[u].latest_reach_ms().unwrap();
-    (sim.stats().payload_bytes - before, to_all)
+    (
+        sim.stats().payload_bytes - before,
+        to_all,
+        eager as f64 / f64::from(sim.len()),
+    )
 }
 
 /// Plumtree starts every link eager, and the first write floods every link
 /// before its duplicates prune them (in one process of 1,000 agents on 2
 /// cores, the slowest write of all). A new link starts eager only while its
-/// node has fewer than `eager_links_wanted` (2) eager links: 3 s after the
-/// joins, the first write costs about a fifth less (108.5 KB against 87.6
-/// KB of payload for seed 1; each link a refresh replaced since turned the
-/// lazy links of its ends eager), and still reaches every node within
-/// 15 ms (7–8 ms).
+/// node has fewer than `eager_links_wanted` (2) eager links, and a cut while
+/// the tree is idle makes lazy links eager only up to that many (the joins
+/// cut thousands of eager links): 3 s after the joins, a node has about 2.7
+/// eager links instead of 4.4, and the first write costs about half (48
+/// KB against 108 KB of payload for seed 1), reaching every node in 13–14
+/// ms (7–8 ms when it flooded; the tree is deeper than the flood).
 #[test]
 fn the_first_write_after_formation_floods_only_the_links_wanted() {
     for seed in [1, 2] {
-        let (flood, flood_ms) = first_write(seed, 0);
-        let (wanted, wanted_ms) = first_write(seed, 2);
-        eprintln!("seed {seed}: flood {flood} bytes, {flood_ms} ms; 2 wanted {wanted} bytes, {wanted_ms} ms");
+        let (flood, flood_ms, flood_eager) = first_write(seed, 0);
+        let (wanted, wanted_ms, wanted_eager) = first_write(seed, 2);
+        eprintln!(
+            "seed {seed}: flood {flood} bytes, {flood_ms} ms, {flood_eager:.2} eager links; \
+             2 wanted {wanted} bytes, {wanted_ms} ms, {wanted_eager:.2} eager links"
+        );
+        assert!(wanted_eager <= 3.0, "{wanted_eager:.2} eager links a node");
         assert!(
-            wanted * 10 < flood * 9,
+            wanted * 10 < flood * 6,
             "{wanted} bytes against {flood} with every link eager"
         );
-        assert!(wanted_ms <= 15, "{wanted_ms} ms to every node");
+        assert!(wanted_ms <= 25, "{wanted_ms} ms to every node");
     }
 }
 

@@ -351,6 +351,13 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// and the duplicates it causes prune the links back, instead of a
     /// round's wait for "I have" and a graft at every node past the cut.
     pub(crate) fn remove(&mut self, peer: P) -> Vec<P> {
+        self.remove_up_to(peer, usize::MAX, &[])
+    }
+
+    /// [`Self::remove`], but a cut makes lazy links eager only until
+    /// `eager` links are, taking them in the order of `order` (the lazy
+    /// links, shuffled by the caller) where it is not all of them.
+    pub(crate) fn remove_up_to(&mut self, peer: P, eager: usize, order: &[P]) -> Vec<P> {
         let was_eager = self.eager.remove(&peer);
         self.lazy.remove(&peer);
         self.first_from.retain(|p| *p != peer);
@@ -361,11 +368,28 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         if !was_eager {
             return Vec::new();
         }
-        let promoted: Vec<P> = self.lazy.iter().copied().collect();
-        for peer in self.lazy.take() {
+        let room = eager.saturating_sub(self.eager.len());
+        let promoted: Vec<P> = if room >= self.lazy.len() {
+            self.lazy.iter().copied().collect()
+        } else {
+            order
+                .iter()
+                .copied()
+                .filter(|p| self.lazy.contains(p))
+                .take(room)
+                .collect()
+        };
+        for &peer in &promoted {
+            self.lazy.remove(&peer);
             self.eager.insert(peer);
         }
         promoted
+    }
+
+    /// Whether the tree carried a delta lately: some delta is kept (for
+    /// `eager_keep_rounds` after it came or was written).
+    pub(crate) fn carrying(&self) -> bool {
+        !self.kept.is_empty()
     }
 
     /// Names a local delta and keeps it; returns its id.
@@ -743,10 +767,6 @@ impl<P: Ord + Copy> Links<P> {
             }
             Err(_) => false,
         }
-    }
-
-    fn take(&mut self) -> Vec<P> {
-        core::mem::take(&mut self.0)
     }
 }
 
