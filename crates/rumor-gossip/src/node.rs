@@ -827,8 +827,8 @@ where
         let retry =
             overdue.is_some() && !digest_round && self.exchange_retries < MAX_EXCHANGE_RETRIES;
         let with_context = (digest_round || retry) && overdue.is_some_and(|e| e.differ);
-        if digest_round || retry {
-            self.exchange = self.exchange.filter(|e| now_ms < e.due_ms);
+        if overdue.is_some() && (digest_round || retry) {
+            self.exchange = None;
         }
         if retry {
             self.exchange_retries += 1;
@@ -1129,14 +1129,9 @@ where
         // lowest ids everywhere). Otherwise every lazy link.
         let wanted = self.config.eager_links_wanted;
         let idle = !self.tree.carrying() && self.members.links().is_some() && wanted > 0;
-        let mut order: Vec<P> = Vec::new();
-        if idle && was_eager {
-            order = self.tree.lazy().collect();
-            let turn = usize::try_from(self.round).unwrap_or(0) % order.len().max(1);
-            order.rotate_left(turn);
-        }
         let up_to = if idle { wanted } else { usize::MAX };
-        for promoted in self.tree.remove_up_to(peer, up_to, &order) {
+        let turn = usize::try_from(self.round).unwrap_or(0);
+        for promoted in self.tree.remove_up_to(peer, up_to, turn) {
             if self.swim.is_live(promoted) {
                 self.send(out, promoted, Body::Tree(Tree::Connect));
             }

@@ -351,13 +351,13 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// and the duplicates it causes prune the links back, instead of a
     /// round's wait for "I have" and a graft at every node past the cut.
     pub(crate) fn remove(&mut self, peer: P) -> Vec<P> {
-        self.remove_up_to(peer, usize::MAX, &[])
+        self.remove_up_to(peer, usize::MAX, 0)
     }
 
     /// [`Self::remove`], but a cut makes lazy links eager only until
-    /// `eager` links are, taking them in the order of `order` (the lazy
-    /// links, shuffled by the caller) where it is not all of them.
-    pub(crate) fn remove_up_to(&mut self, peer: P, eager: usize, order: &[P]) -> Vec<P> {
+    /// `eager` links are: where that is not all of them, those from place
+    /// `turn` (modulo their number) of the lazy links in order, on.
+    pub(crate) fn remove_up_to(&mut self, peer: P, eager: usize, turn: usize) -> Vec<P> {
         let was_eager = self.eager.remove(&peer);
         self.lazy.remove(&peer);
         self.first_from.retain(|p| *p != peer);
@@ -369,16 +369,12 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             return Vec::new();
         }
         let room = eager.saturating_sub(self.eager.len());
-        let promoted: Vec<P> = if room >= self.lazy.len() {
-            self.lazy.iter().copied().collect()
-        } else {
-            order
-                .iter()
-                .copied()
-                .filter(|p| self.lazy.contains(p))
-                .take(room)
-                .collect()
-        };
+        let mut promoted: Vec<P> = self.lazy.iter().copied().collect();
+        if room < promoted.len() {
+            let turn = turn % promoted.len();
+            promoted.rotate_left(turn);
+            promoted.truncate(room);
+        }
         for &peer in &promoted {
             self.lazy.remove(&peer);
             self.eager.insert(peer);
