@@ -340,6 +340,7 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
     let mut agents: Vec<Agent> = Vec::with_capacity(args.agents as usize);
     let signed = key.is_some() && !args.unsigned;
     let mut key_rng: StdRng = rand::make_rng();
+    let mut join_rng = Pcg64Mcg::seed_from_u64(seed ^ 0x6a6f_696e);
     for index in 0..args.agents {
         let identity = signed.then(|| {
             let mut secret = [0; 32];
@@ -370,8 +371,15 @@ async fn start_agents(args: &Args, seed: u64, key: Option<&Key>) -> anyhow::Resu
         if let Some(identity) = identity {
             builder = builder.identity(identity);
         }
-        // Join through the first agent and the one started just before.
-        let seeds: Vec<SocketAddr> = [agents.first(), agents.last()]
+        // Join through the first agent and a random one started before, as
+        // agents given a list of seeds would. Joining through the one started
+        // just before chained the links (agent k to k - 1): right after
+        // formation the writes' paths were longer, the longest of 50 writes
+        // at 1,000 agents 18 tree hops at the median against 15.5 (p50 of
+        // the update-to-all 20.3 -> 17.6 ms, p90 32.5 -> 25.3 ms, 6
+        // alternating runs each).
+        let earlier = (!agents.is_empty()).then(|| join_rng.random_range(0..agents.len()));
+        let seeds: Vec<SocketAddr> = [agents.first(), earlier.and_then(|i| agents.get(i))]
             .into_iter()
             .flatten()
             .map(|a| a.gossip.local_addr())
