@@ -267,7 +267,10 @@ pub struct HyParView<P> {
     /// first (it was their contact) would otherwise grow an overlay of its
     /// own, cut off from the contact's.
     joining: Option<P>,
+    /// When the next periodic shuffle is due.
     next_shuffle_ms: u64,
+    /// When this node last sent a shuffle.
+    shuffled_at_ms: u64,
     /// The peers sent in our last shuffle: evicted first when its answer
     /// arrives.
     shuffled: Vec<P>,
@@ -299,6 +302,7 @@ impl<P: Peer> HyParView<P> {
             contacts: Vec::new(),
             joining: None,
             next_shuffle_ms: 0,
+            shuffled_at_ms: 0,
             shuffled: Vec::new(),
             awaited: 0,
             events: Vec::new(),
@@ -417,14 +421,35 @@ impl<P: Peer> HyParView<P> {
         if self.active.len() < self.config.active {
             out.extend(self.ask_replacement(now_ms, rng));
         }
-        if now_ms >= self.next_shuffle_ms {
+        // A node short of links with no candidate left shuffles at once (at
+        // most once a neighbor timeout), not at its next period: its passive
+        // view is where replacements come from. One that joined at the end
+        // of a join storm had 3 links and no candidate for a whole second,
+        // and when those 3 died it was alone for good (10,000 nodes, a
+        // fifth of them crashed, `tests/partial_view.rs`).
+        let starved = self.active.len() < self.config.active
+            && self.passive.is_empty()
+            && now_ms
+                >= self
+                    .shuffled_at_ms
+                    .saturating_add(self.config.neighbor_timeout_ms);
+        let due = now_ms >= self.next_shuffle_ms;
+        if due || starved {
             // Jittered (half to one and a half periods): nodes that joined
             // together must not shuffle together, or the refreshes below
-            // replace many links within one round, and a write
-            // then meets a tree cut in many places at once.
+            // replace many links within one round, and a write then meets a
+            // tree cut in many places at once. A node with no link yet sends
+            // nothing, and shuffles as soon as it has one.
             let every = self.config.shuffle_every_ms;
-            self.next_shuffle_ms = now_ms + every / 2 + rng.random_range(0..=every);
-            out.extend(self.start_shuffle(rng));
+            let next = now_ms + every / 2 + rng.random_range(0..=every);
+            let shuffle = self.start_shuffle(rng);
+            if !shuffle.is_empty() {
+                self.next_shuffle_ms = next;
+                self.shuffled_at_ms = now_ms;
+            }
+            out.extend(shuffle);
+        }
+        if due {
             let full = self.active.len() >= self.config.active;
             if full && rng.random_bool(self.config.refresh_probability.clamp(0.0, 1.0)) {
                 out.extend(self.ask_passive(Priority::Refresh, now_ms, rng));
@@ -1068,6 +1093,55 @@ mod tests {
             passive.len() >= contact_links,
             "passive {passive:?} after a join through a node with {contact_links} links"
         );
+    }
+
+    fn shuffles(out: &[(u32, View<u32>)]) -> usize {
+        out.iter()
+            .filter(|(_, message)| matches!(message, View::Shuffle { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_node_that_ticked_before_its_first_link_shuffles_as_soon_as_it_has_one() {
+        let mut net = grown(50);
+        // Its first round comes before the join is answered: nothing to
+        // shuffle with yet. That must not put its first shuffle off by a
+        // whole period (1-3 s), in which its passive view stays empty.
+        let mut view = HyParView::new(50, ViewConfig::default());
+        assert_eq!(shuffles(&view.tick(net.now, &mut net.rng)), 0);
+        let out = view.join(3, net.now);
+        net.views.insert(50, view);
+        net.send(50, out);
+        net.deliver();
+        assert!(!net.views[&50].active().is_empty());
+        net.now += 100;
+        let now = net.now;
+        let view = net.views.get_mut(&50).unwrap_or_else(|| unreachable!());
+        let out = view.tick(now, &mut net.rng);
+        assert_eq!(shuffles(&out), 1, "{out:?}");
+    }
+
+    #[test]
+    fn a_node_short_of_links_with_no_candidate_shuffles_at_once_and_at_most_once_a_timeout() {
+        let mut net = grown(50);
+        let now = net.now;
+        let timeout = ViewConfig::default().neighbor_timeout_ms;
+        let view = net.views.get_mut(&7).unwrap_or_else(|| unreachable!());
+        // Between two periodic shuffles, short of links, no candidate left.
+        view.next_shuffle_ms = now + 10_000;
+        view.passive.clear();
+        while view.active.len() >= ViewConfig::default().active {
+            view.active.pop();
+        }
+        assert!(!view.active.is_empty());
+        let out = view.tick(now, &mut net.rng);
+        assert_eq!(shuffles(&out), 1, "{out:?}");
+        // Still no candidate (the answer is not in yet): not again before
+        // a neighbor timeout has passed, and again once it has.
+        let out = view.tick(now + timeout - 1, &mut net.rng);
+        assert_eq!(shuffles(&out), 0, "{out:?}");
+        let out = view.tick(now + timeout, &mut net.rng);
+        assert_eq!(shuffles(&out), 1, "{out:?}");
     }
 
     #[test]
