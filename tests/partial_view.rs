@@ -40,6 +40,27 @@ fn ten_thousand_nodes_join_into_one_overlay_converge_and_stay_one_after_a_fifth_
     joined_overlay_converges_and_stays_one_after_a_fifth_die(&mut sim);
 }
 
+/// A node that joined at the end of the join storm with 3 links and no
+/// passive candidate (its only round before its first link used up its
+/// shuffle for a period) was left alone for good when those 3 died: its
+/// contact had died too. With seed 10 that happened to one node; now a node
+/// short of links and candidates shuffles at once.
+#[test]
+fn after_a_fifth_die_no_survivor_is_left_without_a_live_link() {
+    let mut sim = cluster(10_000, 10, 500);
+    sim.run_for(1_500);
+    for i in (0..sim.len()).filter(|i| i % 5 == 3) {
+        sim.crash(i);
+    }
+    sim.run_for(3_000);
+    let alone: Vec<u32> = (0..sim.len())
+        .filter(|&i| sim.is_alive(i))
+        .filter(|&i| links(&sim, i).iter().all(|&j| !sim.is_alive(j)))
+        .collect();
+    assert!(alone.is_empty(), "survivors without a live link: {alone:?}");
+    assert_eq!(components(&sim), 1);
+}
+
 #[test]
 fn partial_views_converge_at_10_and_30_percent_loss() {
     for loss in [0.1, 0.3] {
