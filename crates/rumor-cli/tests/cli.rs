@@ -98,7 +98,8 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
 
 /// `--partial`: 30 agents over partial views (5 links each at most), every
 /// update reaches every live agent, the killed one is dropped by every link,
-/// and no live agent is left without one.
+/// and no live agent is left without one; idle workers spin before they
+/// sleep (`--spin-us`), and the report records it.
 #[test]
 fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
     let output = rumor(&[
@@ -112,6 +113,8 @@ fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
         "1",
         "--seed",
         "9",
+        "--spin-us",
+        "200",
         "--json",
     ]);
     let report = json(&output);
@@ -119,6 +122,7 @@ fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
         report.pointer("/settings/partial"),
         Some(&Value::from(true))
     );
+    assert_eq!(report.pointer("/settings/spin_us"), Some(&Value::from(200)));
     let run = &report["runs"][0];
     let written = number(run, "/updates/written");
     assert_eq!(written, 40.0);
@@ -242,6 +246,7 @@ fn bad_arguments_fail_with_a_message_and_no_panic() {
         &["swarm", "--no-such-option"],
         &["swarm", "--latency", "20-5"],
         &["swarm", "--latency", "60001"],
+        &["swarm", "--spin-us", "20000"],
         &["node", "--latency", "soon"],
         &["sim", "--latency", "9-2"],
         &["sim", "--churn", "-0.1"],
