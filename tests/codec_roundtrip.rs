@@ -295,7 +295,8 @@ fn control() -> impl Strategy<Value = Control> {
     let priority = prop_oneof![
         Just(Priority::Low),
         Just(Priority::High),
-        Just(Priority::Refresh)
+        Just(Priority::Refresh),
+        Just(Priority::Short)
     ];
     (
         [number(), number(), number(), number()],

@@ -185,7 +185,10 @@ fn assert_not_eclipsed(flood: Flood, seed: u64) -> Measured {
         quiet.p99_ms
     );
     let config = ViewConfig::default();
-    assert!(flooded.largest_views.0 <= config.active && flooded.largest_views.1 <= config.passive);
+    // One link over capacity: a `Short` request (`ViewConfig::escalate_after`).
+    assert!(
+        flooded.largest_views.0 <= config.active + 1 && flooded.largest_views.1 <= config.passive
+    );
     flooded
 }
 

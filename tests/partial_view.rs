@@ -61,6 +61,22 @@ fn after_a_fifth_die_no_survivor_is_left_without_a_live_link() {
     assert_eq!(components(&sim), 1);
 }
 
+/// With seed 2 the same crash left 9 survivors linked only with each other
+/// for 5–10 s: their views had filled with each other, and the live nodes
+/// outside that their passive views held, all full, refused their `Low`
+/// requests. Now a node two links short whose requests are refused 3 times
+/// in a row asks for a slot over capacity (`ViewConfig::escalate_after`).
+#[test]
+fn after_a_fifth_die_no_group_of_survivors_stays_apart() {
+    let mut sim = cluster(10_000, 2, 500);
+    sim.run_for(1_500);
+    for i in (0..sim.len()).filter(|i| i % 5 == 3) {
+        sim.crash(i);
+    }
+    sim.run_for(1_500);
+    assert_eq!(components(&sim), 1);
+}
+
 #[test]
 fn partial_views_converge_at_10_and_30_percent_loss() {
     for loss in [0.1, 0.3] {

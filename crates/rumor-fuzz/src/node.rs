@@ -224,10 +224,11 @@ fn view_of(input: &ViewInput) -> View<u32> {
             ttl: *ttl,
         },
         ViewInput::Neighbor(priority) => View::Neighbor {
-            priority: match priority % 3 {
+            priority: match priority % 4 {
                 0 => Priority::Low,
                 1 => Priority::High,
-                _ => Priority::Refresh,
+                2 => Priority::Refresh,
+                _ => Priority::Short,
             },
         },
         ViewInput::NeighborReply(accepted) => View::NeighborReply {

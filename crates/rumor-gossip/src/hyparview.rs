@@ -133,6 +133,13 @@ pub enum Priority {
     /// [`ViewConfig::refresh_probability`]): accepted into a full view with
     /// probability [`ViewConfig::accept_when_full`].
     Refresh,
+    /// The asker is two links or more short and full views keep refusing
+    /// it (see [`ViewConfig::escalate_after`]): taken into one slot over
+    /// the active view's capacity, no link dropped for it. A full view
+    /// that dropped one would leave its holder a link short, and holes
+    /// would wander; near a node flooded with made-up peers, each honest
+    /// link it lost so was lost for good (`tests/eclipse.rs`).
+    Short,
 }
 
 /// A change of a view, for the layers that use it: a partial view's links
@@ -153,7 +160,8 @@ pub enum ViewEvent<P> {
 /// HyParView's sizes and timings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewConfig {
-    /// Active view capacity (≈ log₁₀N + 1; the paper uses 5 for 10,000 nodes).
+    /// Active view capacity (≈ log₁₀N + 1; the paper uses 5 for 10,000 nodes);
+    /// one link more for a [`Priority::Short`] request.
     pub active: usize,
     /// Passive view capacity (≈ 6 × `active`).
     pub passive: usize,
@@ -223,6 +231,17 @@ pub struct ViewConfig {
     /// the reserve does not change which links the storm's requests
     /// displace.
     pub proven_link_ms: u64,
+    /// A node two links or more short of a full active view whose `Low`
+    /// requests were refused this many times in a row asks its next
+    /// candidate with [`Priority::Short`], which a view takes into one slot
+    /// over its capacity (so a view holds at most `active + 1` links). A
+    /// mass crash can leave a few survivors linked only with each other:
+    /// their views fill up with each other, their passive views hold live
+    /// nodes outside, and those, all full, refuse `Low` requests. At 10,000
+    /// nodes with every fifth crashed, such a group of 9 stayed apart for
+    /// 5–10 s, until a periodic refresh reached outside. A node one link
+    /// short does not escalate. 0 never escalates.
+    pub escalate_after: u32,
 }
 
 impl Default for ViewConfig {
@@ -243,6 +262,7 @@ impl Default for ViewConfig {
             request_refill_ms: 1_000,
             reserved_chosen: 2,
             proven_link_ms: 2_000,
+            escalate_after: 3,
         }
     }
 }
@@ -287,6 +307,9 @@ pub struct HyParView<P> {
     refused_requests: u64,
     /// When each link came up: `(link, at)`, one per active link.
     since: Vec<(P, u64)>,
+    /// This node's `Neighbor` requests refused in a row (see
+    /// [`ViewConfig::escalate_after`]).
+    refused_in_row: u32,
 }
 
 impl<P: Peer> HyParView<P> {
@@ -310,6 +333,7 @@ impl<P: Peer> HyParView<P> {
             buckets: Vec::new(),
             refused_requests: 0,
             since: Vec::new(),
+            refused_in_row: 0,
         }
     }
 
@@ -538,12 +562,16 @@ impl<P: Peer> HyParView<P> {
                         Priority::Refresh => {
                             rng.random_bool(self.config.accept_when_full.clamp(0.0, 1.0))
                         }
+                        Priority::Short => self.active.len() <= self.config.active,
                     };
                 // Only a request that changes the view spends a token.
                 let takes = !self.active.contains(&from);
                 let accepted = accepted && (!takes || asked || self.admit(from, now_ms));
                 if accepted {
-                    out.extend(self.add_active(from, asked, now_ms, rng));
+                    // A short node's request takes the slot over capacity.
+                    let over = priority == Priority::Short && !self.active.contains(&from);
+                    let capacity = self.config.active.saturating_add(usize::from(over));
+                    out.extend(self.add_active_up_to(from, asked, capacity, now_ms, rng));
                 }
                 out.push((from, View::NeighborReply { accepted }));
             }
@@ -554,6 +582,13 @@ impl<P: Peer> HyParView<P> {
                 }
                 // A rejection waits for the next tick before the next
                 // candidate is asked: one request per tick, never a storm.
+                if asked {
+                    self.refused_in_row = if accepted {
+                        0
+                    } else {
+                        self.refused_in_row.saturating_add(1)
+                    };
+                }
                 if accepted && asked {
                     out.extend(self.add_active(from, true, now_ms, rng));
                 } else if accepted && !self.active.contains(&from) {
@@ -741,11 +776,24 @@ impl<P: Peer> HyParView<P> {
         now_ms: u64,
         rng: &mut Pcg64Mcg,
     ) -> Vec<(P, View<P>)> {
+        self.add_active_up_to(peer, chosen, self.config.active, now_ms, rng)
+    }
+
+    /// [`Self::add_active`] into a view of `capacity` links (the active
+    /// view's, or one more for a [`Priority::Short`] request).
+    fn add_active_up_to(
+        &mut self,
+        peer: P,
+        chosen: bool,
+        capacity: usize,
+        now_ms: u64,
+        rng: &mut Pcg64Mcg,
+    ) -> Vec<(P, View<P>)> {
         let mut out = Vec::new();
         if peer == self.me || self.active.contains(&peer) {
             return out;
         }
-        if self.active.len() >= self.config.active.max(1) {
+        if self.active.len() >= capacity.max(1) {
             let kept = self.kept(now_ms);
             let droppable: Vec<usize> = (0..self.active.len())
                 .filter(|&i| !kept.contains(&self.active[i]))
@@ -825,9 +873,17 @@ impl<P: Peer> HyParView<P> {
     /// flight already.
     fn ask_replacement(&mut self, now_ms: u64, rng: &mut Pcg64Mcg) -> Vec<(P, View<P>)> {
         // A node down to one link asks with high priority too: one more lost
-        // link would leave it alone.
+        // link would leave it alone. One two links short whose requests
+        // keep being refused may be in a group cut off from the rest: it
+        // asks for a slot over capacity.
+        let escalate = self.config.escalate_after;
         let priority = if self.active.len() <= 1 {
             Priority::High
+        } else if escalate > 0
+            && self.active.len().saturating_add(2) <= self.config.active
+            && self.refused_in_row >= escalate
+        {
+            Priority::Short
         } else {
             Priority::Low
         };
@@ -1065,7 +1121,7 @@ mod tests {
         assert_eq!(net.component(0).len(), 300);
         for (id, view) in &net.views {
             assert!(!view.active().is_empty(), "node {id} has no link");
-            assert!(view.active().len() <= 5 && view.passive().len() <= 30);
+            assert!(view.active().len() <= 6 && view.passive().len() <= 30);
             assert!(!view.active().contains(id) && !view.passive().contains(id));
             for peer in view.active() {
                 assert!(
@@ -1142,6 +1198,90 @@ mod tests {
         assert_eq!(shuffles(&out), 0, "{out:?}");
         let out = view.tick(now + timeout, &mut net.rng);
         assert_eq!(shuffles(&out), 1, "{out:?}");
+    }
+
+    /// The `Neighbor` request in `out`, if any: its target and priority.
+    fn request(out: &[(u32, View<u32>)]) -> Option<(u32, Priority)> {
+        out.iter().find_map(|(to, message)| match message {
+            View::Neighbor { priority } => Some((*to, *priority)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_node_two_links_short_asks_for_a_slot_over_capacity_after_refusals_in_a_row_and_one_short_never(
+    ) {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        let config = ViewConfig::default();
+        let after = config.escalate_after;
+        assert!(after > 0);
+        let mut view = HyParView::new(1u32, config.clone());
+        view.active = vec![2, 3, 4];
+        view.passive = (10..20).collect();
+        view.next_shuffle_ms = u64::MAX / 2;
+        let mut now = 1_000;
+        // Refused `after` times: then the next request is a refresh.
+        let mut priorities = Vec::new();
+        for _ in 0..=after {
+            let (to, priority) = request(&view.tick(now, &mut rng)).expect("a request");
+            priorities.push(priority);
+            view.handle(to, View::NeighborReply { accepted: false }, now, &mut rng);
+            now += 100;
+        }
+        let mut expected = vec![Priority::Low; after as usize];
+        expected.push(Priority::Short);
+        assert_eq!(priorities, expected);
+        // Taken: four links, one short. However often it is refused now,
+        // it asks with `Low` priority.
+        let (to, _) = request(&view.tick(now, &mut rng)).expect("a request");
+        view.handle(to, View::NeighborReply { accepted: true }, now, &mut rng);
+        assert_eq!(view.active().len(), 4);
+        for _ in 0..2 * after {
+            now += 100;
+            let (to, priority) = request(&view.tick(now, &mut rng)).expect("a request");
+            assert_eq!(priority, Priority::Low);
+            view.handle(to, View::NeighborReply { accepted: false }, now, &mut rng);
+        }
+        // Turned off, never.
+        let mut off = HyParView::new(
+            1u32,
+            ViewConfig {
+                escalate_after: 0,
+                ..config
+            },
+        );
+        off.active = vec![2, 3];
+        off.passive = (10..20).collect();
+        off.next_shuffle_ms = u64::MAX / 2;
+        for _ in 0..10 {
+            now += 100;
+            let (to, priority) = request(&off.tick(now, &mut rng)).expect("a request");
+            assert_eq!(priority, Priority::Low);
+            off.handle(to, View::NeighborReply { accepted: false }, now, &mut rng);
+        }
+    }
+
+    #[test]
+    fn a_full_view_takes_a_short_request_into_one_slot_over_capacity_dropping_no_link() {
+        let mut rng = Pcg64Mcg::seed_from_u64(6);
+        let mut view = HyParView::new(1u32, ViewConfig::default());
+        view.active = vec![2, 3, 4, 5, 6];
+        let short = |priority| View::Neighbor { priority };
+        // `Low` is refused by a full view, `Short` taken with nothing dropped.
+        let out = view.handle(7, short(Priority::Low), 0, &mut rng);
+        assert!(out.contains(&(7, View::NeighborReply { accepted: false })));
+        let out = view.handle(7, short(Priority::Short), 0, &mut rng);
+        assert!(out.contains(&(7, View::NeighborReply { accepted: true })));
+        assert!(!out.iter().any(|(_, m)| *m == View::Disconnect), "{out:?}");
+        assert_eq!(view.active(), [2, 3, 4, 5, 6, 7]);
+        // Over capacity already: the next is refused.
+        let out = view.handle(8, short(Priority::Short), 0, &mut rng);
+        assert!(out.contains(&(8, View::NeighborReply { accepted: false })));
+        assert_eq!(view.active().len(), 6);
+        // A `High` request still makes room, within the capacity plus one.
+        view.handle(9, short(Priority::High), 0, &mut rng);
+        assert_eq!(view.active().len(), 6);
+        assert!(view.active().contains(&9));
     }
 
     #[test]
@@ -1294,7 +1434,7 @@ mod tests {
         }
         assert_eq!(view.refused_requests(), 29);
         assert!(view.buckets.len() <= MAX_METERED_SENDERS);
-        assert!(view.active().len() <= 5 && view.passive().len() <= 30);
+        assert!(view.active().len() <= 6 && view.passive().len() <= 30);
     }
 
     /// Node 1 joined through 2 (a chosen link), then took in 3..=6 at their
