@@ -40,6 +40,18 @@ fn ten_thousand_nodes_join_into_one_overlay_converge_and_stay_one_after_a_fifth_
     joined_overlay_converges_and_stays_one_after_a_fifth_die(&mut sim);
 }
 
+/// 10,000 nodes joined over 0.5 s (`seed`), every fifth crashed 1.5 s
+/// later, run `after_ms` more.
+fn a_fifth_crashed(seed: u64, after_ms: u64) -> Simulator<OrSet<u64>> {
+    let mut sim = cluster(10_000, seed, 500);
+    sim.run_for(1_500);
+    for i in (0..sim.len()).filter(|i| i % 5 == 3) {
+        sim.crash(i);
+    }
+    sim.run_for(after_ms);
+    sim
+}
+
 /// A node that joined at the end of the join storm with 3 links and no
 /// passive candidate (its only round before its first link used up its
 /// shuffle for a period) was left alone for good when those 3 died: its
@@ -47,12 +59,7 @@ fn ten_thousand_nodes_join_into_one_overlay_converge_and_stay_one_after_a_fifth_
 /// short of links and candidates shuffles at once.
 #[test]
 fn after_a_fifth_die_no_survivor_is_left_without_a_live_link() {
-    let mut sim = cluster(10_000, 10, 500);
-    sim.run_for(1_500);
-    for i in (0..sim.len()).filter(|i| i % 5 == 3) {
-        sim.crash(i);
-    }
-    sim.run_for(3_000);
+    let sim = a_fifth_crashed(10, 3_000);
     let alone: Vec<u32> = (0..sim.len())
         .filter(|&i| sim.is_alive(i))
         .filter(|&i| links(&sim, i).iter().all(|&j| !sim.is_alive(j)))
@@ -68,12 +75,7 @@ fn after_a_fifth_die_no_survivor_is_left_without_a_live_link() {
 /// in a row asks for a slot over capacity (`ViewConfig::escalate_after`).
 #[test]
 fn after_a_fifth_die_no_group_of_survivors_stays_apart() {
-    let mut sim = cluster(10_000, 2, 500);
-    sim.run_for(1_500);
-    for i in (0..sim.len()).filter(|i| i % 5 == 3) {
-        sim.crash(i);
-    }
-    sim.run_for(1_500);
+    let sim = a_fifth_crashed(2, 1_500);
     assert_eq!(components(&sim), 1);
 }
 
