@@ -96,7 +96,7 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
     assert_eq!(last["share"].as_f64(), Some(1.0));
 }
 
-/// `--partial`: 30 agents over partial views (5 links each at most), every
+/// `--partial`: 30 agents over partial views (5 links each, 6 at most), every
 /// update reaches every live agent, the killed one is dropped by every link,
 /// and no live agent is left without one; idle workers spin before they
 /// sleep (`--spin-us`), and the report records it.

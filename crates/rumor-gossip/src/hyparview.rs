@@ -569,8 +569,8 @@ impl<P: Peer> HyParView<P> {
                 let accepted = accepted && (!takes || asked || self.admit(from, now_ms));
                 if accepted {
                     // A short node's request takes the slot over capacity.
-                    let over = priority == Priority::Short && !self.active.contains(&from);
-                    let capacity = self.config.active.saturating_add(usize::from(over));
+                    let over = usize::from(priority == Priority::Short);
+                    let capacity = self.config.active.saturating_add(over);
                     out.extend(self.add_active_up_to(from, asked, capacity, now_ms, rng));
                 }
                 out.push((from, View::NeighborReply { accepted }));
@@ -1220,7 +1220,7 @@ mod tests {
         view.passive = (10..20).collect();
         view.next_shuffle_ms = u64::MAX / 2;
         let mut now = 1_000;
-        // Refused `after` times: then the next request is a refresh.
+        // Refused `after` times: then the next request is `Short`.
         let mut priorities = Vec::new();
         for _ in 0..=after {
             let (to, priority) = request(&view.tick(now, &mut rng)).expect("a request");
