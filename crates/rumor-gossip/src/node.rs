@@ -1225,7 +1225,9 @@ where
     /// Plumtree announces on lazy links only, because its eager links are
     /// reliable (TCP). Over datagrams an eager push can be lost, and a node
     /// whose every eager copy was lost would never hear of the delta: so the
-    /// eager neighbors get the announcement too (ids only, a few bytes).
+    /// eager neighbors get the announcement too (ids only, a few bytes),
+    /// those this node pushed the delta to in the second round only
+    /// ([`Plumtree::pushed_to`]).
     fn tree_round(&mut self, now_ms: u64, out: &mut Output<S, P>) {
         self.tree.expire(self.round, self.config.eager_keep_rounds);
         self.send_prunes(now_ms, out);
@@ -1439,6 +1441,7 @@ where
                 seal: carried.seal.clone(),
                 hop,
             };
+            self.tree.pushed_to(&id, peer);
             self.send(out, peer, Body::Tree(gossip));
         }
     }
@@ -1515,11 +1518,12 @@ where
                 }
                 let forward = news || seal.is_some();
                 let carried = Carried { delta, seal };
+                // Kept first: the pushes are noted on it.
+                self.tree
+                    .keep(id, carried.clone(), self.round, Some(from), forward, here);
                 if forward {
                     self.push_eager(id, &carried, Some(from), here, out);
                 }
-                self.tree
-                    .keep(id, carried, self.round, Some(from), forward, here);
             }
             Tree::IHave { ids } => {
                 let mut shortcut = false;

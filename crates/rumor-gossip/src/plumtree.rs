@@ -152,6 +152,9 @@ struct Kept<S, P> {
     /// came from (none for our own writes), and those that sent it again
     /// or announced it since.
     holders: Vec<P>,
+    /// The neighbors this node pushed it to: probable holders, left out
+    /// of the first round of announcements (see [`Plumtree::pushed_to`]).
+    pushed: Vec<P>,
     /// Rounds in which it was announced so far.
     announced: u8,
     /// Tree hops its first copy took from the writer (0 for our own).
@@ -499,6 +502,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
                 delta,
                 round,
                 holders: from.into_iter().collect(),
+                pushed: Vec::new(),
                 announced: if announce { 0 } else { ANNOUNCE_ROUNDS },
                 hop,
             },
@@ -633,6 +637,27 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// `peer` holds `id` (it sent or announced it): announcing `id` to it
     /// would tell it nothing. Holders kept per delta are few: a node's
     /// neighbors.
+    /// This node pushed the kept `id` to `peer`. A push is rarely lost, so
+    /// the first round of announcements leaves `peer` out; the second tells
+    /// it (unless it showed it holds the delta meanwhile), for the push
+    /// that was lost.
+    ///
+    /// "I have"s are most of the eager strategy's datagrams (1,000 nodes
+    /// over partial views, 5 writes a second: 34 of the 51 a node sends a
+    /// second are the tree's, 2 a write the push and its prunes). Leaving
+    /// the nodes pushed to out of the first round saves one "I have" per
+    /// node per write: 51.3 datagrams per node per second, 46.3 with it.
+    /// The price is at loss, where a lost push waits for the other
+    /// neighbors' first "I have" (simulator, 10 % loss, 4 seeds: p50 of
+    /// the time to all 96–105 → 111–115 ms, p99 146–347 → 156–232 ms).
+    pub(crate) fn pushed_to(&mut self, id: &DeltaId<P>, peer: P) {
+        if let Some(kept) = self.kept.get_mut(id) {
+            if !kept.pushed.contains(&peer) {
+                kept.pushed.push(peer);
+            }
+        }
+    }
+
     pub(crate) fn held_by(&mut self, id: &DeltaId<P>, peer: P) {
         if let Some(kept) = self.kept.get_mut(id) {
             if !kept.holders.contains(&peer) {
@@ -642,8 +667,8 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     }
 
     /// The ids to announce to `peer` this round: kept, not yet announced,
-    /// and not known to be held by `peer` (received from it, or announced
-    /// by it).
+    /// not known to be held by `peer` (received from it, or announced by
+    /// it), and, in the first round, not pushed to it.
     /// In id order, so that consecutive ids fold into ranges.
     /// Each with the hops its first copy took.
     pub(crate) fn announcements_for(&self, peer: P) -> Vec<(DeltaId<P>, u32)> {
@@ -653,7 +678,11 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             .filter_map(|id| {
                 self.kept
                     .get(id)
-                    .filter(|k| k.announced < ANNOUNCE_ROUNDS && !k.holders.contains(&peer))
+                    .filter(|k| {
+                        k.announced < ANNOUNCE_ROUNDS
+                            && !k.holders.contains(&peer)
+                            && (k.announced > 0 || !k.pushed.contains(&peer))
+                    })
                     .map(|k| (*id, k.hop))
             })
             .collect();
@@ -862,6 +891,26 @@ mod tests {
         // Our own write: every neighbor hears of it.
         let own = tree.local(8, 0, None);
         assert_eq!(tree.announcements_for(1), vec![(own, 0)]);
+    }
+
+    /// A neighbor this node pushed a delta to hears of it in the second
+    /// round of announcements only, and not at all once it showed it
+    /// holds it.
+    #[test]
+    fn a_neighbor_pushed_to_is_announced_to_in_the_second_round_only() {
+        let mut tree = Plumtree::<u8, u32>::new(0, 0);
+        tree.keep(id(9, 0), 7, 0, Some(1), true, 0);
+        tree.pushed_to(&id(9, 0), 2);
+        tree.pushed_to(&id(9, 0), 3);
+        assert!(tree.announcements_for(2).is_empty());
+        assert!(tree.announcements_for(3).is_empty());
+        assert_eq!(tree.announcements_for(4), vec![(id(9, 0), 0)]);
+        tree.announced_all();
+        tree.announced(id(9, 0), 3, 0); // 3 got it: it announced it
+        assert_eq!(tree.announcements_for(2), vec![(id(9, 0), 0)], "2nd round");
+        assert!(tree.announcements_for(3).is_empty(), "3 holds it");
+        tree.announced_all();
+        assert!(tree.announcements_for(2).is_empty(), "two rounds only");
     }
 
     #[test]
