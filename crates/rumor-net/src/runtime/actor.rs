@@ -33,6 +33,16 @@ const LEAVE_FLUSH: Duration = Duration::from_secs(1);
 /// Batches of resolved seed addresses waiting for the node task.
 const SEED_QUEUE: usize = 4;
 
+/// The most payloads handled in one step of the node task, before its
+/// commands, rounds and timers are looked at again.
+const INBOX_BATCH: usize = 16;
+
+/// How often the node publishes its counters and gauges through the
+/// `metrics` facade (at the first round after). A Prometheus scrape comes
+/// every few seconds; publishing at every round was 2 % of a 1,000-agent
+/// swarm's CPU, with no recorder installed.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
 /// A node as the runtime drives it: peers are socket addresses.
 /// A full view, or a partial one ([`GossipBuilder::partial_view`]).
 type View = OneOf<FullView<SocketAddr>, HyParView<SocketAddr>>;
@@ -116,6 +126,8 @@ pub(super) struct Inputs<S: State> {
     timer: Pin<Box<Sleep>>,
     /// The deadline the timer is set to (node time), if any.
     armed: Option<u64>,
+    /// When the counters are next published.
+    publish_at: Instant,
 }
 
 /// Whether the node task goes on after a step.
@@ -348,6 +360,7 @@ impl<S: State> Actor<S> {
             ticks,
             timer: Box::pin(tokio::time::sleep_until(self.started)),
             armed: None,
+            publish_at: self.started,
         }
     }
 
@@ -381,7 +394,17 @@ impl<S: State> Actor<S> {
             },
             incoming = self.inbox.recv() => match incoming {
                 None => return Flow::Stop(None),
-                Some(incoming) => self.receive(&incoming, changes),
+                Some(incoming) => {
+                    self.receive(&incoming, changes);
+                    // What else waits goes in the same step, without
+                    // polling the other inputs again for each payload.
+                    for _ in 1..INBOX_BATCH {
+                        let Ok(incoming) = self.inbox.try_recv() else {
+                            break;
+                        };
+                        self.receive(&incoming, changes);
+                    }
+                }
             },
             scheduled = inputs.ticks.tick(), if !self.left => {
                 // How late this task woke: on an overloaded machine, acks
@@ -391,8 +414,11 @@ impl<S: State> Actor<S> {
                 self.node.report_lag(lag_ms(scheduled), now);
                 let out = self.node.tick(now);
                 self.dispatch(out, changes);
-                let now = self.snapshot(inputs.commands.len(), changes);
-                self.publisher.publish(&now);
+                if scheduled >= inputs.publish_at {
+                    inputs.publish_at = scheduled + PUBLISH_EVERY;
+                    let now = self.snapshot(inputs.commands.len(), changes);
+                    self.publisher.publish(&now);
+                }
             }
             Some(addrs) = inputs.seeds.recv() => {
                 if !self.left {
