@@ -634,9 +634,6 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             .retain(|_, w| !(w.repairs > 0 && w.last == Some(peer)));
     }
 
-    /// `peer` holds `id` (it sent or announced it): announcing `id` to it
-    /// would tell it nothing. Holders kept per delta are few: a node's
-    /// neighbors.
     /// This node pushed the kept `id` to `peer`. A push is rarely lost, so
     /// the first round of announcements leaves `peer` out; the second tells
     /// it (unless it showed it holds the delta meanwhile), for the push
@@ -658,6 +655,9 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         }
     }
 
+    /// `peer` holds `id` (it sent or announced it): announcing `id` to it
+    /// would tell it nothing. Holders kept per delta are few: a node's
+    /// neighbors.
     pub(crate) fn held_by(&mut self, id: &DeltaId<P>, peer: P) {
         if let Some(kept) = self.kept.get_mut(id) {
             if !kept.holders.contains(&peer) {

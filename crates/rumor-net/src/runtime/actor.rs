@@ -576,6 +576,7 @@ impl<S: State> Actor<S> {
 
     /// Sends the node's messages and publishes its state changes.
     fn dispatch(&mut self, out: Output<S, SocketAddr>, changes: &broadcast::Sender<Arc<S>>) {
+        // Locked through the field, not `codec()`: the loop borrows `self.rng` too.
         let mut codec = self.envelope.lock().unwrap_or_else(PoisonError::into_inner);
         codec.set_incarnation(self.node.incarnation());
         let now = wall_ms();
