@@ -99,7 +99,8 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
 /// `--partial`: 30 agents over partial views (5 links each, 6 at most), every
 /// update reaches every live agent, the killed one is dropped by every link,
 /// and no live agent is left without one; idle workers spin before they
-/// sleep (`--spin-us`), and the report records it.
+/// sleep (`--spin-us`) and run unpinned (`--no-pin`), and the report
+/// records both.
 #[test]
 fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
     let output = rumor(&[
@@ -115,6 +116,7 @@ fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
         "9",
         "--spin-us",
         "200",
+        "--no-pin",
         "--json",
     ]);
     let report = json(&output);
@@ -123,6 +125,7 @@ fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
         Some(&Value::from(true))
     );
     assert_eq!(report.pointer("/settings/spin_us"), Some(&Value::from(200)));
+    assert_eq!(report.pointer("/settings/no_pin"), Some(&Value::from(true)));
     let run = &report["runs"][0];
     let written = number(run, "/updates/written");
     assert_eq!(written, 40.0);

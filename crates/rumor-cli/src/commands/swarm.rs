@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -115,6 +115,13 @@ pub(crate) struct Args {
     /// 300 cuts the tail at the cost of the idle CPU. 0: sleep at once.
     #[arg(long, value_name = "US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub(crate) spin_us: u64,
+    /// Leave the runtime's workers free to run on any CPU. By default each
+    /// worker is pinned to a CPU of its own: a worker woken by another is
+    /// placed on the waker's CPU (the kernel's wake-affine heuristic), and
+    /// both then share it until the load balancer's next tick (4 ms here)
+    /// while another CPU idles, stalling every hop they hold.
+    #[arg(long)]
+    pub(crate) no_pin: bool,
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) output: super::OutputArgs,
@@ -148,6 +155,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
             }
         });
     }
+    if !args.no_pin {
+        pin_workers(&mut builder);
+    }
     let runtime = builder
         .enable_all()
         .build()
@@ -159,6 +169,28 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         crate::plot::write_svg(&report, path)?;
     }
     crate::output::print(&report, args.output.json)
+}
+
+/// One runtime worker per CPU this process may use, each pinned to its own.
+/// The workers start when the runtime is built, before any other runtime
+/// thread, so the first threads started are the workers; threads started
+/// later (the blocking pool, which the swarm does not use) are left as they
+/// are. Where the CPUs cannot be listed, or there is only one, nothing is
+/// pinned; a pin the OS refuses leaves that worker free.
+fn pin_workers(builder: &mut tokio::runtime::Builder) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if cores.len() < 2 {
+        return;
+    }
+    builder.worker_threads(cores.len());
+    let started = AtomicUsize::new(0);
+    builder.on_thread_start(move || {
+        let worker = started.fetch_add(1, Ordering::Relaxed);
+        if let Some(&core) = cores.get(worker) {
+            // Refused (a CPU set changed meanwhile): the worker runs unpinned.
+            let _pinned = core_affinity::set_for_current(core);
+        }
+    });
 }
 
 /// Open files each agent may hold: its UDP socket, its TCP listener, and
@@ -889,6 +921,58 @@ mod tests {
 
     fn args(flags: &[&str]) -> Args {
         Cli::parse_from(std::iter::once("swarm").chain(flags.iter().copied())).args
+    }
+
+    /// The CPUs the calling thread may run on, as Linux lists them
+    /// (`Cpus_allowed_list`, say "0-1" or "3").
+    #[cfg(target_os = "linux")]
+    fn allowed_cpus() -> String {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .map(|list| list.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn each_runtime_worker_is_pinned_to_a_cpu_of_its_own() {
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        if cores.len() < 2 {
+            return; // nothing to pin on one CPU
+        }
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        pin_workers(&mut builder);
+        let runtime = builder.enable_all().build().expect("a runtime");
+        // Tasks that hold their worker a while, so that every worker takes some.
+        let seen: Vec<String> = runtime.block_on(async {
+            let tasks: Vec<_> = (0..8 * cores.len())
+                .map(|_| {
+                    tokio::spawn(async {
+                        std::thread::sleep(Duration::from_millis(5));
+                        allowed_cpus()
+                    })
+                })
+                .collect();
+            let mut seen = Vec::new();
+            for task in tasks {
+                seen.push(task.await.expect("the task ran"));
+            }
+            seen
+        });
+        let ids: HashSet<String> = cores.iter().map(|c| c.id.to_string()).collect();
+        for list in &seen {
+            assert!(
+                ids.contains(list),
+                "a worker may run on {list:?}, not one of {ids:?}"
+            );
+        }
+        let distinct: HashSet<&String> = seen.iter().collect();
+        assert!(
+            distinct.len() > 1,
+            "every task ran on a worker pinned to {distinct:?}"
+        );
     }
 
     #[test]
