@@ -82,7 +82,8 @@ pub(crate) struct Traffic {
 pub(crate) struct KindRate {
     pub(crate) kind: &'static str,
     pub(crate) messages_per_agent_per_s: f64,
-    pub(crate) idle_messages_per_agent_per_s: f64,
+    /// `None` where not measured (the simulator's runs).
+    pub(crate) idle_messages_per_agent_per_s: Option<f64>,
 }
 
 /// Killed agents and their detection.
@@ -258,7 +259,9 @@ impl Report {
             rows.push((
                 format!("  {kind}: idle"),
                 each(&|r| {
-                    rate(r).map_or_else(|| "-".into(), |k| count(k.idle_messages_per_agent_per_s))
+                    rate(r)
+                        .and_then(|k| k.idle_messages_per_agent_per_s)
+                        .map_or_else(|| "-".into(), count)
                 }),
             ));
         }

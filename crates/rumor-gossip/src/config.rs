@@ -74,6 +74,15 @@ pub struct Config {
     pub ping_timeout_ms: u64,
     /// SWIM: members asked to probe indirectly.
     pub indirect_probes: usize,
+    /// Over a partial view ([`HyParView`](crate::HyParView)): a link that
+    /// sent this node anything within the last this many milliseconds
+    /// (scaled like the probe interval) is not pinged: its message is its
+    /// ack. The probe goes to the link heard from longest ago instead of
+    /// the next in turn, or to none. Each end proves the direction towards
+    /// itself this way; the other direction is the other end's to prove:
+    /// the end that hears nothing pings, and drops the link if no answer
+    /// comes. 0 pings every link in turn.
+    pub implicit_ack_ms: u64,
     /// Lifeguard's local health multiplier, at most: a node that misses
     /// acks and nacks raises its local health score (up to this minus one),
     /// and probes `score + 1` times slower, with `score + 1` times longer
@@ -211,6 +220,7 @@ impl Default for Config {
             probe_interval_ms: 200,
             ping_timeout_ms: 100,
             indirect_probes: 4,
+            implicit_ack_ms: 400,
             max_local_health: 8,
             suspicion_mult: 1,
             suspicion_max_mult: 5,

@@ -1772,6 +1772,9 @@ where
             now_ms,
             &mut out.events,
         );
+        if let Some(links) = self.members.links() {
+            self.swim.link_heard(from, now_ms, links);
+        }
         self.swim.apply(
             from,
             &message.members,
@@ -1793,6 +1796,7 @@ where
         if over_link && self.members.links().is_some_and(|l| !l.contains(&from)) {
             self.send(&mut out, from, Body::View(View::Disconnect));
         }
+
         match message.body {
             Body::Sync(sync) => {
                 let answers = if self.config.strategy == Strategy::FullState {

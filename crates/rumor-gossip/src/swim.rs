@@ -617,6 +617,11 @@ pub(crate) struct Swim<P> {
     /// probed once every `links × probe_interval_ms`, not at random (a
     /// random pick leaves some dead link unprobed for several seconds).
     cursor: usize,
+    /// Local mode: when each link last sent this node a message
+    /// (`link_heard`), at most one entry per link (entries of links gone
+    /// are dropped when the next probe is chosen). See
+    /// [`Config::implicit_ack_ms`].
+    heard: Vec<(P, u64)>,
     /// Full views: the shuffled round-robin of probe targets.
     order: ProbeOrder,
     /// Suspicions by others we heard of since the last round.
@@ -747,6 +752,7 @@ impl<P: Peer + Serialize> Swim<P> {
             local: false,
             failed: Vec::new(),
             cursor: 0,
+            heard: Vec::new(),
             order: ProbeOrder::default(),
             heard_suspect: Vec::new(),
             urgent: Vec::new(),
@@ -769,6 +775,45 @@ impl<P: Peer + Serialize> Swim<P> {
     /// Local failure detection, for a partial view (see `local`).
     pub(crate) fn set_local(&mut self, local: bool) {
         self.local = local;
+    }
+
+    /// Local mode: `peer` sent this node a message at `now_ms`. Recorded
+    /// for links only, so the record stays as small as the view. A peer
+    /// that dropped the link and still sends (an anti-entropy exchange)
+    /// is alive all the same; the link's other messages tell it the link
+    /// is gone (`Disconnect`).
+    pub(crate) fn link_heard(&mut self, peer: P, now_ms: u64, links: &[P]) {
+        if !self.local || !links.contains(&peer) {
+            return;
+        }
+        match self.heard.iter_mut().find(|(p, _)| *p == peer) {
+            Some(entry) => entry.1 = entry.1.max(now_ms),
+            None => self.heard.push((peer, now_ms)),
+        }
+    }
+
+    /// Local mode: the link to probe at `now_ms`. Without implicit acks
+    /// (`quiet_ms` 0), the next in turn. With them, the link heard from longest ago (never
+    /// heard first; ties in turn from the cursor), or none when every link
+    /// was heard from within `quiet_ms`.
+    fn next_link(&mut self, links: &[P], now_ms: u64, quiet_ms: u64) -> Option<P> {
+        self.cursor = self.cursor.wrapping_add(1);
+        if quiet_ms == 0 {
+            return Some(links[self.cursor % links.len()]);
+        }
+        self.heard.retain(|(p, _)| links.contains(p));
+        let mut best: Option<(Option<u64>, P)> = None;
+        for i in 0..links.len() {
+            let peer = links[self.cursor.wrapping_add(i) % links.len()];
+            let last = self.heard.iter().find(|(p, _)| *p == peer).map(|e| e.1);
+            if last.is_some_and(|at| now_ms.saturating_sub(at) < quiet_ms) {
+                continue;
+            }
+            if best.is_none_or(|(oldest, _)| last < oldest) {
+                best = Some((last, peer));
+            }
+        }
+        best.map(|(_, peer)| peer)
     }
 
     /// The probed links that failed since the last call (local mode only).
@@ -1710,10 +1755,10 @@ impl<P: Peer + Serialize> Swim<P> {
             }
         }
         if self.probe.is_none() && now_ms >= self.next_probe_ms {
+            let quiet = self.scaled(config.implicit_ack_ms);
             let next = match members.links() {
                 Some(links) if self.local && !links.is_empty() => {
-                    self.cursor = self.cursor.wrapping_add(1);
-                    Some(links[self.cursor % links.len()])
+                    self.next_link(links, now_ms, quiet)
                 }
                 _ => self
                     .next_urgent()
@@ -2046,6 +2091,42 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+
+    /// Implicit acks over a partial view: a link heard from within the
+    /// window is not probed; of the others, the one heard from longest ago
+    /// goes first (never heard before any); links gone are forgotten.
+    #[test]
+    fn the_link_probed_is_the_one_heard_from_longest_ago_and_none_while_all_were_heard() {
+        let mut swim: Swim<u32> = Swim::new(0, 0, Config::default().advance(1 << 16));
+        swim.set_local(true);
+        let links = [1, 2, 3];
+        swim.link_heard(1, 1_000, &links);
+        swim.link_heard(2, 1_100, &links);
+        swim.link_heard(9, 1_100, &links); // not a link: not recorded
+        assert_eq!(swim.heard.len(), 2);
+        // Never heard from: 3 first, whatever the cursor.
+        for _ in 0..3 {
+            assert_eq!(swim.next_link(&links, 1_200, 400), Some(3));
+        }
+        swim.link_heard(3, 1_200, &links);
+        // All heard within 400 ms: no probe.
+        assert_eq!(swim.next_link(&links, 1_300, 400), None);
+        // 1 is quiet past the window; then 1 and 2, the older first.
+        assert_eq!(swim.next_link(&links, 1_450, 400), Some(1));
+        assert_eq!(swim.next_link(&links, 1_550, 400), Some(1));
+        swim.link_heard(1, 1_550, &links);
+        assert_eq!(swim.next_link(&links, 1_550, 400), Some(2));
+        // Without implicit acks, every link in turn.
+        let turns: Vec<_> = (0..3)
+            .filter_map(|_| swim.next_link(&links, 1_550, 0))
+            .collect();
+        let mut sorted = turns.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, links, "in turn: {turns:?}");
+        // A link gone is forgotten.
+        assert_eq!(swim.next_link(&[2, 3], 1_550, 400), Some(2));
+        assert!(swim.heard.iter().all(|(p, _)| *p != 1));
+    }
 
     /// Law: every cycle of a probe order is a permutation of `0..len`, for
     /// explicit shuffles and keyed permutations alike.

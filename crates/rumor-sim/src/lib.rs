@@ -57,7 +57,7 @@ use rumor_gossip::{
 
 pub use network::{NetConfig, SimConfig, SimView, Topology};
 pub use scenario::{Outcome, ScenarioError, Step};
-pub use stats::{MemberEvent, Stats, UpdateRecord};
+pub use stats::{Kinds, MemberEvent, Stats, UpdateRecord};
 
 use calendar::{Calendar, Scheduled};
 use shard::{Handled, Shard, Slot, PARALLEL_MIN_EVENTS, SHARDS};
@@ -680,6 +680,9 @@ where
             });
         }
         self.stats.messages += out.messages.len() as u64;
+        for (_, message) in &out.messages {
+            self.stats.kinds.count(message);
+        }
         self.stats.payload_bytes += payload;
         self.stats.control_bytes += control;
         for (to, message) in out.messages {

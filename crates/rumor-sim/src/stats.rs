@@ -22,6 +22,46 @@ pub struct Stats {
     pub control_bytes: u64,
     /// Messages delivered to a live node.
     pub delivered: u64,
+    /// Messages handed to the network, by what they are about.
+    pub kinds: Kinds,
+}
+
+/// Messages counted by what they are about: the eager path's pushes,
+/// announcements, grafts, prunes and connects; probes (pings, acks, ping
+/// requests, nacks, member lists, news); anti-entropy; partial-view
+/// membership.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kinds {
+    /// Eager-path pushes ([`Tree::Gossip`]).
+    pub pushes: u64,
+    /// "I have"s ([`Tree::IHave`]).
+    pub announcements: u64,
+    /// Grafts ([`Tree::Graft`]).
+    pub grafts: u64,
+    /// Prunes and connects ([`Tree::Prune`], [`Tree::Connect`]).
+    pub prunes_and_connects: u64,
+    /// SWIM's messages ([`Body::Probe`]).
+    pub probes: u64,
+    /// Anti-entropy ([`Body::Sync`]).
+    pub syncs: u64,
+    /// Partial-view membership ([`Body::View`]).
+    pub views: u64,
+}
+
+impl Kinds {
+    /// Counts one message.
+    pub(crate) fn count<S: Crdt, P>(&mut self, message: &Message<S, P>) {
+        let counter = match &message.body {
+            Body::Tree(Tree::Gossip { .. }) => &mut self.pushes,
+            Body::Tree(Tree::IHave { .. }) => &mut self.announcements,
+            Body::Tree(Tree::Graft { .. }) => &mut self.grafts,
+            Body::Tree(Tree::Prune | Tree::Connect) => &mut self.prunes_and_connects,
+            Body::Probe(_) => &mut self.probes,
+            Body::Sync(_) => &mut self.syncs,
+            Body::View(_) => &mut self.views,
+        };
+        *counter += 1;
+    }
 }
 
 /// A membership event one node reported (joins and state changes are not

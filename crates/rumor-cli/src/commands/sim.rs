@@ -18,11 +18,11 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{Hlc, LwwMap, OrSet};
 use rumor_gossip::{Config, Event};
-use rumor_sim::{NetConfig, SimConfig, Simulator, Topology};
+use rumor_sim::{Kinds, NetConfig, SimConfig, Simulator, Topology};
 use serde::Serialize;
 
 use super::StrategyArg;
-use crate::report::{CurvePoint, Dead, Percentiles, Report, Run, Traffic, Updates};
+use crate::report::{CurvePoint, Dead, KindRate, Percentiles, Report, Run, Traffic, Updates};
 use crate::shared::{Claim, Position, Shared};
 
 const EXAMPLES: &str = "\
@@ -428,9 +428,32 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
             bytes_per_agent_per_s: per(bytes, agent_secs),
             idle_messages_per_agent_per_s: None,
             idle_bytes_per_agent_per_s: None,
-            by_kind: Vec::new(),
+            by_kind: kinds(&before.kinds, &after.kinds)
+                .into_iter()
+                .map(|(kind, count)| KindRate {
+                    kind,
+                    messages_per_agent_per_s: per(count, agent_secs),
+                    idle_messages_per_agent_per_s: None,
+                })
+                .collect(),
         },
         dead,
         curve,
     }
+}
+
+/// The messages of each kind sent between two snapshots.
+fn kinds(before: &Kinds, after: &Kinds) -> [(&'static str, u64); 7] {
+    [
+        ("push", after.pushes - before.pushes),
+        ("i-have", after.announcements - before.announcements),
+        ("graft", after.grafts - before.grafts),
+        (
+            "prune",
+            after.prunes_and_connects - before.prunes_and_connects,
+        ),
+        ("probe", after.probes - before.probes),
+        ("sync", after.syncs - before.syncs),
+        ("view", after.views - before.views),
+    ]
 }

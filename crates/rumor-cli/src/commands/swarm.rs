@@ -840,7 +840,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
                 .map(|(&kind, (&busy, idle))| KindRate {
                     kind,
                     messages_per_agent_per_s: per(busy, n as f64 * busy_secs),
-                    idle_messages_per_agent_per_s: per(idle, n as f64 * idle_secs),
+                    idle_messages_per_agent_per_s: Some(per(idle, n as f64 * idle_secs)),
                 })
                 .collect(),
         },
