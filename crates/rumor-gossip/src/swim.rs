@@ -783,12 +783,14 @@ impl<P: Peer + Serialize> Swim<P> {
     /// is alive all the same; the link's other messages tell it the link
     /// is gone (`Disconnect`).
     pub(crate) fn link_heard(&mut self, peer: P, now_ms: u64, links: &[P]) {
-        if !self.local || !links.contains(&peer) {
+        if !self.local {
             return;
         }
-        match self.heard.iter_mut().find(|(p, _)| *p == peer) {
-            Some(entry) => entry.1 = entry.1.max(now_ms),
-            None => self.heard.push((peer, now_ms)),
+        // An entry is a link's, or was until the last `next_link`.
+        if let Some(entry) = self.heard.iter_mut().find(|(p, _)| *p == peer) {
+            entry.1 = entry.1.max(now_ms);
+        } else if links.contains(&peer) {
+            self.heard.push((peer, now_ms));
         }
     }
 
