@@ -10,7 +10,7 @@ use overlay::{
 };
 use rumor::crdt::OrSet;
 use rumor::gossip::{Config, Strategy, ViewConfig};
-use rumor::sim::{NetConfig, SimConfig, Simulator, Topology};
+use rumor::sim::{Cpu, NetConfig, SimConfig, Simulator, Topology};
 
 /// `nodes` nodes joining one after the other over `join_window_ms`, eager
 /// path on, 1 ms links.
@@ -290,6 +290,32 @@ fn implicit_acks_send_half_the_probes_and_drop_a_dead_link_within_a_second() {
             "seed {seed}: dead link dropped after {implicit_ms} ms ({pinged_ms} ms without)"
         );
     }
+}
+
+/// With the host's CPU modelled ([`Cpu`]), a write to 1,000 nodes cannot
+/// reach the last before the CPU has done its 999 copies at least (999 ×
+/// 20 µs over 2 cores: 10 ms), where links of no latency and a free CPU
+/// take no time at all. Also: the model charges every message, so the
+/// rounds' background adds to it.
+#[test]
+fn a_modelled_cpu_makes_a_write_take_at_least_its_copies_cpu_time() {
+    let run = |cpu: Option<Cpu>| {
+        let mut sim = cluster(1_000, 9, 500);
+        sim.set_latency((0, 0));
+        sim.set_cpu(cpu);
+        sim.run_for(2_000);
+        spread(&mut sim, 10, 5_000)
+    };
+    let free = run(None);
+    assert_eq!(free.len(), 10);
+    assert!(free.iter().all(|&ms| ms == 0), "free CPU: {free:?} ms");
+    let busy = run(Some(Cpu {
+        cores: 2,
+        us_per_message: 20,
+    }));
+    assert_eq!(busy.len(), 10);
+    eprintln!("2 cores, 20 µs a message: {busy:?} ms");
+    assert!(busy[0] >= 10, "2 cores, 20 µs a message: {busy:?} ms");
 }
 
 /// The simulator handles each millisecond's events in shards of nodes, in

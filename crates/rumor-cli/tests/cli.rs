@@ -255,6 +255,9 @@ fn bad_arguments_fail_with_a_message_and_no_panic() {
         &["sim", "--churn", "-0.1"],
         &["sim", "--compare", "--strategy", "delta"],
         &["sim", "--agents", "2", "--kill", "1"],
+        &["sim", "--cpu", "2y22"],
+        &["sim", "--cpu", "0x22"],
+        &["sim", "--cpu", "2x"],
         &["no-such-command"],
     ] {
         let output = rumor(args);

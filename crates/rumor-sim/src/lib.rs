@@ -81,6 +81,26 @@ pub struct Simulator<S: Crdt> {
     stats: Stats,
     /// Every node's write policy, restarted ones' too.
     policy: Option<Arc<WritePolicy<S>>>,
+    /// The host's CPU, when modelled ([`Self::set_cpu`]).
+    cpu: Option<Cpu>,
+    /// When the modelled CPU has done every message sent so far, in
+    /// nanoseconds of virtual time.
+    cpu_busy_ns: u64,
+}
+
+/// One host's CPU, shared by every simulated node, as when many agents run
+/// in one process (`rumor swarm`): each message sent costs
+/// `us_per_message` microseconds of one of `cores` cores (its sending and
+/// its handling at the receiver together), in the order the messages are
+/// sent, and is delivered no earlier than the CPU has done it. Without it
+/// the simulator's CPU is free and infinite: a wave of copies costs only
+/// its links' latency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// Cores that share the work.
+    pub cores: u32,
+    /// CPU time a message costs, sent and handled.
+    pub us_per_message: u32,
 }
 
 /// Building a simulator takes states whose contexts decode too: every
@@ -110,6 +130,8 @@ where
             member_events: Vec::new(),
             stats: Stats::default(),
             policy: None,
+            cpu: None,
+            cpu_busy_ns: 0,
             config,
         };
         for i in 0..sim.config.nodes {
@@ -302,6 +324,33 @@ where
     /// Changes the latency range from now on.
     pub fn set_latency(&mut self, latency_ms: (u64, u64)) {
         self.config.net.latency_ms = latency_ms;
+    }
+
+    /// Models the host's CPU from now on ([`Cpu`]); `None` (the default)
+    /// makes it free.
+    ///
+    /// ```
+    /// use rumor_crdt::GCounter;
+    /// use rumor_sim::{Cpu, SimConfig, Simulator};
+    ///
+    /// let mut sim = Simulator::new(SimConfig { nodes: 50, ..SimConfig::default() }, |_| GCounter::new());
+    /// sim.set_cpu(Some(Cpu { cores: 2, us_per_message: 20 }));
+    /// sim.update(7, |state, me| state.increment(me, 1));
+    /// assert!(sim.run_until_delivered(5_000));
+    /// ```
+    pub fn set_cpu(&mut self, cpu: Option<Cpu>) {
+        self.cpu = cpu;
+    }
+
+    /// The earliest delivery of a message sent now whose link delivers it
+    /// at `at`: once the modelled CPU has done it too.
+    fn cpu_ready(&mut self, at: u64) -> u64 {
+        let Some(cpu) = self.cpu else {
+            return at;
+        };
+        let per = u64::from(cpu.us_per_message) * 1_000 / u64::from(cpu.cores.max(1));
+        self.cpu_busy_ns = self.cpu_busy_ns.max(self.now * 1_000_000) + per;
+        at.max(self.cpu_busy_ns.div_ceil(1_000_000))
     }
 
     /// Writes on node `i` through `mutate(state, replica_id)`, which returns
@@ -697,8 +746,10 @@ where
             let (lo, hi) = net.latency_ms;
             let duplicate = self.rng.random_bool(net.duplicate.clamp(0.0, 1.0));
             let at = self.now + self.rng.random_range(lo..=hi.max(lo));
+            let at = self.cpu_ready(at);
             if duplicate {
                 let again = self.now + self.rng.random_range(lo..=hi.max(lo));
+                let again = self.cpu_ready(again);
                 let copy = message.clone();
                 self.push(
                     again,

@@ -18,7 +18,7 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{Hlc, LwwMap, OrSet};
 use rumor_gossip::{Config, Event};
-use rumor_sim::{Kinds, NetConfig, SimConfig, Simulator, Topology};
+use rumor_sim::{Cpu, Kinds, NetConfig, SimConfig, Simulator, Topology};
 use serde::Serialize;
 
 use super::StrategyArg;
@@ -33,6 +33,7 @@ Examples:
   rumor sim --signed --strategy eager        every write signed by its author
   rumor sim --loss 0.1 --latency 1-20        10 % loss, latency drawn from 1 to 20 ms
   rumor sim --partition 2000 --churn 0.01    halves split for 2 s; 1 % of agents restart each second
+  rumor sim --agents 1000 --partial --cpu 2x22   every message costs 22 µs of one of 2 cores
   rumor sim --agents 1000 --json --seed 3";
 
 /// Virtual time allowed after the last write for every live agent to hold
@@ -77,6 +78,13 @@ pub(crate) struct Args {
     /// per message.
     #[arg(long, value_name = "MS[-MS]", default_value = "1", value_parser = super::latency)]
     pub(crate) latency: super::Latency,
+    /// Model one host's CPU shared by every agent, as `rumor swarm` runs
+    /// them: CORESxUS, each message costing US microseconds of one of CORES
+    /// cores (sent and handled), and delivered no earlier than the CPU has
+    /// done it. `2x22` is about `rumor swarm` on 2 cores. Off by default:
+    /// the simulator's CPU is free.
+    #[arg(long, value_name = "CORESxUS", value_parser = cpu)]
+    pub(crate) cpu: Option<CpuArg>,
     /// Split the agents in two halves for this many ms from the first write,
     /// then heal.
     #[arg(long, value_name = "MS")]
@@ -95,6 +103,31 @@ pub(crate) struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     pub(crate) output: super::OutputArgs,
+}
+
+/// A modelled host CPU (`--cpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct CpuArg {
+    pub(crate) cores: u32,
+    pub(crate) us_per_message: u32,
+}
+
+/// Parses `CORESxUS`, for example `2x22`.
+fn cpu(text: &str) -> Result<CpuArg, String> {
+    let (cores, us) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}` is not CORESxUS (for example 2x22)"))?;
+    let number = |t: &str, what: &str, max: u32| {
+        t.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("`{t}` is not a number of {what} in 1..={max}"))
+    };
+    Ok(CpuArg {
+        cores: number(cores, "cores", 4_096)?,
+        us_per_message: number(us, "microseconds", 1_000_000)?,
+    })
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -215,6 +248,10 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
     );
     bar.set_message(format!("{} · {n} agents · building", strategy.name()));
     let mut sim = Simulator::new(config, |_| Shared::default());
+    sim.set_cpu(args.cpu.map(|cpu| Cpu {
+        cores: cpu.cores,
+        us_per_message: cpu.us_per_message,
+    }));
     // No decode-and-compare of every message (the test suites check the codec;
     // a command must not panic on it): the same run, faster. Bytes are still
     // the encoded lengths.
