@@ -309,13 +309,19 @@ fn a_modelled_cpu_makes_a_write_take_at_least_its_copies_cpu_time() {
     let free = run(None);
     assert_eq!(free.len(), 10);
     assert!(free.iter().all(|&ms| ms == 0), "free CPU: {free:?} ms");
-    let busy = run(Some(Cpu {
-        cores: 2,
-        us_per_message: 20,
-    }));
-    assert_eq!(busy.len(), 10);
-    eprintln!("2 cores, 20 µs a message: {busy:?} ms");
-    assert!(busy[0] >= 10, "2 cores, 20 µs a message: {busy:?} ms");
+    for pushes_first in [false, true] {
+        let busy = run(Some(Cpu {
+            cores: 2,
+            us_per_message: 20,
+            pushes_first,
+        }));
+        assert_eq!(busy.len(), 10);
+        eprintln!("2 cores, 20 µs a message, pushes first {pushes_first}: {busy:?} ms");
+        assert!(
+            busy[0] >= 10,
+            "2 cores, 20 µs a message, pushes first {pushes_first}: {busy:?} ms"
+        );
+    }
 }
 
 /// The simulator handles each millisecond's events in shards of nodes, in

@@ -52,7 +52,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use rumor_gossip::{
-    DenseView, Event, FullView, HyParView, Identity, Message, Node, Output, WritePolicy,
+    Body, DenseView, Event, FullView, HyParView, Identity, Message, Node, Output, Tree, WritePolicy,
 };
 
 pub use network::{NetConfig, SimConfig, SimView, Topology};
@@ -86,6 +86,8 @@ pub struct Simulator<S: Crdt> {
     /// When the modelled CPU has done every message sent so far, in
     /// nanoseconds of virtual time.
     cpu_busy_ns: u64,
+    /// The same for the eager-path pushes alone ([`Cpu::pushes_first`]).
+    cpu_push_ns: u64,
 }
 
 /// One host's CPU, shared by every simulated node, as when many agents run
@@ -101,6 +103,12 @@ pub struct Cpu {
     pub cores: u32,
     /// CPU time a message costs, sent and handled.
     pub us_per_message: u32,
+    /// Eager-path pushes go before everything else: a push waits only for
+    /// the pushes sent before it, the rest for everything (a push still
+    /// takes its share of the CPU). Closer to the runtime, where a forward
+    /// runs before the round timers queued meanwhile (tokio's LIFO slot);
+    /// without it one FIFO queue, which overstates a wave's time.
+    pub pushes_first: bool,
 }
 
 /// Building a simulator takes states whose contexts decode too: every
@@ -132,6 +140,7 @@ where
             policy: None,
             cpu: None,
             cpu_busy_ns: 0,
+            cpu_push_ns: 0,
             config,
         };
         for i in 0..sim.config.nodes {
@@ -334,7 +343,7 @@ where
     /// use rumor_sim::{Cpu, SimConfig, Simulator};
     ///
     /// let mut sim = Simulator::new(SimConfig { nodes: 50, ..SimConfig::default() }, |_| GCounter::new());
-    /// sim.set_cpu(Some(Cpu { cores: 2, us_per_message: 20 }));
+    /// sim.set_cpu(Some(Cpu { cores: 2, us_per_message: 20, pushes_first: true }));
     /// sim.update(7, |state, me| state.increment(me, 1));
     /// assert!(sim.run_until_delivered(5_000));
     /// ```
@@ -344,13 +353,20 @@ where
 
     /// The earliest delivery of a message sent now whose link delivers it
     /// at `at`: once the modelled CPU has done it too.
-    fn cpu_ready(&mut self, at: u64) -> u64 {
+    fn cpu_ready(&mut self, at: u64, push: bool) -> u64 {
         let Some(cpu) = self.cpu else {
             return at;
         };
         let per = u64::from(cpu.us_per_message) * 1_000 / u64::from(cpu.cores.max(1));
-        self.cpu_busy_ns = self.cpu_busy_ns.max(self.now * 1_000_000) + per;
-        at.max(self.cpu_busy_ns.div_ceil(1_000_000))
+        let now_ns = self.now * 1_000_000;
+        self.cpu_busy_ns = self.cpu_busy_ns.max(now_ns) + per;
+        let done = if push && cpu.pushes_first {
+            self.cpu_push_ns = self.cpu_push_ns.max(now_ns) + per;
+            self.cpu_push_ns
+        } else {
+            self.cpu_busy_ns
+        };
+        at.max(done.div_ceil(1_000_000))
     }
 
     /// Writes on node `i` through `mutate(state, replica_id)`, which returns
@@ -746,10 +762,11 @@ where
             let (lo, hi) = net.latency_ms;
             let duplicate = self.rng.random_bool(net.duplicate.clamp(0.0, 1.0));
             let at = self.now + self.rng.random_range(lo..=hi.max(lo));
-            let at = self.cpu_ready(at);
+            let push = matches!(message.body, Body::Tree(Tree::Gossip { .. }));
+            let at = self.cpu_ready(at, push);
             if duplicate {
                 let again = self.now + self.rng.random_range(lo..=hi.max(lo));
-                let again = self.cpu_ready(again);
+                let again = self.cpu_ready(again, push);
                 let copy = message.clone();
                 self.push(
                     again,

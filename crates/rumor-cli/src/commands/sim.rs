@@ -81,10 +81,15 @@ pub(crate) struct Args {
     /// Model one host's CPU shared by every agent, as `rumor swarm` runs
     /// them: CORESxUS, each message costing US microseconds of one of CORES
     /// cores (sent and handled), and delivered no earlier than the CPU has
-    /// done it. `2x22` is about `rumor swarm` on 2 cores. Off by default:
-    /// the simulator's CPU is free.
+    /// done it; eager pushes go first. `2x22` is about `rumor swarm` on 2
+    /// cores. Off by default: the simulator's CPU is free.
     #[arg(long, value_name = "CORESxUS", value_parser = cpu)]
     pub(crate) cpu: Option<CpuArg>,
+    /// With `--cpu`: every message in one queue, in the order sent (by
+    /// default eager pushes go before the rest, as the runtime runs a
+    /// forward before the timers queued meanwhile).
+    #[arg(long, requires = "cpu")]
+    pub(crate) cpu_fifo: bool,
     /// Split the agents in two halves for this many ms from the first write,
     /// then heal.
     #[arg(long, value_name = "MS")]
@@ -251,6 +256,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
     sim.set_cpu(args.cpu.map(|cpu| Cpu {
         cores: cpu.cores,
         us_per_message: cpu.us_per_message,
+        pushes_first: !args.cpu_fifo,
     }));
     // No decode-and-compare of every message (the test suites check the codec;
     // a command must not panic on it): the same run, faster. Bytes are still
