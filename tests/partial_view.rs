@@ -15,6 +15,11 @@ use rumor::sim::{Cpu, NetConfig, SimConfig, Simulator, Topology};
 /// `nodes` nodes joining one after the other over `join_window_ms`, eager
 /// path on, 1 ms links.
 fn cluster(nodes: u32, seed: u64, join_window_ms: u64) -> Simulator<OrSet<u64>> {
+    cluster_with(nodes, seed, join_window_ms, Config::default())
+}
+
+/// [`cluster`], the nodes configured from `node` (eager path on).
+fn cluster_with(nodes: u32, seed: u64, join_window_ms: u64, node: Config) -> Simulator<OrSet<u64>> {
     let config = SimConfig {
         nodes,
         topology: Topology::Partial {
@@ -24,7 +29,7 @@ fn cluster(nodes: u32, seed: u64, join_window_ms: u64) -> Simulator<OrSet<u64>> 
         seed,
         node: Config {
             strategy: Strategy::Eager,
-            ..Config::default()
+            ..node
         },
         net: NetConfig::default(),
         signed: false,
@@ -218,22 +223,11 @@ fn dead_links_are_replaced_from_the_passive_view() {
 /// the probes sent in those 3 s, and when (ms after the crash) the last of
 /// the victim's neighbors dropped its link to it.
 fn probes_and_dead_link(seed: u64, implicit_ack_ms: u64) -> (u64, u64) {
-    let config = SimConfig {
-        nodes: 1_000,
-        topology: Topology::Partial {
-            view: ViewConfig::default(),
-            join_window_ms: 500,
-        },
-        seed,
-        node: Config {
-            strategy: Strategy::Eager,
-            implicit_ack_ms,
-            ..Config::default()
-        },
-        net: NetConfig::default(),
-        signed: false,
+    let node = Config {
+        implicit_ack_ms,
+        ..Config::default()
     };
-    let mut sim = Simulator::new(config, |_| OrSet::new());
+    let mut sim = cluster_with(1_000, seed, 500, node);
     sim.run_for(1_500);
     let mut k = 0u64;
     let mut write = |sim: &mut Simulator<OrSet<u64>>| {

@@ -1796,7 +1796,6 @@ where
         if over_link && self.members.links().is_some_and(|l| !l.contains(&from)) {
             self.send(&mut out, from, Body::View(View::Disconnect));
         }
-
         match message.body {
             Body::Sync(sync) => {
                 let answers = if self.config.strategy == Strategy::FullState {

@@ -795,9 +795,9 @@ impl<P: Peer + Serialize> Swim<P> {
     }
 
     /// Local mode: the link to probe at `now_ms`. Without implicit acks
-    /// (`quiet_ms` 0), the next in turn. With them, the link heard from longest ago (never
-    /// heard first; ties in turn from the cursor), or none when every link
-    /// was heard from within `quiet_ms`.
+    /// (`quiet_ms` 0), the next in turn. With them, the link heard from
+    /// longest ago (never heard first; ties in turn from the cursor), or
+    /// none when every link was heard from within `quiet_ms`.
     fn next_link(&mut self, links: &[P], now_ms: u64, quiet_ms: u64) -> Option<P> {
         self.cursor = self.cursor.wrapping_add(1);
         if quiet_ms == 0 {

@@ -745,12 +745,10 @@ where
             });
         }
         self.stats.messages += out.messages.len() as u64;
-        for (_, message) in &out.messages {
-            self.stats.kinds.count(message);
-        }
         self.stats.payload_bytes += payload;
         self.stats.control_bytes += control;
         for (to, message) in out.messages {
+            self.stats.kinds.count(&message);
             let net = &self.config.net;
             if to >= self.config.nodes
                 || !self.reachable(from, to)
