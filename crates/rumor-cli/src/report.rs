@@ -32,6 +32,10 @@ pub(crate) struct Run {
     /// Agents crashed on purpose, and how long until all others held them
     /// dead; `None` when none was killed.
     pub(crate) dead: Option<Dead>,
+    /// The process's CPU time while idle and while writing (`swarm` on
+    /// Linux); `None` where not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu: Option<CpuUse>,
     /// The infection curve: the share of (update, live agent) pairs held,
     /// against the time since the write.
     pub(crate) curve: Vec<CurvePoint>,
@@ -84,6 +88,49 @@ pub(crate) struct KindRate {
     pub(crate) messages_per_agent_per_s: f64,
     /// `None` where not measured (the simulator's runs).
     pub(crate) idle_messages_per_agent_per_s: Option<f64>,
+}
+
+/// CPU time of the whole process (user and system, every thread): in one
+/// process, every agent shares the same cores, and on a busy machine the
+/// time a write takes to reach everyone is about the CPU it costs over the
+/// cores left.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct CpuUse {
+    /// Cores kept busy on average in the second before the writes.
+    pub(crate) idle_cores: f64,
+    /// Cores kept busy on average while writing (until every update had
+    /// arrived).
+    pub(crate) busy_cores: f64,
+    /// CPU time an update cost beyond the idle rate (ms): its copies, their
+    /// receptions and forwards, its announcements and prunes, by every agent.
+    pub(crate) per_update_ms: f64,
+    /// [`per_update_ms`](Self::per_update_ms) over the agents (µs).
+    pub(crate) per_update_per_agent_us: f64,
+}
+
+impl CpuUse {
+    /// From the CPU time used over the idle window (`idle`, `idle_secs` of
+    /// wall time) and the writing one (`busy`, `busy_secs`), for `updates`
+    /// updates among `agents` agents.
+    pub(crate) fn of(
+        (idle, idle_secs): (f64, f64),
+        (busy, busy_secs): (f64, f64),
+        updates: u64,
+        agents: u32,
+    ) -> Option<Self> {
+        if idle_secs <= 0.0 || busy_secs <= 0.0 || updates == 0 || agents == 0 {
+            return None;
+        }
+        let idle_cores = idle / idle_secs;
+        let beyond = (busy - idle_cores * busy_secs).max(0.0);
+        let per_update_ms = beyond * 1_000.0 / updates as f64;
+        Some(Self {
+            idle_cores,
+            busy_cores: busy / busy_secs,
+            per_update_ms,
+            per_update_per_agent_us: per_update_ms * 1_000.0 / f64::from(agents),
+        })
+    }
 }
 
 /// Killed agents and their detection.
@@ -265,6 +312,32 @@ impl Report {
                 }),
             ));
         }
+        if runs.iter().any(|r| r.cpu.is_some()) {
+            rows.push((
+                "CPU: cores busy idle / writing".into(),
+                each(&|r| {
+                    r.cpu.map_or_else(
+                        || "-".into(),
+                        |c| format!("{:.2} / {:.2}", c.idle_cores, c.busy_cores),
+                    )
+                }),
+            ));
+            rows.push((
+                "CPU an update cost beyond idle".into(),
+                each(&|r| {
+                    r.cpu.map_or_else(
+                        || "-".into(),
+                        |c| {
+                            format!(
+                                "{} ({:.1} µs an agent)",
+                                ms(c.per_update_ms),
+                                c.per_update_per_agent_us
+                            )
+                        },
+                    )
+                }),
+            ));
+        }
         if runs.iter().any(|r| r.dead.is_some()) {
             rows.push((
                 "killed: declared dead by all".into(),
@@ -337,5 +410,21 @@ mod tests {
         let p = Percentiles::of(&mut [7.0]).expect("a sample");
         assert_eq!((p.p50, p.p99, p.max), (7.0, 7.0, 7.0));
         assert_eq!(Percentiles::of(&mut []), None);
+    }
+
+    #[test]
+    fn an_updates_cpu_is_what_the_writing_window_took_beyond_the_idle_rate() {
+        // Idle: 0.5 s of CPU in 1 s. Writing: 6 s of CPU in 10 s, of which
+        // 5 s is the idle rate: 1 s over 50 updates among 1,000 agents.
+        let cpu = CpuUse::of((0.5, 1.0), (6.0, 10.0), 50, 1_000).expect("measured");
+        assert!((cpu.idle_cores - 0.5).abs() < 1e-9);
+        assert!((cpu.busy_cores - 0.6).abs() < 1e-9);
+        assert!((cpu.per_update_ms - 20.0).abs() < 1e-9);
+        assert!((cpu.per_update_per_agent_us - 20.0).abs() < 1e-9);
+        // Busier idle than writing (noise): no negative cost.
+        let cpu = CpuUse::of((1.0, 1.0), (5.0, 10.0), 50, 1_000).expect("measured");
+        assert_eq!(cpu.per_update_ms, 0.0);
+        assert!(CpuUse::of((0.5, 0.0), (6.0, 10.0), 50, 1_000).is_none());
+        assert!(CpuUse::of((0.5, 1.0), (6.0, 10.0), 0, 1_000).is_none());
     }
 }

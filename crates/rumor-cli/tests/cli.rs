@@ -94,6 +94,18 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
     let curve = run["curve"].as_array().expect("the infection curve");
     let last = curve.last().expect("points");
     assert_eq!(last["share"].as_f64(), Some(1.0));
+    // The process's CPU, idle and writing (read from /proc on Linux).
+    if cfg!(target_os = "linux") {
+        let busy = number(run, "/cpu/busy_cores");
+        assert!(busy > 0.0 && busy <= 64.0, "{busy} cores busy");
+        assert!(number(run, "/cpu/idle_cores") >= 0.0);
+        let per_update = number(run, "/cpu/per_update_ms");
+        let per_agent = number(run, "/cpu/per_update_per_agent_us");
+        assert!(
+            (per_agent - per_update * 1_000.0 / 10.0).abs() <= 1e-6 * per_agent.max(1.0),
+            "{per_agent} µs an agent against {per_update} ms an update"
+        );
+    }
 }
 
 /// `--partial`: 30 agents over partial views (5 links each, 6 at most), every

@@ -481,6 +481,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
                 .collect(),
         },
         dead,
+        cpu: None,
         curve,
     }
 }

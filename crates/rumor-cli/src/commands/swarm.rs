@@ -36,7 +36,9 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
-use crate::report::{CurvePoint, Dead, KindRate, Percentiles, Report, Run, Traffic, Updates};
+use crate::report::{
+    CpuUse, CurvePoint, Dead, KindRate, Percentiles, Report, Run, Traffic, Updates,
+};
 use crate::shared::{Claim, Position, Shared};
 
 const EXAMPLES: &str = "\
@@ -213,6 +215,29 @@ fn raise_open_file_limit(agents: u32, quiet: bool) {
         }
         Err(_) => {}
     }
+}
+
+/// CPU time this process has used (user and system, every thread, those
+/// ended included), from `/proc/self/stat`; `None` where there is none.
+fn process_cpu_secs() -> Option<f64> {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| cpu_secs_of_stat(&stat))
+}
+
+/// Clock ticks a second in `/proc` (`USER_HZ`: 100 on Linux, whatever the
+/// kernel's own tick).
+const USER_HZ: f64 = 100.0;
+
+/// `utime + stime` of a `/proc/PID/stat` line, in seconds. The command name
+/// (field 2, in parentheses) may hold spaces and parentheses itself: the
+/// fields are counted after its last `)`.
+fn cpu_secs_of_stat(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / USER_HZ)
 }
 
 fn wall_ms() -> u64 {
@@ -624,9 +649,11 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     let mut last = vec![GossipStats::default(); n];
     snapshot(&agents, &mut last, &live).await;
     let idle_from = (Sent::of(&last), Instant::now());
+    let cpu_idle_from = process_cpu_secs();
     sleep(Duration::from_secs(1)).await;
     snapshot(&agents, &mut last, &live).await;
     let busy_from = (Sent::of(&last), Instant::now());
+    let cpu_busy_from = process_cpu_secs();
     let idle = busy_from.0.since(idle_from.0);
     let idle_secs = busy_from.1.duration_since(idle_from.1).as_secs_f64();
 
@@ -728,6 +755,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     }
     snapshot(&agents, &mut last, &live).await;
     let busy_to = (Sent::of(&last), Instant::now());
+    let cpu_busy_to = process_cpu_secs();
     let busy = busy_to.0.since(busy_from.0);
     let busy_secs = busy_to.1.duration_since(busy_from.1).as_secs_f64();
 
@@ -857,6 +885,15 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
                 live_held_dead: live_held_dead.len() as u64,
             }
         }),
+        cpu: match (cpu_idle_from, cpu_busy_from, cpu_busy_to) {
+            (Some(idle_from), Some(busy_from), Some(busy_to)) => CpuUse::of(
+                (busy_from - idle_from, idle_secs),
+                (busy_to - busy_from, busy_secs),
+                updates,
+                args.agents,
+            ),
+            _ => None,
+        },
         curve,
     };
     let mut settings = serde_json::to_value(args)?;
@@ -937,6 +974,19 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
+    #[test]
+    fn the_cpu_time_is_read_after_the_command_names_last_parenthesis() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 900 0 0 0 \
+                    250 75 0 0 20 0 9 0 1234 0 0";
+        assert_eq!(cpu_secs_of_stat(stat), Some(3.25));
+        assert_eq!(cpu_secs_of_stat("4242 (short) S 1 2"), None);
+        assert_eq!(cpu_secs_of_stat("no parenthesis"), None);
+        if cfg!(target_os = "linux") {
+            let used = process_cpu_secs().expect("/proc/self/stat on Linux");
+            assert!(used >= 0.0);
+        }
+    }
+
     #[test]
     fn each_runtime_worker_is_pinned_to_a_cpu_of_its_own() {
         let cores = core_affinity::get_core_ids().unwrap_or_default();
