@@ -162,6 +162,13 @@ pub struct Config {
     /// many tree hops nearer its writer than the path its first copy took
     /// here becomes an eager link (Plumtree's optimization); 0 turns it off.
     pub shortcut_hops: u32,
+    /// [`Strategy::Eager`]: a node announces each delta ("I have") in two
+    /// rounds while it has seen loss within this window (a graft it sent,
+    /// a graft with ids it was sent, a ping unanswered in time), in one
+    /// otherwise: the second round is for a push or an announcement lost on
+    /// the way, and is 60 % of the announcements where nothing is lost.
+    /// 0: always two rounds.
+    pub loss_memory_ms: u64,
     /// [`Strategy::Eager`]: ids taken from one "I have" or graft at most.
     pub max_ids_per_message: usize,
     /// Bound against a lying member: a received delta whose dot counter for
@@ -238,6 +245,7 @@ impl Default for Config {
             eager_links_wanted: 2,
             eager_keep_rounds: 10,
             shortcut_hops: 2,
+            loss_memory_ms: 5_000,
             max_ids_per_message: 1_024,
             max_dot_step: 1 << 32,
             max_incarnation_step: 1 << 16,

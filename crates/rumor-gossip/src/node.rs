@@ -207,6 +207,10 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// Their answer is not broadcast on: its ids were announced, so the
     /// tree has spread it.
     repairs_asked: Vec<P>,
+    /// When this node last saw a sign of loss (see
+    /// [`Config::loss_memory_ms`]), and the unanswered probes counted then.
+    loss_seen_ms: Option<u64>,
+    missed_acks_seen: u64,
     /// Links found redundant (a duplicate came over them) and demoted, whose
     /// other ends are told so `prune_delay_ms` after the first of them, off
     /// the write's path (at most `MAX_PENDING_PRUNES`; past it, at once).
@@ -316,6 +320,8 @@ where
             digest: None,
             tree: Plumtree::new(id, epoch_of(seed)),
             repairs_asked: Vec::new(),
+            loss_seen_ms: None,
+            missed_acks_seen: 0,
             pending_prunes: Vec::new(),
             prunes_due_ms: None,
             held_paths: Vec::new(),
@@ -1232,6 +1238,8 @@ where
         self.tree.expire(self.round, self.config.eager_keep_rounds);
         self.send_prunes(now_ms, out);
         self.ensure_neighbors(out);
+        let lossy = self.lossy(now_ms);
+        self.tree.set_announce_rounds(lossy);
         if self.tree.announcing() {
             let neighbors: Vec<P> = self
                 .tree
@@ -1249,6 +1257,22 @@ where
             self.tree.announced_all();
         }
         self.send_grafts(now_ms, out);
+    }
+
+    /// Whether this node has seen a sign of loss within
+    /// `loss_memory_ms`: a graft it sent or was sent for a missing delta, or
+    /// a probe of its unanswered in time (always, with 0).
+    fn lossy(&mut self, now_ms: u64) -> bool {
+        let missed = self.swim.missed_acks();
+        if missed != self.missed_acks_seen {
+            self.missed_acks_seen = missed;
+            self.loss_seen_ms = Some(now_ms);
+        }
+        let memory = self.config.loss_memory_ms;
+        memory == 0
+            || self
+                .loss_seen_ms
+                .is_some_and(|seen| now_ms.saturating_sub(seen) < memory)
     }
 
     /// Tells `peer` that its link to this node is redundant:
@@ -1352,6 +1376,9 @@ where
             self.config.graft_timeout_ms,
             self.config.interval_ms.max(1),
         );
+        if !due.grafts.is_empty() {
+            self.loss_seen_ms = Some(now_ms);
+        }
         for (peer, ids) in due.grafts {
             if self.swim.is_live(peer) {
                 self.link(peer);
@@ -1551,6 +1578,11 @@ where
                 }
             }
             Tree::Graft { ids } => {
+                // A neighbor missed a delta this node announced: its links
+                // lose messages, and this node's second round is for them.
+                if !ids.is_empty() {
+                    self.loss_seen_ms = Some(now_ms);
+                }
                 self.link(from);
                 // A stranger gets what fits its budget (a known member all
                 // it asks for, up to `max_ids_per_message`).

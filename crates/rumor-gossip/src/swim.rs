@@ -577,6 +577,8 @@ struct Relay<P> {
 
 /// The failure detector and membership-dissemination state of one node.
 pub(crate) struct Swim<P> {
+    /// Probes that went unanswered past `ping_timeout_ms`.
+    missed_acks: u64,
     me: P,
     incarnation: u64,
     overrides: Claims<P>,
@@ -720,6 +722,7 @@ const FORGOTTEN_MAX: usize = 4_096;
 impl<P: Peer + Serialize> Swim<P> {
     pub(crate) fn new(me: P, incarnation: u64, bound: Advance) -> Self {
         let mut swim = Self {
+            missed_acks: 0,
             me,
             incarnation,
             bound,
@@ -1661,6 +1664,12 @@ impl<P: Peer + Serialize> Swim<P> {
         expired
     }
 
+    /// Probes so far that went unanswered past `ping_timeout_ms` (a lost
+    /// ping or ack, or a peer gone).
+    pub(crate) fn missed_acks(&self) -> u64 {
+        self.missed_acks
+    }
+
     /// Ping requests refused because their target was not a known member.
     pub(crate) fn refused_ping_reqs(&self) -> u64 {
         self.refused_ping_reqs
@@ -1730,6 +1739,7 @@ impl<P: Peer + Serialize> Swim<P> {
             } else if !probe.indirect_sent
                 && now_ms >= probe.sent_ms + self.scaled(config.ping_timeout_ms)
             {
+                self.missed_acks += 1;
                 out.push((probe.target, Probe::Ping { seq: probe.seq }));
                 let relays = self.relays_for(probe.target, members, rng, config.indirect_probes);
                 let asked = u32::try_from(relays.len()).unwrap_or(u32::MAX);
