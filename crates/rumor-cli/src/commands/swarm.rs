@@ -973,7 +973,6 @@ mod tests {
             .unwrap_or_default()
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn the_cpu_time_is_read_after_the_command_names_last_parenthesis() {
         let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 900 0 0 0 \
@@ -987,6 +986,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn each_runtime_worker_is_pinned_to_a_cpu_of_its_own() {
         let cores = core_affinity::get_core_ids().unwrap_or_default();
