@@ -372,6 +372,13 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
         }),
         Body::Tree(Tree::Prune),
         Body::Tree(Tree::Connect),
+        Body::Tree(Tree::Rank {
+            root: peer(a),
+            seq: e,
+            rank: u16::try_from(d % 65).unwrap_or(0),
+            parent: reply,
+            child: accepted,
+        }),
         Body::View(View::Join),
         Body::View(View::ForwardJoin {
             joiner: peer(e),
@@ -424,6 +431,7 @@ fn kind<S: Crdt>(message: &Message<S, u32>) -> &'static str {
         Body::Tree(Tree::Graft { .. }) => "graft",
         Body::Tree(Tree::Prune) => "prune",
         Body::Tree(Tree::Connect) => "connect",
+        Body::Tree(Tree::Rank { .. }) => "rank",
         Body::View(View::Join) => "join",
         Body::View(View::ForwardJoin { .. }) => "forward-join",
         Body::View(View::Neighbor { .. }) => "neighbor",

@@ -860,3 +860,33 @@ fn unanswered_exchanges_start_again_at_most_three_times_a_digest_period() {
         assert_eq!(period.iter().sum::<usize>(), 4, "{per_round:?}");
     }
 }
+
+/// The rooted tree (`Config::rooted_tree`, experimental): every node's
+/// eager links are its parent and its children on one tree rooted at the
+/// lowest id, so a write crosses each node once: 1,000 nodes on partial
+/// views, 20 writes 200 ms apart from spread-out nodes after formation,
+/// about 1,000 pushes a write (Plumtree's shared tree: about 1,500), and
+/// every write reaches every node.
+#[test]
+fn a_rooted_tree_pushes_each_write_once_a_node() {
+    let pushes_a_write = |rooted_tree: bool| {
+        let node = Config {
+            rooted_tree,
+            ..Config::default()
+        };
+        let mut sim = thousand_eager_nodes(3, Topology::partial(), node);
+        sim.run_for(4_000);
+        let before = sim.stats().kinds.pushes;
+        writes_from_spread_out_nodes(&mut sim, 20, 200);
+        assert!(sim.run_until_delivered(10_000), "rooted: {rooted_tree}");
+        (sim.stats().kinds.pushes - before) as f64 / 20.0
+    };
+    let plumtree = pushes_a_write(false);
+    let rooted = pushes_a_write(true);
+    eprintln!("pushes a write: Plumtree's tree {plumtree:.0}, rooted tree {rooted:.0}");
+    assert!(
+        rooted < 1_050.0,
+        "{rooted:.0} pushes a write on the rooted tree"
+    );
+    assert!(rooted < 0.8 * plumtree, "{rooted:.0} against {plumtree:.0}");
+}

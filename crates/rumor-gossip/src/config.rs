@@ -169,6 +169,14 @@ pub struct Config {
     /// the way, and is 60 % of the announcements where nothing is lost.
     /// 0: always two rounds.
     pub loss_memory_ms: u64,
+    /// [`Strategy::Eager`] over a partial view: the eager links are one
+    /// tree rooted at the lowest id, each node's parent its link nearest
+    /// the root (see `rank.rs`), instead of Plumtree's tree of first paths
+    /// reshaped by shortcuts and duplicates.
+    pub rooted_tree: bool,
+    /// [`Config::rooted_tree`]: how often the root tells the tree it lives;
+    /// a node that heard nothing of it for three of these takes it for dead.
+    pub root_refresh_ms: u64,
     /// [`Strategy::Eager`]: ids taken from one "I have" or graft at most.
     pub max_ids_per_message: usize,
     /// Bound against a lying member: a received delta whose dot counter for
@@ -246,6 +254,8 @@ impl Default for Config {
             eager_keep_rounds: 10,
             shortcut_hops: 2,
             loss_memory_ms: 5_000,
+            rooted_tree: false,
+            root_refresh_ms: 1_000,
             max_ids_per_message: 1_024,
             max_dot_step: 1 << 32,
             max_incarnation_step: 1 << 16,

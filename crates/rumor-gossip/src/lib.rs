@@ -34,6 +34,7 @@ mod message;
 mod node;
 mod peer;
 mod plumtree;
+mod rank;
 mod seal;
 mod swim;
 

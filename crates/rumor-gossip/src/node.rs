@@ -18,6 +18,7 @@ use crate::membership::{FullView, Membership};
 use crate::message::{Ack, Body, Message, Probe, SealedDelta, SyncBody};
 use crate::peer::Peer;
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
+use crate::rank;
 use crate::seal::{Identity, Seal, SealError};
 use crate::swim::Status;
 use crate::swim::Swim;
@@ -215,6 +216,8 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     /// other ends are told so `prune_delay_ms` after the first of them, off
     /// the write's path (at most `MAX_PENDING_PRUNES`; past it, at once).
     pending_prunes: Vec<P>,
+    /// The rooted tree's state ([`Config::rooted_tree`], partial views).
+    ranking: Option<rank::Ranking<P>>,
     /// When `pending_prunes` go, if there are any.
     prunes_due_ms: Option<u64>,
     /// Links held as paths from the writers until the time given: a
@@ -306,6 +309,9 @@ where
         let digest_phase = rng.random_range(0..config.digest_every_rounds.max(1));
         let mut swim = Swim::new(id, 0, config.advance(config.max_incarnation_step));
         swim.set_local(members.links().is_some());
+        let ranking =
+            (config.rooted_tree && config.strategy == Strategy::Eager && members.links().is_some())
+                .then(|| rank::Ranking::new(id, 0, config.interval_ms / 5));
         let mut node = Self {
             id,
             config,
@@ -323,6 +329,7 @@ where
             loss_seen_ms: None,
             missed_acks_seen: 0,
             pending_prunes: Vec::new(),
+            ranking,
             prunes_due_ms: None,
             held_paths: Vec::new(),
             early_connects: Vec::new(),
@@ -975,10 +982,14 @@ where
         let grafts = self
             .tree
             .next_due(self.config.graft_timeout_ms, self.config.interval_ms.max(1));
-        match (grafts, self.prunes_due_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let poisoned = self
+            .ranking
+            .as_ref()
+            .and_then(rank::Ranking::poisoned_until);
+        [grafts, self.prunes_due_ms, poisoned]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Does what [`Node::poll_timeout`] said was due at `now_ms` (grafts and
@@ -989,6 +1000,10 @@ where
         if self.config.strategy == Strategy::Eager {
             self.send_prunes(now_ms, &mut out);
             self.send_grafts(now_ms, &mut out);
+            if let Some(ranking) = &mut self.ranking {
+                ranking.retry(now_ms);
+                self.rank_apply(&mut out);
+            }
         }
         out
     }
@@ -1038,6 +1053,12 @@ where
     /// node's first links come up eager, to nodes on the tree already, and
     /// a lost eager link turns the lazy ones eager.
     fn link_up(&mut self, peer: P, now_ms: u64, out: &mut Output<S, P>) {
+        if let Some(ranking) = &mut self.ranking {
+            ranking.link_up(peer, now_ms);
+            self.tree.add_lazy(peer);
+            self.rank_apply(out);
+            return;
+        }
         let wanted = self.config.eager_links_wanted;
         if self.config.strategy != Strategy::Eager || wanted == 0 {
             self.tree.promote(peer);
@@ -1056,9 +1077,23 @@ where
         }
     }
 
+    /// scratch oracle
+    pub fn oracle_tree(&mut self, eager: &[P]) {
+        let nbrs: Vec<P> = self.tree.eager().chain(self.tree.lazy()).collect();
+        for p in nbrs {
+            if eager.contains(&p) {
+                self.tree.promote(p)
+            } else {
+                self.tree.demote(p)
+            }
+        }
+    }
     /// Makes `peer` an eager neighbor, if it may be one: any member over a
     /// full view, only a link over a partial view.
     fn link(&mut self, peer: P) {
+        if self.ranking.is_some() {
+            return; // the rooted tree's links are eager, the others lazy
+        }
         if self
             .members
             .links()
@@ -1123,6 +1158,12 @@ where
     /// write's duplicates, still in flight, do not prune the links that must
     /// now carry the next ones.
     fn cut(&mut self, peer: P, now_ms: u64, out: &mut Output<S, P>) {
+        if let Some(ranking) = &mut self.ranking {
+            ranking.link_down(peer, now_ms);
+            self.tree.remove(peer);
+            self.rank_apply(out);
+            return;
+        }
         if self.config.strategy != Strategy::Eager {
             self.tree.remove(peer);
             return;
@@ -1147,6 +1188,43 @@ where
             for link in left {
                 self.hold_path(link, now_ms);
             }
+        }
+    }
+
+    /// Sends the rooted tree's adverts that are due, and makes its links
+    /// eager and every other link lazy.
+    fn rank_apply(&mut self, out: &mut Output<S, P>) {
+        let Some(ranking) = &mut self.ranking else {
+            return;
+        };
+        let adverts = ranking.adverts();
+        let neighbors: Vec<P> = self.tree.eager().chain(self.tree.lazy()).collect();
+        for peer in neighbors {
+            if self.ranking.as_ref().is_some_and(|r| r.is_tree_link(peer)) {
+                self.tree.promote(peer);
+            } else {
+                self.tree.demote(peer);
+            }
+        }
+        for (to, advert) in adverts {
+            let rank::Advert {
+                root,
+                seq,
+                rank,
+                parent,
+                child,
+            } = advert;
+            self.send(
+                out,
+                to,
+                Body::Tree(Tree::Rank {
+                    root,
+                    seq,
+                    rank,
+                    parent,
+                    child,
+                }),
+            );
         }
     }
 
@@ -1236,6 +1314,10 @@ where
     /// ([`Plumtree::pushed_to`]).
     fn tree_round(&mut self, now_ms: u64, out: &mut Output<S, P>) {
         self.tree.expire(self.round, self.config.eager_keep_rounds);
+        if let Some(ranking) = &mut self.ranking {
+            ranking.tick(now_ms, self.config.root_refresh_ms.max(1));
+            self.rank_apply(out);
+        }
         self.send_prunes(now_ms, out);
         self.ensure_neighbors(out);
         let lossy = self.lossy(now_ms);
@@ -1495,7 +1577,10 @@ where
                     self.tree.held_by(&id, from);
                     // A second path leads here: keep this link lazy, unless
                     // it is another write's first path (see `prunes`).
-                    if self.tree.prunes(from, self.round) && !self.holds_path(from, now_ms) {
+                    if self.ranking.is_none()
+                        && self.tree.prunes(from, self.round)
+                        && !self.holds_path(from, now_ms)
+                    {
                         self.tree.demote(from);
                         self.prune_later(from, now_ms, out);
                     }
@@ -1572,7 +1657,11 @@ where
                 // copies took: make it eager (and ask it to be, by an empty
                 // graft). The longer path's link is left to the duplicates
                 // to prune, where it is no other write's first path.
-                if shortcut && self.tree.is_neighbor(from) && self.swim.is_live(from) {
+                if shortcut
+                    && self.ranking.is_none()
+                    && self.tree.is_neighbor(from)
+                    && self.swim.is_live(from)
+                {
                     self.link(from);
                     self.send(out, from, Body::Tree(Tree::Graft { ids: Vec::new() }));
                 }
@@ -1613,8 +1702,28 @@ where
                     }
                 }
             }
+            Tree::Prune | Tree::Connect if self.ranking.is_some() => {}
             Tree::Prune => self.tree.demote(from),
             Tree::Connect => self.connected(from, now_ms, out),
+            Tree::Rank {
+                root,
+                seq,
+                rank,
+                parent,
+                child,
+            } => {
+                if let Some(ranking) = &mut self.ranking {
+                    let advert = rank::Advert {
+                        root,
+                        seq,
+                        rank,
+                        parent,
+                        child,
+                    };
+                    ranking.heard(from, advert, now_ms);
+                    self.rank_apply(out);
+                }
+            }
         }
     }
 

@@ -91,6 +91,19 @@ pub enum Tree<S, P> {
     Prune,
     /// "Be my neighbor": the receiver adds the sender as an eager link.
     Connect,
+    /// A node's place in the rooted tree ([`Config::rooted_tree`](crate::Config::rooted_tree)).
+    Rank {
+        /// The sender's root: the lowest id it heard of, alive.
+        root: P,
+        /// The root's latest sequence number the sender heard.
+        seq: u64,
+        /// The sender's hops from the root.
+        rank: u16,
+        /// Whether the receiver is the sender's parent.
+        parent: bool,
+        /// Whether the receiver is the sender's child, as far as it knows.
+        child: bool,
+    },
 }
 
 /// Compresses ids (sorted), each with its hop count, into ranges; a range

@@ -55,7 +55,9 @@ impl Kinds {
             Body::Tree(Tree::Gossip { .. }) => &mut self.pushes,
             Body::Tree(Tree::IHave { .. }) => &mut self.announcements,
             Body::Tree(Tree::Graft { .. }) => &mut self.grafts,
-            Body::Tree(Tree::Prune | Tree::Connect) => &mut self.prunes_and_connects,
+            Body::Tree(Tree::Prune | Tree::Connect | Tree::Rank { .. }) => {
+                &mut self.prunes_and_connects
+            }
             Body::Probe(_) => &mut self.probes,
             Body::Sync(_) => &mut self.syncs,
             Body::View(_) => &mut self.views,

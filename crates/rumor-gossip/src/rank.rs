@@ -1,0 +1,453 @@
+//! A tree rooted at the lowest id, for the eager path over partial views
+//! ([`Config::rooted_tree`](crate::Config::rooted_tree)).
+//!
+//! Plumtree's tree grows from the first write's paths and is reshaped by
+//! every writer's shortcuts: with many writers it keeps about 1.5 eager
+//! copies a node a write, and a write still crosses 15–16 hops. Here every
+//! node instead picks one parent among its links, the one nearest a common
+//! root, as a distance-vector routing protocol does (RPL's ranks, the
+//! spanning tree protocol's root): the root is the lowest id heard of, a
+//! node's rank is its parent's plus one, and the eager links are the parent
+//! and the children. That is one breadth-first spanning tree: one copy a
+//! node a write, and a write's path is at most twice the root's depth.
+//!
+//! Nothing depends on the root for correctness: the deltas still go over
+//! the links as "I have"s, and a node cut off grafts. The root only gives
+//! the tree its shape.
+//!
+//! - **Adverts.** A node tells each link its root, the root's sequence
+//!   number, its rank, and whether the link is its parent, whenever any of
+//!   them but the sequence number changes; its children also get each new
+//!   sequence number.
+//! - **Root liveness.** The root raises its sequence number every refresh
+//!   (its clock's milliseconds) and tells its children, who tell theirs. A
+//!   node that heard no new number for three refreshes takes its root for
+//!   dead (up to that number), and is its own root until it hears of a lower
+//!   live one.
+//! - **Loops.** A node never takes a child as its parent, and a rank at
+//!   [`MAX_RANK`] is no path: a loop formed while adverts cross counts
+//!   itself up to it and breaks.
+
+use crate::Peer;
+
+/// The highest rank that is still a path to the root.
+pub(crate) const MAX_RANK: u16 = 64;
+
+/// What a node tells one of its links (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Advert<P> {
+    /// The sender's root.
+    pub root: P,
+    /// The root's latest sequence number the sender heard.
+    pub seq: u64,
+    /// The sender's hops from the root.
+    pub rank: u16,
+    /// Whether the receiver is the sender's parent.
+    pub parent: bool,
+    /// Whether the receiver is the sender's child, as far as the sender
+    /// knows: a child that finds itself unknown says so again.
+    pub child: bool,
+}
+
+/// One link: what it last told us and what we last told it.
+#[derive(Clone, Copy, Debug)]
+struct Link<P> {
+    peer: P,
+    heard: Option<Advert<P>>,
+    told: Option<Advert<P>>,
+}
+
+/// A node's place in the rooted tree.
+#[derive(Debug)]
+pub(crate) struct Ranking<P> {
+    me: P,
+    root: P,
+    seq: u64,
+    rank: u16,
+    parent: Option<P>,
+    links: Vec<Link<P>>,
+    /// When the root's sequence number last rose here (or this node took
+    /// the root); as the root, when it last raised it.
+    fresh_ms: u64,
+    /// Roots taken for dead, up to a sequence number, with when (forgotten
+    /// after a while, so that a root back from the dead with a lower number
+    /// is not shut out forever).
+    dead: Vec<(P, u64, u64)>,
+    /// A poisoned node (no path that cannot be through its descendants)
+    /// takes any path after this.
+    poisoned_until: u64,
+    /// How long a poison is given to spread.
+    hold_ms: u64,
+    /// Adverts from peers that were no links yet.
+    early: Vec<(P, Advert<P>)>,
+}
+
+/// Adverts kept from peers not linked yet, at most.
+const MAX_EARLY: usize = 8;
+
+/// Roots remembered as dead, at most.
+const MAX_DEAD: usize = 16;
+
+impl<P: Peer> Ranking<P> {
+    /// A node on its own: its own root.
+    pub(crate) fn new(me: P, now_ms: u64, hold_ms: u64) -> Self {
+        Self {
+            me,
+            root: me,
+            seq: now_ms,
+            rank: 0,
+            parent: None,
+            links: Vec::new(),
+            fresh_ms: now_ms,
+            dead: Vec::new(),
+            poisoned_until: 0,
+            hold_ms,
+            early: Vec::new(),
+        }
+    }
+
+    /// The current root.
+    #[cfg(test)]
+    pub(crate) fn root(&self) -> P {
+        self.root
+    }
+
+    /// This node's rank.
+    #[cfg(test)]
+    pub(crate) fn rank(&self) -> u16 {
+        self.rank
+    }
+
+    /// The parent, if this node is not the root.
+    #[cfg(test)]
+    pub(crate) fn parent(&self) -> Option<P> {
+        self.parent
+    }
+
+    /// Whether `peer` is this node's parent or one of its children: a link
+    /// of the tree, eager.
+    pub(crate) fn is_tree_link(&self, peer: P) -> bool {
+        self.parent == Some(peer) || self.is_child(peer)
+    }
+
+    fn is_child(&self, peer: P) -> bool {
+        self.links
+            .iter()
+            .any(|l| l.peer == peer && l.heard.is_some_and(|h| h.parent))
+    }
+
+    /// When a poisoned node looks for a path again, if it is poisoned.
+    pub(crate) fn poisoned_until(&self) -> Option<u64> {
+        (self.rank == MAX_RANK && self.root != self.me).then_some(self.poisoned_until)
+    }
+
+    /// Looks for a path again, if the node is poisoned and its hold is over.
+    pub(crate) fn retry(&mut self, now_ms: u64) {
+        if self.poisoned_until().is_some_and(|until| until <= now_ms) {
+            self.choose(now_ms);
+            if self.rank == MAX_RANK {
+                // Still no path: the next try a hold later.
+                self.poisoned_until = now_ms.saturating_add(self.hold_ms);
+            }
+        }
+    }
+
+    /// A new link.
+    pub(crate) fn link_up(&mut self, peer: P, now_ms: u64) {
+        if peer != self.me && !self.links.iter().any(|l| l.peer == peer) {
+            let heard = self
+                .early
+                .iter()
+                .position(|(p, _)| *p == peer)
+                .map(|at| self.early.swap_remove(at).1);
+            self.links.push(Link {
+                peer,
+                heard,
+                told: None,
+            });
+        }
+        self.choose(now_ms);
+    }
+
+    /// A link gone.
+    pub(crate) fn link_down(&mut self, peer: P, now_ms: u64) {
+        self.links.retain(|l| l.peer != peer);
+        self.choose(now_ms);
+    }
+
+    /// `advert` came from `from`. An advert from a node that is not a link
+    /// (yet) is ignored: its link's [`Ranking::link_up`] asks it again.
+    pub(crate) fn heard(&mut self, from: P, advert: Advert<P>, now_ms: u64) {
+        let Some(link) = self.links.iter_mut().find(|l| l.peer == from) else {
+            // The link may come up here after the other end's advert
+            // (the view's answer and the advert race): kept for then.
+            self.early.retain(|(p, _)| *p != from);
+            if self.early.len() >= MAX_EARLY {
+                self.early.remove(0);
+            }
+            self.early.push((from, advert));
+            return;
+        };
+        link.heard = Some(advert);
+        if advert.child != (self.parent == Some(from)) {
+            // The other end has us wrong (a link it lost and made again, an
+            // advert lost): it hears ours again.
+            link.told = None;
+        }
+        if advert.root > self.root {
+            // A link with a worse root hears ours again (it may have taken
+            // ours for dead, and this advert carries a newer number).
+            link.told = None;
+        }
+        if let Some(at) = self
+            .dead
+            .iter()
+            .position(|&(root, seq, _)| root == advert.root && advert.seq > seq)
+        {
+            self.dead.swap_remove(at);
+        }
+        if advert.root == self.root && advert.seq > self.seq && self.root != self.me {
+            self.seq = advert.seq;
+            self.fresh_ms = now_ms;
+        }
+        self.choose(now_ms);
+    }
+
+    /// The round: the root raises its sequence number every `refresh_ms`;
+    /// another node that heard no new one for three of them takes its root
+    /// for dead.
+    pub(crate) fn tick(&mut self, now_ms: u64, refresh_ms: u64) {
+        self.dead
+            .retain(|&(_, _, at)| now_ms.saturating_sub(at) < refresh_ms.saturating_mul(30));
+        if self.root == self.me {
+            if now_ms.saturating_sub(self.fresh_ms) >= refresh_ms {
+                self.seq = self.seq.max(now_ms);
+                self.fresh_ms = now_ms;
+            }
+            return;
+        }
+        if now_ms.saturating_sub(self.fresh_ms) > refresh_ms.saturating_mul(3) {
+            if self.dead.len() >= MAX_DEAD {
+                self.dead.remove(0);
+            }
+            self.dead.push((self.root, self.seq, now_ms));
+            self.choose(now_ms);
+        }
+    }
+
+    fn is_dead(&self, root: P, seq: u64) -> bool {
+        self.dead.iter().any(|&(r, s, _)| r == root && seq <= s)
+    }
+
+    /// Whether `advert` offers a path: not from a child, not through a
+    /// root taken for dead, below the highest rank.
+    fn usable(&self, advert: &Advert<P>) -> bool {
+        !advert.parent && advert.rank < MAX_RANK && !self.is_dead(advert.root, advert.seq)
+    }
+
+    /// Picks the root and the parent from what the links said.
+    fn choose(&mut self, now_ms: u64) {
+        let best_root = self
+            .links
+            .iter()
+            .filter_map(|l| l.heard.filter(|h| self.usable(h)).map(|h| h.root))
+            .min()
+            .filter(|root| *root < self.me);
+        let Some(root) = best_root else {
+            if self.root != self.me {
+                self.root = self.me;
+                self.seq = now_ms;
+                self.fresh_ms = now_ms;
+            }
+            self.rank = 0;
+            self.parent = None;
+            return;
+        };
+        // The parent: the lowest rank, the current parent on a tie. Within
+        // the same root, a node that lost its parent takes only a link
+        // ranked no higher than itself (none of its descendants is); with
+        // none, it poisons its rank (its children look elsewhere or poison
+        // theirs) and takes any path once the poison had time to spread.
+        let current = self.parent;
+        let same_root = root == self.root;
+        let parent_left = current.is_none_or(|p| {
+            !self
+                .links
+                .iter()
+                .any(|l| l.peer == p && l.heard.is_some_and(|h| h.root == root && self.usable(&h)))
+        });
+        let bound = if !same_root || !parent_left {
+            // A new root (no path to it goes through this node), or the
+            // parent is there: the lowest rank is the parent's or below.
+            u16::MAX
+        } else if self.rank == MAX_RANK {
+            if now_ms < self.poisoned_until {
+                return;
+            }
+            u16::MAX
+        } else {
+            self.rank
+        };
+        let best = self
+            .links
+            .iter()
+            .filter_map(|l| {
+                l.heard
+                    .filter(|h| h.root == root && self.usable(h) && h.rank <= bound)
+                    .map(|h| (l.peer, h))
+            })
+            .min_by_key(|(peer, h)| (h.rank, Some(*peer) != current, *peer));
+        let Some((parent, advert)) = best else {
+            // Poisoned: no path for now.
+            if self.rank != MAX_RANK {
+                self.poisoned_until = now_ms.saturating_add(self.hold_ms);
+            }
+            self.root = root;
+            self.parent = None;
+            self.rank = MAX_RANK;
+            return;
+        };
+        if root != self.root {
+            self.root = root;
+            self.seq = advert.seq;
+            self.fresh_ms = now_ms;
+        } else if advert.seq > self.seq {
+            self.seq = advert.seq;
+            self.fresh_ms = now_ms;
+        }
+        self.parent = Some(parent);
+        self.rank = advert.rank + 1;
+    }
+
+    /// The adverts to send now: to every link told something else before
+    /// (or nothing), and each new sequence number to the children.
+    pub(crate) fn adverts(&mut self) -> Vec<(P, Advert<P>)> {
+        let (root, seq, rank, parent) = (self.root, self.seq, self.rank, self.parent);
+        let mut out = Vec::new();
+        for link in &mut self.links {
+            let child = link.heard.is_some_and(|h| h.parent);
+            let advert = Advert {
+                root,
+                seq,
+                rank,
+                parent: parent == Some(link.peer),
+                child,
+            };
+            let stale = match link.told {
+                None => true,
+                Some(told) => {
+                    told.root != root
+                        || told.rank != rank
+                        || told.parent != advert.parent
+                        || told.child != child
+                        || child && told.seq < seq
+                }
+            };
+            if stale {
+                link.told = Some(advert);
+                out.push((link.peer, advert));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Delivers every advert among `nodes` (links given by `links`) until
+    /// none is left; returns how many were sent.
+    fn settle(nodes: &mut [Ranking<u32>], now_ms: u64) -> usize {
+        let mut sent = 0;
+        for _ in 0..1_000 {
+            let mut any = false;
+            for i in 0..nodes.len() {
+                for (to, advert) in nodes[i].adverts() {
+                    any = true;
+                    sent += 1;
+                    let from = nodes[i].me;
+                    nodes[to as usize].heard(from, advert, now_ms);
+                }
+            }
+            if !any {
+                return sent;
+            }
+        }
+        panic!("the adverts never settled");
+    }
+
+    fn ring(n: u32, now_ms: u64) -> Vec<Ranking<u32>> {
+        let mut nodes: Vec<Ranking<u32>> = (0..n).map(|i| Ranking::new(i, now_ms, 50)).collect();
+        for i in 0..n {
+            let next = (i + 1) % n;
+            nodes[i as usize].link_up(next, now_ms);
+            nodes[next as usize].link_up(i, now_ms);
+        }
+        nodes
+    }
+
+    #[test]
+    fn a_ring_settles_on_the_lowest_id_with_ranks_as_hops() {
+        let mut nodes = ring(9, 0);
+        settle(&mut nodes, 0);
+        for (i, node) in nodes.iter().enumerate() {
+            let hops = u16::try_from(i.min(9 - i)).expect("small");
+            assert_eq!((node.root(), node.rank()), (0, hops), "node {i}");
+        }
+        // 8 tree links: every node but the root has a parent, and each
+        // link is a tree link at both ends.
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            let parent = node.parent().expect("a parent below the root");
+            assert!(nodes[parent as usize].is_tree_link(i as u32));
+        }
+        assert!(nodes[0].parent().is_none());
+    }
+
+    #[test]
+    fn a_dead_root_is_replaced_by_the_next_lowest_id_after_three_refreshes() {
+        let mut nodes = ring(6, 0);
+        settle(&mut nodes, 0);
+        // Node 0 dies: its links go down at its neighbors.
+        nodes[1].link_down(0, 10);
+        nodes[5].link_down(0, 10);
+        let mut now = 10;
+        for _ in 0..40 {
+            now += 100;
+            for node in nodes.iter_mut().skip(1) {
+                node.tick(now, 1_000);
+            }
+            // Delivered among the living only.
+            for i in 1..6 {
+                for (to, advert) in nodes[i].adverts() {
+                    if to != 0 {
+                        nodes[to as usize].heard(i as u32, advert, now);
+                    }
+                }
+            }
+        }
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            assert_eq!(node.root(), 1, "node {i}");
+            assert!(node.rank() < 5, "node {i} at rank {}", node.rank());
+        }
+    }
+
+    #[test]
+    fn the_root_refresh_reaches_every_node_over_the_tree_alone() {
+        let mut nodes = ring(7, 0);
+        settle(&mut nodes, 0);
+        nodes[0].tick(1_000, 1_000);
+        let sent = settle(&mut nodes, 1_000);
+        assert_eq!(sent, 6, "one advert a tree link");
+        assert!(nodes.iter().all(|n| n.seq == 1_000));
+        // No node takes the root for dead while refreshes come.
+        for step in 1..=10 {
+            let now = 1_000 + step * 1_000;
+            for node in &mut nodes {
+                node.tick(now, 1_000);
+            }
+            settle(&mut nodes, now);
+        }
+        assert!(nodes.iter().all(|n| n.root() == 0));
+    }
+}
