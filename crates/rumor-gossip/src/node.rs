@@ -986,7 +986,8 @@ where
             .ranking
             .as_ref()
             .and_then(rank::Ranking::poisoned_until);
-        [grafts, self.prunes_due_ms, poisoned]
+        let adverts = self.ranking.as_ref().and_then(rank::Ranking::adverts_due);
+        [grafts, self.prunes_due_ms, poisoned, adverts]
             .into_iter()
             .flatten()
             .min()
@@ -1002,7 +1003,7 @@ where
             self.send_grafts(now_ms, &mut out);
             if let Some(ranking) = &mut self.ranking {
                 ranking.retry(now_ms);
-                self.rank_apply(&mut out);
+                self.rank_apply(now_ms, &mut out);
             }
         }
         out
@@ -1056,7 +1057,7 @@ where
         if let Some(ranking) = &mut self.ranking {
             ranking.link_up(peer, now_ms);
             self.tree.add_lazy(peer);
-            self.rank_apply(out);
+            self.rank_apply(now_ms, out);
             return;
         }
         let wanted = self.config.eager_links_wanted;
@@ -1161,7 +1162,7 @@ where
         if let Some(ranking) = &mut self.ranking {
             ranking.link_down(peer, now_ms);
             self.tree.remove(peer);
-            self.rank_apply(out);
+            self.rank_apply(now_ms, out);
             return;
         }
         if self.config.strategy != Strategy::Eager {
@@ -1193,18 +1194,27 @@ where
 
     /// Sends the rooted tree's adverts that are due, and makes its links
     /// eager and every other link lazy.
-    fn rank_apply(&mut self, out: &mut Output<S, P>) {
+    fn rank_apply(&mut self, now_ms: u64, out: &mut Output<S, P>) {
         let Some(ranking) = &mut self.ranking else {
             return;
         };
-        let adverts = ranking.adverts();
+        let adverts = ranking.adverts(now_ms);
         let neighbors: Vec<P> = self.tree.eager().chain(self.tree.lazy()).collect();
+        let mut joined = Vec::new();
         for peer in neighbors {
             if self.ranking.as_ref().is_some_and(|r| r.is_tree_link(peer)) {
+                if !self.tree.is_eager(peer) {
+                    joined.push(peer);
+                }
                 self.tree.promote(peer);
             } else {
                 self.tree.demote(peer);
             }
+        }
+        // A new parent or child may have missed a write that passed here
+        // while the tree changed: it is pushed the recent ones.
+        for peer in joined {
+            self.catch_up(peer, out);
         }
         for (to, advert) in adverts {
             let rank::Advert {
@@ -1283,9 +1293,15 @@ where
             return;
         }
         self.hold_path(peer, now_ms);
-        if was_eager {
-            return;
+        if !was_eager {
+            self.catch_up(peer, out);
         }
+    }
+
+    /// Pushes a new eager link the deltas kept this round and the last that
+    /// it is not known to hold (at most `MAX_CATCH_UP_PUSHES`, each once per
+    /// peer): a write may have passed this node before the link was there.
+    fn catch_up(&mut self, peer: P, out: &mut Output<S, P>) {
         for id in self.tree.catch_up_for(peer, MAX_CATCH_UP_PUSHES) {
             if let Some((Carried { delta, seal }, hop)) =
                 self.tree.kept(&id).map(|(c, hop)| (c.clone(), hop))
@@ -1316,7 +1332,7 @@ where
         self.tree.expire(self.round, self.config.eager_keep_rounds);
         if let Some(ranking) = &mut self.ranking {
             ranking.tick(now_ms, self.config.root_refresh_ms.max(1));
-            self.rank_apply(out);
+            self.rank_apply(now_ms, out);
         }
         self.send_prunes(now_ms, out);
         self.ensure_neighbors(out);
@@ -1721,7 +1737,7 @@ where
                         child,
                     };
                     ranking.heard(from, advert, now_ms);
-                    self.rank_apply(out);
+                    self.rank_apply(now_ms, out);
                 }
             }
         }

@@ -16,9 +16,19 @@
 //! the tree its shape.
 //!
 //! - **Adverts.** A node tells each link its root, the root's sequence
-//!   number, its rank, and whether the link is its parent, whenever any of
-//!   them but the sequence number changes; its children also get each new
-//!   sequence number.
+//!   number, its rank, whether the link is its parent and whether it is its
+//!   child; its children also get each new sequence number. A change of
+//!   parent goes at once to the two links it concerns (pushes follow it);
+//!   the rest at most once per hold, so that a node whose root or rank
+//!   changes many times while the overlay forms tells its links the last
+//!   (1,000 nodes forming: 73,000 adverts in 1.5 s instead of 85,000, which
+//!   on two modelled cores set off a collapse on three seeds of four). A
+//!   link that has this node wrong (the `child` flag) hears it again; so
+//!   does one that comes up after its other end's advert arrived.
+//! - **Catch-up.** A link that becomes a tree link is pushed the deltas of
+//!   this round and the last that it is not known to hold: a write may
+//!   have passed while the tree changed (without it, 8 of 50 writes left
+//!   one node to an "I have", 45–65 ms instead of 15–22).
 //! - **Root liveness.** The root raises its sequence number every refresh
 //!   (its clock's milliseconds) and tells its children, who tell theirs. A
 //!   node that heard no new number for three refreshes takes its root for
@@ -80,6 +90,10 @@ pub(crate) struct Ranking<P> {
     hold_ms: u64,
     /// Adverts from peers that were no links yet.
     early: Vec<(P, Advert<P>)>,
+    /// Adverts other than a parent's change wait for this.
+    next_flush: u64,
+    /// Whether some wait.
+    held: bool,
 }
 
 /// Adverts kept from peers not linked yet, at most.
@@ -103,6 +117,8 @@ impl<P: Peer> Ranking<P> {
             poisoned_until: 0,
             hold_ms,
             early: Vec::new(),
+            next_flush: 0,
+            held: false,
         }
     }
 
@@ -319,10 +335,20 @@ impl<P: Peer> Ranking<P> {
         self.rank = advert.rank + 1;
     }
 
-    /// The adverts to send now: to every link told something else before
-    /// (or nothing), and each new sequence number to the children.
-    pub(crate) fn adverts(&mut self) -> Vec<(P, Advert<P>)> {
+    /// When the adverts held back are due, if any are.
+    pub(crate) fn adverts_due(&self) -> Option<u64> {
+        self.held.then_some(self.next_flush)
+    }
+
+    /// The adverts to send at `now_ms`: to every link told something else
+    /// before (or nothing), and each new sequence number to the children.
+    /// A change of parent goes at once to the links it concerns; the rest
+    /// at most once per hold (`hold_ms`), so that a node whose rank or root
+    /// changes many times while the tree forms tells its links the last.
+    pub(crate) fn adverts(&mut self, now_ms: u64) -> Vec<(P, Advert<P>)> {
         let (root, seq, rank, parent) = (self.root, self.seq, self.rank, self.parent);
+        let flush = now_ms >= self.next_flush;
+        self.held = false;
         let mut out = Vec::new();
         for link in &mut self.links {
             let child = link.heard.is_some_and(|h| h.parent);
@@ -333,20 +359,22 @@ impl<P: Peer> Ranking<P> {
                 parent: parent == Some(link.peer),
                 child,
             };
-            let stale = match link.told {
-                None => true,
-                Some(told) => {
-                    told.root != root
-                        || told.rank != rank
-                        || told.parent != advert.parent
-                        || told.child != child
-                        || child && told.seq < seq
-                }
+            let (urgent, stale) = match link.told {
+                None => (true, true),
+                Some(told) => (
+                    told.parent != advert.parent || told.child != child,
+                    told.root != root || told.rank != rank || child && told.seq < seq,
+                ),
             };
-            if stale {
+            if urgent || stale && flush {
                 link.told = Some(advert);
                 out.push((link.peer, advert));
+            } else if stale {
+                self.held = true;
             }
+        }
+        if flush && !out.is_empty() {
+            self.next_flush = now_ms.saturating_add(self.hold_ms);
         }
         out
     }
@@ -363,7 +391,7 @@ mod tests {
         for _ in 0..1_000 {
             let mut any = false;
             for i in 0..nodes.len() {
-                for (to, advert) in nodes[i].adverts() {
+                for (to, advert) in nodes[i].adverts(u64::MAX) {
                     any = true;
                     sent += 1;
                     let from = nodes[i].me;
@@ -385,6 +413,44 @@ mod tests {
             nodes[next as usize].link_up(i, now_ms);
         }
         nodes
+    }
+
+    fn advert(root: u32, rank: u16) -> Advert<u32> {
+        Advert {
+            root,
+            seq: 0,
+            rank,
+            parent: false,
+            child: false,
+        }
+    }
+
+    #[test]
+    fn a_change_of_parent_goes_at_once_and_a_change_of_rank_once_a_hold() {
+        let mut node = Ranking::new(5, 0, 50);
+        for link in [1, 2, 3] {
+            node.link_up(link, 0);
+        }
+        node.heard(1, advert(0, 3), 0);
+        assert_eq!((node.parent(), node.rank()), (Some(1), 4));
+        let first: Vec<u32> = node.adverts(0).iter().map(|(to, _)| *to).collect();
+        assert_eq!(first, [1, 2, 3], "every link told once");
+        // A nearer link: the parent changes; the old and the new parent
+        // hear it at once, link 3 (only the rank changed) after the hold.
+        node.heard(2, advert(0, 1), 1);
+        assert_eq!((node.parent(), node.rank()), (Some(2), 2));
+        let now: Vec<(u32, bool)> = node
+            .adverts(1)
+            .iter()
+            .map(|(to, a)| (*to, a.parent))
+            .collect();
+        assert_eq!(now, [(1, false), (2, true)]);
+        assert_eq!(node.adverts_due(), Some(50));
+        assert!(node.adverts(49).is_empty());
+        let later = node.adverts(50);
+        assert_eq!(later.len(), 1);
+        assert_eq!((later[0].0, later[0].1.rank), (3, 2));
+        assert_eq!(node.adverts_due(), None);
     }
 
     #[test]
@@ -419,7 +485,7 @@ mod tests {
             }
             // Delivered among the living only.
             for i in 1..6 {
-                for (to, advert) in nodes[i].adverts() {
+                for (to, advert) in nodes[i].adverts(u64::MAX) {
                     if to != 0 {
                         nodes[to as usize].heard(i as u32, advert, now);
                     }
