@@ -376,6 +376,7 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
             root: peer(a),
             seq: e,
             rank: u16::try_from(d % 65).unwrap_or(0),
+            branch: peer(b),
             parent: reply,
             child: accepted,
         }),

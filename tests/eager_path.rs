@@ -621,11 +621,13 @@ fn writes_reach_every_node_within_25_ms_while_partial_views_refresh() {
     );
 }
 
-/// The first write after formation, over partial views: (payload bytes it
-/// took, ms to reach every node, eager links per node before it).
+/// The first write after formation, over partial views, on Plumtree's
+/// tree: (payload bytes it took, ms to reach every node, eager links per
+/// node before it).
 fn first_write(seed: u64, eager_links_wanted: usize) -> (u64, u64, f64) {
     let node = Config {
         eager_links_wanted,
+        rooted_tree: false,
         ..Config::default()
     };
     let mut sim = thousand_eager_nodes(seed, Topology::partial(), node);
@@ -861,7 +863,7 @@ fn unanswered_exchanges_start_again_at_most_three_times_a_digest_period() {
     }
 }
 
-/// The rooted tree (`Config::rooted_tree`, experimental): every node's
+/// The rooted tree (`Config::rooted_tree`, on by default): every node's
 /// eager links are its parent and its children on one tree rooted at the
 /// lowest id, so a write crosses each node once: 1,000 nodes on partial
 /// views, 20 writes 200 ms apart from spread-out nodes after formation,
@@ -906,4 +908,47 @@ fn a_rooted_tree_pushes_each_write_once_a_node() {
         "{rooted_p50} against {plumtree_p50} ms"
     );
     assert!(rooted_max <= 25, "slowest write {rooted_max} ms");
+}
+
+/// The rooted tree's root (node 0, the lowest id) crashes. Its children
+/// find its links gone, and the tree is in pieces until its death times
+/// out (three refreshes): writes meanwhile cross between the pieces by "I
+/// have" and graft, then the next lowest id is the root and a write is
+/// one copy a node again.
+#[test]
+fn a_crashed_root_slows_writes_to_the_announcements_until_the_next_lowest_takes_over() {
+    let mut sim = thousand_eager_nodes(4, Topology::partial(), Config::default());
+    sim.run_for(4_000);
+    sim.crash(0);
+    let mut slowest = 0;
+    for k in 0..20 {
+        let origin = (k * 7_919 + 13) % 999 + 1;
+        let u = sim
+            .update(origin, |s, me| s.insert(me, u64::from(k)))
+            .unwrap();
+        sim.run_for(250);
+        let reached = sim.updates()[u]
+            .reached_ms
+            .iter()
+            .skip(1)
+            .all(Option::is_some);
+        assert!(reached, "write {k} missed a live node after 250 ms");
+        slowest = slowest.max(sim.updates()[u].latest_reach_ms().unwrap());
+    }
+    sim.run_for(2_000);
+    let before = sim.stats().kinds.pushes;
+    let written = writes_from_spread_out_nodes(&mut sim, 10, 200);
+    assert!(sim.run_until_delivered(5_000));
+    let pushes = (sim.stats().kinds.pushes - before) as f64 / 10.0;
+    let after = written
+        .iter()
+        .map(|&u| sim.updates()[u].latest_reach_ms().unwrap())
+        .max()
+        .unwrap();
+    eprintln!("root crashed: slowest of 20 writes {slowest} ms; 7 s later {pushes:.0} pushes a write, slowest {after} ms");
+    assert!(
+        pushes < 1_050.0,
+        "{pushes:.0} pushes a write after the new root"
+    );
+    assert!(after <= 30, "slowest write {after} ms after the new root");
 }

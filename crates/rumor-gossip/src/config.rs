@@ -170,9 +170,13 @@ pub struct Config {
     /// 0: always two rounds.
     pub loss_memory_ms: u64,
     /// [`Strategy::Eager`] over a partial view: the eager links are one
-    /// tree rooted at the lowest id, each node's parent its link nearest
-    /// the root (see `rank.rs`), instead of Plumtree's tree of first paths
-    /// reshaped by shortcuts and duplicates.
+    /// breadth-first tree rooted at the lowest id, each node's parent its
+    /// link nearest the root, announced by [`Tree::Rank`](crate::Tree::Rank)
+    /// adverts, instead of Plumtree's tree of first paths reshaped by
+    /// shortcuts and duplicates: one copy a node a write instead of about
+    /// 1.5, and a shallower tree (1,000 nodes: 6–7 hops from the root, the
+    /// shared tree 15–16 hops across). `eager_links_wanted`,
+    /// `prune_delay_ms` and `shortcut_hops` then play no part.
     pub rooted_tree: bool,
     /// [`Config::rooted_tree`]: how often the root tells the tree it lives;
     /// a node that heard nothing of it for three of these takes it for dead.
@@ -254,7 +258,7 @@ impl Default for Config {
             eager_keep_rounds: 10,
             shortcut_hops: 2,
             loss_memory_ms: 5_000,
-            rooted_tree: false,
+            rooted_tree: true,
             root_refresh_ms: 1_000,
             max_ids_per_message: 1_024,
             max_dot_step: 1 << 32,

@@ -1221,6 +1221,7 @@ where
                 root,
                 seq,
                 rank,
+                branch,
                 parent,
                 child,
             } = advert;
@@ -1231,6 +1232,7 @@ where
                     root,
                     seq,
                     rank,
+                    branch,
                     parent,
                     child,
                 }),
@@ -1589,6 +1591,14 @@ where
             } => {
                 // The hops from the writer to here.
                 let here = hop.saturating_add(1);
+                if let Some(ranking) = &mut self.ranking {
+                    if !ranking.is_tree_link(from) {
+                        // It takes this node for its child: it hears
+                        // otherwise (its copy is kept if it is the first).
+                        ranking.nudge(from);
+                        self.rank_apply(now_ms, out);
+                    }
+                }
                 if self.tree.has(&id) {
                     self.tree.held_by(&id, from);
                     // A second path leads here: keep this link lazy, unless
@@ -1725,6 +1735,7 @@ where
                 root,
                 seq,
                 rank,
+                branch,
                 parent,
                 child,
             } => {
@@ -1733,6 +1744,7 @@ where
                         root,
                         seq,
                         rank,
+                        branch,
                         parent,
                         child,
                     };

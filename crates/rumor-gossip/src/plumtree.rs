@@ -99,6 +99,9 @@ pub enum Tree<S, P> {
         seq: u64,
         /// The sender's hops from the root.
         rank: u16,
+        /// The sender's ancestor at rank 1 (itself at rank 1, the root at
+        /// rank 0).
+        branch: P,
         /// Whether the receiver is the sender's parent.
         parent: bool,
         /// Whether the receiver is the sender's child, as far as it knows.

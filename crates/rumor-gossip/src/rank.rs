@@ -52,6 +52,9 @@ pub(crate) struct Advert<P> {
     pub seq: u64,
     /// The sender's hops from the root.
     pub rank: u16,
+    /// The sender's ancestor at rank 1 (itself at rank 1, the root at 0):
+    /// a node's descendants are all on its branch.
+    pub branch: P,
     /// Whether the receiver is the sender's parent.
     pub parent: bool,
     /// Whether the receiver is the sender's child, as far as the sender
@@ -74,6 +77,7 @@ pub(crate) struct Ranking<P> {
     root: P,
     seq: u64,
     rank: u16,
+    branch: P,
     parent: Option<P>,
     links: Vec<Link<P>>,
     /// When the root's sequence number last rose here (or this node took
@@ -94,6 +98,8 @@ pub(crate) struct Ranking<P> {
     next_flush: u64,
     /// Whether some wait.
     held: bool,
+    /// When the parent was last told again for want of refreshes.
+    nudged_ms: u64,
 }
 
 /// Adverts kept from peers not linked yet, at most.
@@ -110,6 +116,7 @@ impl<P: Peer> Ranking<P> {
             root: me,
             seq: now_ms,
             rank: 0,
+            branch: me,
             parent: None,
             links: Vec::new(),
             fresh_ms: now_ms,
@@ -119,6 +126,7 @@ impl<P: Peer> Ranking<P> {
             early: Vec::new(),
             next_flush: 0,
             held: false,
+            nudged_ms: 0,
         }
     }
 
@@ -165,6 +173,15 @@ impl<P: Peer> Ranking<P> {
                 // Still no path: the next try a hold later.
                 self.poisoned_until = now_ms.saturating_add(self.hold_ms);
             }
+        }
+    }
+
+    /// Tells `peer` this node's advert again (at once): it pushed to this
+    /// node over a link that is not on the tree here, so it takes this node
+    /// for its child (a lost advert).
+    pub(crate) fn nudge(&mut self, peer: P) {
+        if let Some(link) = self.links.iter_mut().find(|l| l.peer == peer) {
+            link.told = None;
         }
     }
 
@@ -242,7 +259,30 @@ impl<P: Peer> Ranking<P> {
             }
             return;
         }
-        if now_ms.saturating_sub(self.fresh_ms) > refresh_ms.saturating_mul(3) {
+        // A parent that does not know this node for its child (the advert
+        // that said so was lost, or crossed one of its own) hears it again
+        // every round until it does.
+        if let Some(parent) = self.parent {
+            let known = self
+                .links
+                .iter()
+                .any(|l| l.peer == parent && l.heard.is_some_and(|h| h.child));
+            if !known {
+                self.nudge(parent);
+            }
+        }
+        let quiet = now_ms.saturating_sub(self.fresh_ms);
+        if quiet > refresh_ms.saturating_mul(3) / 2
+            && now_ms.saturating_sub(self.nudged_ms) >= refresh_ms
+        {
+            // No refresh for a refresh and a half: the parent may not know
+            // this node for its child (an advert lost). It hears it again.
+            self.nudged_ms = now_ms;
+            if let Some(parent) = self.parent {
+                self.nudge(parent);
+            }
+        }
+        if quiet > refresh_ms.saturating_mul(3) {
             if self.dead.len() >= MAX_DEAD {
                 self.dead.remove(0);
             }
@@ -276,6 +316,7 @@ impl<P: Peer> Ranking<P> {
                 self.fresh_ms = now_ms;
             }
             self.rank = 0;
+            self.branch = self.me;
             self.parent = None;
             return;
         };
@@ -304,12 +345,19 @@ impl<P: Peer> Ranking<P> {
         } else {
             self.rank
         };
+        // A link on another branch is no descendant: its path to the root
+        // does not come through here, whatever its rank.
+        let branch = (self.rank < MAX_RANK).then_some(self.branch);
         let best = self
             .links
             .iter()
             .filter_map(|l| {
                 l.heard
-                    .filter(|h| h.root == root && self.usable(h) && h.rank <= bound)
+                    .filter(|h| {
+                        h.root == root
+                            && self.usable(h)
+                            && (h.rank <= bound || branch.is_some_and(|b| b != h.branch))
+                    })
                     .map(|h| (l.peer, h))
             })
             .min_by_key(|(peer, h)| (h.rank, Some(*peer) != current, *peer));
@@ -333,6 +381,11 @@ impl<P: Peer> Ranking<P> {
         }
         self.parent = Some(parent);
         self.rank = advert.rank + 1;
+        self.branch = if advert.rank == 0 {
+            self.me
+        } else {
+            advert.branch
+        };
     }
 
     /// When the adverts held back are due, if any are.
@@ -346,7 +399,8 @@ impl<P: Peer> Ranking<P> {
     /// at most once per hold (`hold_ms`), so that a node whose rank or root
     /// changes many times while the tree forms tells its links the last.
     pub(crate) fn adverts(&mut self, now_ms: u64) -> Vec<(P, Advert<P>)> {
-        let (root, seq, rank, parent) = (self.root, self.seq, self.rank, self.parent);
+        let (root, seq, rank, parent, branch) =
+            (self.root, self.seq, self.rank, self.parent, self.branch);
         let flush = now_ms >= self.next_flush;
         self.held = false;
         let mut out = Vec::new();
@@ -356,6 +410,7 @@ impl<P: Peer> Ranking<P> {
                 root,
                 seq,
                 rank,
+                branch,
                 parent: parent == Some(link.peer),
                 child,
             };
@@ -363,7 +418,10 @@ impl<P: Peer> Ranking<P> {
                 None => (true, true),
                 Some(told) => (
                     told.parent != advert.parent || told.child != child,
-                    told.root != root || told.rank != rank || child && told.seq < seq,
+                    told.root != root
+                        || told.rank != rank
+                        || told.branch != branch
+                        || child && told.seq < seq,
                 ),
             };
             if urgent || stale && flush {
@@ -420,6 +478,7 @@ mod tests {
             root,
             seq: 0,
             rank,
+            branch: root,
             parent: false,
             child: false,
         }
