@@ -28,8 +28,8 @@ use rumor::crdt::{
     ReplicaId,
 };
 use rumor::gossip::{
-    Ack, Body, DeltaId, IdRange, MemberUpdate, Message, Priority, Probe, Status, SyncBody, Tree,
-    View,
+    Ack, Body, DeltaId, IdRange, MemberUpdate, Message, Priority, Probe, RankAdvert, Status,
+    SyncBody, Tree, View,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -372,14 +372,14 @@ fn every_kind<S: Crdt>(c: &Control, delta: &S, context: &S::Context) -> Vec<Mess
         }),
         Body::Tree(Tree::Prune),
         Body::Tree(Tree::Connect),
-        Body::Tree(Tree::Rank {
+        Body::Tree(Tree::Rank(RankAdvert {
             root: peer(a),
             seq: e,
             rank: u16::try_from(d % 65).unwrap_or(0),
             branch: peer(b),
             parent: reply,
             child: accepted,
-        }),
+        })),
         Body::View(View::Join),
         Body::View(View::ForwardJoin {
             joiner: peer(e),
@@ -432,7 +432,7 @@ fn kind<S: Crdt>(message: &Message<S, u32>) -> &'static str {
         Body::Tree(Tree::Graft { .. }) => "graft",
         Body::Tree(Tree::Prune) => "prune",
         Body::Tree(Tree::Connect) => "connect",
-        Body::Tree(Tree::Rank { .. }) => "rank",
+        Body::Tree(Tree::Rank(_)) => "rank",
         Body::View(View::Join) => "join",
         Body::View(View::ForwardJoin { .. }) => "forward-join",
         Body::View(View::Neighbor { .. }) => "neighbor",

@@ -147,7 +147,7 @@ fn kind(message: &rumor::gossip::Message<rumor::crdt::OrSet<u64>, u32>) -> &'sta
         Body::Tree(Tree::Graft { .. }) => "graft",
         Body::Tree(Tree::Prune) => "prune",
         Body::Tree(Tree::Connect) => "connect",
-        Body::Tree(Tree::Rank { .. }) => "rank",
+        Body::Tree(Tree::Rank(_)) => "rank",
         Body::View(View::Join) => "join",
         Body::View(View::ForwardJoin { .. }) => "forward-join",
         Body::View(View::Neighbor { .. }) => "neighbor",

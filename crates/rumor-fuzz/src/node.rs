@@ -48,8 +48,8 @@ use std::sync::OnceLock;
 
 use rumor_gossip::{
     Ack, Body, Config, DeltaId, DenseView, FullView, HyParView, IdRange, Identity, MemberUpdate,
-    Membership, Message, Node, Output, Priority, Probe, SealedDelta, Status, Strategy, SyncBody,
-    Tree, View, ViewConfig,
+    Membership, Message, Node, Output, Priority, Probe, RankAdvert, SealedDelta, Status, Strategy,
+    SyncBody, Tree, View, ViewConfig,
 };
 
 type State = OrSet<u8>;
@@ -257,6 +257,17 @@ enum TreeInput {
     Graft(Vec<RangeInput>),
     Prune,
     Connect,
+    /// A place in the rooted tree, entirely arbitrary: any root (the node
+    /// itself, a stranger), any sequence number, ranks past the highest,
+    /// both flags at once.
+    Rank {
+        root: u8,
+        seq: u64,
+        rank: u16,
+        branch: u8,
+        parent: bool,
+        child: bool,
+    },
 }
 
 /// An id range, entirely arbitrary (empty, reversed or huge included).
@@ -718,6 +729,21 @@ fn body_of(
         }),
         BodyInput::Tree(TreeInput::Prune) => Body::Tree(Tree::Prune),
         BodyInput::Tree(TreeInput::Connect) => Body::Tree(Tree::Connect),
+        BodyInput::Tree(TreeInput::Rank {
+            root,
+            seq,
+            rank,
+            branch,
+            parent,
+            child,
+        }) => Body::Tree(Tree::Rank(RankAdvert {
+            root: peer_id(*root),
+            seq: *seq,
+            rank: *rank,
+            branch: peer_id(*branch),
+            parent: *parent,
+            child: *child,
+        })),
         BodyInput::View(view) => Body::View(view_of(view)),
     }
 }

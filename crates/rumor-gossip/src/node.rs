@@ -1217,26 +1217,7 @@ where
             self.catch_up(peer, out);
         }
         for (to, advert) in adverts {
-            let rank::Advert {
-                root,
-                seq,
-                rank,
-                branch,
-                parent,
-                child,
-            } = advert;
-            self.send(
-                out,
-                to,
-                Body::Tree(Tree::Rank {
-                    root,
-                    seq,
-                    rank,
-                    branch,
-                    parent,
-                    child,
-                }),
-            );
+            self.send(out, to, Body::Tree(Tree::Rank(advert)));
         }
     }
 
@@ -1731,23 +1712,8 @@ where
             Tree::Prune | Tree::Connect if self.ranking.is_some() => {}
             Tree::Prune => self.tree.demote(from),
             Tree::Connect => self.connected(from, now_ms, out),
-            Tree::Rank {
-                root,
-                seq,
-                rank,
-                branch,
-                parent,
-                child,
-            } => {
+            Tree::Rank(advert) => {
                 if let Some(ranking) = &mut self.ranking {
-                    let advert = rank::Advert {
-                        root,
-                        seq,
-                        rank,
-                        branch,
-                        parent,
-                        child,
-                    };
                     ranking.heard(from, advert, now_ms);
                     self.rank_apply(now_ms, out);
                 }

@@ -22,6 +22,7 @@ use rumor_crdt::Advance;
 use serde::{Deserialize, Serialize};
 
 use crate::peer::Peer;
+use crate::rank::RankAdvert;
 use crate::seal::Seal;
 
 /// Names one broadcast delta: the node that wrote it, in which life
@@ -92,21 +93,8 @@ pub enum Tree<S, P> {
     /// "Be my neighbor": the receiver adds the sender as an eager link.
     Connect,
     /// A node's place in the rooted tree ([`Config::rooted_tree`](crate::Config::rooted_tree)).
-    Rank {
-        /// The sender's root: the lowest id it heard of, alive.
-        root: P,
-        /// The root's latest sequence number the sender heard.
-        seq: u64,
-        /// The sender's hops from the root.
-        rank: u16,
-        /// The sender's ancestor at rank 1 (itself at rank 1, the root at
-        /// rank 0).
-        branch: P,
-        /// Whether the receiver is the sender's parent.
-        parent: bool,
-        /// Whether the receiver is the sender's child, as far as it knows.
-        child: bool,
-    },
+    /// On the wire, its six fields in order, as a struct variant's.
+    Rank(RankAdvert<P>),
 }
 
 /// Compresses ids (sorted), each with its hop count, into ranges; a range

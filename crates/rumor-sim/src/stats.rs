@@ -55,7 +55,7 @@ impl Kinds {
             Body::Tree(Tree::Gossip { .. }) => &mut self.pushes,
             Body::Tree(Tree::IHave { .. }) => &mut self.announcements,
             Body::Tree(Tree::Graft { .. }) => &mut self.grafts,
-            Body::Tree(Tree::Prune | Tree::Connect | Tree::Rank { .. }) => {
+            Body::Tree(Tree::Prune | Tree::Connect | Tree::Rank(_)) => {
                 &mut self.prunes_and_connects
             }
             Body::Probe(_) => &mut self.probes,
