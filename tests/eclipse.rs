@@ -8,6 +8,10 @@
 //! (`ViewConfig::request_burst`) and a reserve of links requests from others
 //! cannot displace: those the node chose itself, else its links proven by
 //! age (`ViewConfig::reserved_chosen`, `ViewConfig::proven_link_ms`).
+//! Since 2026-12-06 a view making room also drops a link off the rooted
+//! tree before a tree link (`ViewConfig::keep_tree_links`), which keeps the
+//! victim's parent and children too: alone, it left the undefended victim
+//! an honest link throughout the flood of seed 71.
 //!
 //! Measured on seeds 71 and 73–77 (2026-12-03): with both defences, the
 //! victim never lacked an honest link and every write reached every node
@@ -159,6 +163,9 @@ fn undefended() -> ViewConfig {
     ViewConfig {
         request_burst: 0,
         reserved_chosen: 0,
+        // The tree links kept when making room are honest links too: with
+        // them, this flood left the victim an honest link throughout.
+        keep_tree_links: false,
         ..ViewConfig::default()
     }
 }
@@ -208,7 +215,8 @@ fn a_forward_join_flood_from_ever_new_senders_cannot_eclipse_a_node() {
     assert_eq!(flooded.refused, 0);
 }
 
-/// The same flood with both defences off eclipses the victim: the test
+/// The same flood with both defences off (and the tree links not kept)
+/// eclipses the victim: the test
 /// above would fail without them (it lacked an honest link in 84 % of the
 /// samples, and 1 of its 60 writes never reached every node).
 #[test]

@@ -102,6 +102,11 @@ pub trait Membership<P: Peer> {
     fn take_events(&mut self) -> Vec<ViewEvent<P>> {
         Vec::new()
     }
+    /// The links the eager path runs over (the rooted tree's parent and
+    /// children, see [`Config::rooted_tree`](crate::Config::rooted_tree)):
+    /// a partial view that drops a link to make room for another drops one
+    /// of the rest if it can. Full views have no links to drop.
+    fn keep_links(&mut self, _links: &[P]) {}
     /// View requests refused so far: a partial view's rate limit and
     /// reserve of chosen links (see
     /// [`ViewConfig::request_burst`](crate::ViewConfig::request_burst)).
@@ -368,5 +373,9 @@ impl<P: Peer, A: Membership<P>, B: Membership<P>> Membership<P> for OneOf<A, B> 
 
     fn refused_requests(&self) -> u64 {
         either!(self, v => v.refused_requests())
+    }
+
+    fn keep_links(&mut self, links: &[P]) {
+        either!(self, v => v.keep_links(links));
     }
 }

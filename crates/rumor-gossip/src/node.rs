@@ -1201,16 +1201,19 @@ where
         let adverts = ranking.adverts(now_ms);
         let neighbors: Vec<P> = self.tree.eager().chain(self.tree.lazy()).collect();
         let mut joined = Vec::new();
+        let mut tree_links = Vec::new();
         for peer in neighbors {
             if self.ranking.as_ref().is_some_and(|r| r.is_tree_link(peer)) {
                 if !self.tree.is_eager(peer) {
                     joined.push(peer);
                 }
                 self.tree.promote(peer);
+                tree_links.push(peer);
             } else {
                 self.tree.demote(peer);
             }
         }
+        self.members.keep_links(&tree_links);
         // A new parent or child may have missed a write that passed here
         // while the tree changed: it is pushed the recent ones.
         for peer in joined {

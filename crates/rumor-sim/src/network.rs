@@ -201,6 +201,12 @@ impl Membership<u32> for SimView {
             Self::Partial(v) => v.refused_requests(),
         }
     }
+
+    fn keep_links(&mut self, links: &[u32]) {
+        if let Self::Partial(v) = self {
+            Membership::keep_links(v, links);
+        }
+    }
 }
 
 /// A simulation's setup.
