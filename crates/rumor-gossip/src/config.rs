@@ -178,6 +178,11 @@ pub struct Config {
     /// shared tree 15–16 hops across). `eager_links_wanted`,
     /// `prune_delay_ms` and `shortcut_hops` then play no part.
     pub rooted_tree: bool,
+    /// [`Config::rooted_tree`]: a node that saw loss within
+    /// `loss_memory_ms` also pushes each delta to one random lazy link (a
+    /// push lost on the tree leaves the subtree below it to the "I have"s,
+    /// where Plumtree's duplicates were a second path).
+    pub spare_push_on_loss: bool,
     /// [`Config::rooted_tree`]: how often the root tells the tree it lives;
     /// a node that heard nothing of it for three of these takes it for dead.
     pub root_refresh_ms: u64,
@@ -259,6 +264,7 @@ impl Default for Config {
             shortcut_hops: 2,
             loss_memory_ms: 5_000,
             rooted_tree: true,
+            spare_push_on_loss: true,
             root_refresh_ms: 1_000,
             max_ids_per_message: 1_024,
             max_dot_step: 1 << 32,

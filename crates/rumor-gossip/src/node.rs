@@ -218,6 +218,8 @@ pub struct Node<S: Crdt, P: Peer, M = FullView<P>> {
     pending_prunes: Vec<P>,
     /// The rooted tree's state ([`Config::rooted_tree`], partial views).
     ranking: Option<rank::Ranking<P>>,
+    /// Whether the node saw loss within `loss_memory_ms` at its last round.
+    lossy_now: bool,
     /// When `pending_prunes` go, if there are any.
     prunes_due_ms: Option<u64>,
     /// Links held as paths from the writers until the time given: a
@@ -330,6 +332,7 @@ where
             missed_acks_seen: 0,
             pending_prunes: Vec::new(),
             ranking,
+            lossy_now: false,
             prunes_due_ms: None,
             held_paths: Vec::new(),
             early_connects: Vec::new(),
@@ -1323,6 +1326,7 @@ where
         self.send_prunes(now_ms, out);
         self.ensure_neighbors(out);
         let lossy = self.lossy(now_ms);
+        self.lossy_now = lossy;
         self.tree.set_announce_rounds(lossy);
         if self.tree.announcing() {
             let neighbors: Vec<P> = self
@@ -1540,11 +1544,24 @@ where
         hop: u32,
         out: &mut Output<S, P>,
     ) {
-        let targets: Vec<P> = self
+        let mut targets: Vec<P> = self
             .tree
             .eager()
             .filter(|p| Some(*p) != except && self.swim.is_live(*p))
             .collect();
+        // On the rooted tree a push lost leaves the subtree below to the
+        // "I have"s: where loss was seen, one lazy link gets a spare copy.
+        if self.ranking.is_some() && self.lossy_now && self.config.spare_push_on_loss {
+            let lazy: Vec<P> = self
+                .tree
+                .lazy()
+                .filter(|p| Some(*p) != except && self.swim.is_live(*p))
+                .collect();
+            if !lazy.is_empty() {
+                let k = self.rng.random_range(0..lazy.len());
+                targets.push(lazy[k]);
+            }
+        }
         for peer in targets {
             let gossip = Tree::Gossip {
                 id,
@@ -1576,7 +1593,7 @@ where
                 // The hops from the writer to here.
                 let here = hop.saturating_add(1);
                 if let Some(ranking) = &mut self.ranking {
-                    if !ranking.is_tree_link(from) {
+                    if !ranking.is_tree_link(from) && ranking.takes_for_child(from) {
                         // It takes this node for its child: it hears
                         // otherwise (its copy is kept if it is the first).
                         ranking.nudge(from);

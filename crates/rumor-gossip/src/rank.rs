@@ -198,6 +198,14 @@ impl<P: Peer> Ranking<P> {
         }
     }
 
+    /// Whether `peer`'s last advert took this node for its child (a push
+    /// over a non-tree link from a peer that does not is a spare copy).
+    pub(crate) fn takes_for_child(&self, peer: P) -> bool {
+        self.links
+            .iter()
+            .any(|l| l.peer == peer && l.heard.is_some_and(|h| h.child))
+    }
+
     /// A new link.
     pub(crate) fn link_up(&mut self, peer: P, now_ms: u64) {
         if peer != self.me && !self.links.iter().any(|l| l.peer == peer) {
