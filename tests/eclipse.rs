@@ -8,10 +8,10 @@
 //! (`ViewConfig::request_burst`) and a reserve of links requests from others
 //! cannot displace: those the node chose itself, else its links proven by
 //! age (`ViewConfig::reserved_chosen`, `ViewConfig::proven_link_ms`).
-//! Since 2026-12-06 a view making room also drops a link off the rooted
-//! tree before a tree link (`ViewConfig::keep_tree_links`), which keeps the
-//! victim's parent and children too: alone, it left the undefended victim
-//! an honest link throughout the flood of seed 71.
+//! A view making room may also drop a link off the rooted tree before a
+//! tree link (`ViewConfig::keep_tree_links`, off by default), which keeps
+//! the victim's parent and children too: alone, it left the undefended
+//! victim an honest link throughout the flood of seed 71.
 //!
 //! Measured on seeds 71 and 73–77 (2026-12-03): with both defences, the
 //! victim never lacked an honest link and every write reached every node

@@ -250,7 +250,11 @@ pub struct ViewConfig {
     /// re-parents a subtree, whose ranks and adverts follow (1,000 nodes:
     /// about 300 parent changes a second, most set off by the refreshes).
     /// It also keeps a node's tree links against a flood of forged walks
-    /// (`tests/eclipse.rs`).
+    /// (`tests/eclipse.rs`). Off by default: after a fifth of 100,000
+    /// nodes crashed, the survivors' overlay stayed split in two past the
+    /// 2 s the scale test allows (a cut-off group's links to the rest are
+    /// the ones it is not on its own tree by, so they are the first
+    /// dropped); it needs a rule for such bridges first.
     pub keep_tree_links: bool,
 }
 
@@ -273,7 +277,7 @@ impl Default for ViewConfig {
             reserved_chosen: 2,
             proven_link_ms: 2_000,
             escalate_after: 3,
-            keep_tree_links: true,
+            keep_tree_links: false,
         }
     }
 }
@@ -1322,7 +1326,11 @@ mod tests {
         };
         for seed in 0..50 {
             let mut rng = Pcg64Mcg::seed_from_u64(seed);
-            let mut view = HyParView::new(1u32, ViewConfig::default());
+            let config = ViewConfig {
+                keep_tree_links: true,
+                ..ViewConfig::default()
+            };
+            let mut view = HyParView::new(1u32, config);
             view.active = vec![2, 3, 4, 5, 6];
             Membership::keep_links(&mut view, &[2, 3, 5, 6]);
             let out = view.handle(7, high.clone(), 0, &mut rng);
