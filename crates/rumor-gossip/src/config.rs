@@ -164,7 +164,8 @@ pub struct Config {
     pub shortcut_hops: u32,
     /// [`Strategy::Eager`]: a node announces each delta ("I have") in two
     /// rounds while it has seen loss within this window (a graft it sent,
-    /// a graft with ids it was sent, a ping unanswered in time), in one
+    /// a graft with ids it was sent, a probe its target never answered
+    /// itself; an answer late but within the probe is no loss), in one
     /// otherwise: the second round is for a push or an announcement lost on
     /// the way, and is 60 % of the announcements where nothing is lost.
     /// 0: always two rounds.

@@ -1349,7 +1349,8 @@ where
 
     /// Whether this node has seen a sign of loss within
     /// `loss_memory_ms`: a graft it sent or was sent for a missing delta, or
-    /// a probe of its unanswered in time (always, with 0).
+    /// a probe of its that its target never answered itself (always, with
+    /// 0).
     fn lossy(&mut self, now_ms: u64) -> bool {
         let missed = self.swim.missed_acks();
         if missed != self.missed_acks_seen {
