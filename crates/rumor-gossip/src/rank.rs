@@ -285,11 +285,7 @@ impl<P: Peer> Ranking<P> {
         // that said so was lost, or crossed one of its own) hears it again
         // every round until it does.
         if let Some(parent) = self.parent {
-            let known = self
-                .links
-                .iter()
-                .any(|l| l.peer == parent && l.heard.is_some_and(|h| h.child));
-            if !known {
+            if !self.takes_for_child(parent) {
                 self.nudge(parent);
             }
         }
