@@ -27,6 +27,12 @@ pub(crate) struct Run {
     /// Time (ms) until every agent had found every other (`swarm`; `None`
     /// when they had not by the deadline); 0 where membership is given (`sim`).
     pub(crate) formation_ms: Option<f64>,
+    /// Time (ms) from the same start until the agents' rooted tree had
+    /// formed (`swarm` over partial views with the rooted tree; the writes
+    /// wait for it): `Some(None)` when it had not by the deadline, `None`
+    /// where there is no such tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tree_ms: Option<Option<f64>>,
     pub(crate) updates: Updates,
     pub(crate) traffic: Traffic,
     /// Agents crashed on purpose, and how long until all others held them
@@ -241,6 +247,16 @@ impl Report {
                         .map_or_else(|| "not all (deadline)".into(), ms)
                 }),
             ));
+            if runs.iter().any(|r| r.tree_ms.is_some()) {
+                rows.push((
+                    "their tree formed in".into(),
+                    each(&|r| match r.tree_ms {
+                        Some(Some(t)) => ms(t),
+                        Some(None) => "not formed (deadline)".into(),
+                        None => "no rooted tree".into(),
+                    }),
+                ));
+            }
         }
         rows.push((
             "updates reached all / written".into(),

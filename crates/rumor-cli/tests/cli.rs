@@ -65,6 +65,7 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
     assert_eq!(number(run, "/updates/reached_all"), written);
     assert_eq!(number(run, "/updates/to_all_ms/n"), written);
     check_percentiles(run, "/updates/to_all_ms");
+    assert_eq!(run.get("tree_ms"), None, "no rooted tree over full views");
     assert!(number(run, "/traffic/messages_per_update") > 0.0);
     assert!(number(run, "/traffic/bytes_per_update") > 0.0);
     // The kinds of message add up to all of them, and the writes went on
@@ -145,6 +146,13 @@ fn a_small_swarm_over_partial_views_delivers_every_update_to_every_agent() {
     check_percentiles(run, "/updates/to_all_ms");
     assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0);
     assert_eq!(number(run, "/dead/live_held_dead"), 0.0);
+    // The writes waited for the rooted tree, which formed after the links.
+    let links = number(run, "/formation_ms");
+    let tree = number(run, "/tree_ms");
+    assert!(
+        tree >= links,
+        "tree formed in {tree} ms, links in {links} ms"
+    );
 }
 
 #[test]

@@ -45,6 +45,6 @@ pub use message::{Ack, Body, Message, Probe, SealedDelta, SyncBody};
 pub use node::{Event, Node, Output, Refused, WritePolicy};
 pub use peer::Peer;
 pub use plumtree::{DeltaId, IdRange, Tree};
-pub use rank::RankAdvert;
+pub use rank::{RankAdvert, TreePlace};
 pub use seal::{AuthorKey, Identity, Proof, Seal, SealError};
 pub use swim::{MemberUpdate, Status};

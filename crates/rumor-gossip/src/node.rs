@@ -18,7 +18,7 @@ use crate::membership::{FullView, Membership};
 use crate::message::{Ack, Body, Message, Probe, SealedDelta, SyncBody};
 use crate::peer::Peer;
 use crate::plumtree::{self, DeltaId, Plumtree, Tree};
-use crate::rank;
+use crate::rank::{self, TreePlace};
 use crate::seal::{Identity, Seal, SealError};
 use crate::swim::Status;
 use crate::swim::Swim;
@@ -708,6 +708,14 @@ where
     /// Deltas currently buffered for pushing.
     pub fn buffered(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Where this node stands in the rooted tree: its root, rank, parent
+    /// and children (`None` without [`Config::rooted_tree`] over a partial
+    /// view). [`TreePlace::formed`] tells whether every node's places form
+    /// one tree.
+    pub fn tree_place(&self) -> Option<TreePlace<P>> {
+        self.ranking.as_ref().map(rank::Ranking::place)
     }
 
     /// The eager path's eager links: the neighbors this node pushes new

@@ -40,6 +40,8 @@
 //!   [`MAX_RANK`] is no path: a loop formed while adverts cross counts
 //!   itself up to it and breaks.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Peer;
@@ -70,6 +72,50 @@ pub struct RankAdvert<P> {
 
 /// The name used within this module.
 pub(crate) type Advert<P> = RankAdvert<P>;
+
+/// Where a node stands in the rooted tree, as it knows it
+/// ([`Node::tree_place`](crate::Node::tree_place)).
+///
+/// The tree has formed once every node names the same root, every node but
+/// the root has a parent, and each parent counts that node among its
+/// children: from then on a write crosses each node once, down and up the
+/// tree. While it forms, writes still arrive (by "I have"s and grafts), later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreePlace<P> {
+    /// The lowest live id this node heard of.
+    pub root: P,
+    /// Hops from the root ([`MAX_RANK`], 64, while it has no path to it).
+    pub rank: u16,
+    /// The link nearest the root; `None` at the root (or with no path).
+    pub parent: Option<P>,
+    /// The links whose last advert named this node their parent.
+    pub children: Vec<P>,
+}
+
+impl<P: Peer> TreePlace<P> {
+    /// Whether `places` (every live node's, with its id) form one tree: one
+    /// root that is among them, and every other node with a path to it and
+    /// a parent that counts it among its children.
+    pub fn formed<'a>(places: impl IntoIterator<Item = (P, &'a TreePlace<P>)>) -> bool
+    where
+        P: 'a,
+    {
+        let places: BTreeMap<P, &TreePlace<P>> = places.into_iter().collect();
+        let Some(root) = places.values().next().map(|p| p.root) else {
+            return false;
+        };
+        let root_is_live = places.get(&root).is_some_and(|p| p.parent.is_none());
+        root_is_live
+            && places.iter().all(|(id, place)| {
+                place.root == root
+                    && (*id == root
+                        || place.rank < MAX_RANK
+                            && place.parent.is_some_and(|parent| {
+                                places.get(&parent).is_some_and(|p| p.children.contains(id))
+                            }))
+            })
+    }
+}
 
 /// One link: what it last told us and what we last told it.
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +205,21 @@ impl<P: Peer> Ranking<P> {
     #[cfg(test)]
     pub(crate) fn parent(&self) -> Option<P> {
         self.parent
+    }
+
+    /// Where this node stands: its root, rank, parent and children.
+    pub(crate) fn place(&self) -> TreePlace<P> {
+        TreePlace {
+            root: self.root,
+            rank: self.rank,
+            parent: self.parent,
+            children: self
+                .links
+                .iter()
+                .filter(|l| l.heard.is_some_and(|h| h.parent))
+                .map(|l| l.peer)
+                .collect(),
+        }
     }
 
     /// Whether `peer` is this node's parent or one of its children: a link
@@ -554,6 +615,42 @@ mod tests {
             assert!(nodes[parent as usize].is_tree_link(i as u32));
         }
         assert!(nodes[0].parent().is_none());
+    }
+
+    fn formed(nodes: &[Ranking<u32>]) -> bool {
+        let places: Vec<TreePlace<u32>> = nodes.iter().map(Ranking::place).collect();
+        TreePlace::formed(places.iter().enumerate().map(|(i, p)| (i as u32, p)))
+    }
+
+    #[test]
+    fn formed_holds_once_the_adverts_settled_and_not_while_one_is_unheard() {
+        let mut nodes = ring(9, 0);
+        assert!(!formed(&nodes), "nine roots of their own");
+        // Every advert but node 1's delivered: node 0 does not yet count
+        // node 1 as its child, so the tree has not formed.
+        for _ in 0..20 {
+            for i in 0..nodes.len() {
+                for (to, advert) in nodes[i].adverts(u64::MAX) {
+                    if i != 1 {
+                        nodes[to as usize].heard(i as u32, advert, 0);
+                    }
+                }
+            }
+        }
+        assert_eq!(nodes[1].place().parent, Some(0));
+        assert!(!nodes[0].place().children.contains(&1));
+        assert!(!formed(&nodes), "node 1 is not its parent's child yet");
+        nodes[1].nudge(0);
+        settle(&mut nodes, 0);
+        assert!(formed(&nodes));
+        let root = nodes[0].place();
+        assert_eq!((root.root, root.rank, root.parent), (0, 0, None));
+        assert_eq!(root.children, [1, 8]);
+        // A node that is missing, or one that names another root: no tree.
+        assert!(!formed(&nodes[1..]), "the root is not among them");
+        nodes[4] = Ranking::new(4, 0, 50);
+        assert!(!formed(&nodes), "node 4 is its own root");
+        assert!(!TreePlace::<u32>::formed([]), "no nodes, no tree");
     }
 
     #[test]

@@ -49,7 +49,7 @@ use std::task::{ready, Context, Poll};
 use futures_core::Stream;
 
 use rumor_crdt::{Crdt, HlcTimestamp, ReplicaId};
-use rumor_gossip::{Config, Identity, Strategy, ViewConfig, WritePolicy};
+use rumor_gossip::{Config, Identity, Strategy, TreePlace, ViewConfig, WritePolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -570,6 +570,19 @@ impl<S: State> GossipHandle<S> {
     /// [`GossipError::Stopped`] after shutdown.
     pub async fn members(&self) -> Result<Vec<SocketAddr>, GossipError> {
         self.ask(Command::Members).await
+    }
+
+    /// Where this node stands in the rooted tree (its root, rank, parent and
+    /// children), over a [`partial_view`](GossipBuilder::partial_view) with
+    /// [`Config::rooted_tree`](rumor_gossip::Config::rooted_tree) on (the
+    /// default there); `None` otherwise. A program that starts many nodes
+    /// can wait with [`TreePlace::formed`] until their places form one tree,
+    /// after which a write crosses each node once.
+    ///
+    /// # Errors
+    /// [`GossipError::Stopped`] after shutdown.
+    pub async fn tree(&self) -> Result<Option<TreePlace<SocketAddr>>, GossipError> {
+        self.ask(Command::Tree).await
     }
 
     /// A snapshot of the counters.

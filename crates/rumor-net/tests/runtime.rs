@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use rumor_crdt::{Crdt, OrSet, ReplicaId};
-use rumor_gossip::ViewConfig;
+use rumor_gossip::{TreePlace, ViewConfig};
 use rumor_net::{
     Change, Gossip, GossipError, GossipHandle, Key, Keyring, MemoryConfig, MemoryNetwork,
     CHANGE_CAPACITY,
@@ -737,6 +737,8 @@ async fn a_write_policy_refuses_an_element_its_writer_does_not_own() {
     let seed = first.local_addr();
     let nodes = vec![first, start(2, vec![seed]).await];
     all_know_each_other(&nodes).await;
+    let tree = nodes[0].tree().await.expect("the node runs");
+    assert_eq!(tree, None, "no rooted tree over full views");
     let me = nodes[0].replica();
     nodes[0]
         .update(move |s| s.insert(me, 1))
@@ -802,6 +804,21 @@ async fn thirty_nodes_over_partial_views_keep_a_few_links_each_and_converge() {
         "30 nodes over partial views converged in {:?}",
         start.elapsed()
     );
+    // Their places in the rooted tree (on by default over partial views)
+    // form one tree, rooted at the lowest id: the lowest port here.
+    eventually("the 30 nodes' rooted tree to form", WAIT, || async {
+        let mut places = Vec::with_capacity(N);
+        for node in &nodes {
+            let place = node.tree().await.expect("the node runs");
+            places.push((node.local_addr(), place.expect("a rooted tree")));
+        }
+        TreePlace::formed(places.iter().map(|(id, place)| (*id, place)))
+    })
+    .await;
+    let lowest = nodes.iter().map(GossipHandle::local_addr).min();
+    let place = nodes[N - 1].tree().await.expect("runs").expect("a tree");
+    assert_eq!(Some(place.root), lowest);
+    assert!(place.rank >= 1 && place.parent.is_some(), "{place:?}");
     for node in &nodes {
         let links = members(node).await.len();
         assert!(

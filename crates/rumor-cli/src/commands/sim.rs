@@ -457,6 +457,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
         strategy: strategy.name().to_string(),
         agents: n,
         formation_ms: Some(0.0),
+        tree_ms: None,
         updates: Updates {
             written: updates,
             reached_all: to_all.len() as u64,

@@ -30,7 +30,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{Hlc, LwwMap, OrSet, ReplicaId};
-use rumor_gossip::{Config, Identity, ViewConfig};
+use rumor_gossip::{Config, Identity, TreePlace, ViewConfig};
 use rumor_net::{ByKind, Change, Gossip, GossipHandle, GossipStats, Key, Keyring, TransportConfig};
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -55,6 +55,8 @@ Examples:
 /// How long the agents may take to find each other before the writes start
 /// anyway.
 const FORMATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the agents' places in the rooted tree are read while it forms.
+const TREE_SWEEP: Duration = Duration::from_millis(100);
 /// How long after the last write the live agents may take to hold every
 /// update.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -510,6 +512,42 @@ async fn formation(agents: &[Agent], partial: bool) -> Option<Duration> {
     None
 }
 
+/// Waits, after `formation`, until the agents' places in the rooted tree
+/// form one tree ([`TreePlace::formed`]), at most until `deadline`: how long
+/// that took from `since`, `None` past the deadline. `Ok(None)` at once where
+/// the agents keep no rooted tree (full views, or other strategies).
+async fn tree_formation(
+    agents: &[Agent],
+    since: Instant,
+    deadline: Instant,
+) -> Result<Option<Duration>, NoTree> {
+    let mut places = Vec::with_capacity(agents.len());
+    loop {
+        places.clear();
+        for agent in agents {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, agent.gossip.tree()).await {
+                Ok(Ok(Some(place))) => places.push((agent.gossip.local_addr(), place)),
+                Ok(Ok(None)) => return Err(NoTree),
+                // A stopped agent or the deadline: the tree is not formed.
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        if places.len() == agents.len()
+            && TreePlace::formed(places.iter().map(|(id, place)| (*id, place)))
+        {
+            return Ok(Some(since.elapsed()));
+        }
+        if Instant::now() + TREE_SWEEP >= deadline {
+            return Ok(None);
+        }
+        sleep(TREE_SWEEP).await;
+    }
+}
+
+/// The agents keep no rooted tree.
+struct NoTree;
+
 /// Writes one update through `agent`: its position, or a claim on a task.
 fn write(agent: &mut Agent, kind: Kind, rng: &mut impl Rng) -> JoinHandle<Option<Written>> {
     let seq = agent.next_seq;
@@ -636,11 +674,28 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
         .iter()
         .map(|a| watch(&a.gossip, Arc::clone(&received)))
         .collect();
+    let found_from = Instant::now();
     let formed = formation(&agents, args.partial).await;
-    setup.finish_and_clear();
     if formed.is_none() && !quiet {
+        setup.suspend(|| {
+            eprintln!(
+                "warning: not every agent knew every other after {} s; writing anyway",
+                FORMATION_TIMEOUT.as_secs()
+            );
+        });
+    }
+    // With a rooted tree, the writes start once it has formed too: before,
+    // they measure the overlay still settling (the tree's root elected, its
+    // links told), not its steady state.
+    setup.set_message("forming the tree");
+    let tree = match formed {
+        Some(_) => tree_formation(&agents, found_from, found_from + FORMATION_TIMEOUT).await,
+        None => Ok(None),
+    };
+    setup.finish_and_clear();
+    if matches!(tree, Ok(None)) && formed.is_some() && !quiet {
         eprintln!(
-            "warning: not every agent knew every other after {} s; writing anyway",
+            "warning: the agents' rooted tree had not formed after {} s; writing anyway",
             FORMATION_TIMEOUT.as_secs()
         );
     }
@@ -848,6 +903,10 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
         strategy: args.gossip.strategy.name().to_string(),
         agents: args.agents,
         formation_ms: formed.map(|d| d.as_secs_f64() * 1_000.0),
+        tree_ms: match tree {
+            Ok(tree) => Some(tree.map(|d| d.as_secs_f64() * 1_000.0)),
+            Err(NoTree) => None,
+        },
         updates: Updates {
             written: updates,
             reached_all: to_all.len() as u64,

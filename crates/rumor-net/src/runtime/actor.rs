@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use rumor_crdt::{codec, Hlc, HlcTimestamp};
 use rumor_gossip::{
-    Body, Event, FullView, HyParView, MemberUpdate, Message, Node, OneOf, Output, Probe,
+    Body, Event, FullView, HyParView, MemberUpdate, Message, Node, OneOf, Output, Probe, TreePlace,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
@@ -75,6 +75,7 @@ pub(super) enum Command<S: State> {
         oneshot::Sender<(Arc<S>, broadcast::Receiver<Arc<S>>)>,
     ),
     Members(oneshot::Sender<Vec<SocketAddr>>),
+    Tree(oneshot::Sender<Option<TreePlace<SocketAddr>>>),
     Stats(oneshot::Sender<GossipStats>),
     /// A keyring change, applied to both codecs (the node's, and the one
     /// that checks first frames).
@@ -476,6 +477,9 @@ impl<S: State> Actor<S> {
             }
             Command::Members(reply) => {
                 let _ = reply.send(self.node.live_members().collect());
+            }
+            Command::Tree(reply) => {
+                let _ = reply.send(self.node.tree_place());
             }
             Command::Stats(reply) => {
                 let _ = reply.send(self.snapshot(queued, changes));
