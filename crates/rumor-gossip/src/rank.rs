@@ -213,12 +213,7 @@ impl<P: Peer> Ranking<P> {
             root: self.root,
             rank: self.rank,
             parent: self.parent,
-            children: self
-                .links
-                .iter()
-                .filter(|l| l.heard.is_some_and(|h| h.parent))
-                .map(|l| l.peer)
-                .collect(),
+            children: self.children().collect(),
         }
     }
 
@@ -229,9 +224,15 @@ impl<P: Peer> Ranking<P> {
     }
 
     fn is_child(&self, peer: P) -> bool {
+        self.children().any(|child| child == peer)
+    }
+
+    /// The links whose last advert named this node their parent.
+    fn children(&self) -> impl Iterator<Item = P> + '_ {
         self.links
             .iter()
-            .any(|l| l.peer == peer && l.heard.is_some_and(|h| h.parent))
+            .filter(|l| l.heard.is_some_and(|h| h.parent))
+            .map(|l| l.peer)
     }
 
     /// When a poisoned node looks for a path again, if it is poisoned.
