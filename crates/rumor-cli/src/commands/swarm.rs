@@ -690,7 +690,11 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     setup.set_message("forming the tree");
     let tree = match formed {
         Some(_) => tree_formation(&agents, found_from, found_from + FORMATION_TIMEOUT).await,
-        None => Ok(None),
+        // Past the deadline already: a tree not formed, if the agents keep one.
+        None => match agents.first() {
+            Some(agent) if matches!(agent.gossip.tree().await, Ok(Some(_))) => Ok(None),
+            _ => Err(NoTree),
+        },
     };
     setup.finish_and_clear();
     if matches!(tree, Ok(None)) && formed.is_some() && !quiet {
