@@ -3,7 +3,8 @@
 //! `cargo bench --bench crdt` first prints a markdown table of encoded sizes
 //! (bincode 2, standard configuration, for both crates), then times OR-Set
 //! inserts, OR-Set joins, joins of maps of OR-Sets (`OrMap` beside `crdts::Map` of
-//! `Orswot`s) and G-Counter joins. `cargo bench --bench crdt --
+//! `Orswot`s), G-Counter joins, and the encoding of whole states of 1,000
+//! writers (and their fingerprint, the anti-entropy digest). `cargo bench --bench crdt --
 //! --test` runs every bench once. `docs/BENCHMARKS.md` records the numbers
 //! against the targets of DESIGN §5.
 //!
@@ -22,7 +23,7 @@ use crdts::map::Map as CrdtsMap;
 use crdts::{CmRDT, CvRDT, Orswot};
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode};
-use rumor::crdt::{codec, Crdt, GCounter, OrMap, OrSet, ReplicaId};
+use rumor::crdt::{codec, Crdt, GCounter, HlcTimestamp, LwwMap, OrMap, OrSet, ReplicaId};
 use serde::Serialize;
 
 /// Elements in each large OR-Set.
@@ -31,6 +32,9 @@ const N: u64 = 100_000;
 const PER_KEY: u64 = 2;
 /// Replicas (entries) in each G-Counter.
 const COUNTER_REPLICAS: u8 = 64;
+/// Writers of the states encoded whole, one entry each: a swarm's shared
+/// positions, as every agent holds them (`rumor swarm --agents 1000`).
+const WRITERS: u32 = 1_000;
 
 /// A `crdts` actor: `u64` or rumor's own [`ReplicaId`].
 trait Actor: crdts::Actor + Debug + Serialize {}
@@ -271,6 +275,66 @@ fn print_sizes() {
     println!();
 }
 
+/// Replica `n` of many (more than [`replica`] names).
+fn writer(n: u32) -> ReplicaId {
+    ReplicaId::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 | u128::from(n))
+}
+
+/// An LWW map of [`WRITERS`] keys, each written once by its own replica.
+fn rumor_positions() -> LwwMap<u64, u64> {
+    let mut map = LwwMap::new();
+    for n in 0..WRITERS {
+        let ts = HlcTimestamp::new(1_000_000 + u64::from(n), 0, writer(n));
+        map.insert(u64::from(n), u64::from(n) * 7, ts).unwrap();
+    }
+    map
+}
+
+/// An OR-Set of [`WRITERS`] elements, each added by its own replica.
+fn rumor_claims() -> OrSet<u64> {
+    let mut set = OrSet::new();
+    for n in 0..WRITERS {
+        set.insert(writer(n), u64::from(n));
+    }
+    set
+}
+
+/// The same OR-Set in `crdts` (`ReplicaId` actors).
+fn crdts_claims() -> Orswot<u64, ReplicaId> {
+    let mut set = Orswot::new();
+    for n in 0..WRITERS {
+        let add = set.add(u64::from(n), set.read_ctx().derive_add_ctx(writer(n)));
+        set.apply(add);
+    }
+    set
+}
+
+/// Encoding a whole state of many writers (a digest, a full-state sync, a
+/// snapshot): `rumor` beside `crdts` for the OR-Set, and the fingerprint
+/// (the anti-entropy digest) beside the encoding.
+fn bench_encode_many_writers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode_1000_writers");
+    let (positions, claims, orswot) = (rumor_positions(), rumor_claims(), crdts_claims());
+    group.bench_function("lww_map/rumor encode", |b| {
+        b.iter(|| codec::encode(black_box(&positions)).unwrap());
+    });
+    group.bench_function("lww_map/rumor fingerprint", |b| {
+        b.iter(|| codec::fingerprint(black_box(&positions)).unwrap());
+    });
+    group.bench_function("orset/rumor encode", |b| {
+        b.iter(|| codec::encode(black_box(&claims)).unwrap());
+    });
+    group.bench_function("orset/rumor fingerprint", |b| {
+        b.iter(|| codec::fingerprint(black_box(&claims)).unwrap());
+    });
+    group.bench_function("orset/crdts encode", |b| {
+        b.iter(|| {
+            bincode::serde::encode_to_vec(black_box(&orswot), bincode::config::standard()).unwrap()
+        });
+    });
+    group.finish();
+}
+
 fn bench_orset_insert(c: &mut Criterion) {
     let mut group = c.benchmark_group("orset_insert_100k_one_replica");
     group.sampling_mode(SamplingMode::Flat);
@@ -387,5 +451,6 @@ fn main() {
     bench_orset_join(&mut c);
     bench_or_map_join(&mut c);
     bench_gcounter_join(&mut c);
+    bench_encode_many_writers(&mut c);
     c.final_summary();
 }

@@ -493,13 +493,24 @@ impl<K: Ord + Clone + Debug, V: Clone + PartialEq + Debug> Crdt for LwwMap<K, V>
 type WireBody<K, V> = (Vec<WireDot>, Vec<(K, WireTimestamp, u64, Option<V>)>);
 
 impl<K, V> LwwMap<K, V> {
-    /// The highest counter of each replica among the held writes.
-    fn held_counters(&self) -> BTreeMap<ReplicaId, u64> {
-        let mut held = BTreeMap::new();
-        for w in self.writes.values() {
-            let top = held.entry(w.ts.replica).or_insert(0);
-            *top = w.counter.max(*top);
-        }
+    /// The highest counter of each replica among the held writes, ascending
+    /// by replica. (Sorted in a vector rather than built into a map: this
+    /// runs at every encoding of the state, digests included.)
+    fn held_counters(&self) -> Vec<(ReplicaId, u64)> {
+        let mut held: Vec<(ReplicaId, u64)> = self
+            .writes
+            .values()
+            .map(|w| (w.ts.replica, w.counter))
+            .collect();
+        held.sort_unstable_by_key(|&(replica, counter)| (replica.as_u128(), counter));
+        // Each replica's counters ascend: keep its last, the highest.
+        held.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
         held
     }
 
@@ -508,7 +519,10 @@ impl<K, V> LwwMap<K, V> {
         let held = self.held_counters();
         self.counters
             .iter()
-            .filter(move |(r, c)| held.get(r).is_none_or(|h| h < c))
+            .filter(move |&(r, c)| {
+                held.binary_search_by_key(&r.as_u128(), |(h, _)| h.as_u128())
+                    .map_or(true, |i| held[i].1 < *c)
+            })
             .map(|(&r, &c)| Dot::new(r, c))
     }
 }
@@ -563,7 +577,7 @@ where
             writes: out.into_iter().collect(),
             counters: BTreeMap::new(),
         };
-        map.counters = map.held_counters();
+        map.counters = map.held_counters().into_iter().collect();
         let mut prev = None;
         for wire_dot in hidden {
             let dot = lookup.dot::<D::Error>(wire_dot)?;

@@ -659,12 +659,14 @@ impl<T: Serialize> Serialize for OrSet<T> {
         let entries = SeqWith(|| {
             self.entries
                 .iter()
-                .filter_map(|(element, dots)| Some((element, table.dot(*dots.first()?))))
+                .filter_map(|(element, dots)| Some((element, table.lazy_dot(*dots.first()?))))
         });
         let extra = SeqWith(|| {
             self.entries.values().enumerate().flat_map(|(index, dots)| {
                 let index = u64::try_from(index).unwrap_or(u64::MAX);
-                dots.iter().skip(1).map(move |d| (index, table.dot(*d)))
+                dots.iter()
+                    .skip(1)
+                    .map(move |d| (index, table.lazy_dot(*d)))
             })
         });
         let readds = SeqWith(|| self.readds.iter().map(|d| table.dot(*d)));
