@@ -4,18 +4,17 @@
 //! [`Setup`]; `conformance!` writes one test per behaviour per transport.
 //!
 //! Tests that need the sender's queue to back up run on the current-thread
-//! runtime, with [`Setup::queued`]: there, `send` is called many times
-//! before any transport task runs, so the queues fill deterministically.
+//! runtime: there, `send` is called many times before any transport task
+//! runs, so the queues fill deterministically.
 
 mod support;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
-use rumor_net::transport::{Class, DropReason, Inbox, Latency, SendError, Transport, Via};
+use rumor_net::transport::{Class, DropReason, Inbox, SendError, Transport, Via};
 use rumor_net::{MemoryConfig, MemoryNetwork, MemoryTransport, NetTransport};
 use support::{eventually, net, payload, recv, tag, WAIT};
 use tokio::time::timeout;
@@ -34,12 +33,6 @@ struct Setup {
     max_frame: usize,
     loss: f64,
     seed: u64,
-    /// Every datagram waits in the outgoing queue for the transport's send
-    /// task. The memory transport always queues; `NetTransport` hands a
-    /// datagram to its socket at once when nothing waits and no latency is
-    /// injected, so it is given a fixed 1 ms of latency (equal delays keep
-    /// the queue's order).
-    queued: bool,
 }
 
 impl Default for Setup {
@@ -52,7 +45,6 @@ impl Default for Setup {
             max_frame: 4 << 20,
             loss: 0.0,
             seed: 1,
-            queued: false,
         }
     }
 }
@@ -77,9 +69,6 @@ impl Fixture for Net {
             config.max_frame = setup.max_frame;
             config.loss = setup.loss;
             config.loss_seed = setup.seed;
-            if setup.queued {
-                config.latency = Latency::fixed(Duration::from_millis(1));
-            }
         })
         .await
     }
@@ -198,11 +187,7 @@ async fn a_thousand_mixed_payloads_arrive_exactly_once_from_their_sender(mut f: 
 /// Data queued first, membership after: membership goes first (datagrams
 /// and stream frames each).
 async fn membership_overtakes_queued_data(mut f: impl Fixture) {
-    let queued = Setup {
-        queued: true,
-        ..Setup::default()
-    };
-    let (a, _a_inbox) = f.node(queued).await;
+    let (a, _a_inbox) = f.node(Setup::default()).await;
     let (b, mut b_inbox) = f.node(Setup::default()).await;
     let to = b.local_addr();
     for i in 0..20 {
@@ -255,7 +240,6 @@ async fn a_full_outgoing_queue_refuses_and_counts(mut f: impl Fixture) {
     let setup = Setup {
         queue: 8,
         stream_queue: 8,
-        queued: true,
         ..Setup::default()
     };
     let (a, _a_inbox) = f.node(setup).await;

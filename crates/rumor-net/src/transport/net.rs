@@ -7,9 +7,6 @@
 //!   once; a datagram that fills it is oversize, dropped and counted.
 //!   Receive errors (`ConnectionReset`, `ConnectionRefused` after an ICMP
 //!   error, and any other) are counted and skipped, never fatal.
-//! - The UDP socket is registered with tokio for readability only (`Udp`):
-//!   registered for writability too, as `tokio::net::UdpSocket` is, every
-//!   datagram sent made an epoll event (39 % of a 1,000-agent swarm's).
 //! - **UDP sender**: drains the datagram queue, membership first. Send
 //!   errors (`EMSGSIZE`, unreachable, ...) are counted and logged at a rate
 //!   limit, never fatal. A datagram sent while the queue is empty (and no
@@ -46,10 +43,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout, Instant};
 
@@ -408,7 +403,7 @@ pub struct NetTransport {
     /// The UDP socket, for sends that need not wait (see [`Transport::send`]).
     /// Weak: the receive and send tasks own it, so that it closes, and its
     /// address is free, when they end at shutdown.
-    udp: std::sync::Weak<Udp>,
+    udp: std::sync::Weak<UdpSocket>,
 }
 
 impl std::fmt::Debug for NetTransport {
@@ -452,7 +447,7 @@ impl NetTransport {
         });
         let (inbox_tx, inbox) = Inbox::new(config.inbox_capacity, config.max_inbox_stream_bytes);
         let counters = Counters::default();
-        size_buffers(udp.get_ref(), config.udp_buffer_bytes, &counters, local);
+        size_buffers(&udp, config.udp_buffer_bytes, &counters, local);
         let shared = Arc::new(Shared {
             local,
             bound_ip: bound.ip(),
@@ -504,7 +499,7 @@ impl Drop for NetTransport {
 
 /// Asks the kernel for UDP buffers of `bytes` (unless 0), and records what
 /// it granted. Failures are not fatal: the socket keeps its defaults.
-fn size_buffers(udp: &std::net::UdpSocket, bytes: usize, counters: &Counters, local: SocketAddr) {
+fn size_buffers(udp: &UdpSocket, bytes: usize, counters: &Counters, local: SocketAddr) {
     let socket = socket2::SockRef::from(udp);
     if bytes > 0 {
         let asked = (
@@ -532,74 +527,14 @@ fn size_buffers(udp: &std::net::UdpSocket, bytes: usize, counters: &Counters, lo
     }
 }
 
-/// The UDP socket, registered with the runtime for readability only.
-///
-/// `tokio::net::UdpSocket` registers for both directions, and the kernel
-/// signals "writable" each time a datagram sent leaves the socket's buffer:
-/// on loopback, inside every `sendto` (the loopback device frees the
-/// buffer at once). Each signal is an epoll event the runtime's driver
-/// takes and dispatches, and wakes a parked worker thread when one waits
-/// on the driver, though no task waits to write: every send is tried at
-/// once and waits only when the buffer is full. A full buffer is retried
-/// after [`WRITE_RETRY`] instead.
-struct Udp(AsyncFd<std::net::UdpSocket>);
-
-/// How long a send that found the UDP socket's buffer full waits before
-/// trying again (the socket is not registered for writability).
-const WRITE_RETRY: Duration = Duration::from_millis(1);
-
-impl Udp {
-    /// Binds `addr`; needs the runtime (the socket is registered with it).
-    // `AsyncFd::with_interest` is deprecated since tokio 1.54 for the types
-    // whose `as_raw_fd` may change or close under it; its safe replacement
-    // is an `unsafe fn` whose one requirement is that the descriptor stays
-    // open and the same while registered. A `std::net::UdpSocket` owns its
-    // descriptor and the `AsyncFd` owns the socket: the requirement holds,
-    // and the crate keeps `forbid(unsafe_code)`.
-    #[allow(deprecated)]
-    fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let socket = std::net::UdpSocket::bind(addr)?;
-        socket.set_nonblocking(true)?;
-        AsyncFd::with_interest(socket, Interest::READABLE).map(Self)
-    }
-
-    fn get_ref(&self) -> &std::net::UdpSocket {
-        self.0.get_ref()
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.get_ref().local_addr()
-    }
-
-    /// Waits for a datagram and takes it.
-    async fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        loop {
-            let mut ready = self.0.readable().await?;
-            if let Ok(received) = ready.try_io(|socket| socket.get_ref().recv_from(buffer)) {
-                return received;
-            }
-        }
-    }
-
-    /// Sends `payload`, waiting while the socket's buffer is full.
-    async fn send_to(&self, payload: &[u8], to: SocketAddr) -> io::Result<usize> {
-        loop {
-            match self.get_ref().send_to(payload, to) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::time::sleep(WRITE_RETRY).await;
-                }
-                sent => return sent,
-            }
-        }
-    }
-}
-
 /// Binds a UDP socket and a TCP listener to one address and port.
-async fn bind_pair(addr: SocketAddr) -> Result<(Udp, TcpListener), BindError> {
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindError> {
     let attempts = if addr.port() == 0 { BIND_ATTEMPTS } else { 1 };
     let mut last_error = None;
     for _ in 0..attempts {
-        let udp = Udp::bind(addr).map_err(|source| BindError::Udp { addr, source })?;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| BindError::Udp { addr, source })?;
         let port = udp
             .local_addr()
             .map_err(|source| BindError::Udp { addr, source })?
@@ -667,7 +602,7 @@ impl Transport for NetTransport {
         // queued means nothing of a higher class waits either.
         let socket = self.udp.upgrade();
         if let Some(udp) = socket.filter(|_| s.datagrams.is_empty() && lock(&s.latency).is_none()) {
-            match udp.get_ref().send_to(&payload, wire) {
+            match udp.try_send_to(&payload, wire) {
                 Ok(_) => {
                     s.counters.sent(Via::Datagram, len);
                     return Ok(());
@@ -926,7 +861,12 @@ fn is_transient(kind: io::ErrorKind) -> bool {
 }
 
 /// The UDP receive loop.
-async fn receive_datagrams(s: Arc<Shared>, socket: Arc<Udp>, inbox: InboxSender, mut stop: Stop) {
+async fn receive_datagrams(
+    s: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    inbox: InboxSender,
+    mut stop: Stop,
+) {
     // One byte more than the largest datagram: a datagram that fills the
     // buffer was longer (and was cut by the OS), so it is dropped.
     let mut buffer = vec![0; s.config.max_datagram + 1];
@@ -996,7 +936,7 @@ impl Ord for Delayed {
 /// The UDP send loop: the datagram queue, membership first. With injected
 /// latency, each datagram taken waits in a heap (at most
 /// `max_delayed_datagrams`, owned by this task) until its delay has passed.
-async fn send_datagrams(s: Arc<Shared>, socket: Arc<Udp>, mut stop: Stop) {
+async fn send_datagrams(s: Arc<Shared>, socket: Arc<UdpSocket>, mut stop: Stop) {
     let mut delayed = std::collections::BinaryHeap::<Delayed>::new();
     let mut rng: rand_pcg::Pcg32 =
         rand::SeedableRng::seed_from_u64(s.config.loss_seed ^ 0x6c61_7465_6e63_7921);
