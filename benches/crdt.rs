@@ -281,10 +281,15 @@ fn writer(n: u32) -> ReplicaId {
 }
 
 /// An LWW map of [`WRITERS`] keys, each written once by its own replica.
+/// The writers are not in the keys' order (key `n` is writer `7,919 n mod
+/// WRITERS`, a permutation since 7,919 is prime): in a swarm, the agent that
+/// owns a key is unrelated to the key, and the encoder's replica table sorts
+/// them.
 fn rumor_positions() -> LwwMap<u64, u64> {
     let mut map = LwwMap::new();
     for n in 0..WRITERS {
-        let ts = HlcTimestamp::new(1_000_000 + u64::from(n), 0, writer(n));
+        let who = writer((n * 7_919) % WRITERS);
+        let ts = HlcTimestamp::new(1_000_000 + u64::from(n), 0, who);
         map.insert(u64::from(n), u64::from(n) * 7, ts).unwrap();
     }
     map
