@@ -15,7 +15,7 @@
 //! per-link state; [`Node`](crate::Node) chooses neighbors, sends, and keeps
 //! anti-entropy underneath for whatever both paths lose.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use rumor_crdt::Advance;
@@ -165,6 +165,29 @@ struct Kept<S, P> {
     hop: u32,
 }
 
+/// The hasher of the eager path's maps: foldhash with a fixed seed, so that
+/// a simulation runs the same from the same seed (the maps are looked up,
+/// never iterated in their order). Its keys come from peers, but a peer
+/// that forged colliding ids would slow its own neighbors' lookups at
+/// worst, within the bounds that already cap the ids it can make kept
+/// (`admits`, `eager_keep_rounds`).
+type Fast = foldhash::fast::FixedState;
+
+/// One writer's ids as this node knows them.
+#[derive(Clone, Copy)]
+struct Writer {
+    /// The epoch of the ids last dropped from `kept`, and the highest
+    /// `seq` dropped in it: ids of that epoch at or below it count as
+    /// received. (An id of an older epoch arriving late counts as new:
+    /// joining it again changes nothing, and it is not forwarded.) `None`
+    /// until one is dropped.
+    dropped: Option<(u64, u64)>,
+    /// The epoch of the id last kept, and the highest `seq` kept in that
+    /// epoch since: with `dropped`, the highest id of a life this node
+    /// received (see [`Plumtree::admits`]).
+    kept: (u64, u64),
+}
+
 struct Wanted<P> {
     /// When the current announcer's grace period started.
     since_ms: u64,
@@ -216,19 +239,21 @@ pub(crate) struct Plumtree<S, P> {
     next_seq: u64,
     eager: Links<P>,
     lazy: Links<P>,
-    /// Recently received deltas, for duplicates and grafts.
-    kept: BTreeMap<DeltaId<P>, Kept<S, P>>,
+    /// Recently received deltas, for duplicates and grafts. Hashed, not
+    /// ordered: every copy that arrives looks its id up here, and a B-tree
+    /// search compares up to a node's eleven 48-byte ids (a socket address,
+    /// an epoch and a sequence number), nine cache lines, where a hash
+    /// probe reads one or two (see [`Fast`]).
+    kept: HashMap<DeltaId<P>, Kept<S, P>, Fast>,
     /// The ids of `kept` in the order they were kept (so by round): expiry
     /// pops the front instead of scanning every kept delta every round.
     kept_order: VecDeque<(u64, DeltaId<P>)>,
     /// The ids of `kept` still to be announced (`announced` below
     /// `ANNOUNCE_ROUNDS`): a round without writes looks at none.
     fresh: Vec<DeltaId<P>>,
-    /// Per writer, the epoch of the ids last dropped from `kept`, and the
-    /// highest `seq` dropped in it: ids of that epoch at or below it count
-    /// as received. (An id of an older epoch arriving late counts as new:
-    /// joining it again changes nothing, and it is not forwarded.)
-    horizon: BTreeMap<P, (u64, u64)>,
+    /// What this node knows of each writer's ids, one entry a writer it
+    /// kept a delta of (see [`Writer`]).
+    writers: HashMap<P, Writer, Fast>,
     /// Per writer, the life and the peer of the last id refused for running
     /// too far ahead (see `admits`); at most `MAX_DOUBTED` writers.
     doubted: BTreeMap<P, (u64, P)>,
@@ -252,10 +277,10 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             next_seq: 0,
             eager: Links::default(),
             lazy: Links::default(),
-            kept: BTreeMap::new(),
+            kept: HashMap::default(),
             kept_order: VecDeque::new(),
             fresh: Vec::new(),
-            horizon: BTreeMap::new(),
+            writers: HashMap::default(),
             doubted: BTreeMap::new(),
             wanted: BTreeMap::new(),
             first_from: Vec::new(),
@@ -431,11 +456,10 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
 
     /// Whether an id this node has not received, delivered by `from`, may
     /// be taken: its `seq` is at most `bound.step` past the highest this
-    /// node knows of the same writer's life (kept or expired into the
-    /// horizon; 0 for a life it has not heard of), and below the ceiling.
-    /// Otherwise one forged id far ahead would, once expired into the
-    /// horizon, make every real delta of that writer below it count as
-    /// received.
+    /// node knows of the same writer's life (kept or dropped from `kept`
+    /// since, see [`Writer`]; 0 for a life it has not heard of), and below
+    /// the ceiling. Otherwise one forged id far ahead would, once dropped,
+    /// make every real delta of that writer below it count as received.
     ///
     /// An honest gap (a partition, a late join) looks the same to the first
     /// id after it, but other peers deliver that life's ids too (a graft
@@ -445,22 +469,14 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         let known = if id.origin == self.me && id.epoch == self.epoch {
             self.next_seq
         } else {
-            let horizon = self
-                .horizon
-                .get(&id.origin)
-                .filter(|&&(epoch, _)| epoch == id.epoch)
-                .map_or(0, |&(_, seq)| seq);
-            let first = DeltaId { seq: 0, ..*id };
-            let last = DeltaId {
-                seq: u64::MAX,
-                ..*id
-            };
-            let kept = self
-                .kept
-                .range(first..=last)
-                .next_back()
-                .map_or(0, |(k, _)| k.seq);
-            horizon.max(kept)
+            self.writers.get(&id.origin).map_or(0, |w| {
+                let dropped = w
+                    .dropped
+                    .filter(|&(e, _)| e == id.epoch)
+                    .map_or(0, |(_, s)| s);
+                let kept = if w.kept.0 == id.epoch { w.kept.1 } else { 0 };
+                dropped.max(kept)
+            })
         };
         if bound.admits(known, id.seq) {
             return true;
@@ -483,10 +499,10 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// Whether the delta `id` was received (or is too old to matter).
     pub(crate) fn has(&self, id: &DeltaId<P>) -> bool {
         self.kept.contains_key(id)
-            || self
-                .horizon
-                .get(&id.origin)
-                .is_some_and(|&(epoch, seq)| epoch == id.epoch && id.seq <= seq)
+            || self.writers.get(&id.origin).is_some_and(|w| {
+                w.dropped
+                    .is_some_and(|(epoch, seq)| epoch == id.epoch && id.seq <= seq)
+            })
     }
 
     /// Keeps a first-received delta for duplicates, grafts and (if
@@ -500,8 +516,23 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         announce: bool,
         hop: u32,
     ) {
-        self.wanted.remove(&id);
+        if !self.wanted.is_empty() {
+            self.wanted.remove(&id);
+        }
         self.kept_order.push_back((round, id));
+        self.writers
+            .entry(id.origin)
+            .and_modify(|w| {
+                w.kept = if w.kept.0 == id.epoch {
+                    (id.epoch, w.kept.1.max(id.seq))
+                } else {
+                    (id.epoch, id.seq)
+                };
+            })
+            .or_insert(Writer {
+                dropped: None,
+                kept: (id.epoch, id.seq),
+            });
         if announce && !self.fresh.contains(&id) {
             self.fresh.push(id);
         }
@@ -755,12 +786,12 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             // Kept again later (a newer round): its newer entry expires it.
             if self.kept.get(&id).is_some_and(|k| k.round == kept_round) {
                 self.kept.remove(&id);
-                let h = self.horizon.entry(id.origin).or_insert((id.epoch, 0));
-                *h = if h.0 == id.epoch {
-                    (h.0, h.1.max(id.seq))
-                } else {
-                    (id.epoch, id.seq)
-                };
+                if let Some(w) = self.writers.get_mut(&id.origin) {
+                    w.dropped = Some(match w.dropped {
+                        Some((epoch, seq)) if epoch == id.epoch => (epoch, seq.max(id.seq)),
+                        _ => (id.epoch, id.seq),
+                    });
+                }
             }
         }
         if self.fresh.len() > self.kept.len() {
