@@ -9,6 +9,7 @@ use rand_pcg::Pcg64Mcg;
 use rumor_crdt::{codec, Crdt, Hlc, HlcTimestamp, ReplicaId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::buffer::{Buffered, DeltaBuffer, Interval};
 use crate::config::{Config, Strategy};
@@ -1553,7 +1554,9 @@ where
         hop: u32,
         out: &mut Output<S, P>,
     ) {
-        let mut targets: Vec<P> = self
+        // Inline: a handful of eager links (a heap allocation per forward
+        // otherwise).
+        let mut targets: SmallVec<[P; 8]> = self
             .tree
             .eager()
             .filter(|p| Some(*p) != except && self.swim.is_live(*p))
@@ -1561,16 +1564,14 @@ where
         // On the rooted tree a push lost leaves the subtree below to the
         // "I have"s: where loss was seen, one lazy link gets a spare copy.
         if self.ranking.is_some() && self.lossy_now && self.config.spare_push_on_loss {
-            let lazy: Vec<P> = self
-                .tree
-                .lazy()
-                .filter(|p| Some(*p) != except && self.swim.is_live(*p))
-                .collect();
-            if !lazy.is_empty() {
-                let k = self.rng.random_range(0..lazy.len());
-                targets.push(lazy[k]);
+            let live = |p: &P| Some(*p) != except && self.swim.is_live(*p);
+            let n = self.tree.lazy().filter(live).count();
+            if n > 0 {
+                let k = self.rng.random_range(0..n);
+                targets.extend(self.tree.lazy().filter(live).nth(k));
             }
         }
+        self.tree.pushed_to(&id, &targets);
         for peer in targets {
             let gossip = Tree::Gossip {
                 id,
@@ -1578,7 +1579,6 @@ where
                 seal: carried.seal.clone(),
                 hop,
             };
-            self.tree.pushed_to(&id, peer);
             self.send(out, peer, Body::Tree(gossip));
         }
     }
@@ -1609,8 +1609,7 @@ where
                         self.rank_apply(now_ms, out);
                     }
                 }
-                if self.tree.has(&id) {
-                    self.tree.held_by(&id, from);
+                if self.tree.has_from(&id, from) {
                     // A second path leads here: keep this link lazy, unless
                     // it is another write's first path (see `prunes`).
                     if self.ranking.is_none()
@@ -1680,10 +1679,13 @@ where
                     let some = plumtree::from_ranges(core::slice::from_ref(range), left);
                     left -= some.len();
                     for id in some {
-                        shortcut |=
-                            self.tree
-                                .shortcut(&id, from, range.hop, self.config.shortcut_hops);
-                        self.tree.announced(id, from, now_ms);
+                        shortcut |= self.tree.announced(
+                            id,
+                            from,
+                            range.hop,
+                            self.config.shortcut_hops,
+                            now_ms,
+                        );
                     }
                     if left == 0 {
                         break;

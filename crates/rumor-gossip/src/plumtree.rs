@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use rumor_crdt::Advance;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::peer::Peer;
 use crate::rank::RankAdvert;
@@ -154,11 +155,12 @@ struct Kept<S, P> {
     round: u64,
     /// The neighbors known to hold it, which are not told of it: the one it
     /// came from (none for our own writes), and those that sent it again
-    /// or announced it since.
-    holders: Vec<P>,
+    /// or announced it since. Inline: a node's links are a handful, and
+    /// two allocations per delta kept were a tenth of a copy's malloc calls.
+    holders: Neighbors<P>,
     /// The neighbors this node pushed it to: probable holders, left out
     /// of the first round of announcements (see [`Plumtree::pushed_to`]).
-    pushed: Vec<P>,
+    pushed: Neighbors<P>,
     /// Rounds in which it was announced so far.
     announced: u8,
     /// Tree hops its first copy took from the writer (0 for our own).
@@ -187,6 +189,25 @@ struct Writer {
     /// received (see [`Plumtree::admits`]).
     kept: (u64, u64),
 }
+
+impl<S, P: PartialEq> Kept<S, P> {
+    /// Notes that `peer` holds this delta.
+    fn holds(&mut self, peer: P) {
+        if !self.holders.contains(&peer) {
+            self.holders.push(peer);
+        }
+    }
+
+    /// Whether a neighbor at `hop` hops from the writer is at least
+    /// `threshold` hops nearer than this copy's path (see
+    /// [`Plumtree::announced`]).
+    fn shortcut_at(&self, hop: u32, threshold: u32) -> bool {
+        self.hop > 0 && hop.saturating_add(1).saturating_add(threshold) <= self.hop
+    }
+}
+
+/// A few of a node's neighbors, held inline up to a typical link count.
+type Neighbors<P> = SmallVec<[P; 4]>;
 
 struct Wanted<P> {
     /// When the current announcer's grace period started.
@@ -498,11 +519,29 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
 
     /// Whether the delta `id` was received (or is too old to matter).
     pub(crate) fn has(&self, id: &DeltaId<P>) -> bool {
-        self.kept.contains_key(id)
-            || self.writers.get(&id.origin).is_some_and(|w| {
-                w.dropped
-                    .is_some_and(|(epoch, seq)| epoch == id.epoch && id.seq <= seq)
-            })
+        self.kept.contains_key(id) || self.dropped(id)
+    }
+
+    /// Whether `id` is at or below what was dropped of its writer's life:
+    /// received once, and too old to keep.
+    fn dropped(&self, id: &DeltaId<P>) -> bool {
+        self.writers.get(&id.origin).is_some_and(|w| {
+            w.dropped
+                .is_some_and(|(epoch, seq)| epoch == id.epoch && id.seq <= seq)
+        })
+    }
+
+    /// A copy of `id` came from `peer`: whether it was received before (a
+    /// duplicate), and if it is kept, `peer` is noted as holding it (see
+    /// [`Self::held_by`]). One lookup, where every copy of a delta comes.
+    pub(crate) fn has_from(&mut self, id: &DeltaId<P>, peer: P) -> bool {
+        match self.kept.get_mut(id) {
+            Some(kept) => {
+                kept.holds(peer);
+                true
+            }
+            None => self.dropped(id),
+        }
     }
 
     /// Keeps a first-received delta for duplicates, grafts and (if
@@ -542,7 +581,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
                 delta,
                 round,
                 holders: from.into_iter().collect(),
-                pushed: Vec::new(),
+                pushed: Neighbors::new(),
                 announced: if announce { 0 } else { ANNOUNCE_ROUNDS },
                 hop,
             },
@@ -559,26 +598,37 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         self.kept.get(id).map(|k| (&k.delta, k.hop))
     }
 
-    /// Whether `peer`, announcing `id` at `hop` hops from its writer, is a
-    /// shortcut: our first copy of `id` took at least `threshold` more hops
-    /// than through `peer` (`hop + 1`). Plumtree's optimization (Leitão et
-    /// al., §3.8): without it a tree shared by many writers, pruned by their
-    /// duplicates and mended by grafts wherever it broke, grows deeper with
-    /// time (at 1,000 nodes its depth went from 12 to 45 hops in 5 s).
-    pub(crate) fn shortcut(&self, id: &DeltaId<P>, peer: P, hop: u32, threshold: u32) -> bool {
-        threshold > 0
-            && !self.eager.contains(&peer)
-            && self.kept.get(id).is_some_and(|k| {
-                k.hop > 0 && hop.saturating_add(1).saturating_add(threshold) <= k.hop
-            })
+    /// `peer` announced `id`, at `hop` hops from its writer: wait for it
+    /// unless it is here already. Returns whether `peer` is a shortcut: our
+    /// first copy of `id` took at least `threshold` more hops than through
+    /// `peer` (`hop + 1`; never with `threshold` 0, nor through an eager
+    /// link). Plumtree's optimization (Leitão et al., §3.8): without it a
+    /// tree shared by many writers, pruned by their duplicates and mended
+    /// by grafts wherever it broke, grows deeper with time (at 1,000 nodes
+    /// its depth went from 12 to 45 hops in 5 s). One lookup of `id` for
+    /// both: announcements come for every delta on every lazy link.
+    pub(crate) fn announced(
+        &mut self,
+        id: DeltaId<P>,
+        peer: P,
+        hop: u32,
+        threshold: u32,
+        now_ms: u64,
+    ) -> bool {
+        if let Some(kept) = self.kept.get_mut(&id) {
+            kept.holds(peer);
+            return threshold > 0
+                && kept.shortcut_at(hop, threshold)
+                && !self.eager.contains(&peer);
+        }
+        if !self.dropped(&id) {
+            self.want(id, peer, now_ms);
+        }
+        false
     }
 
-    /// `peer` announced `id`: wait for it unless it is here already.
-    pub(crate) fn announced(&mut self, id: DeltaId<P>, peer: P, now_ms: u64) {
-        if self.has(&id) {
-            self.held_by(&id, peer);
-            return;
-        }
+    /// Waits for `id`, which `peer` announced and this node never received.
+    fn want(&mut self, id: DeltaId<P>, peer: P, now_ms: u64) {
         let wanted = self.wanted.entry(id).or_insert_with(|| Wanted {
             since_ms: now_ms,
             announcers: Vec::new(),
@@ -674,9 +724,9 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             .retain(|_, w| !(w.repairs > 0 && w.last == Some(peer)));
     }
 
-    /// This node pushed the kept `id` to `peer`. A push is rarely lost, so
-    /// the first round of announcements leaves `peer` out; the second tells
-    /// it (unless it showed it holds the delta meanwhile), for the push
+    /// This node pushed the kept `id` to `peers`. A push is rarely lost, so
+    /// the first round of announcements leaves them out; the second tells
+    /// each (unless it showed it holds the delta meanwhile), for a push
     /// that was lost.
     ///
     /// "I have"s are most of the eager strategy's datagrams (1,000 nodes
@@ -687,10 +737,12 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// The price is at loss, where a lost push waits for the other
     /// neighbors' first "I have" (simulator, 10 % loss, 4 seeds: p50 of
     /// the time to all 96–105 → 111–115 ms, p99 146–347 → 156–232 ms).
-    pub(crate) fn pushed_to(&mut self, id: &DeltaId<P>, peer: P) {
+    pub(crate) fn pushed_to(&mut self, id: &DeltaId<P>, peers: &[P]) {
         if let Some(kept) = self.kept.get_mut(id) {
-            if !kept.pushed.contains(&peer) {
-                kept.pushed.push(peer);
+            for &peer in peers {
+                if !kept.pushed.contains(&peer) {
+                    kept.pushed.push(peer);
+                }
             }
         }
     }
@@ -700,9 +752,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     /// neighbors.
     pub(crate) fn held_by(&mut self, id: &DeltaId<P>, peer: P) {
         if let Some(kept) = self.kept.get_mut(id) {
-            if !kept.holders.contains(&peer) {
-                kept.holders.push(peer);
-            }
+            kept.holds(peer);
         }
     }
 
@@ -887,13 +937,13 @@ mod tests {
         tree.promote(2);
         tree.lazy.insert(3);
         // Through 3: 4 + 1 hops, 2 fewer than the 7 ours took.
-        assert!(tree.shortcut(&id(9, 0), 3, 4, 2));
-        assert!(!tree.shortcut(&id(9, 0), 3, 5, 2), "1 fewer");
-        assert!(!tree.shortcut(&id(9, 0), 3, 4, 0), "turned off");
-        assert!(!tree.shortcut(&id(9, 0), 2, 0, 2), "already eager");
-        assert!(!tree.shortcut(&id(9, 1), 3, 0, 2), "not kept");
+        assert!(tree.announced(id(9, 0), 3, 4, 2, 0));
+        assert!(!tree.announced(id(9, 0), 3, 5, 2, 0), "1 fewer");
+        assert!(!tree.announced(id(9, 0), 3, 4, 0, 0), "turned off");
+        assert!(!tree.announced(id(9, 0), 2, 0, 2, 0), "already eager");
+        assert!(!tree.announced(id(9, 1), 3, 0, 2, 0), "not kept");
         let own = tree.local((), 0, None);
-        assert!(!tree.shortcut(&own, 3, 0, 2), "our own write");
+        assert!(!tree.announced(own, 3, 0, 2, 0), "our own write");
         // A range announces the fewest hops of its ids.
         let ranges = to_ranges([(id(8, 0), 9), (id(9, 0), 5), (id(9, 1), 3)]);
         assert_eq!(ranges.iter().map(|r| r.hop).collect::<Vec<_>>(), vec![9, 3]);
@@ -934,7 +984,7 @@ mod tests {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.keep(id(9, 0), 7, 0, Some(1), true, 0);
         tree.held_by(&id(9, 0), 2); // a second copy came from 2
-        tree.announced(id(9, 0), 3, 0); // 3 announced it
+        tree.announced(id(9, 0), 3, 0, 0, 0); // 3 announced it
         for holder in [1, 2, 3] {
             assert!(tree.announcements_for(holder).is_empty(), "to {holder}");
         }
@@ -951,13 +1001,12 @@ mod tests {
     fn a_neighbor_pushed_to_is_announced_to_in_the_second_round_only() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.keep(id(9, 0), 7, 0, Some(1), true, 0);
-        tree.pushed_to(&id(9, 0), 2);
-        tree.pushed_to(&id(9, 0), 3);
+        tree.pushed_to(&id(9, 0), &[2, 3]);
         assert!(tree.announcements_for(2).is_empty());
         assert!(tree.announcements_for(3).is_empty());
         assert_eq!(tree.announcements_for(4), vec![(id(9, 0), 0)]);
         tree.announced_all();
-        tree.announced(id(9, 0), 3, 0); // 3 got it: it announced it
+        tree.announced(id(9, 0), 3, 0, 0, 0); // 3 got it: it announced it
         assert_eq!(tree.announcements_for(2), vec![(id(9, 0), 0)], "2nd round");
         assert!(tree.announcements_for(3).is_empty(), "3 holds it");
         tree.announced_all();
@@ -972,7 +1021,7 @@ mod tests {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         tree.set_announce_rounds(false);
         tree.keep(id(9, 0), 7, 0, Some(1), true, 0);
-        tree.pushed_to(&id(9, 0), 2);
+        tree.pushed_to(&id(9, 0), &[2]);
         assert_eq!(tree.announcements_for(4), vec![(id(9, 0), 0)]);
         tree.announced_all();
         assert!(!tree.announcing(), "done after one round");
@@ -980,11 +1029,11 @@ mod tests {
         assert!(tree.announcements_for(4).is_empty());
 
         tree.keep(id(9, 1), 8, 1, Some(1), true, 0);
-        tree.pushed_to(&id(9, 1), 2);
+        tree.pushed_to(&id(9, 1), &[2]);
         tree.announced_all();
         assert!(!tree.announcing());
         tree.keep(id(9, 2), 9, 2, Some(1), true, 0);
-        tree.pushed_to(&id(9, 2), 2);
+        tree.pushed_to(&id(9, 2), &[2]);
         tree.set_announce_rounds(true);
         assert!(tree.announcements_for(2).is_empty(), "first round");
         tree.announced_all();
@@ -1003,15 +1052,15 @@ mod tests {
         assert!(tree.kept(&id(1, 3)).is_none());
         assert!(tree.has(&id(1, 3)) && tree.has(&id(1, 2)));
         assert!(!tree.has(&id(1, 4)));
-        tree.announced(id(1, 2), 5, 0);
+        tree.announced(id(1, 2), 5, 0, 0, 0);
         assert!(tree.due(1_000, 10, 100).grafts.is_empty());
     }
 
     #[test]
     fn grafts_go_round_the_announcers_then_repair_from_the_last() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
-        tree.announced(id(9, 0), 1, 100);
-        tree.announced(id(9, 0), 2, 105);
+        tree.announced(id(9, 0), 1, 0, 0, 100);
+        tree.announced(id(9, 0), 2, 0, 0, 105);
         assert!(tree.due(120, 50, 100).grafts.is_empty());
         assert_eq!(tree.due(150, 50, 100).grafts, vec![(1, vec![id(9, 0)])]);
         assert!(tree.due(160, 50, 100).grafts.is_empty());
@@ -1041,7 +1090,7 @@ mod tests {
     #[test]
     fn an_answer_from_the_repairing_announcer_ends_the_wait() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
-        tree.announced(id(9, 0), 1, 0);
+        tree.announced(id(9, 0), 1, 0, 0, 0);
         let mut at = 0;
         for _ in 0..=MAX_GRAFTS {
             at += 100;
@@ -1073,8 +1122,8 @@ mod tests {
     fn the_next_deadline_is_the_earliest_grace_period_end() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
         assert_eq!(tree.next_due(20, 100), None);
-        tree.announced(id(9, 0), 1, 100);
-        tree.announced(id(8, 0), 1, 90);
+        tree.announced(id(9, 0), 1, 0, 0, 100);
+        tree.announced(id(8, 0), 1, 0, 0, 90);
         assert_eq!(tree.next_due(20, 100), Some(110));
         let due = tree.due(110, 20, 100);
         assert_eq!(due.grafts, vec![(1, vec![id(8, 0)])]);
@@ -1088,7 +1137,7 @@ mod tests {
     #[test]
     fn a_delta_that_arrives_is_no_longer_wanted() {
         let mut tree = Plumtree::<u8, u32>::new(0, 0);
-        tree.announced(id(9, 0), 1, 100);
+        tree.announced(id(9, 0), 1, 0, 0, 100);
         tree.keep(id(9, 0), 1, 0, Some(2), true, 0);
         let due = tree.due(1_000, 50, 100);
         assert!(due.grafts.is_empty() && due.repair_from.is_empty());
