@@ -425,7 +425,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
     });
     bar.finish_and_clear();
 
-    let mut to_all = Vec::with_capacity(records.len());
+    let mut each = Vec::with_capacity(records.len());
     let mut offsets = Vec::new();
     for &r in &records {
         let record = &sim.updates()[r];
@@ -440,10 +440,9 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
                 None => latest = None,
             }
         }
-        if let Some(latest) = latest {
-            to_all.push(latest as f64);
-        }
+        each.push(latest.map(|l| l as f64));
     }
+    let mut to_all: Vec<f64> = each.iter().flatten().copied().collect();
     let curve: Vec<CurvePoint> =
         super::swarm::infection_curve(&mut offsets, records.len() * live.len());
 
@@ -462,6 +461,7 @@ fn simulate(args: &Args, strategy: StrategyArg) -> Run {
             written: updates,
             reached_all: to_all.len() as u64,
             to_all_ms: Percentiles::of(&mut to_all),
+            each_to_all_ms: each,
         },
         traffic: Traffic {
             messages,

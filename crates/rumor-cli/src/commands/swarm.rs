@@ -866,7 +866,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
 
     // Per update: the time until the last live agent (its writer aside) held it.
     let receivers: Vec<usize> = (0..n).filter(|&i| live[i]).collect();
-    let mut to_all = Vec::with_capacity(written.len());
+    let mut each = Vec::with_capacity(written.len());
     let mut offsets: Vec<f64> = Vec::with_capacity(written.len() * receivers.len());
     for w in &written {
         let mut latest = Some(Duration::ZERO);
@@ -884,10 +884,9 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
                 None => latest = None,
             }
         }
-        if let Some(latest) = latest {
-            to_all.push(latest.as_secs_f64() * 1_000.0);
-        }
+        each.push(latest.map(|l| l.as_secs_f64() * 1_000.0));
     }
+    let mut to_all: Vec<f64> = each.iter().flatten().copied().collect();
     let curve = infection_curve(&mut offsets, written.len() * receivers.len());
     if !quiet {
         if let Some(note) = behind_note(written.len(), to_all.len(), drain, args) {
@@ -915,6 +914,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
             written: updates,
             reached_all: to_all.len() as u64,
             to_all_ms: Percentiles::of(&mut to_all),
+            each_to_all_ms: each,
         },
         traffic: Traffic {
             messages: busy.messages,
