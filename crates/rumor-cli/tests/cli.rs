@@ -42,6 +42,20 @@ fn check_percentiles(report: &Value, path: &str) {
     );
 }
 
+/// `updates/each_to_all_ms` holds one entry per update written, `null` for
+/// those that missed an agent, and its largest is the percentiles' max.
+fn check_each(run: &Value) {
+    let each = run
+        .pointer("/updates/each_to_all_ms")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("each_to_all_ms is an array in {run}"));
+    assert_eq!(each.len() as f64, number(run, "/updates/written"));
+    let reached: Vec<f64> = each.iter().filter_map(Value::as_f64).collect();
+    assert_eq!(reached.len() as f64, number(run, "/updates/reached_all"));
+    let max = reached.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(max, number(run, "/updates/to_all_ms/max"));
+}
+
 #[test]
 fn a_small_swarm_delivers_every_update_to_every_agent() {
     let output = rumor(&[
@@ -65,6 +79,7 @@ fn a_small_swarm_delivers_every_update_to_every_agent() {
     assert_eq!(number(run, "/updates/reached_all"), written);
     assert_eq!(number(run, "/updates/to_all_ms/n"), written);
     check_percentiles(run, "/updates/to_all_ms");
+    check_each(run);
     assert_eq!(run.get("tree_ms"), None, "no rooted tree over full views");
     assert!(number(run, "/traffic/messages_per_update") > 0.0);
     assert!(number(run, "/traffic/bytes_per_update") > 0.0);
@@ -178,6 +193,7 @@ fn a_small_simulation_compares_every_strategy() {
         assert_eq!(number(run, "/updates/written"), 20.0, "{run}");
         assert_eq!(number(run, "/updates/reached_all"), 20.0, "{run}");
         check_percentiles(run, "/updates/to_all_ms");
+        check_each(run);
         assert_eq!(number(run, "/dead/declared_dead_by_all"), 1.0, "{run}");
         check_percentiles(run, "/dead/to_all_ms");
     }
