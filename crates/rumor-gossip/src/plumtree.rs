@@ -209,6 +209,15 @@ impl<S, P: PartialEq> Kept<S, P> {
 /// A few of a node's neighbors, held inline up to a typical link count.
 type Neighbors<P> = SmallVec<[P; 4]>;
 
+/// `(epoch, seq)` after `id`: the higher `seq` where `id` is of the same
+/// epoch, `id`'s own where it starts another.
+fn highest<P>(was: Option<(u64, u64)>, id: &DeltaId<P>) -> (u64, u64) {
+    match was {
+        Some((epoch, seq)) if epoch == id.epoch => (epoch, seq.max(id.seq)),
+        _ => (id.epoch, id.seq),
+    }
+}
+
 struct Wanted<P> {
     /// When the current announcer's grace period started.
     since_ms: u64,
@@ -560,13 +569,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
         }
         self.kept_order.push_back((round, id));
         match self.writers.get_mut(&id.origin) {
-            Some(w) => {
-                w.kept = if w.kept.0 == id.epoch {
-                    (id.epoch, w.kept.1.max(id.seq))
-                } else {
-                    (id.epoch, id.seq)
-                };
-            }
+            Some(w) => w.kept = highest(Some(w.kept), &id),
             None => {
                 self.grow_writers();
                 self.writers.insert(
@@ -606,8 +609,8 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
     fn grow_writers(&mut self) {
         let (len, capacity) = (self.writers.len(), self.writers.capacity());
         let half = capacity / 2;
-        // The epoch's high bits: its low ones are the sequence of a life in
-        // some tests' hand-made epochs.
+        // The epoch is a hash of the node's seed (or key and life): random
+        // bits, whichever are taken.
         let at = half + (self.epoch >> 32) as usize % (capacity - half + 1);
         if len >= at && len < capacity {
             self.writers.reserve(capacity + 1 - len);
@@ -863,10 +866,7 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             if self.kept.get(&id).is_some_and(|k| k.round == kept_round) {
                 self.kept.remove(&id);
                 if let Some(w) = self.writers.get_mut(&id.origin) {
-                    w.dropped = Some(match w.dropped {
-                        Some((epoch, seq)) if epoch == id.epoch => (epoch, seq.max(id.seq)),
-                        _ => (id.epoch, id.seq),
-                    });
+                    w.dropped = Some(highest(w.dropped, &id));
                 }
             }
         }
