@@ -30,6 +30,14 @@ impl<A: Array> DotValue for SmallVec<A> {
 /// allocation per chunk, where a `BTreeMap` of 100k keys was ten thousand
 /// nodes to allocate and free (the free alone cost as much as the join). A
 /// single insert or removal shifts entries within one chunk only.
+///
+/// A chunk doubles once it is 75 to 100 % full, and splits at a length of
+/// [`DotStore::CHUNK`] to half as much again, both by its store's own
+/// phase (see [`DotStore::phase`]): replicas of one state hold the same
+/// entries, in the same chunks, and grown by doubling every replica's
+/// chunk reallocated at the same insert. A thousand agents in one process
+/// all did it in the wave of the same write, and that write was the
+/// slowest of every run.
 #[derive(Clone)]
 pub(crate) struct DotStore<K, V> {
     /// Each non-empty, at most [`DotStore::CHUNK`] long; keys ascending
@@ -57,6 +65,34 @@ impl<K, V> DotStore<K, V> {
             fit
         }
     };
+
+    /// This store's phase, in `0..64`: the mixed bits of its own address.
+    /// Replicas holding the same entries differ in nothing else, and the
+    /// phase only sizes chunks (never what the store holds): a store that
+    /// moves takes a new one, and a run is as reproducible as before.
+    fn phase(&self) -> usize {
+        let at = core::ptr::from_ref(self).addr() as u64;
+        // Fibonacci hashing: the top bits of the product depend on every bit.
+        ((at >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
+
+    /// The length at which a full chunk of a store of `phase` splits:
+    /// [`Self::CHUNK`] to half as much again.
+    fn limit(phase: usize) -> usize {
+        Self::CHUNK + Self::CHUNK * phase / 128
+    }
+
+    /// Room for one more entry in `chunk`, shorter than `limit`: once it is
+    /// 75 to 100 % full (by `phase`), its capacity doubles (to `limit` at
+    /// most), so that replicas of different phases reallocate at different
+    /// inserts even from the same capacity.
+    fn make_room(chunk: &mut Vec<(K, V)>, phase: usize, limit: usize) {
+        let (len, capacity) = (chunk.len(), chunk.capacity());
+        if len >= capacity - capacity * phase / 256 {
+            let grown = (2 * capacity).max(4).min(limit).max(len + 1);
+            chunk.reserve_exact(grown - len);
+        }
+    }
 
     /// The number of keys.
     pub(crate) fn len(&self) -> usize {
@@ -129,13 +165,16 @@ impl<K: Ord, V: DotValue> DotStore<K, V> {
     /// Sets `key`'s dots (non-empty); returns the ones they replace.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         debug_assert!(!value.is_empty());
+        let phase = self.phase();
+        let limit = Self::limit(phase);
         // Keys in ascending order append.
         match self.chunks.last_mut() {
             Some(last) if last.last().is_some_and(|(k, _)| *k < key) => {
-                if last.len() < Self::CHUNK {
+                if last.len() < limit {
+                    Self::make_room(last, phase, limit);
                     last.push((key, value));
                 } else {
-                    let mut chunk = Vec::with_capacity(Self::CHUNK);
+                    let mut chunk = Vec::with_capacity(limit);
                     chunk.push((key, value));
                     self.chunks.push(chunk);
                 }
@@ -154,9 +193,9 @@ impl<K: Ord, V: DotValue> DotStore<K, V> {
             Ok(i) => return Some(mem::replace(&mut self.chunks[chunk][i].1, value)),
             Err(i) => i,
         };
-        if self.chunks[chunk].len() >= Self::CHUNK {
-            let half = Self::CHUNK / 2;
-            let mut tail = Vec::with_capacity(Self::CHUNK);
+        if self.chunks[chunk].len() >= limit {
+            let half = self.chunks[chunk].len() / 2;
+            let mut tail = Vec::with_capacity(limit);
             tail.extend(self.chunks[chunk].drain(half..));
             self.chunks.insert(chunk + 1, tail);
             if i > half {
@@ -164,6 +203,7 @@ impl<K: Ord, V: DotValue> DotStore<K, V> {
                 i -= half;
             }
         }
+        Self::make_room(&mut self.chunks[chunk], phase, limit);
         self.chunks[chunk].insert(i, (key, value));
         self.len += 1;
         None
@@ -379,10 +419,61 @@ mod tests {
         assert_eq!(store.len(), model.len());
         assert!(store.iter().eq(model.iter()));
         assert!(store.chunks.iter().all(|c| !c.is_empty()));
-        assert!(store
-            .chunks
-            .iter()
-            .all(|c| c.len() <= DotStore::<u64, Value>::CHUNK));
+        let limit = DotStore::<u64, Value>::limit(store.phase());
+        assert!(store.chunks.iter().all(|c| c.len() <= limit));
+    }
+
+    fn capacity(store: &DotStore<u64, Value>) -> usize {
+        store.chunks.iter().map(Vec::capacity).sum()
+    }
+
+    /// Replicas hold the same entries, inserted in the same order. Grown by
+    /// doubling, every replica's chunk reallocated at the same insert (the
+    /// 10th, 19th, 37th, 73rd... after a join had sized it to 9), and a
+    /// thousand agents in one process paid for it in the same write's wave.
+    /// Stores at different addresses grow at different inserts, by a factor
+    /// of 2 to 3: a few reallocations each, the memory at most three times
+    /// the entries.
+    #[test]
+    fn stores_of_the_same_keys_grow_their_chunks_at_different_inserts() {
+        const STORES: usize = 64;
+        let mut stores: Vec<DotStore<u64, Value>> = (0..STORES)
+            .map(|_| (0..9).map(|k| (k << 40, smallvec::smallvec![0])).collect())
+            .collect();
+        let mut dice = Dice(0x2545_F491_4F6C_DD1D);
+        let mut grew_at: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut grown = [0usize; STORES];
+        for n in 0..2_000usize {
+            let key = dice.below(1 << 50);
+            for (store, grown) in stores.iter_mut().zip(&mut grown) {
+                let before = capacity(store);
+                assert_eq!(store.insert(key, smallvec::smallvec![1]), None);
+                if capacity(store) != before {
+                    *grew_at.entry(n).or_default() += 1;
+                    *grown += 1;
+                }
+            }
+        }
+        let (at, most) = grew_at.iter().max_by_key(|(_, s)| **s).expect("some grew");
+        assert!(
+            *most <= STORES / 3,
+            "{most} of {STORES} stores reallocated at insert {at}"
+        );
+        for (store, grown) in stores.iter().zip(grown) {
+            let entries = store.len();
+            assert_eq!(entries, 2_009);
+            assert!(
+                capacity(store) <= 3 * entries,
+                "{} for {entries}",
+                capacity(store)
+            );
+            // Each chunk's growths to the split, and the splits.
+            let chunks = store.chunks.len();
+            assert!(
+                grown <= 8 * chunks,
+                "{grown} reallocations for {chunks} chunks"
+            );
+        }
     }
 
     /// Random inserts, removals, updates, retains and merges over many
