@@ -249,6 +249,14 @@ const ANNOUNCE_ROUNDS: u8 = 2;
 /// anti-entropy. A repair or its answer is lost as often as a graft.
 const MAX_REPAIRS: u32 = 4;
 
+/// Deltas and writers a node makes room for when it starts. A node keeps
+/// each delta for `eager_keep_rounds` (1 s by default): a few at a few
+/// writes a second. Grown as they came, every node's tables grew at the
+/// same writes, the 1st and the 4th of a swarm, rehashing into fresh
+/// memory while those writes' waves passed (1,000 agents in one process:
+/// writes 0 and 3 among the slowest of every run).
+const ROOM: usize = 7;
+
 /// What [`Plumtree::due`] asks the node to do.
 pub(crate) struct Due<P> {
     /// Grafts: `(announcer, ids)`.
@@ -307,10 +315,10 @@ impl<S: Clone, P: Peer> Plumtree<S, P> {
             next_seq: 0,
             eager: Links::default(),
             lazy: Links::default(),
-            kept: HashMap::default(),
-            kept_order: VecDeque::new(),
+            kept: HashMap::with_capacity_and_hasher(ROOM, Fast::default()),
+            kept_order: VecDeque::with_capacity(ROOM + 1),
             fresh: Vec::new(),
-            writers: HashMap::default(),
+            writers: HashMap::with_capacity_and_hasher(ROOM, Fast::default()),
             doubted: BTreeMap::new(),
             wanted: BTreeMap::new(),
             first_from: Vec::new(),
@@ -954,6 +962,26 @@ mod tests {
             !tree.admits(&id(9, u64::MAX), 3, bound),
             "never at the ceiling"
         );
+    }
+
+    #[test]
+    fn a_node_makes_room_for_its_first_deltas_when_it_starts() {
+        // Every node of a swarm keeps the same first deltas: a table grown
+        // as they came grew at every node at the same write.
+        let mut tree: Plumtree<(), u32> = Plumtree::new(1, 0x5eed);
+        let room = (tree.kept.capacity(), tree.kept_order.capacity());
+        assert!(room.0 >= ROOM && room.1 >= ROOM, "{room:?}");
+        for seq in 0..ROOM as u64 {
+            tree.keep(id(9, seq), (), seq, Some(2), true, 1);
+        }
+        assert_eq!((tree.kept.capacity(), tree.kept_order.capacity()), room);
+        // As they expire, the room is used again.
+        for round in ROOM as u64..10 * ROOM as u64 {
+            tree.expire(round, ROOM as u64);
+            tree.keep(id(9, round), (), round, Some(2), true, 1);
+            assert!(tree.kept.len() <= ROOM);
+        }
+        assert_eq!((tree.kept.capacity(), tree.kept_order.capacity()), room);
     }
 
     #[test]

@@ -60,6 +60,11 @@ const TREE_SWEEP: Duration = Duration::from_millis(100);
 /// How long after the last write the live agents may take to hold every
 /// update.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long after the last write the swarm first asks every live agent
+/// whether it holds every update: a poll reads each agent's state in turn,
+/// and begun at once it took the cores from the last writes' waves, which
+/// it times (a write reaches every agent in tens of milliseconds).
+const DRAIN_SETTLE: Duration = Duration::from_millis(200);
 /// How long after the crash the live agents may take to declare the killed
 /// ones dead.
 const DEAD_TIMEOUT: Duration = Duration::from_secs(20);
@@ -830,6 +835,7 @@ async fn swarm(args: &Args) -> anyhow::Result<Report> {
     } else {
         DRAIN_TIMEOUT
     };
+    sleep(DRAIN_SETTLE.min(drain)).await;
     while drain_from.elapsed() < drain && !all_hold(&survivors, claims, position_seqs).await {
         sleep(Duration::from_millis(20)).await;
     }
