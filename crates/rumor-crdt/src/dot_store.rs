@@ -40,7 +40,8 @@ impl<A: Array> DotValue for SmallVec<A> {
 /// slowest of every run.
 #[derive(Clone)]
 pub(crate) struct DotStore<K, V> {
-    /// Each non-empty, at most [`DotStore::CHUNK`] long; keys ascending
+    /// Each non-empty, at most [`DotStore::limit`] long (of the store's
+    /// phase when the chunk last grew); keys ascending
     /// across all of them.
     chunks: Vec<Vec<(K, V)>>,
     len: usize,
@@ -56,7 +57,7 @@ impl<K, V> Default for DotStore<K, V> {
 }
 
 impl<K, V> DotStore<K, V> {
-    /// Entries in a full chunk: about 8 KiB of them.
+    /// Entries in a chunk at the least phase's split: about 8 KiB of them.
     const CHUNK: usize = {
         let fit = 8192 / (1 + mem::size_of::<(K, V)>());
         if fit < 16 {
