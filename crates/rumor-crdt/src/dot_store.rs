@@ -37,7 +37,8 @@ impl<A: Array> DotValue for SmallVec<A> {
 /// entries, in the same chunks, and grown by doubling every replica's
 /// chunk reallocated at the same insert. A thousand agents in one process
 /// all did it in the wave of the same write, and that write was the
-/// slowest of every run.
+/// slowest of every run. For the same reason a merge (which writes new
+/// chunks) leaves room by the phase too ([`DotStore::merged_room`]).
 #[derive(Clone)]
 pub(crate) struct DotStore<K, V> {
     /// Each non-empty, at most [`DotStore::limit`] long (of the store's
@@ -93,6 +94,21 @@ impl<K, V> DotStore<K, V> {
             let grown = (2 * capacity).max(4).min(limit).max(len + 1);
             chunk.reserve_exact(grown - len);
         }
+    }
+
+    /// The room a merge of up to `keys` keys makes, for a store of `phase`:
+    /// past the length at which [`Self::make_room`] would grow the chunk at
+    /// the next insert, plus up to a half of `keys` more by the phase
+    /// (scrambled: the growth threshold's phase and this one must not
+    /// cancel out). Replicas merged to the same keys, sized exactly, were
+    /// all full at once and all reallocated at the next insert; now the
+    /// first insert that grows the chunk differs between them, and the
+    /// room stays under twice the keys (or one chunk, for large stores).
+    fn merged_room(keys: usize, phase: usize) -> usize {
+        let full = keys.saturating_mul(256).div_ceil(256 - phase);
+        let spread = (phase * 37) % 64;
+        full.saturating_add(1)
+            .saturating_add(keys.saturating_mul(spread) / 128)
     }
 
     /// The number of keys.
@@ -269,8 +285,9 @@ impl<K: Ord, V: DotValue> DotStore<K, V> {
     where
         K: Clone,
     {
+        let room = Self::merged_room(self.len + other.len, self.phase());
         let mine = mem::take(self);
-        let mut out = Builder::new(mine.len + other.len);
+        let mut out = Builder::new(room);
         let mut theirs = other.iter().peekable();
         for chunk in mine.chunks {
             for (key, mut value) in chunk {
@@ -474,6 +491,54 @@ mod tests {
                 grown <= 8 * chunks,
                 "{grown} reallocations for {chunks} chunks"
             );
+        }
+    }
+
+    /// Replicas grow from one-key deltas as an `OrSet` joins them: a delta
+    /// at least an eighth of the store is merged (a new chunk, no larger
+    /// than the keys need), a smaller one inserted. Sized exactly by the
+    /// last merge, every replica's chunk was full at the same key and
+    /// reallocated at the next insert (a swarm's 10th claim, at all 1,000
+    /// agents in that write's wave). A merge leaves room by the store's
+    /// phase, so the first insert to grow the chunk differs too.
+    #[test]
+    fn stores_grown_by_joins_of_one_key_grow_their_chunks_at_different_inserts() {
+        const STORES: usize = 64;
+        let mut stores: Vec<DotStore<u64, Value>> =
+            (0..STORES).map(|_| DotStore::default()).collect();
+        let mut dice = Dice(0x5851_F42D_4C95_7F2D);
+        let mut grew_at: BTreeMap<usize, usize> = BTreeMap::new();
+        let take = |mine: &mut Value, theirs: Option<&Value>| {
+            if let Some(t) = theirs.filter(|_| mine.is_empty()) {
+                *mine = t.clone();
+            }
+        };
+        let mut merged = 0;
+        for n in 0..200usize {
+            let key = dice.below(1 << 50);
+            let delta = DotStore::from_sorted(alloc::vec![(key, smallvec::smallvec![1])]);
+            for store in &mut stores {
+                if delta.len() * 8 >= store.len() {
+                    store.merge_with(&delta, take);
+                    merged = n;
+                    continue;
+                }
+                let before = capacity(store);
+                assert_eq!(store.insert(key, smallvec::smallvec![1]), None);
+                if capacity(store) != before {
+                    *grew_at.entry(n).or_default() += 1;
+                }
+            }
+        }
+        assert!(merged >= 8, "the first keys are merged");
+        let (at, most) = grew_at.iter().max_by_key(|(_, s)| **s).expect("some grew");
+        assert!(
+            *most <= STORES / 2,
+            "{most} of {STORES} stores reallocated at insert {at} (the last merge at {merged})"
+        );
+        for store in &stores {
+            assert_eq!(store.len(), 200);
+            assert!(capacity(store) <= 3 * store.len(), "{}", capacity(store));
         }
     }
 
