@@ -103,7 +103,7 @@ impl<K, V> DotStore<K, V> {
     /// cancel out). Replicas merged to the same keys, sized exactly, were
     /// all full at once and all reallocated at the next insert; now the
     /// first insert that grows the chunk differs between them, and the
-    /// room stays under twice the keys (or one chunk, for large stores).
+    /// room is at most twice the keys and one (one chunk, for large stores).
     fn merged_room(keys: usize, phase: usize) -> usize {
         let full = keys.saturating_mul(256).div_ceil(256 - phase);
         let spread = (phase * 37) % 64;
